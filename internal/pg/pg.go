@@ -1,0 +1,98 @@
+// Package pg connects to PostgreSQL, applies logq's schema and maps pgx
+// errors onto logq's error vocabulary, so that no pgx error leaks upward.
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/logq/logq"
+)
+
+// schemaLockKey serialises concurrent schema applications (several servers
+// starting at once would otherwise race on CREATE ... IF NOT EXISTS).
+const schemaLockKey = 0x6c6f67710001
+
+// Connect opens a pool on dsn and checks that the server answers.
+func Connect(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, logq.Errorf(logq.EInvalid, "invalid database url: %v", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return pool, nil
+}
+
+// Execer is what ApplySchema needs: a pool, a connection or a transaction.
+type Execer interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// ApplySchema applies schema.sql idempotently, under a transaction-level
+// advisory lock so concurrent starts do not race.
+func ApplySchema(ctx context.Context, db Execer) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("apply schema: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(schemaLockKey)); err != nil {
+		return fmt.Errorf("apply schema: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, logq.Schema); err != nil {
+		return fmt.Errorf("apply schema: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("apply schema: %w", err)
+	}
+	return nil
+}
+
+// IsUniqueViolation reports whether err is SQLSTATE 23505.
+func IsUniqueViolation(err error) bool { return sqlState(err) == "23505" }
+
+// IsConnectionError reports whether err means the session is gone (as
+// opposed to a statement that failed on a live session).
+func IsConnectionError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 57P01 admin_shutdown (pg_terminate_backend), 57P02/57P03, class 08.
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" || pgErr.Code[:2] == "08"
+	}
+	return true
+}
+
+// NotFound maps pgx.ErrNoRows to the given not-found code, and other errors
+// to an internal error with context.
+func NotFound(err error, code, format string, args ...any) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return logq.Errorf(code, format, args...)
+	}
+	return logq.Internal(err, fmt.Sprintf(format, args...))
+}
+
+func sqlState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
