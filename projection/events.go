@@ -1,0 +1,185 @@
+package projection
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/logq/logq"
+)
+
+// Event types: the control plane's whole vocabulary. docs/events.md
+// documents each one.
+const (
+	TypeWriterElected       = "WriterElected"
+	TypeBrokerRegistered    = "BrokerRegistered"
+	TypeBrokerStatusChanged = "BrokerStatusChanged"
+	TypeBrokerRemoved       = "BrokerRemoved"
+	TypeTopicCreated        = "TopicCreated"
+	TypePartitionsAdded     = "PartitionsAdded"
+	TypePartitionAssigned   = "PartitionAssigned"
+	TypeProducerRegistered  = "ProducerRegistered"
+	TypeConsumerRegistered  = "ConsumerRegistered"
+	TypeClientStatusChanged = "ClientStatusChanged"
+)
+
+// Payload is the data of one event type.
+type Payload interface{ EventType() string }
+
+// WriterElected: a manager became the writer with a new leadership epoch.
+type WriterElected struct {
+	Manager string `json:"manager"`
+	Epoch   int64  `json:"epoch"`
+}
+
+// BrokerRegistered: a broker joined (new id) or re-registered (known id,
+// possibly at a new address; it is alive again).
+type BrokerRegistered struct {
+	BrokerID int64  `json:"broker_id"`
+	Address  string `json:"address"`
+}
+
+// BrokerStatusChanged: a broker's liveness changed (heartbeat timeout, or a
+// heartbeat from a broker believed dead).
+type BrokerStatusChanged struct {
+	BrokerID int64 `json:"broker_id"`
+	Alive    bool  `json:"alive"`
+}
+
+// BrokerRemoved: a broker was decommissioned; it owns no partition any more
+// and may not come back under this id.
+type BrokerRemoved struct {
+	BrokerID int64 `json:"broker_id"`
+}
+
+// TopicCreated: a topic with Partitions partitions (0..Partitions-1), not
+// yet assigned; PartitionAssigned events follow.
+type TopicCreated struct {
+	Topic      string `json:"topic"`
+	Partitions int    `json:"partitions"`
+}
+
+// PartitionsAdded: Count partitions appended to an existing topic.
+type PartitionsAdded struct {
+	Topic string `json:"topic"`
+	Count int    `json:"count"`
+}
+
+// PartitionAssigned: a partition's owner, with an ownership epoch higher
+// than any before for that partition (first assignment and reassignment).
+type PartitionAssigned struct {
+	Topic     string `json:"topic"`
+	Partition int    `json:"partition"`
+	BrokerID  int64  `json:"broker_id"`
+	Epoch     int64  `json:"epoch"`
+}
+
+// ProducerRegistered: a producer for a topic, or one partition of it.
+type ProducerRegistered struct {
+	ProducerID int64  `json:"producer_id"`
+	Topic      string `json:"topic"`
+	Partition  *int   `json:"partition,omitempty"`
+}
+
+// ConsumerRegistered: a consumer for a topic, or one partition of it.
+type ConsumerRegistered struct {
+	ConsumerID int64  `json:"consumer_id"`
+	Topic      string `json:"topic"`
+	Partition  *int   `json:"partition,omitempty"`
+}
+
+// ClientStatusChanged: a producer or consumer became inactive (silent past
+// the timeout) or active again.
+type ClientStatusChanged struct {
+	Client string `json:"client"` // "producer" or "consumer"
+	ID     int64  `json:"id"`
+	Active bool   `json:"active"`
+}
+
+func (WriterElected) EventType() string       { return TypeWriterElected }
+func (BrokerRegistered) EventType() string    { return TypeBrokerRegistered }
+func (BrokerStatusChanged) EventType() string { return TypeBrokerStatusChanged }
+func (BrokerRemoved) EventType() string       { return TypeBrokerRemoved }
+func (TopicCreated) EventType() string        { return TypeTopicCreated }
+func (PartitionsAdded) EventType() string     { return TypePartitionsAdded }
+func (PartitionAssigned) EventType() string   { return TypePartitionAssigned }
+func (ProducerRegistered) EventType() string  { return TypeProducerRegistered }
+func (ConsumerRegistered) EventType() string  { return TypeConsumerRegistered }
+func (ClientStatusChanged) EventType() string { return TypeClientStatusChanged }
+
+// Types lists every event type, in documentation order.
+var Types = []string{
+	TypeWriterElected, TypeBrokerRegistered, TypeBrokerStatusChanged, TypeBrokerRemoved,
+	TypeTopicCreated, TypePartitionsAdded, TypePartitionAssigned,
+	TypeProducerRegistered, TypeConsumerRegistered, TypeClientStatusChanged,
+}
+
+// NewEvent wraps a payload into an event to append (the writer sets Seq, At
+// and Epoch).
+func NewEvent(p Payload) logq.Event {
+	data, err := json.Marshal(p)
+	if err != nil {
+		// Payloads are plain structs of strings, numbers and bools.
+		panic(fmt.Sprintf("projection: marshal %T: %v", p, err))
+	}
+	return logq.Event{Type: p.EventType(), Data: data}
+}
+
+// Decode returns the typed payload of e. An unknown type or malformed data is
+// an error.
+func Decode(e logq.Event) (Payload, error) {
+	var p Payload
+	switch e.Type {
+	case TypeWriterElected:
+		p = new(WriterElected)
+	case TypeBrokerRegistered:
+		p = new(BrokerRegistered)
+	case TypeBrokerStatusChanged:
+		p = new(BrokerStatusChanged)
+	case TypeBrokerRemoved:
+		p = new(BrokerRemoved)
+	case TypeTopicCreated:
+		p = new(TopicCreated)
+	case TypePartitionsAdded:
+		p = new(PartitionsAdded)
+	case TypePartitionAssigned:
+		p = new(PartitionAssigned)
+	case TypeProducerRegistered:
+		p = new(ProducerRegistered)
+	case TypeConsumerRegistered:
+		p = new(ConsumerRegistered)
+	case TypeClientStatusChanged:
+		p = new(ClientStatusChanged)
+	default:
+		return nil, fmt.Errorf("event %d: unknown event type %q", e.Seq, e.Type)
+	}
+	if err := json.Unmarshal(e.Data, p); err != nil {
+		return nil, fmt.Errorf("event %d (%s): malformed data: %w", e.Seq, e.Type, err)
+	}
+	return deref(p), nil
+}
+
+func deref(p Payload) Payload {
+	switch v := p.(type) {
+	case *WriterElected:
+		return *v
+	case *BrokerRegistered:
+		return *v
+	case *BrokerStatusChanged:
+		return *v
+	case *BrokerRemoved:
+		return *v
+	case *TopicCreated:
+		return *v
+	case *PartitionsAdded:
+		return *v
+	case *PartitionAssigned:
+		return *v
+	case *ProducerRegistered:
+		return *v
+	case *ConsumerRegistered:
+		return *v
+	case *ClientStatusChanged:
+		return *v
+	}
+	return p
+}
