@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/internal/pg"
@@ -42,10 +40,9 @@ func queryEvents(ctx context.Context, db querier, sql string, args ...any) ([]lo
 }
 
 // connect opens a single connection (not a pool) on dsn, naming it appName
-// in pg_stat_activity unless the DSN already names it. With cancelRequest, a
-// cancelled context cancels the running statement on the server (so a
-// blocked pg_advisory_lock gives up) instead of breaking the connection.
-func connect(ctx context.Context, dsn, appName string, cancelRequest bool) (*pgx.Conn, error) {
+// in pg_stat_activity unless the DSN already names it. configure, if not
+// nil, adjusts the configuration first.
+func connect(ctx context.Context, dsn, appName string, configure func(*pgx.ConnConfig)) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, logq.Errorf(logq.EInvalid, "invalid database url: %v", err)
@@ -53,10 +50,8 @@ func connect(ctx context.Context, dsn, appName string, cancelRequest bool) (*pgx
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = appName
 	}
-	if cancelRequest {
-		cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-			return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
-		}
+	if configure != nil {
+		configure(cfg)
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {

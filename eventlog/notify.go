@@ -23,12 +23,12 @@ func (t *tailer) notify(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		return dbError(ctx, err, "eventlog: listen")
 	}
-	t.connected = true
 	t.log.Debug().Int64("last_seq", t.last).Msg("event log tail connected (notify)")
 	for {
 		if err := t.catchUp(ctx, conn); err != nil {
 			return err
 		}
+		t.connected = true
 		for {
 			wctx, cancel := context.WithTimeout(ctx, t.cfg.SafetyTick)
 			n, err := conn.WaitForNotification(wctx)

@@ -93,8 +93,9 @@ func (c TailConfig) withDefaults() (TailConfig, error) {
 // Connection failures are retried with backoff and never skip or repeat an
 // event: every (re)connection first catches up by seq with a plain SELECT,
 // and an event that arrives after a gap is delivered only once the gap has
-// been filled from the table. Only an invalid configuration makes Tail
-// return early.
+// been filled from the table. Connection failures include an unreachable
+// or misconfigured server: Tail logs them (warn) and keeps trying; it
+// returns early only for an invalid configuration.
 func Tail(ctx context.Context, cfg TailConfig, after int64, fn func(logq.Event) error) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -138,7 +139,7 @@ type tailer struct {
 	log       zerolog.Logger
 	fn        func(logq.Event) error
 	last      int64 // seq of the last event delivered
-	connected bool  // the current session got as far as its first catch-up
+	connected bool  // the current session is up: its failure resets the backoff
 }
 
 // fnError marks an error returned by the caller's fn: it ends Tail rather
@@ -191,5 +192,5 @@ func (t *tailer) catchUp(ctx context.Context, conn *pgx.Conn) error {
 
 // connect opens a query connection for one session.
 func (t *tailer) connect(ctx context.Context) (*pgx.Conn, error) {
-	return connect(ctx, t.cfg.DSN, t.cfg.ApplicationName, false)
+	return connect(ctx, t.cfg.DSN, t.cfg.ApplicationName, nil)
 }

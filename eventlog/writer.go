@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/internal/pg"
@@ -77,8 +78,25 @@ func TryAcquire(ctx context.Context, dsn, holder string) (w *Writer, ok bool, er
 	return acquire(ctx, dsn, holder, false)
 }
 
+// configureLockConn prepares the writer's lock connection. A cancelled
+// context cancels the running statement on the server (so an abandoned
+// pg_advisory_lock wait ends there too) rather than breaking the
+// connection. Server-side TCP keepalives (unless the DSN sets them) let the
+// server notice a vanished writer and release its lock within seconds, not
+// hours; they do not apply to Unix sockets, where a dead peer is seen at once.
+func configureLockConn(cfg *pgx.ConnConfig) {
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
+	}
+	for k, v := range map[string]string{"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "1", "tcp_keepalives_count": "3"} {
+		if cfg.RuntimeParams[k] == "" {
+			cfg.RuntimeParams[k] = v
+		}
+	}
+}
+
 func acquire(ctx context.Context, dsn, holder string, wait bool) (w *Writer, ok bool, err error) {
-	conn, err := connect(ctx, dsn, "logq-writer", true)
+	conn, err := connect(ctx, dsn, "logq-writer", configureLockConn)
 	if err != nil {
 		return nil, false, err
 	}

@@ -1,0 +1,214 @@
+package eventlog_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/pg"
+	"github.com/logq/logq/internal/pgtest"
+)
+
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+var modes = []eventlog.Mode{eventlog.ModeNotify, eventlog.ModeLogical}
+
+// testCtx is the test's context, bounded so a hung test fails rather than
+// stalls the run.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newPool(t *testing.T, dsn string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pg.Connect(testCtx(t), dsn, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// adminConn is a plain connection for the test's own inspection and
+// sabotage, opened up front (some tests refuse new connections).
+func adminConn(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(testCtx(t), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func acquire(t *testing.T, dsn, holder string) *eventlog.Writer {
+	t.Helper()
+	w, err := eventlog.Acquire(testCtx(t), dsn, holder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close(context.Background()) })
+	return w
+}
+
+func ev(typ, data string) logq.Event {
+	return logq.Event{Type: typ, Data: []byte(data)}
+}
+
+func mustAppend(t *testing.T, w *eventlog.Writer, events ...logq.Event) []logq.Event {
+	t.Helper()
+	stored, err := w.Append(testCtx(t), events...)
+	if err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	return stored
+}
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
+
+func queryInt(t *testing.T, conn *pgx.Conn, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := conn.QueryRow(testCtx(t), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func queryString(t *testing.T, conn *pgx.Conn, sql string, args ...any) string {
+	t.Helper()
+	var s string
+	if err := conn.QueryRow(testCtx(t), sql, args...).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return s
+}
+
+// waitNoSlots waits until the database has no replication slot left (a
+// temporary slot is dropped when its walsender exits, asynchronously).
+func waitNoSlots(t *testing.T, admin *pgx.Conn) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "replication slots to be dropped", func() bool {
+		return queryInt(t, admin, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()") == 0
+	})
+}
+
+// collector gathers the events a tailer delivers.
+type collector struct {
+	mu     sync.Mutex
+	events []logq.Event
+	more   chan struct{} // signalled on every delivery
+	failAt int64         // fn fails on this seq, when non-zero
+}
+
+var errStop = errors.New("collector: stop")
+
+func (c *collector) add(e logq.Event) error {
+	c.mu.Lock()
+	c.events = append(c.events, e)
+	c.mu.Unlock()
+	select {
+	case c.more <- struct{}{}:
+	default:
+	}
+	if e.Seq == c.failAt {
+		return errStop
+	}
+	return nil
+}
+
+func (c *collector) snapshot() []logq.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]logq.Event(nil), c.events...)
+}
+
+// wait returns the events delivered once there are at least n.
+func (c *collector) wait(t *testing.T, n int, timeout time.Duration) []logq.Event {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		if got := c.snapshot(); len(got) >= n {
+			return got
+		}
+		select {
+		case <-c.more:
+		case <-timer.C:
+			t.Fatalf("timed out after %v waiting for %d events; have %d", timeout, n, len(c.snapshot()))
+		}
+	}
+}
+
+// startTail runs Tail in the background. stop cancels it and returns what
+// Tail returned; it also runs at cleanup.
+func startTail(t *testing.T, cfg eventlog.TailConfig, after int64, failAt int64) (c *collector, stop func() error) {
+	t.Helper()
+	cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	c = &collector{more: make(chan struct{}, 1), failAt: failAt}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- eventlog.Tail(ctx, cfg, after, c.add) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return c, stop
+}
+
+// checkSeqs fails unless events are exactly seqs from, from+1, ..., to.
+func checkSeqs(t *testing.T, events []logq.Event, from, to int64) {
+	t.Helper()
+	if want := to - from + 1; int64(len(events)) != want {
+		t.Fatalf("got %d events; want %d (seq %d..%d)", len(events), want, from, to)
+	}
+	for i, e := range events {
+		if want := from + int64(i); e.Seq != want {
+			t.Fatalf("event %d has seq %d; want %d", i, e.Seq, want)
+		}
+	}
+}
+
+func sameEvent(a, b logq.Event) bool {
+	return a.Seq == b.Seq && a.At.Equal(b.At) && a.Type == b.Type && string(a.Data) == string(b.Data) && a.Epoch == b.Epoch
+}
