@@ -55,12 +55,15 @@ END;
 $$;
 
 -- Data plane -------------------------------------------------------------
+-- Topic columns use the "C" collation: names are ASCII ([A-Za-z0-9._-]), so
+-- byte order is the natural order, and every index comparison on the hot
+-- append path is a memcmp instead of a locale-aware strcoll.
 
 -- One row per partition: the ownership epoch storage enforces (fencing) and
 -- the next offset to assign. Appends lock this row, so offsets are gap-free
 -- and in commit order even with several brokers on one database.
 CREATE TABLE IF NOT EXISTS partitions (
-    topic       text   NOT NULL,
+    topic       text   COLLATE "C" NOT NULL,
     partition   int    NOT NULL CHECK (partition >= 0),
     epoch       bigint NOT NULL,
     owner       bigint NOT NULL,
@@ -69,7 +72,7 @@ CREATE TABLE IF NOT EXISTS partitions (
 );
 
 CREATE TABLE IF NOT EXISTS messages (
-    topic       text        NOT NULL,
+    topic       text        COLLATE "C" NOT NULL,
     partition   int         NOT NULL,
     "offset"    bigint      NOT NULL,
     produced_at timestamptz NOT NULL,
@@ -82,7 +85,7 @@ CREATE TABLE IF NOT EXISTS messages (
 -- A consumer's position (next offset to read) in each partition it reads.
 CREATE TABLE IF NOT EXISTS consumer_offsets (
     consumer_id bigint NOT NULL,
-    topic       text   NOT NULL,
+    topic       text   COLLATE "C" NOT NULL,
     partition   int    NOT NULL,
     position    bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (consumer_id, topic, partition)

@@ -1,0 +1,655 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/pg"
+	"github.com/logq/logq/projection"
+)
+
+// Broker serves the partitions the control plane assigns to it. Make one
+// with New, run it with Serve, release it with Close.
+type Broker struct {
+	cfg     Config
+	log     zerolog.Logger
+	db      *pgxpool.Pool // data plane
+	store   *store
+	metrics *metrics
+
+	id      atomic.Int64
+	serving atomic.Bool // Serve was called
+
+	mu        sync.Mutex
+	state     *projection.State      // the control plane as of state.Seq
+	parts     map[partKey]*partition // partitions served now
+	refused   map[partKey]int64      // per partition, the last epoch storage refused us
+	applied   int64                  // seq whose assignments are in effect
+	appliedCh chan struct{}          // closed and replaced when applied grows
+
+	reconcileCh chan struct{} // capacity 1: the state changed
+	closing     chan struct{} // closed when Serve starts shutting down
+	lanes       []*committer  // group-commit lanes; partitions are spread over them
+	nextLane    int           // under mu: the lane of the next partition taken over
+	stopLanes   sync.Once
+
+	// heartbeatDone is closed when the registration/heartbeat loop ends
+	// (shutdown, or the broker was removed): tests wait on it.
+	heartbeatDone chan struct{}
+	// longPollWaiting, when set, is called each time a consume starts
+	// waiting for an append (tests).
+	longPollWaiting func()
+}
+
+type partKey struct {
+	topic     string
+	partition int
+}
+
+func (k partKey) String() string { return fmt.Sprintf("%s/%d", k.topic, k.partition) }
+
+// partition is a partition this broker serves at one epoch.
+type partition struct {
+	partKey
+	epoch int64
+	lane  *committer   // the group-commit lane its appends go through
+	hw    atomic.Int64 // next offset, as of the last commit
+
+	mu       sync.Mutex
+	appended chan struct{} // closed and replaced after each commit
+	err      error         // why it is no longer served; nil while it is
+}
+
+func newPartition(k partKey, epoch, next int64, lane *committer) *partition {
+	p := &partition{partKey: k, epoch: epoch, lane: lane, appended: make(chan struct{})}
+	p.hw.Store(next)
+	return p
+}
+
+// appendedChan returns a channel closed by the next commit.
+func (p *partition) appendedChan() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.appended
+}
+
+// stop marks the partition as no longer served (the first error wins):
+// appends still queued for it fail with err, long polls on it return.
+func (p *partition) stop(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		p.err = err
+		close(p.appended)
+		p.appended = make(chan struct{})
+	}
+}
+
+// stopped returns why the partition is no longer served, nil while it is.
+func (p *partition) stopped() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// New connects to the data-plane database, applies the schema and returns
+// a broker ready to Serve. It does not register or tail yet.
+func New(ctx context.Context, cfg Config) (*Broker, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	db, err := pg.Connect(ctx, cfg.DataDSN, cfg.MaxConns)
+	if err != nil {
+		return nil, fmt.Errorf("broker: data database: %w", err)
+	}
+	if err := pg.ApplySchema(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if cfg.DataDSN != cfg.DSN {
+		// The control-plane tables live in the other database.
+		ctl, err := pg.Connect(ctx, cfg.DSN, 2)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("broker: control-plane database: %w", err)
+		}
+		err = pg.ApplySchema(ctx, ctl)
+		ctl.Close()
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+	}
+	b := &Broker{
+		cfg:           cfg,
+		log:           cfg.Logger.With().Str("component", "broker").Logger(),
+		db:            db,
+		store:         newStore(db),
+		metrics:       newMetrics(),
+		state:         projection.New(),
+		parts:         map[partKey]*partition{},
+		refused:       map[partKey]int64{},
+		appliedCh:     make(chan struct{}),
+		reconcileCh:   make(chan struct{}, 1),
+		closing:       make(chan struct{}),
+		heartbeatDone: make(chan struct{}),
+	}
+	b.id.Store(cfg.ID)
+	for range cfg.CommitLanes {
+		b.lanes = append(b.lanes, b.newLane())
+	}
+	return b, nil
+}
+
+// newLane starts a group-commit lane; closeLanes stops it.
+func (b *Broker) newLane() *committer {
+	c := newCommitter(b.store, b.cfg.MaxBatchMessages, b.cfg.MaxBatchBytes)
+	c.committed = func(p *partition, hw int64, messages int) {
+		p.hw.Store(hw)
+		p.mu.Lock()
+		close(p.appended)
+		p.appended = make(chan struct{})
+		p.mu.Unlock()
+		b.metrics.setHighWatermark(p.topic, p.partition, hw)
+	}
+	c.batched = func(messages, requests int) {
+		b.metrics.appendedMessages.Add(float64(messages))
+		b.metrics.batchMessages.Observe(float64(messages))
+		b.metrics.batchRequests.Observe(float64(requests))
+	}
+	c.fenced = func(p *partition, err error) {
+		b.mu.Lock()
+		if b.parts[p.partKey] == p {
+			delete(b.parts, p.partKey)
+			b.metrics.dropPartition(p.topic, p.partition)
+		}
+		b.refused[p.partKey] = max(b.refused[p.partKey], p.epoch)
+		b.mu.Unlock()
+		b.log.Warn().Str("partition", p.String()).Int64("epoch", p.epoch).Msg("fenced by storage: partition moved to a newer owner")
+	}
+	go c.run()
+	return c
+}
+
+// ID returns the broker's id; 0 until it has registered.
+func (b *Broker) ID() int64 { return b.id.Load() }
+
+// AppliedSeq returns the seq of the last control-plane event whose
+// assignments are in effect: every partition the log assigns to this
+// broker as of that seq is served (its storage epoch claimed), every other
+// one is not.
+func (b *Broker) AppliedSeq() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.applied
+}
+
+// WaitApplied blocks until AppliedSeq() >= seq or ctx is done (ETimeout
+// when its deadline passed).
+func (b *Broker) WaitApplied(ctx context.Context, seq int64) error {
+	for {
+		b.mu.Lock()
+		applied, ch := b.applied, b.appliedCh
+		b.mu.Unlock()
+		if applied >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return logq.Errorf(logq.ETimeout, "broker %d has applied the event log up to seq %d, not yet %d", b.ID(), applied, seq)
+			}
+			return logq.Errorf(logq.EUnavailable, "wait for seq %d: canceled", seq)
+		}
+	}
+}
+
+// Serve runs the broker on ln: the HTTP API, the event-log tail that tells
+// it what it owns, and (with managers configured) registration and
+// heartbeats. When ctx is done it stops accepting requests, lets the
+// requests in flight finish (appends are committed and answered), and
+// returns nil. It returns early only if the HTTP server fails.
+func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
+	if !b.serving.CompareAndSwap(false, true) {
+		return errors.New("broker: Serve called twice")
+	}
+	srv := &http.Server{
+		Handler:           newServer(b).handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      b.cfg.LongPollMax + time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          stdlog.New(b.log.With().Str("source", "http").Logger(), "", 0),
+	}
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	var loops sync.WaitGroup
+	loops.Go(func() { b.tailLoop(loopCtx) })
+	loops.Go(func() { b.reconcileLoop(loopCtx) })
+	if len(b.cfg.Managers) > 0 {
+		adv := b.cfg.AdvertiseAddr
+		if adv == "" {
+			adv = advertiseAddr(ln.Addr())
+		}
+		loops.Go(func() { b.heartbeatLoop(loopCtx, adv) })
+	} else {
+		close(b.heartbeatDone)
+	}
+	b.kickReconcile()
+	b.log.Info().Str("addr", ln.Addr().String()).Int64("broker_id", b.ID()).Msg("broker serving")
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	close(b.closing) // long polls return now
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+	defer cancel()
+	if serveErr == nil {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			b.log.Warn().Err(err).Msg("graceful shutdown incomplete; closing connections")
+			srv.Close()
+		}
+		<-served
+	}
+	stopLoops()
+	loops.Wait()
+	b.closeLanes(shutdownCtx)
+	b.log.Info().Msg("broker stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("broker: serve: %w", serveErr)
+	}
+	return nil
+}
+
+// Close releases the database pool. Call it after Serve has returned (or
+// instead of Serve).
+func (b *Broker) Close() {
+	b.closeLanes(context.Background())
+	b.db.Close()
+}
+
+// closeLanes stops serving every partition and closes the group-commit
+// lanes, waiting (until ctx is done) for them to commit what was queued.
+func (b *Broker) closeLanes(ctx context.Context) {
+	b.stopLanes.Do(func() {
+		b.mu.Lock()
+		parts := b.parts
+		b.parts = map[partKey]*partition{}
+		b.mu.Unlock()
+		for _, p := range parts {
+			b.metrics.dropPartition(p.topic, p.partition)
+		}
+		b.metrics.ownedPartitions.Set(0)
+		for _, c := range b.lanes {
+			c.close(logq.Errorf(logq.EUnavailable, "broker %d is shutting down", b.ID()))
+		}
+	})
+	for _, c := range b.lanes {
+		if err := c.wait(ctx); err != nil {
+			b.log.Warn().Msg("group commit still running at the shutdown deadline")
+			return
+		}
+	}
+}
+
+func advertiseAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
+
+// tailLoop folds the event log into b.state, from seq 0 on start, and
+// keeps following it until ctx is done.
+func (b *Broker) tailLoop(ctx context.Context) {
+	cfg := eventlog.TailConfig{
+		DSN:             b.cfg.DSN,
+		Mode:            b.cfg.TailMode,
+		Logger:          b.log,
+		ApplicationName: "logq-broker-tail",
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		b.mu.Lock()
+		after := b.state.Seq
+		b.mu.Unlock()
+		err := eventlog.Tail(ctx, cfg, after, b.applyEvent)
+		if ctx.Err() != nil {
+			return
+		}
+		b.log.Error().Err(err).Int64("after", after).Dur("retry_in", backoff).Msg("event log tail failed")
+		if !sleepCtx(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// applyEvent folds one event into the broker's view of the cluster and
+// lets the reconciler act on it.
+func (b *Broker) applyEvent(e logq.Event) error {
+	b.mu.Lock()
+	err := projection.Apply(b.state, e)
+	b.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	b.kickReconcile()
+	return nil
+}
+
+func (b *Broker) kickReconcile() {
+	select {
+	case b.reconcileCh <- struct{}{}:
+	default:
+	}
+}
+
+// reconcileLoop makes what the broker serves match what the log assigns
+// it, after every change of the state (coalesced), retrying with backoff
+// while storage fails.
+func (b *Broker) reconcileLoop(ctx context.Context) {
+	const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
+	backoff := minBackoff
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.reconcileCh:
+		case <-retry.C:
+		}
+		if err := b.reconcile(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			b.log.Warn().Err(err).Dur("retry_in", backoff).Msg("cannot take over partitions yet")
+			retry.Reset(backoff)
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+	}
+}
+
+// reconcile stops serving partitions the state no longer gives this broker
+// (or gives at a newer epoch) and takes over those it gives: claim the
+// epoch in storage, read the committed next offset, then serve. On success
+// the state's seq becomes AppliedSeq.
+func (b *Broker) reconcile(ctx context.Context) error {
+	id := b.ID()
+	if id == 0 {
+		return nil // not registered yet; registration kicks us again
+	}
+	type claim struct {
+		key   partKey
+		epoch int64
+	}
+	b.mu.Lock()
+	seq := b.state.Seq
+	desired := map[partKey]int64{}
+	for _, r := range b.state.PartitionsOf(id) {
+		desired[partKey{r.Topic, r.Partition}] = r.Epoch
+	}
+	var released []*partition
+	for k, p := range b.parts {
+		if desired[k] != p.epoch {
+			delete(b.parts, k)
+			released = append(released, p)
+		}
+	}
+	var claims []claim
+	for k, e := range desired {
+		if p, ok := b.parts[k]; ok && p.epoch == e {
+			continue
+		}
+		if b.refused[k] >= e {
+			continue // storage already holds a newer epoch; a later event will say whose
+		}
+		claims = append(claims, claim{k, e})
+	}
+	b.mu.Unlock()
+
+	for _, p := range released {
+		p.stop(notOwnerError(id, p.partKey))
+		b.metrics.dropPartition(p.topic, p.partition)
+		b.log.Info().Str("partition", p.String()).Int64("epoch", p.epoch).Msg("partition released")
+	}
+	slices.SortFunc(claims, func(a, c claim) int {
+		if a.key.topic != c.key.topic {
+			if a.key.topic < c.key.topic {
+				return -1
+			}
+			return 1
+		}
+		return a.key.partition - c.key.partition
+	})
+	var firstErr error
+	for _, c := range claims {
+		next, err := b.store.claim(ctx, c.key.topic, c.key.partition, id, c.epoch)
+		if errors.Is(err, logq.ErrFenced) {
+			b.mu.Lock()
+			b.refused[c.key] = max(b.refused[c.key], c.epoch)
+			b.mu.Unlock()
+			b.log.Info().Str("partition", c.key.String()).Int64("epoch", c.epoch).Err(err).Msg("partition not taken over: storage epoch is newer")
+			continue
+		}
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("take over %s at epoch %d: %w", c.key, c.epoch, err)
+			}
+			continue
+		}
+		b.startPartition(c.key, c.epoch, next)
+		b.log.Info().Str("partition", c.key.String()).Int64("epoch", c.epoch).Int64("next_offset", next).Msg("partition taken over")
+	}
+	b.mu.Lock()
+	n := len(b.parts)
+	if firstErr == nil && seq > b.applied {
+		b.applied = seq
+		close(b.appliedCh)
+		b.appliedCh = make(chan struct{})
+	}
+	b.mu.Unlock()
+	b.metrics.ownedPartitions.Set(float64(n))
+	if firstErr == nil {
+		b.metrics.appliedSeq.Set(float64(seq))
+	}
+	return firstErr
+}
+
+// startPartition serves a partition whose storage epoch we hold, from
+// offset next on.
+func (b *Broker) startPartition(k partKey, epoch, next int64) {
+	b.mu.Lock()
+	lane := b.lanes[b.nextLane%len(b.lanes)]
+	b.nextLane++
+	p := newPartition(k, epoch, next, lane)
+	old := b.parts[k]
+	b.parts[k] = p
+	b.mu.Unlock()
+	if old != nil {
+		old.stop(notOwnerError(b.ID(), k))
+	}
+	b.metrics.setHighWatermark(k.topic, k.partition, next)
+}
+
+func notOwnerError(id int64, k partKey) error {
+	return logq.Errorf(logq.EFenced, "broker %d does not own partition %s", id, k)
+}
+
+// servedPartition returns the partition if this broker serves it now, or
+// says why not: EFenced when the log gives it to another broker (or to
+// nobody, or storage holds a newer epoch), EUnavailable while a takeover
+// is in progress.
+func (b *Broker) servedPartition(topic string, partition int) (*partition, error) {
+	k := partKey{topic, partition}
+	id := b.ID()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p, ok := b.parts[k]; ok {
+		return p, nil
+	}
+	if id == 0 {
+		return nil, logq.Errorf(logq.EUnavailable, "broker is not registered yet")
+	}
+	if t, ok := b.state.Topics[topic]; ok && partition < len(t.Partitions) {
+		if p := t.Partitions[partition]; p.Broker == id && b.refused[k] < p.Epoch {
+			return nil, logq.Errorf(logq.EUnavailable, "broker %d is taking over partition %s; retry", id, k)
+		}
+	}
+	return nil, notOwnerError(id, k)
+}
+
+// servedPartitions returns the partitions served now, sorted.
+func (b *Broker) servedPartitions() []*partition {
+	b.mu.Lock()
+	out := make([]*partition, 0, len(b.parts))
+	for _, p := range b.parts {
+		out = append(out, p)
+	}
+	b.mu.Unlock()
+	slices.SortFunc(out, func(a, c *partition) int {
+		if a.topic != c.topic {
+			if a.topic < c.topic {
+				return -1
+			}
+			return 1
+		}
+		return a.partition - c.partition
+	})
+	return out
+}
+
+// append commits msgs to a partition this broker serves (group commit)
+// and returns the offset of the first.
+func (b *Broker) append(ctx context.Context, topic string, partition int, msgs []message) (int64, error) {
+	p, err := b.servedPartition(topic, partition)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	base, err := p.lane.submit(ctx, p, msgs)
+	b.metrics.appendLatency.Observe(time.Since(start).Seconds())
+	result := "ok"
+	if err != nil {
+		result = logq.ErrorCode(err)
+	}
+	b.metrics.appendRequests.WithLabelValues(result).Inc()
+	return base, err
+}
+
+// consume returns a consumer's next messages of a partition this broker
+// serves and advances its position past them. With wait > 0 and nothing to
+// return, it waits up to wait for this broker's next commit to the
+// partition (long poll).
+func (b *Broker) consume(ctx context.Context, consumer int64, topic string, partition int, limit int, wait time.Duration) ([]storedMessage, error) {
+	p, err := b.servedPartition(topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	var deadline <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for {
+		appended := p.appendedChan() // before reading: no wake-up is lost
+		msgs, err := b.store.consume(ctx, consumer, topic, partition, limit, b.cfg.MaxReadBytes)
+		if err != nil {
+			b.metrics.consumeRequests.WithLabelValues(logq.ErrorCode(err)).Inc()
+			return nil, err
+		}
+		if len(msgs) > 0 || deadline == nil {
+			result := "ok"
+			if len(msgs) == 0 {
+				result = "empty"
+			}
+			b.metrics.consumeRequests.WithLabelValues(result).Inc()
+			b.metrics.consumedMessages.Add(float64(len(msgs)))
+			return msgs, nil
+		}
+		if b.longPollWaiting != nil {
+			b.longPollWaiting()
+		}
+		select {
+		case <-appended:
+			if err := p.stopped(); err != nil {
+				return nil, err // moved elsewhere while we waited
+			}
+		case <-deadline:
+			deadline = nil // one last look
+		case <-b.closing:
+			deadline = nil
+		case <-ctx.Done():
+			return nil, ctxError(ctx.Err(), "consume")
+		}
+	}
+}
+
+// sleepCtx waits d or until ctx is done; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// read returns up to max messages of a partition this broker serves, from
+// offset from on, and the partition's high watermark.
+func (b *Broker) read(ctx context.Context, topic string, partition int, from int64, limit int) ([]storedMessage, int64, error) {
+	p, err := b.servedPartition(topic, partition)
+	if err != nil {
+		return nil, 0, err
+	}
+	msgs, err := b.store.read(ctx, topic, partition, from, limit, b.cfg.MaxReadBytes)
+	if err != nil {
+		return nil, 0, err
+	}
+	hw := p.hw.Load()
+	if n := len(msgs); n > 0 {
+		hw = max(hw, msgs[n-1].Offset+1)
+	}
+	return msgs, hw, nil
+}
+
+// size returns the high watermark of a partition this broker serves and a
+// consumer's position in it.
+func (b *Broker) size(ctx context.Context, consumer int64, topic string, partition int) (hw, position int64, err error) {
+	if _, err := b.servedPartition(topic, partition); err != nil {
+		return 0, 0, err
+	}
+	return b.store.size(ctx, consumer, topic, partition)
+}

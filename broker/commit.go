@@ -1,0 +1,292 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/logq/logq"
+)
+
+// appendResult answers one append request: the offset of its first message
+// (its messages are base, base+1, …, in request order) or the error of the
+// transaction that carried it.
+type appendResult struct {
+	base int64
+	err  error
+}
+
+// commitTimeout bounds one group-commit transaction. It is not tied to any
+// request's context: once sent, a commit runs to completion (or fails) for
+// every request in it.
+const commitTimeout = 30 * time.Second
+
+type appendReq struct {
+	ctx   context.Context
+	part  *partition
+	msgs  []message
+	bytes int
+	done  chan appendResult // buffered: the committer never blocks on it
+}
+
+// committer is one group-commit lane: it commits the appends of the
+// partitions pinned to it, many requests (and partitions) per transaction.
+// Requests queue while a transaction is in flight; when it returns, the
+// committer takes every queued request (up to maxMessages/maxBytes, at
+// least one request) into the next one. So under load a batch grows with
+// the commit latency, and a lone append is committed at once. A request is
+// answered only once its transaction has committed (or failed): a failed
+// transaction fails every request in it.
+type committer struct {
+	store       *store
+	maxMessages int
+	maxBytes    int
+
+	// committed is called after each commit for each partition in it, with
+	// the partition's new high watermark and the number of its messages.
+	committed func(p *partition, hw int64, messages int)
+	// batched is called after each commit with its size.
+	batched func(messages, requests int)
+	// fenced is called when storage refuses a partition's epoch.
+	fenced func(p *partition, err error)
+	// queued and taken, when set, are called after a submission is queued
+	// and after a batch of n requests is taken from the queue (tests).
+	queued func()
+	taken  func(n int)
+
+	mu      sync.Mutex
+	queue   []*appendReq
+	closed  bool  // no more submissions
+	closeBy error // what submissions get once closed
+
+	wake chan struct{} // capacity 1: there is work
+	done chan struct{} // closed when run returns
+}
+
+func newCommitter(s *store, maxMessages, maxBytes int) *committer {
+	return &committer{
+		store: s, maxMessages: maxMessages, maxBytes: maxBytes,
+		committed: func(*partition, int64, int) {},
+		batched:   func(int, int) {},
+		fenced:    func(*partition, error) {},
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+}
+
+// submit queues msgs for p and waits for their commit. The caller's ctx
+// bounds the wait, not the commit: a request whose context ends before its
+// batch was taken is dropped, one already in a transaction may still
+// commit.
+func (c *committer) submit(ctx context.Context, p *partition, msgs []message) (int64, error) {
+	if err := p.stopped(); err != nil {
+		return 0, err
+	}
+	req := &appendReq{ctx: ctx, part: p, msgs: msgs, done: make(chan appendResult, 1)}
+	for _, m := range msgs {
+		req.bytes += len(m.Payload) + 32
+		if m.Key != nil {
+			req.bytes += len(*m.Key)
+		}
+	}
+	c.mu.Lock()
+	if c.closed {
+		err := c.closeBy
+		c.mu.Unlock()
+		return 0, err
+	}
+	c.queue = append(c.queue, req)
+	c.mu.Unlock()
+	if c.queued != nil {
+		c.queued()
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case r := <-req.done:
+		return r.base, r.err
+	case <-ctx.Done():
+		return 0, ctxError(ctx.Err(), "append")
+	}
+}
+
+// run commits batches until the committer is closed and its queue drained.
+func (c *committer) run() {
+	defer close(c.done)
+	for {
+		batch, last := c.take()
+		if len(batch) > 0 {
+			if c.taken != nil {
+				c.taken(len(batch))
+			}
+			c.commit(batch)
+			if len(batch) > 1 {
+				// Under load: let the callers just answered run (and
+				// append again) before taking the next batch.
+				runtime.Gosched()
+			}
+			continue
+		}
+		if last {
+			return
+		}
+		<-c.wake
+	}
+}
+
+// take removes the next batch from the queue, answering at once the
+// requests whose caller gave up or whose partition is no longer served;
+// last reports that the committer is closed and nothing is left.
+func (c *committer) take() (batch []*appendReq, last bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, size, i := 0, 0, 0
+	for ; i < len(c.queue); i++ {
+		r := c.queue[i]
+		if r.ctx.Err() != nil {
+			r.done <- appendResult{err: ctxError(r.ctx.Err(), "append")}
+			continue
+		}
+		if err := r.part.stopped(); err != nil {
+			r.done <- appendResult{err: err}
+			continue
+		}
+		if len(batch) > 0 && (n+len(r.msgs) > c.maxMessages || size+r.bytes > c.maxBytes) {
+			break
+		}
+		batch = append(batch, r)
+		n += len(r.msgs)
+		size += r.bytes
+	}
+	rest := copy(c.queue, c.queue[i:])
+	clear(c.queue[rest:])
+	c.queue = c.queue[:rest]
+	return batch, c.closed && len(c.queue) == 0 && len(batch) == 0
+}
+
+// commitGroup is the requests of one batch for one partition.
+type commitGroup struct {
+	part *partition
+	reqs []*appendReq
+	n    int
+}
+
+// commit stores one batch in one transaction and answers every request in
+// it with its own offsets or with the transaction's error.
+func (c *committer) commit(batch []*appendReq) {
+	groups := groupByPartition(batch)
+	batches := make([]partitionBatch, len(groups))
+	for i, g := range groups {
+		var msgs []message
+		if len(g.reqs) == 1 {
+			msgs = g.reqs[0].msgs
+		} else {
+			msgs = make([]message, 0, g.n)
+			for _, r := range g.reqs {
+				msgs = append(msgs, r.msgs...)
+			}
+		}
+		batches[i] = partitionBatch{topic: g.part.topic, partition: g.part.partition, epoch: g.part.epoch, msgs: msgs}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	bases, err := c.store.appendBatches(ctx, batches)
+	cancel()
+	if err != nil {
+		for _, r := range batch {
+			r.done <- appendResult{err: err}
+		}
+		return
+	}
+	committed, requests := 0, 0
+	for i, g := range groups {
+		if bases[i] == fencedBase {
+			err := fencedError(g.part.topic, g.part.partition, g.part.epoch)
+			g.part.stop(err)
+			for _, r := range g.reqs {
+				r.done <- appendResult{err: err}
+			}
+			c.fenced(g.part, err)
+			continue
+		}
+		c.committed(g.part, bases[i]+int64(g.n), g.n)
+		off := bases[i]
+		for _, r := range g.reqs {
+			r.done <- appendResult{base: off}
+			off += int64(len(r.msgs))
+		}
+		committed += g.n
+		requests += len(g.reqs)
+	}
+	if committed > 0 {
+		c.batched(committed, requests)
+	}
+}
+
+// groupByPartition splits a batch by partition, keeping each partition's
+// requests in queue order, the groups sorted by partition (the order in
+// which the transaction locks their rows).
+func groupByPartition(batch []*appendReq) []*commitGroup {
+	if len(batch) == 1 {
+		return []*commitGroup{{part: batch[0].part, reqs: batch, n: len(batch[0].msgs)}}
+	}
+	byPart := map[*partition]*commitGroup{}
+	var groups []*commitGroup
+	for _, r := range batch {
+		g, ok := byPart[r.part]
+		if !ok {
+			g = &commitGroup{part: r.part}
+			byPart[r.part] = g
+			groups = append(groups, g)
+		}
+		g.reqs = append(g.reqs, r)
+		g.n += len(r.msgs)
+	}
+	slices.SortFunc(groups, func(a, b *commitGroup) int {
+		if c := strings.Compare(a.part.topic, b.part.topic); c != 0 {
+			return c
+		}
+		if a.part.partition != b.part.partition {
+			return a.part.partition - b.part.partition
+		}
+		return int(a.part.epoch - b.part.epoch)
+	})
+	return groups
+}
+
+// close refuses further submissions with err; queued requests are still
+// committed. It does not wait: see wait.
+func (c *committer) close(err error) {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed, c.closeBy = true, err
+	}
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wait blocks until run has returned (after close) or ctx is done.
+func (c *committer) wait(ctx context.Context) error {
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ctxError maps a context error of a request onto logq's vocabulary.
+func ctxError(err error, what string) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return logq.Errorf(logq.ETimeout, "%s: timed out", what)
+	}
+	return logq.Errorf(logq.EUnavailable, "%s: canceled", what)
+}

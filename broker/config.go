@@ -1,0 +1,199 @@
+package broker
+
+import (
+	"fmt"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/eventlog"
+)
+
+// Defaults for Config.
+const (
+	DefaultListenAddr        = "127.0.0.1:8090"
+	DefaultHeartbeatInterval = 15 * time.Second
+	DefaultMaxBatchMessages  = 10000
+	DefaultMaxBatchBytes     = 8 << 20
+	DefaultMaxMessageBytes   = 1 << 20
+	DefaultMaxRequestBytes   = 16 << 20
+	DefaultMaxReadMessages   = 10000
+	DefaultMaxReadBytes      = 4 << 20
+	DefaultLongPollMax       = 30 * time.Second
+	DefaultMinSeqWait        = 2 * time.Second
+	DefaultShutdownTimeout   = 15 * time.Second
+	DefaultMaxConns          = 32
+)
+
+// Config configures a Broker. DSN is required, and either Managers (the
+// broker registers itself) or ID (it does not); everything else has a
+// default (see WithDefaults).
+type Config struct {
+	// ID is the broker's id. Zero: the broker registers with a manager on
+	// start and gets one (the same address gets its old id back). Set with no
+	// Managers, the broker skips registration and heartbeats (tests, and
+	// setups where the id was registered by other means).
+	ID int64
+	// ListenAddr is where the command listens (host:port). Serve takes its
+	// listener from the caller; New does not use it.
+	ListenAddr string
+	// AdvertiseAddr is the host:port managers and clients reach this broker
+	// at. Empty: the listener's address (the host name when the listener is
+	// on all interfaces).
+	AdvertiseAddr string
+	// Managers are base URLs of managers ("http://host:port"; a bare
+	// host:port gets http://). Registration and heartbeats go to the first
+	// that answers; a reader manager forwards them to the writer.
+	Managers []string
+	// DSN is the control-plane database (the event log).
+	DSN string
+	// DataDSN is the data-plane database (partitions, messages, consumer
+	// positions). Default: DSN.
+	DataDSN string
+	// TailMode is how the broker tails the event log (default notify).
+	TailMode eventlog.Mode
+	// HeartbeatInterval is the time between heartbeats (default 15 s).
+	HeartbeatInterval time.Duration
+	// MaxBatchMessages and MaxBatchBytes bound one group-commit transaction
+	// (one request larger than that is committed alone).
+	MaxBatchMessages int
+	MaxBatchBytes    int
+	// CommitLanes is the number of group-commit pipelines. Each partition
+	// is pinned to one (round robin on takeover); a lane commits the
+	// appends of all its partitions together, one transaction at a time,
+	// gathering the next batch meanwhile. Fewer lanes: bigger batches;
+	// more: more commits in parallel. Default: GOMAXPROCS/2, 1 to 8.
+	CommitLanes int
+	// MaxMessageBytes bounds one message's payload (default 1 MiB).
+	MaxMessageBytes int
+	// MaxRequestBytes bounds a request body (default 16 MiB).
+	MaxRequestBytes int64
+	// MaxReadMessages and MaxReadBytes bound one read or consume answer
+	// (which always carries at least one message when there is one).
+	MaxReadMessages int
+	MaxReadBytes    int
+	// LongPollMax bounds a consume's wait_ms (default 30 s).
+	LongPollMax time.Duration
+	// MinSeqWait bounds the wait for X-Logq-Min-Seq (default 2 s).
+	MinSeqWait time.Duration
+	// ShutdownTimeout bounds the graceful shutdown (default 15 s).
+	ShutdownTimeout time.Duration
+	// MaxConns bounds the data-plane connection pool (default 32).
+	MaxConns int32
+	// Logger receives the broker's logs; the zero value logs nothing.
+	Logger zerolog.Logger
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	if c.ListenAddr == "" {
+		c.ListenAddr = DefaultListenAddr
+	}
+	if c.DataDSN == "" {
+		c.DataDSN = c.DSN
+	}
+	if c.TailMode == "" {
+		c.TailMode = eventlog.ModeNotify
+	}
+	setDur := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	setInt := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
+	}
+	setDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDur(&c.LongPollMax, DefaultLongPollMax)
+	setDur(&c.MinSeqWait, DefaultMinSeqWait)
+	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setInt(&c.MaxBatchMessages, DefaultMaxBatchMessages)
+	setInt(&c.MaxBatchBytes, DefaultMaxBatchBytes)
+	setInt(&c.MaxMessageBytes, DefaultMaxMessageBytes)
+	setInt(&c.CommitLanes, min(max(runtime.GOMAXPROCS(0)/2, 1), 8))
+	setInt(&c.MaxReadMessages, DefaultMaxReadMessages)
+	setInt(&c.MaxReadBytes, DefaultMaxReadBytes)
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	return c
+}
+
+// Validate reports the first problem with c (after WithDefaults) as an
+// EInvalid error.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return logq.Errorf(logq.EInvalid, "broker config: "+format, args...)
+	}
+	if c.DSN == "" {
+		return bad("a control-plane database URL (DSN) is required")
+	}
+	if c.ID < 0 {
+		return bad("ID %d is negative", c.ID)
+	}
+	if c.ID == 0 && len(c.Managers) == 0 {
+		return bad("either Managers (to register) or ID is required")
+	}
+	for _, m := range c.Managers {
+		if _, err := managerURL(m); err != nil {
+			return bad("manager %q: %v", m, err)
+		}
+	}
+	if c.AdvertiseAddr != "" && strings.Contains(c.AdvertiseAddr, "/") {
+		return bad("AdvertiseAddr %q must be host:port", c.AdvertiseAddr)
+	}
+	if c.TailMode != eventlog.ModeNotify && c.TailMode != eventlog.ModeLogical {
+		return bad("unknown tail mode %q", c.TailMode)
+	}
+	for name, d := range map[string]time.Duration{
+		"HeartbeatInterval": c.HeartbeatInterval, "LongPollMax": c.LongPollMax,
+		"MinSeqWait": c.MinSeqWait, "ShutdownTimeout": c.ShutdownTimeout,
+	} {
+		if d <= 0 {
+			return bad("%s must be positive", name)
+		}
+	}
+	for name, n := range map[string]int64{
+		"MaxBatchMessages": int64(c.MaxBatchMessages), "MaxBatchBytes": int64(c.MaxBatchBytes),
+		"MaxMessageBytes": int64(c.MaxMessageBytes), "MaxRequestBytes": c.MaxRequestBytes,
+		"MaxReadMessages": int64(c.MaxReadMessages), "MaxReadBytes": int64(c.MaxReadBytes),
+		"MaxConns": int64(c.MaxConns), "CommitLanes": int64(c.CommitLanes),
+	} {
+		if n <= 0 {
+			return bad("%s must be positive", name)
+		}
+	}
+	if c.MaxConns < 2 {
+		return bad("MaxConns must be at least 2")
+	}
+	return nil
+}
+
+// managerURL normalises a manager address to a base URL without a trailing
+// slash.
+func managerURL(s string) (string, error) {
+	s = strings.TrimRight(strings.TrimSpace(s), "/")
+	if s == "" {
+		return "", fmt.Errorf("empty")
+	}
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("want http://host:port")
+	}
+	return s, nil
+}

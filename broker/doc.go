@@ -1,0 +1,101 @@
+// Package broker is logq's broker: it owns the partitions the control
+// plane assigns to it and serves appends and reads for them over HTTP
+// (the "Broker API" of docs/api.md).
+//
+//	b, err := broker.New(ctx, broker.Config{DSN: dsn, Managers: managers})
+//	...
+//	defer b.Close()
+//	err = b.Serve(ctx, ln) // until ctx is done, then drains and returns nil
+//
+// # Storage
+//
+// Partition data lives in PostgreSQL (Config.DataDSN, by default the
+// control plane's database), in three tables of schema.sql, and the store
+// type is the only code that writes SQL for them:
+//
+//   - partitions: one row per partition with its ownership epoch, owner
+//     and next_offset (the high watermark);
+//   - messages: (topic, partition, offset) → produced_at, producer_id, key,
+//     payload, keyed for range reads by offset;
+//   - consumer_offsets: each consumer's position (next offset to read) in
+//     each partition it reads.
+//
+// An append allocates its offsets inside its own transaction, under the
+// partition row's lock:
+//
+//	UPDATE partitions SET next_offset = next_offset + n
+//	WHERE topic = $1 AND partition = $2 AND epoch = $3
+//	RETURNING next_offset - n
+//
+// and inserts the messages at those offsets in the same transaction. The
+// row lock is held until commit, so offsets are gap-free and assigned in
+// commit order per partition, even with several brokers (or processes) on
+// one database; a reader never sees offset k+1 committed before k.
+// Acknowledged means committed (synchronous_commit stays on).
+//
+// # Group commit
+//
+// Appends go through group-commit lanes (Config.CommitLanes; partitions are
+// spread over them on takeover). A lane runs one transaction at a time;
+// requests arriving meanwhile queue, and the next transaction takes all of
+// them (bounded by MaxBatchMessages and MaxBatchBytes), across the lane's
+// partitions: one statement (INSERT … SELECT FROM unnest) for small
+// batches, COPY for large ones. Under load a batch grows with the commit
+// latency; a lone append is committed at once, without waiting for a timer.
+// Each request is answered only after its transaction committed, with the
+// offset of its first message (its messages take consecutive offsets, in
+// request order); if the transaction fails, every request in it gets the
+// error and none of it is stored. Single-message and batch appends take
+// the same path.
+//
+// # Fencing and takeover
+//
+// The broker tails the control-plane event log (eventlog.Tail, from seq 0
+// on start) and folds it with projection.Apply into its own view of the
+// cluster. After each change it reconciles what it serves with what the
+// view assigns it. To take over a partition at epoch e it claims it in
+// storage:
+//
+//	INSERT INTO partitions … ON CONFLICT (topic, partition)
+//	DO UPDATE SET epoch = EXCLUDED.epoch, owner = EXCLUDED.owner
+//	WHERE partitions.epoch < EXCLUDED.epoch
+//
+// (claiming again the epoch it already holds, after a restart, is fine),
+// reads the committed next_offset and only then serves the partition,
+// continuing exactly where the previous owner stopped. Every append carries
+// the epoch the broker believes it has, and the UPDATE above matches no row
+// once storage holds a newer one: the append stores nothing and fails with
+// logq.EFenced (HTTP 409). So a broker that lost a partition cannot write to
+// it even before it has read the event that says so; once it has, it stops
+// serving the partition and answers 409 fenced, naming it, for appends and
+// reads alike. AppliedSeq is the last event whose assignments are in effect
+// (claimed or released); a request carrying X-Logq-Min-Seq waits (up to
+// MinSeqWait, then 503 timeout) until the broker got that far.
+//
+// # Consuming
+//
+// A consumer has its own position in every partition (fan-out: every
+// consumer sees every message). A consumer new to a partition starts at
+// offset 0, the beginning of the partition. A consume returns the next
+// messages after the consumer's position (up to max, and about
+// MaxReadBytes of payload, but at least one) and moves the position past
+// exactly those, in one statement that locks the consumer's row: two
+// concurrent consumes of one consumer never return the same message. The
+// position is advanced when the answer is sent, so a consume whose answer
+// is lost has still consumed (at-most-once for that answer; clients that
+// need more re-read by offset with /v1/read). A consume with nothing left
+// succeeds with an empty list; with wait_ms it first waits (long poll) for
+// the broker's own next commit to the partition, woken in-process (no
+// NOTIFY on the hot path). Size is the high watermark minus the consumer's
+// position.
+//
+// # Registration
+//
+// With managers configured, Serve registers the broker (POST /brokers with
+// its advertised address; the answer is its id) and heartbeats every
+// HeartbeatInterval, moving to the next manager whenever one fails so that
+// heartbeats follow a writer failover. A broker_removed (410) answer means
+// the broker was decommissioned: it logs it and stops heartbeating. With no
+// managers and Config.ID set, the broker skips both (tests do this and
+// append the control-plane events themselves).
+package broker

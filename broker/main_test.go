@@ -1,0 +1,318 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/pg"
+	"github.com/logq/logq/internal/pgtest"
+	"github.com/logq/logq/projection"
+)
+
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// testCtx returns a context that ends with the test (or after d).
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func testLogger(t testing.TB) zerolog.Logger {
+	if os.Getenv("LOGQ_TEST_LOG") != "" {
+		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
+	}
+	return zerolog.Nop()
+}
+
+func connect(t testing.TB, dsn string) *pgxpool.Pool {
+	t.Helper()
+	db, err := pg.Connect(testCtx(t, time.Minute), dsn, 70)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
+// controlPlane appends control-plane events for a test, as a manager would.
+type controlPlane struct {
+	t   testing.TB
+	dsn string
+	w   *eventlog.Writer
+}
+
+func newControlPlane(t testing.TB, dsn string) *controlPlane {
+	t.Helper()
+	ctx := testCtx(t, time.Minute)
+	w, err := eventlog.Acquire(ctx, dsn, "test-"+t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close(context.Background()) })
+	return &controlPlane{t: t, dsn: dsn, w: w}
+}
+
+// append appends events and returns the seq of the last.
+func (c *controlPlane) append(payloads ...projection.Payload) int64 {
+	c.t.Helper()
+	events := make([]logq.Event, len(payloads))
+	for i, p := range payloads {
+		events[i] = projection.NewEvent(p)
+	}
+	out, err := c.w.Append(testCtx(c.t, time.Minute), events...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out[len(out)-1].Seq
+}
+
+// topic registers brokers 1..brokers, creates topic with n partitions and
+// assigns partition i to broker owners[i] at epoch 1.
+func (c *controlPlane) topic(name string, owners ...int64) int64 {
+	c.t.Helper()
+	ps := []projection.Payload{projection.TopicCreated{Topic: name, Partitions: len(owners)}}
+	for i, o := range owners {
+		ps = append(ps, projection.PartitionAssigned{Topic: name, Partition: i, BrokerID: o, Epoch: 1})
+	}
+	return c.append(ps...)
+}
+
+func (c *controlPlane) brokers(ids ...int64) int64 {
+	c.t.Helper()
+	var ps []projection.Payload
+	for _, id := range ids {
+		ps = append(ps, projection.BrokerRegistered{BrokerID: id, Address: fmt.Sprintf("broker-%d:1", id)})
+	}
+	return c.append(ps...)
+}
+
+// testBroker is a broker serving on a loopback port for one test.
+type testBroker struct {
+	*Broker
+	t      testing.TB
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+	client *http.Client
+}
+
+// startBroker starts a broker with cfg (DSN and ID set by the caller) and
+// stops it when the test ends.
+func startBroker(t testing.TB, cfg Config) *testBroker {
+	t.Helper()
+	return startBrokerWith(t, cfg, nil)
+}
+
+// startBrokerWith is startBroker with a chance to set test hooks before
+// Serve.
+func startBrokerWith(t testing.TB, cfg Config, setup func(*Broker)) *testBroker {
+	t.Helper()
+	cfg.Logger = testLogger(t)
+	ctx := testCtx(t, time.Minute)
+	b, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(b)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	tb := &testBroker{
+		Broker: b, t: t, url: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}, Timeout: time.Minute},
+	}
+	go func() { tb.done <- b.Serve(sctx, ln) }()
+	t.Cleanup(tb.stop)
+	return tb
+}
+
+// stop shuts the broker down (idempotent) and checks Serve returned nil.
+func (tb *testBroker) stop() {
+	tb.t.Helper()
+	if tb.cancel == nil {
+		return
+	}
+	tb.cancel()
+	tb.cancel = nil
+	select {
+	case err := <-tb.done:
+		if err != nil {
+			tb.t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(time.Minute):
+		tb.t.Fatal("Serve did not return within a minute of cancel")
+	}
+	tb.Close()
+	tb.client.CloseIdleConnections()
+}
+
+// waitApplied waits until the broker has applied seq.
+func (tb *testBroker) waitApplied(seq int64) {
+	tb.t.Helper()
+	if err := tb.WaitApplied(testCtx(tb.t, 30*time.Second), seq); err != nil {
+		tb.t.Fatalf("broker %d: %v", tb.ID(), err)
+	}
+}
+
+// do sends a request with a JSON body (nil: none; a string or []byte is
+// sent as is) and decodes the answer; it fails the test on transport
+// errors.
+func (tb *testBroker) do(method, path string, body any, header ...string) (int, map[string]any) {
+	tb.t.Helper()
+	status, out, err := tb.request(method, path, body, header...)
+	if err != nil {
+		tb.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return status, out
+}
+
+// request is do returning transport errors.
+func (tb *testBroker) request(method, path string, body any, header ...string) (int, map[string]any, error) {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewReader([]byte(b))
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			return 0, nil, err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, tb.url+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := tb.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, err
+	}
+	var out map[string]any
+	if resp.Header.Get("Content-Type") == "application/json" {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return 0, nil, fmt.Errorf("answer is not JSON: %q", raw)
+		}
+	}
+	return resp.StatusCode, out, nil
+}
+
+// appendHTTP appends messages over HTTP and returns the base offset;
+// it fails the test on any error.
+func (tb *testBroker) appendHTTP(topic string, partition int, producer int64, payloads ...string) int64 {
+	tb.t.Helper()
+	status, out := tb.do("POST", "/v1/append", appendBody(topic, partition, producer, payloads...))
+	if status != 200 {
+		tb.t.Fatalf("append: %d %v", status, out)
+	}
+	return int64(out["base_offset"].(float64))
+}
+
+func appendBody(topic string, partition int, producer int64, payloads ...string) map[string]any {
+	msgs := make([]map[string]any, len(payloads))
+	for i, p := range payloads {
+		msgs[i] = map[string]any{"producer_id": producer, "message": p}
+	}
+	return map[string]any{"topic": topic, "partition": partition, "messages": msgs}
+}
+
+// consumeHTTP consumes up to max messages and returns their payloads and
+// offsets.
+func (tb *testBroker) consumeHTTP(topic string, partition int, consumer int64, max int) ([]string, []int64) {
+	tb.t.Helper()
+	status, out := tb.do("POST", "/v1/consume", map[string]any{"topic": topic, "partition": partition, "consumer_id": consumer, "max": max})
+	if status != 200 {
+		tb.t.Fatalf("consume: %d %v", status, out)
+	}
+	return payloadsOf(out)
+}
+
+func payloadsOf(out map[string]any) ([]string, []int64) {
+	var ps []string
+	var offs []int64
+	for _, m := range out["messages"].([]any) {
+		mm := m.(map[string]any)
+		ps = append(ps, mm["message"].(string))
+		offs = append(offs, int64(mm["offset"].(float64)))
+	}
+	return ps, offs
+}
+
+// allMessages reads a partition's messages straight from storage.
+func allMessages(t testing.TB, s *store, topic string, partition int) []storedMessage {
+	t.Helper()
+	var out []storedMessage
+	for {
+		msgs, err := s.read(testCtx(t, time.Minute), topic, partition, int64(len(out)), 10000, 64<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 0 {
+			return out
+		}
+		out = append(out, msgs...)
+	}
+}
+
+// checkGapFree checks that msgs have offsets 0..n-1.
+func checkGapFree(t testing.TB, what string, msgs []storedMessage) {
+	t.Helper()
+	for i, m := range msgs {
+		if m.Offset != int64(i) {
+			t.Fatalf("%s: message %d has offset %d", what, i, m.Offset)
+		}
+	}
+}
+
+// await receives from ch, failing the test after 30 s.
+func await[T any](t testing.TB, ch <-chan T) T {
+	t.Helper()
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatal("nothing received within 30s")
+		panic("unreachable")
+	}
+}

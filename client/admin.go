@@ -1,0 +1,302 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/projection"
+)
+
+// TopicInfo describes a topic: its partitions, who owns them and how far
+// each has been written.
+type TopicInfo struct {
+	Name       string          `json:"topic"`
+	Partitions []PartitionInfo `json:"partitions"`
+}
+
+// PartitionInfo is one partition of a topic.
+type PartitionInfo struct {
+	Partition     int    `json:"partition"`
+	BrokerID      int64  `json:"broker_id"`
+	Address       string `json:"address"`        // the owning broker's address
+	Epoch         int64  `json:"epoch"`          // ownership epoch
+	HighWatermark int64  `json:"high_watermark"` // next offset to be written
+	Writable      bool   `json:"writable"`       // owned by a live broker
+}
+
+// BrokerInfo is a registered broker.
+type BrokerInfo struct {
+	ID      int64  `json:"broker_id"`
+	Address string `json:"address"`
+	Alive   bool   `json:"alive"`
+	// Partitions are the partitions the broker owns, when the manager lists
+	// them; PartitionCount is their number either way.
+	Partitions     []TopicPartition `json:"partitions,omitempty"`
+	PartitionCount int              `json:"partition_count"`
+}
+
+// TopicPartition names a partition.
+type TopicPartition struct {
+	Topic     string `json:"topic"`
+	Partition int    `json:"partition"`
+	Epoch     int64  `json:"epoch,omitempty"` // ownership epoch, when known
+}
+
+// UnmarshalJSON accepts "partitions" as a list of partitions (objects or
+// "topic/partition" strings) or as a count.
+func (b *BrokerInfo) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		ID         int64           `json:"broker_id"`
+		Address    string          `json:"address"`
+		Alive      bool            `json:"alive"`
+		Partitions json.RawMessage `json:"partitions"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	*b = BrokerInfo{ID: raw.ID, Address: raw.Address, Alive: raw.Alive}
+	p := bytes.TrimSpace(raw.Partitions)
+	switch {
+	case len(p) == 0 || string(p) == "null":
+	case p[0] == '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(p, &items); err != nil {
+			return fmt.Errorf("broker partitions: %w", err)
+		}
+		for _, it := range items {
+			var tp TopicPartition
+			if len(it) > 0 && it[0] == '"' {
+				var s string
+				if err := json.Unmarshal(it, &s); err != nil {
+					return err
+				}
+				tp.Topic = s
+				if i := bytes.LastIndexByte([]byte(s), '/'); i >= 0 {
+					if n, err := strconv.Atoi(s[i+1:]); err == nil {
+						tp = TopicPartition{Topic: s[:i], Partition: n}
+					}
+				}
+			} else if err := json.Unmarshal(it, &tp); err != nil {
+				return fmt.Errorf("broker partitions: %w", err)
+			}
+			b.Partitions = append(b.Partitions, tp)
+		}
+		b.PartitionCount = len(b.Partitions)
+	default:
+		if err := json.Unmarshal(p, &b.PartitionCount); err != nil {
+			return fmt.Errorf("broker partitions: %w", err)
+		}
+	}
+	return nil
+}
+
+// Health is a manager's answer to GET /healthz.
+type Health struct {
+	Role   string `json:"role"`   // "writer" or "reader"
+	Seq    int64  `json:"seq"`    // last applied event
+	Writer string `json:"writer"` // the writer it knows of
+}
+
+// CreateTopic creates a topic with the given number of partitions (0: the
+// server's default) and returns the seq of the event that created it.
+// errors.Is(err, ErrTopicExists) when it already exists.
+func (c *Client) CreateTopic(ctx context.Context, name string, partitions int) (int64, error) {
+	body := map[string]any{"topic_name": name}
+	if partitions > 0 {
+		body["partitions"] = partitions
+	}
+	var out struct {
+		Seq int64 `json:"seq"`
+	}
+	if err := c.do(ctx, call{method: http.MethodPost, path: "/topics", body: body, noMinSeq: true}, &out); err != nil {
+		return 0, err
+	}
+	c.observeSeq(out.Seq)
+	return out.Seq, nil
+}
+
+// ListTopics returns the names of all topics, sorted.
+func (c *Client) ListTopics(ctx context.Context) ([]string, error) {
+	var out struct {
+		Topics []json.RawMessage `json:"topics"`
+	}
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/topics"}, &out); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(out.Topics))
+	for _, t := range out.Topics {
+		var name string
+		if json.Unmarshal(t, &name) != nil {
+			var obj struct {
+				Topic string `json:"topic"`
+				Name  string `json:"name"`
+			}
+			if err := json.Unmarshal(t, &obj); err != nil {
+				return nil, &Error{Code: logq.EInternal, Message: fmt.Sprintf("unexpected topic list entry %s", t)}
+			}
+			name = obj.Topic
+			if name == "" {
+				name = obj.Name
+			}
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// DescribeTopic returns a topic's partitions with their owners and high
+// watermarks. errors.Is(err, ErrTopicNotFound) for an unknown topic.
+func (c *Client) DescribeTopic(ctx context.Context, name string) (*TopicInfo, error) {
+	var out TopicInfo
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/topics/" + url.PathEscape(name)}, &out); err != nil {
+		return nil, err
+	}
+	if out.Name == "" {
+		out.Name = name
+	}
+	sort.Slice(out.Partitions, func(i, j int) bool { return out.Partitions[i].Partition < out.Partitions[j].Partition })
+	return &out, nil
+}
+
+// Brokers lists the registered brokers, by id.
+func (c *Client) Brokers(ctx context.Context) ([]BrokerInfo, error) {
+	var out struct {
+		Brokers []BrokerInfo `json:"brokers"`
+	}
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/brokers"}, &out); err != nil {
+		return nil, err
+	}
+	sort.Slice(out.Brokers, func(i, j int) bool { return out.Brokers[i].ID < out.Brokers[j].ID })
+	return out.Brokers, nil
+}
+
+// RegisterProducer registers a producer for topic (created if unknown), or
+// for one partition of it when partition is non-nil, and returns its id.
+func (c *Client) RegisterProducer(ctx context.Context, topic string, partition *int) (int64, error) {
+	return c.register(ctx, "/producer/register", "producer_id", topic, partition)
+}
+
+// RegisterConsumer registers a consumer for topic, or for one partition of
+// it when partition is non-nil, and returns its id. The consumer starts at
+// the beginning of every partition it reads.
+func (c *Client) RegisterConsumer(ctx context.Context, topic string, partition *int) (int64, error) {
+	return c.register(ctx, "/consumer/register", "consumer_id", topic, partition)
+}
+
+func (c *Client) register(ctx context.Context, path, idField, topic string, partition *int) (int64, error) {
+	body := map[string]any{"topic": topic}
+	if partition != nil {
+		body["partition"] = *partition
+	}
+	var out map[string]json.RawMessage
+	if err := c.do(ctx, call{method: http.MethodPost, path: path, body: body, noMinSeq: true}, &out); err != nil {
+		return 0, err
+	}
+	var id, seq int64
+	if err := json.Unmarshal(out[idField], &id); err != nil || id <= 0 {
+		return 0, &Error{Code: logq.EInternal, Message: fmt.Sprintf("POST %s: answer has no %s", path, idField)}
+	}
+	if raw, ok := out["seq"]; ok {
+		json.Unmarshal(raw, &seq)
+	}
+	c.observeSeq(seq)
+	return id, nil
+}
+
+// Size returns the number of messages left for a consumer in topic (summed
+// over the partitions it reads): its lag.
+func (c *Client) Size(ctx context.Context, topic string, consumerID int64) (int64, error) {
+	var out struct {
+		Size int64 `json:"size"`
+	}
+	q := url.Values{"topic": {topic}, "consumer_id": {strconv.FormatInt(consumerID, 10)}}
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/size", query: q}, &out); err != nil {
+		return 0, err
+	}
+	return out.Size, nil
+}
+
+// Events returns up to limit control-plane events with seq > after, in seq
+// order (limit 0: the server's default page).
+func (c *Client) Events(ctx context.Context, after int64, limit int) ([]logq.Event, error) {
+	q := url.Values{"from": {strconv.FormatInt(after, 10)}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out struct {
+		Events []logq.Event `json:"events"`
+	}
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/events", query: q}, &out); err != nil {
+		return nil, err
+	}
+	return out.Events, nil
+}
+
+// State returns a manager's projected cluster state, once it has applied
+// at least minSeq (0: whatever it has).
+func (c *Client) State(ctx context.Context, minSeq int64) (*projection.State, error) {
+	q := url.Values{}
+	if minSeq > 0 {
+		q.Set("min_seq", strconv.FormatInt(minSeq, 10))
+	}
+	var out struct {
+		Seq   int64           `json:"seq"`
+		State json.RawMessage `json:"state"`
+	}
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/state", query: q}, &out); err != nil {
+		return nil, err
+	}
+	st, err := DecodeState(out.State)
+	if err != nil {
+		return nil, &Error{Code: logq.EInternal, Message: fmt.Sprintf("GET /state: %v", err)}
+	}
+	if st.Seq == 0 {
+		st.Seq = out.Seq
+	}
+	return st, nil
+}
+
+// DecodeState decodes the JSON of a projection.State (as GET /state answers
+// it, bare or wrapped as a snapshot) into a state whose maps are never nil.
+func DecodeState(data []byte) (*projection.State, error) {
+	var probe struct {
+		Version int             `json:"version"`
+		State   json.RawMessage `json:"state"`
+	}
+	if json.Unmarshal(data, &probe) == nil && probe.Version > 0 && len(probe.State) > 0 {
+		return projection.DecodeState(data)
+	}
+	st := projection.New()
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, fmt.Errorf("decode state: %w", err)
+	}
+	if st.Brokers == nil {
+		st.Brokers = map[int64]*projection.Broker{}
+	}
+	if st.Topics == nil {
+		st.Topics = map[string]*projection.Topic{}
+	}
+	if st.Producers == nil {
+		st.Producers = map[int64]*projection.Producer{}
+	}
+	if st.Consumers == nil {
+		st.Consumers = map[int64]*projection.Consumer{}
+	}
+	return st, nil
+}
+
+// Health returns the preferred manager's health (no retries across managers
+// beyond the usual ones).
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var out Health
+	err := c.do(ctx, call{method: http.MethodGet, path: "/healthz", noMinSeq: true}, &out)
+	return out, err
+}

@@ -1,0 +1,517 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logq/logq"
+)
+
+// Defaults for ProducerConfig.
+const (
+	DefaultLinger     = 5 * time.Millisecond
+	DefaultBatchSize  = 1000
+	DefaultBatchBytes = 1 << 20
+)
+
+// Record is a message to produce.
+type Record struct {
+	// Key, when set and Partition is nil, picks the partition: the FNV-1a
+	// hash of the key modulo the partition count. Records with one key
+	// therefore stay in order in one partition.
+	Key string
+	// Value is the message.
+	Value string
+	// Partition, when non-nil, is the partition to write to.
+	Partition *int
+}
+
+// Partition returns a pointer to n, for Record.Partition and the
+// partition arguments of the registration calls.
+func Partition(n int) *int { return &n }
+
+// Ack is where a produced record was stored.
+type Ack struct {
+	Topic     string
+	Partition int
+	Offset    int64
+}
+
+// Future is the result of Producer.Send, available once the record is
+// acknowledged (committed in PostgreSQL) or has failed.
+type Future struct {
+	done chan struct{}
+	ack  Ack
+	err  error
+}
+
+func newFuture() *Future { return &Future{done: make(chan struct{})} }
+
+func (f *Future) complete(ack Ack, err error) {
+	f.ack, f.err = ack, err
+	close(f.done)
+}
+
+// Done is closed once the result is known.
+func (f *Future) Done() <-chan struct{} { return f.done }
+
+// Wait waits for the result, or for ctx to be done (which does not cancel the
+// send).
+func (f *Future) Wait(ctx context.Context) (Ack, error) {
+	select {
+	case <-f.done:
+		return f.ack, f.err
+	case <-ctx.Done():
+		return Ack{}, ctx.Err()
+	}
+}
+
+// Result returns the result once Done is closed; before that it returns
+// ok false.
+func (f *Future) Result() (ack Ack, err error, ok bool) {
+	select {
+	case <-f.done:
+		return f.ack, f.err, true
+	default:
+		return Ack{}, nil, false
+	}
+}
+
+// ProducerConfig configures a Producer. The zero value is a new producer for
+// the whole topic with the default batching.
+type ProducerConfig struct {
+	// ID reuses a registered producer; 0 registers a new one.
+	ID int64
+	// Partition, when non-nil, registers the producer for that partition
+	// only (ignored with ID).
+	Partition *int
+	// Linger is how long a batch waits for more records before it is sent
+	// (default 5 ms; negative: send as soon as the previous batch is done).
+	Linger time.Duration
+	// BatchSize and BatchBytes bound a batch (defaults 1000 records, 1 MiB).
+	BatchSize  int
+	BatchBytes int
+	// Buffer is how many records may wait to be batched before Send blocks
+	// (default 10 × BatchSize).
+	Buffer int
+	// Direct sends batches straight to the brokers that own the partitions
+	// (from GET /topics/{topic}), falling back to the manager when a broker
+	// is fenced or unreachable.
+	Direct bool
+}
+
+// Producer sends records to one topic in batches. It is safe for concurrent
+// use; Close it when done.
+type Producer struct {
+	c     *Client
+	topic string
+	id    int64
+	cfg   ProducerConfig
+
+	in    chan *pending
+	flush chan chan struct{}
+	quit  chan struct{}
+	done  chan struct{}
+
+	mu     sync.RWMutex // Send holds it shared, Close exclusive
+	closed bool
+
+	ctx    context.Context // for the batches' requests; cancelled after the loop ends
+	cancel context.CancelFunc
+
+	rr     atomic.Uint64 // round robin in direct mode
+	routes atomic.Pointer[TopicInfo]
+}
+
+type pending struct {
+	ctx context.Context
+	rec Record
+	fut *Future
+}
+
+// NewProducer registers a producer for topic (which is created if unknown)
+// unless cfg.ID is set, and starts its batching loop.
+func (c *Client) NewProducer(ctx context.Context, topic string, cfg ProducerConfig) (*Producer, error) {
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = DefaultBatchBytes
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 10 * cfg.BatchSize
+	}
+	id := cfg.ID
+	if id == 0 {
+		var err error
+		if id, err = c.RegisterProducer(ctx, topic, cfg.Partition); err != nil {
+			return nil, err
+		}
+	}
+	p := &Producer{
+		c: c, topic: topic, id: id, cfg: cfg,
+		in:    make(chan *pending, cfg.Buffer),
+		flush: make(chan chan struct{}),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	go p.loop()
+	return p, nil
+}
+
+// ID is the producer's id.
+func (p *Producer) ID() int64 { return p.id }
+
+// Topic is the producer's topic.
+func (p *Producer) Topic() string { return p.topic }
+
+// Send queues rec and returns at once (unless the buffer is full) with a
+// Future for its result. If ctx is done before the record is sent, the
+// record is dropped and its Future fails with ctx's error.
+func (p *Producer) Send(ctx context.Context, rec Record) *Future {
+	f := newFuture()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		f.complete(Ack{}, ErrClosed)
+		return f
+	}
+	select {
+	case p.in <- &pending{ctx: ctx, rec: rec, fut: f}:
+	case <-ctx.Done():
+		f.complete(Ack{}, ctx.Err())
+	}
+	return f
+}
+
+// Produce sends rec and waits for its acknowledgement.
+func (p *Producer) Produce(ctx context.Context, rec Record) (Ack, error) {
+	return p.Send(ctx, rec).Wait(ctx)
+}
+
+// Flush sends everything queued so far and waits until it is acknowledged
+// or failed (see the Futures for each record's result).
+func (p *Producer) Flush(ctx context.Context) error {
+	ch := make(chan struct{})
+	select {
+	case p.flush <- ch:
+	case <-p.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close sends what is queued, waits for it (bounded by the client's retry
+// timeout per batch) and stops the producer. Send fails with ErrClosed
+// afterwards.
+func (p *Producer) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.done
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	close(p.quit)
+	<-p.done
+	p.cancel()
+	return nil
+}
+
+// loop gathers records into batches and sends them, one batch at a time so
+// that records keep their order within a partition.
+func (p *Producer) loop() {
+	defer close(p.done)
+	var (
+		batch  []*pending
+		bytes  int
+		timer  = time.NewTimer(time.Hour)
+		timerC <-chan time.Time
+	)
+	timer.Stop()
+	defer timer.Stop()
+	send := func() {
+		if len(batch) > 0 {
+			p.send(batch)
+		}
+		batch, bytes = nil, 0
+		timer.Stop()
+		timerC = nil
+	}
+	add := func(m *pending) {
+		if err := m.ctx.Err(); err != nil {
+			m.fut.complete(Ack{}, err)
+			return
+		}
+		batch = append(batch, m)
+		bytes += len(m.rec.Value) + len(m.rec.Key) + 32
+		if len(batch) >= p.cfg.BatchSize || bytes >= p.cfg.BatchBytes {
+			send()
+		} else if len(batch) == 1 && p.cfg.Linger > 0 {
+			timer.Reset(p.cfg.Linger)
+			timerC = timer.C
+		}
+	}
+	drain := func() {
+		for {
+			select {
+			case m := <-p.in:
+				add(m)
+			default:
+				return
+			}
+		}
+	}
+	for {
+		select {
+		case m := <-p.in:
+			add(m)
+			if p.cfg.Linger < 0 {
+				drain()
+				send()
+			}
+		case <-timerC:
+			send()
+		case ch := <-p.flush:
+			drain()
+			send()
+			close(ch)
+		case <-p.quit:
+			drain()
+			send()
+			return
+		}
+	}
+}
+
+// send delivers one batch and completes its futures.
+func (p *Producer) send(batch []*pending) {
+	if p.cfg.Direct {
+		p.sendDirect(batch)
+		return
+	}
+	p.sendManager(batch)
+}
+
+type batchItem struct {
+	Message   string `json:"message"`
+	Key       string `json:"key,omitempty"`
+	Partition *int   `json:"partition,omitempty"`
+}
+
+type batchResult struct {
+	Partition int   `json:"partition"`
+	Offset    int64 `json:"offset"`
+	Error     *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// retryableItem reports whether one record's failure may pass on a resend:
+// the partition's broker is gone or being replaced.
+func retryableItem(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return retryableCode(e.Code) || e.Code == logq.EFenced
+}
+
+// sendManager sends a batch through the managers' produce_batch, resending
+// the records that failed for a passing reason until the retry timeout.
+func (p *Producer) sendManager(batch []*pending) {
+	deadline := time.Now().Add(max(p.c.cfg.RetryTimeout, 0))
+	for attempt := 0; len(batch) > 0; attempt++ {
+		items := make([]batchItem, len(batch))
+		for i, m := range batch {
+			items[i] = batchItem{Message: m.rec.Value, Key: m.rec.Key, Partition: m.rec.Partition}
+		}
+		body := map[string]any{"topic": p.topic, "producer_id": p.id, "messages": items}
+		var out struct {
+			Results []batchResult `json:"results"`
+		}
+		err := p.c.do(p.ctx, call{
+			method: http.MethodPost, path: "/producer/produce_batch", body: body,
+			retryIf: func(err error) bool { return errors.Is(err, ErrFenced) },
+		}, &out)
+		if err == nil && len(out.Results) != len(batch) {
+			err = &Error{Code: logq.EInternal, Message: fmt.Sprintf("produce_batch answered %d results for %d messages", len(out.Results), len(batch))}
+		}
+		if err != nil {
+			for _, m := range batch {
+				m.fut.complete(Ack{}, err)
+			}
+			return
+		}
+		var again []*pending
+		for i, r := range out.Results {
+			m := batch[i]
+			if r.Error != nil {
+				e := itemError(r.Error.Code, r.Error.Message)
+				if retryableItem(e) && time.Now().Before(deadline) && m.ctx.Err() == nil {
+					again = append(again, m)
+					continue
+				}
+				m.fut.complete(Ack{}, e)
+				continue
+			}
+			m.fut.complete(Ack{Topic: p.topic, Partition: r.Partition, Offset: r.Offset}, nil)
+		}
+		batch = again
+		if len(batch) > 0 {
+			if err := sleep(p.ctx, p.c.backoff(attempt)); err != nil {
+				for _, m := range batch {
+					m.fut.complete(Ack{}, err)
+				}
+				return
+			}
+		}
+	}
+}
+
+// keyPartition is the partition of a key among n: FNV-1a (32 bits) modulo n,
+// as the servers compute it.
+func keyPartition(key string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+// sendDirect sends each partition's records of a batch to the broker that
+// owns the partition; what a broker refuses goes through the managers.
+func (p *Producer) sendDirect(batch []*pending) {
+	rt := p.routes.Load()
+	if rt == nil {
+		info, err := p.c.DescribeTopic(p.ctx, p.topic)
+		if err != nil || len(info.Partitions) == 0 {
+			p.sendManager(batch)
+			return
+		}
+		p.routes.Store(info)
+		rt = info
+	}
+	n := len(rt.Partitions)
+	var writable []int
+	for _, part := range rt.Partitions {
+		if part.Writable && part.Address != "" {
+			writable = append(writable, part.Partition)
+		}
+	}
+	groups := map[int][]*pending{}
+	var order []int
+	var fallback []*pending
+	for _, m := range batch {
+		part := -1
+		switch {
+		case m.rec.Partition != nil:
+			part = *m.rec.Partition
+		case m.rec.Key != "":
+			part = keyPartition(m.rec.Key, n)
+		case p.cfg.Partition != nil:
+			part = *p.cfg.Partition
+		case len(writable) > 0:
+			part = writable[p.rr.Add(1)%uint64(len(writable))]
+		}
+		if part < 0 || part >= n || !rt.Partitions[part].Writable || rt.Partitions[part].Address == "" {
+			fallback = append(fallback, m)
+			continue
+		}
+		if _, ok := groups[part]; !ok {
+			order = append(order, part)
+		}
+		groups[part] = append(groups[part], m)
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed = map[int]bool{}
+	)
+	for _, part := range order {
+		wg.Add(1)
+		go func(part int, ms []*pending) {
+			defer wg.Done()
+			if err := p.appendTo(rt.Partitions[part], ms); err != nil {
+				mu.Lock()
+				failed[part] = true
+				mu.Unlock()
+			}
+		}(part, groups[part])
+	}
+	wg.Wait()
+	if len(failed) > 0 {
+		p.routes.Store(nil) // refresh the map for the next batch
+		for _, part := range order {
+			if failed[part] {
+				fallback = append(fallback, groups[part]...)
+			}
+		}
+	}
+	if len(fallback) > 0 {
+		p.sendManager(fallback)
+	}
+}
+
+// appendTo sends records to a partition's broker. It completes the futures on
+// success or on a definitive error, and returns an error (futures left
+// pending) when the records should go through a manager instead.
+func (p *Producer) appendTo(part PartitionInfo, ms []*pending) error {
+	base, err := normalizeURL(part.Address)
+	if err != nil {
+		return err
+	}
+	type item struct {
+		ProducerID int64  `json:"producer_id"`
+		Key        string `json:"key,omitempty"`
+		Message    string `json:"message"`
+	}
+	items := make([]item, len(ms))
+	for i, m := range ms {
+		items[i] = item{ProducerID: p.id, Key: m.rec.Key, Message: m.rec.Value}
+	}
+	body := map[string]any{"topic": p.topic, "partition": part.Partition, "messages": items}
+	var out struct {
+		BaseOffset int64 `json:"base_offset"`
+		Count      int   `json:"count"`
+	}
+	hdr := http.Header{}
+	if seq := p.c.Seq(); seq > 0 {
+		hdr.Set("X-Logq-Min-Seq", strconv.FormatInt(seq, 10))
+	}
+	err = p.c.attemptOnce(p.ctx, call{method: http.MethodPost, path: "/v1/append", body: body, base: base, header: hdr, noMinSeq: true}, &out)
+	if err != nil {
+		if retryable(err) || errors.Is(err, ErrFenced) || errors.Is(err, ErrBrokerRemoved) || errors.Is(err, ErrNotFound) {
+			return err
+		}
+		for _, m := range ms {
+			m.fut.complete(Ack{}, err)
+		}
+		return nil
+	}
+	if out.Count != len(ms) {
+		return fmt.Errorf("broker appended %d of %d messages", out.Count, len(ms))
+	}
+	for i, m := range ms {
+		m.fut.complete(Ack{Topic: p.topic, Partition: part.Partition, Offset: out.BaseOffset + int64(i)}, nil)
+	}
+	return nil
+}

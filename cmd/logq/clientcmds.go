@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/logq/logq/client"
+)
+
+// managerFlag adds --manager and returns a function making the client.
+func managerFlag(f *flags) func() (*client.Client, error) {
+	s := f.String("manager", client.DefaultManager, "manager `URL`s, comma-separated (tried in order)")
+	f.fromEnv("manager", "LOGQ_MANAGER")
+	return func() (*client.Client, error) {
+		c, err := client.New(client.Config{Managers: []string{*s}})
+		if err != nil {
+			return nil, usageErrorf("%s: --manager: %v", f.name, err)
+		}
+		return c, nil
+	}
+}
+
+// optionalInt is an int flag that knows whether it was given.
+type optionalInt struct {
+	set bool
+	v   int
+}
+
+func (o *optionalInt) String() string {
+	if !o.set {
+		return ""
+	}
+	return strconv.Itoa(o.v)
+}
+
+func (o *optionalInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("not an integer")
+	}
+	if n < 0 {
+		return errors.New("must not be negative")
+	}
+	o.set, o.v = true, n
+	return nil
+}
+
+func (o *optionalInt) ptr() *int {
+	if !o.set {
+		return nil
+	}
+	return client.Partition(o.v)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func runTopicsCreate(ctx context.Context, e *env, args []string) error {
+	f := newFlags("topics create", "NAME", "Create a topic. Its partitions are assigned to the live brokers.")
+	mk := managerFlag(f)
+	partitions := f.Int("partitions", 0, "number of partitions `N` (0: the manager's default)")
+	pos, err := f.parse(e, args, 1, 1)
+	if err != nil {
+		return helpOK(err)
+	}
+	if *partitions < 0 {
+		return usageErrorf("topics create: --partitions must not be negative")
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	seq, err := c.CreateTopic(ctx, pos[0], *partitions)
+	if err != nil {
+		return err
+	}
+	info, err := c.DescribeTopic(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "created topic %s with %d partitions (seq %d)\n", pos[0], len(info.Partitions), seq)
+	return nil
+}
+
+func runTopicsList(ctx context.Context, e *env, args []string) error {
+	f := newFlags("topics list", "", "List the topics, one per line.")
+	mk := managerFlag(f)
+	asJSON := f.Bool("json", false, "print a JSON array")
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return helpOK(err)
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	names, err := c.ListTopics(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, names)
+	}
+	for _, n := range names {
+		fmt.Fprintln(e.stdout, n)
+	}
+	return nil
+}
+
+func runTopicsDescribe(ctx context.Context, e *env, args []string) error {
+	f := newFlags("topics describe", "NAME", "Show a topic's partitions: owning broker, ownership epoch, high watermark\n(next offset) and whether the partition is writable now.")
+	mk := managerFlag(f)
+	asJSON := f.Bool("json", false, "print JSON")
+	pos, err := f.parse(e, args, 1, 1)
+	if err != nil {
+		return helpOK(err)
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	info, err := c.DescribeTopic(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, info)
+	}
+	printTopic(e.stdout, info)
+	return nil
+}
+
+func printTopic(w io.Writer, info *client.TopicInfo) {
+	fmt.Fprintf(w, "topic %s, %d partitions\n", info.Name, len(info.Partitions))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tBROKER\tADDRESS\tEPOCH\tHIGH WATERMARK\tWRITABLE")
+	for _, p := range info.Partitions {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d\t%t\n", p.Partition, p.BrokerID, p.Address, p.Epoch, p.HighWatermark, p.Writable)
+	}
+	tw.Flush()
+}
+
+func runBrokers(ctx context.Context, e *env, args []string) error {
+	f := newFlags("brokers", "", "List the registered brokers with their liveness and partitions.")
+	mk := managerFlag(f)
+	asJSON := f.Bool("json", false, "print JSON")
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return helpOK(err)
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	brokers, err := c.Brokers(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, brokers)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tADDRESS\tALIVE\tPARTITIONS")
+	for _, b := range brokers {
+		fmt.Fprintf(tw, "%d\t%s\t%t\t%d\n", b.ID, b.Address, b.Alive, b.PartitionCount)
+	}
+	return tw.Flush()
+}
+
+func runSize(ctx context.Context, e *env, args []string) error {
+	f := newFlags("size", "", "Print how many messages are left for a consumer (its lag), summed over its partitions.")
+	mk := managerFlag(f)
+	topic := f.String("topic", "", "the `topic` (required)")
+	id := f.Int64("consumer-id", 0, "the consumer `id` (required)")
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return helpOK(err)
+	}
+	if *topic == "" {
+		return usageErrorf("size: --topic is required")
+	}
+	if *id <= 0 {
+		return usageErrorf("size: --consumer-id is required (a positive id)")
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	n, err := c.Size(ctx, *topic, *id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, n)
+	return nil
+}
+
+func runProduce(ctx context.Context, e *env, args []string) error {
+	f := newFlags("produce", "[FILE]", `Produce one message per line of FILE (or stdin, or FILE "-"), batched.
+Without --partition, a message goes to the partition of its key's hash, or
+round robin when it has no key. Prints a summary on stderr; exits non-zero if
+any message failed.`)
+	mk := managerFlag(f)
+	topic := f.String("topic", "", "the `topic` (required; created if unknown)")
+	key := f.String("key", "", "`key` of every message")
+	keySep := f.String("key-separator", "", "split each line at the first `SEP` into key and message")
+	var partition optionalInt
+	f.Var(&partition, "partition", "write every message to partition `P`")
+	linger := f.Duration("linger", client.DefaultLinger, "how long a batch waits for more messages")
+	batch := f.Int("batch-size", client.DefaultBatchSize, "at most `N` messages per batch")
+	direct := f.Bool("direct", false, "send straight to the brokers (falls back to the manager)")
+	progress := f.Bool("progress", false, "show progress on stderr (default: when stderr is a terminal)")
+	pos, err := f.parse(e, args, 0, 1)
+	if err != nil {
+		return helpOK(err)
+	}
+	if *topic == "" {
+		return usageErrorf("produce: --topic is required")
+	}
+	if *batch <= 0 {
+		return usageErrorf("produce: --batch-size must be positive")
+	}
+	in := e.stdin
+	if len(pos) == 1 && pos[0] != "-" {
+		file, err := os.Open(pos[0])
+		if err != nil {
+			return fmt.Errorf("produce: %w", err)
+		}
+		defer file.Close()
+		in = file
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	p, err := c.NewProducer(ctx, *topic, client.ProducerConfig{
+		Linger: *linger, BatchSize: *batch, Direct: *direct,
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
+	// A waiter collects results in order while lines are read.
+	futures := make(chan *client.Future, 4*(*batch)+1024)
+	var (
+		mu      sync.Mutex
+		ok      int64
+		failed  int64
+		firstEr error
+		perPart = map[int]int64{}
+	)
+	waitDone := make(chan struct{})
+	go func() {
+		defer close(waitDone)
+		for fut := range futures {
+			ack, err := fut.Wait(context.Background())
+			mu.Lock()
+			if err != nil {
+				failed++
+				if firstEr == nil {
+					firstEr = err
+				}
+			} else {
+				ok++
+				perPart[ack.Partition]++
+			}
+			mu.Unlock()
+		}
+	}()
+	showProgress := *progress || isTerminal(e.stderr)
+	var stopProgress func()
+	if showProgress {
+		stopProgress = startProgress(e.stderr, func() (int64, int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			return ok, failed
+		})
+	}
+
+	r := bufio.NewReaderSize(in, 1<<16)
+	var lines int64
+	var readErr error
+	for {
+		line, err := r.ReadString('\n')
+		if len(line) > 0 {
+			line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+			rec := client.Record{Key: *key, Value: line, Partition: partition.ptr()}
+			if *keySep != "" {
+				if k, v, found := strings.Cut(line, *keySep); found {
+					rec.Key, rec.Value = k, v
+				}
+			}
+			futures <- p.Send(ctx, rec)
+			lines++
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			readErr = err
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	flushErr := p.Flush(ctx)
+	close(futures)
+	<-waitDone
+	if stopProgress != nil {
+		stopProgress()
+	}
+	parts := make([]int, 0, len(perPart))
+	for k := range perPart {
+		parts = append(parts, k)
+	}
+	sort.Ints(parts)
+	var dist []string
+	for _, k := range parts {
+		dist = append(dist, fmt.Sprintf("%d:%d", k, perPart[k]))
+	}
+	fmt.Fprintf(e.stderr, "produced %d of %d messages to %s (partition:count %s)\n", ok, lines, *topic, strings.Join(dist, " "))
+	switch {
+	case readErr != nil:
+		return fmt.Errorf("produce: read input: %w", readErr)
+	case firstEr != nil:
+		return fmt.Errorf("produce: %d of %d messages failed; first error: %w", failed, lines, firstEr)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case flushErr != nil:
+		return flushErr
+	}
+	return nil
+}
+
+// startProgress prints a progress line on w every 200 ms until stopped.
+func startProgress(w io.Writer, counts func() (ok, failed int64)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	start := time.Now()
+	print := func() {
+		ok, failed := counts()
+		rate := float64(ok) / max(time.Since(start).Seconds(), 0.001)
+		fmt.Fprintf(w, "\r%d produced, %d failed, %.0f msg/s ", ok, failed, rate)
+	}
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				print()
+				fmt.Fprintln(w)
+				return
+			case <-t.C:
+				print()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func runConsume(ctx context.Context, e *env, args []string) error {
+	f := newFlags("consume", "", `Consume messages and print them, one per line. Without --consumer-id a new
+consumer is registered (from the beginning of every partition) and its id is
+printed on stderr: pass it back to resume. Stops when nothing is left, after
+--max messages, or (with --follow) on Ctrl-C.`)
+	mk := managerFlag(f)
+	topic := f.String("topic", "", "the `topic` (required)")
+	id := f.Int64("consumer-id", 0, "resume consumer `id` (0: register a new one)")
+	var partition optionalInt
+	f.Var(&partition, "partition", "register the new consumer for partition `P` only")
+	maxN := f.Int("max", 0, "stop after `N` messages (0: no limit)")
+	follow := f.Bool("follow", false, "keep waiting for new messages")
+	wait := f.Duration("wait", 5*time.Second, "long-poll time per request with --follow")
+	format := f.String("format", "value", "output `format`: value, kv (key<TAB>value), json")
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return helpOK(err)
+	}
+	if *topic == "" {
+		return usageErrorf("consume: --topic is required")
+	}
+	if *maxN < 0 {
+		return usageErrorf("consume: --max must not be negative")
+	}
+	switch *format {
+	case "value", "kv", "json":
+	default:
+		return usageErrorf("consume: --format must be value, kv or json, not %q", *format)
+	}
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w := -time.Nanosecond // no wait: stop when nothing is left
+	if *follow {
+		w = *wait
+	}
+	cons, err := c.NewConsumer(ctx, *topic, client.ConsumerConfig{ID: *id, Partition: partition.ptr(), MaxWait: w})
+	if err != nil {
+		return err
+	}
+	if *id == 0 {
+		fmt.Fprintf(e.stderr, "consumer id: %d\n", cons.ID())
+	}
+	out := bufio.NewWriter(e.stdout)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	n := 0
+	for *maxN == 0 || n < *maxN {
+		want := client.DefaultPollBatch
+		if *maxN > 0 {
+			want = min(want, *maxN-n)
+		}
+		msgs, err := cons.Poll(ctx, want)
+		if err != nil {
+			if *follow && ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		for _, m := range msgs {
+			switch *format {
+			case "json":
+				enc.Encode(m)
+			case "kv":
+				fmt.Fprintf(out, "%s\t%s\n", m.Key, m.Value)
+			default:
+				fmt.Fprintln(out, m.Value)
+			}
+		}
+		n += len(msgs)
+		if *follow {
+			out.Flush()
+		}
+		if len(msgs) == 0 && !*follow {
+			break
+		}
+	}
+	return out.Flush()
+}

@@ -1,0 +1,221 @@
+package manager
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/eventlog"
+)
+
+// Role is what a manager does with control-plane writes.
+type Role string
+
+const (
+	// RoleWrite: this manager is meant to be the writer. It takes the writer
+	// lock when it starts (waiting while another session holds it) and takes
+	// it again whenever it loses its database session.
+	RoleWrite Role = "write"
+	// RoleRead: this manager never writes; it forwards writes to the writer.
+	RoleRead Role = "read"
+	// RoleAuto: managers compete for the writer lock; the holder writes, the
+	// others read, and a reader takes over when the writer dies. Mechanically
+	// the same competition as RoleWrite, for a group of equal managers.
+	RoleAuto Role = "auto"
+)
+
+// ParseRole parses a role name: "write", "read" or "auto".
+func ParseRole(s string) (Role, error) {
+	switch r := Role(strings.ToLower(strings.TrimSpace(s))); r {
+	case RoleWrite, RoleRead, RoleAuto:
+		return r, nil
+	}
+	return "", logq.Errorf(logq.EInvalid, "unknown manager role %q (want %q, %q or %q)", s, RoleWrite, RoleRead, RoleAuto)
+}
+
+// Defaults of Config. A zero field takes its default.
+const (
+	DefaultHeartbeatInterval = 15 * time.Second
+	DefaultHeartbeatTimeout  = 60 * time.Second
+	DefaultLivenessCheck     = time.Second
+	DefaultMinSeqWait        = 2 * time.Second
+	DefaultMaxBodyBytes      = 8 << 20
+	DefaultBrokerTimeout     = 10 * time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultSnapshotEvery     = 10000
+	DefaultMaxConns          = 8
+)
+
+// Config configures a Manager. Only DSN is required. Zero fields take the
+// defaults above.
+type Config struct {
+	// Name identifies this manager in the writer lease and in logs.
+	// Default: AdvertiseURL.
+	Name string
+	// AdvertiseURL is the base URL other managers and clients reach this
+	// manager at, e.g. http://127.0.0.1:8080. A writer announces it in its
+	// WriterElected event and readers forward writes to it. Default:
+	// http:// and the listener's address given to Serve (the host name for
+	// a listener on all interfaces).
+	AdvertiseURL string
+	// Role is write, read or auto (default auto).
+	Role Role
+	// DSN is the control plane's PostgreSQL URL.
+	DSN string
+	// TailMode is how this manager follows the event log: notify (default)
+	// or logical.
+	TailMode eventlog.Mode
+	// SafetyTick is the notify-mode tail's periodic catch-up (0: the
+	// eventlog default).
+	SafetyTick time.Duration
+
+	// HeartbeatInterval is how often brokers are expected to heartbeat
+	// (informational: reported by /healthz); HeartbeatTimeout is how long
+	// the writer waits without a heartbeat before declaring a broker dead.
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
+	// LivenessCheckInterval is how often the writer runs CheckLiveness.
+	LivenessCheckInterval time.Duration
+
+	// MinSeqWait bounds the wait of a request carrying min_seq (and of a
+	// re-route after a fenced answer).
+	MinSeqWait time.Duration
+	// MaxBodyBytes caps request bodies (413 beyond).
+	MaxBodyBytes int64
+	// BrokerTimeout bounds one request to a broker or to the writer, on top
+	// of any long-poll wait the request asks for.
+	BrokerTimeout time.Duration
+
+	// HTTP server timeouts. WriteTimeout must exceed the longest long-poll
+	// (30 s); defaults 5 s, 60 s, 60 s, 120 s.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownTimeout bounds the graceful shutdown of Serve.
+	ShutdownTimeout time.Duration
+
+	// SnapshotEvery is how many events the writer lets pass between two
+	// snapshots of its state (negative: never).
+	SnapshotEvery int64
+	// MaxConns is the size of the database pool (reads of the event log).
+	MaxConns int32
+
+	// Now is the clock for heartbeat timeouts (default time.Now). Tests
+	// inject a fake one.
+	Now func() time.Time
+	// Logger receives the access log and every internal error. The zero
+	// value logs nothing.
+	Logger zerolog.Logger
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Role == "" {
+		c.Role = RoleAuto
+	}
+	if r, err := ParseRole(string(c.Role)); err == nil {
+		c.Role = r
+	}
+	if c.TailMode == "" {
+		c.TailMode = eventlog.ModeNotify
+	}
+	c.AdvertiseURL = strings.TrimRight(strings.TrimSpace(c.AdvertiseURL), "/")
+	if c.Name == "" {
+		c.Name = c.AdvertiseURL // Serve sets both when AdvertiseURL is derived
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	def(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	def(&c.LivenessCheckInterval, DefaultLivenessCheck)
+	def(&c.MinSeqWait, DefaultMinSeqWait)
+	def(&c.BrokerTimeout, DefaultBrokerTimeout)
+	def(&c.ReadHeaderTimeout, 5*time.Second)
+	def(&c.ReadTimeout, 60*time.Second)
+	def(&c.WriteTimeout, 60*time.Second)
+	def(&c.IdleTimeout, 120*time.Second)
+	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports the first problem with c (zero fields count as their
+// defaults), as a logq EInvalid error.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if c.DSN == "" {
+		return logq.Errorf(logq.EInvalid, "manager: a database url (DSN) is required")
+	}
+	if _, err := ParseRole(string(c.Role)); err != nil {
+		return err
+	}
+	if _, err := eventlog.ParseMode(string(c.TailMode)); err != nil {
+		return err
+	}
+	if c.AdvertiseURL != "" {
+		if err := checkBaseURL(c.AdvertiseURL); err != nil {
+			return logq.Errorf(logq.EInvalid, "manager: advertise URL: %v", err)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"heartbeat interval", c.HeartbeatInterval},
+		{"heartbeat timeout", c.HeartbeatTimeout},
+		{"liveness check interval", c.LivenessCheckInterval},
+		{"min_seq wait", c.MinSeqWait},
+		{"broker timeout", c.BrokerTimeout},
+		{"read header timeout", c.ReadHeaderTimeout},
+		{"read timeout", c.ReadTimeout},
+		{"write timeout", c.WriteTimeout},
+		{"idle timeout", c.IdleTimeout},
+		{"shutdown timeout", c.ShutdownTimeout},
+	} {
+		if d.v < 0 {
+			return logq.Errorf(logq.EInvalid, "manager: %s %v is negative", d.name, d.v)
+		}
+	}
+	if c.HeartbeatTimeout <= c.HeartbeatInterval {
+		return logq.Errorf(logq.EInvalid, "manager: heartbeat timeout %v must exceed the heartbeat interval %v",
+			c.HeartbeatTimeout, c.HeartbeatInterval)
+	}
+	if c.MaxBodyBytes < 1024 {
+		return logq.Errorf(logq.EInvalid, "manager: max body bytes %d is below 1024", c.MaxBodyBytes)
+	}
+	if c.MaxConns < 2 {
+		return logq.Errorf(logq.EInvalid, "manager: max conns %d is below 2", c.MaxConns)
+	}
+	return nil
+}
+
+// checkBaseURL accepts an absolute http(s) URL with a host.
+func checkBaseURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q does not parse", s)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+// Package manager is logq's broker manager: the HTTP API that producers,
+// consumers, brokers and operators talk to (docs/api.md, "Manager API").
+//
+// # State
+//
+// A manager's cluster state is the projection (package projection) of the
+// control-plane event log (package eventlog): rebuilt on start from the
+// latest snapshot and the events after it, then kept current by tailing
+// the log (notify or logical mode, Config.TailMode). One state sits behind
+// a read-write mutex with the seq it has applied; WaitApplied lets a
+// request carrying min_seq wait (bounded) for a seq, which gives
+// read-your-writes on any manager.
+//
+// # Roles
+//
+// Config.Role is write, read or auto. Write and auto managers compete for
+// the writer's PostgreSQL advisory lock (eventlog.Acquire); the holder is
+// the writer. A new writer first catches up to the end of the log, then
+// appends WriterElected naming its AdvertiseURL, and only then accepts
+// writes. It writes by "decide, log, then apply": under one mutex it turns
+// a command into events from the current state, appends them through the
+// lock's session (fenced: a writer that lost its session cannot append),
+// then applies them; the tail, which keeps running, skips them. A writer
+// whose session is lost stops accepting writes at once and competes again.
+// Readers forward control-plane writes to the writer named by the latest
+// WriterElected and relay its answer (after a failover, once the log names
+// the new writer), or answer 503 not_writer when none is known.
+//
+// # Brokers
+//
+// Brokers register (POST /brokers: the same address keeps its id) and
+// heartbeat through any manager; readers forward both to the writer, which
+// keeps each broker's last heartbeat in memory. A new writer starts every
+// timer afresh, so an election never declares a live broker dead.
+// CheckLiveness (on a ticker, with the injected Config.Now clock, and
+// callable directly) declares dead a broker silent for HeartbeatTimeout and
+// reassigns its partitions to the least-loaded live brokers with a higher
+// epoch; the next heartbeat marks it alive again, leaving partitions where
+// they are. Only changes are events.
+//
+// # Data plane
+//
+// Every manager routes produce, consume and size requests to the brokers
+// owning the partitions (docs/api.md, "Broker API"), over one keep-alive
+// HTTP client, sending its applied seq in X-Logq-Min-Seq so that a broker
+// knows of an assignment before it checks ownership. A produce goes to the
+// producer's partition, an explicit one, the key's FNV-1a hash modulo the
+// partition count (KeyPartition) or the next writable partition in round
+// robin. A consume rotates over the consumer's partitions and returns the
+// first message found. On a fenced answer the manager waits briefly for a
+// newer event, re-routes and retries once.
+//
+// # HTTP
+//
+// Handlers are methods that return a body or an error; one adapter writes
+// answers and one writeError maps errors to statuses with logq.HTTPStatus,
+// never sending an internal error's text. Bodies are size-limited, panics
+// become JSON 500s, unknown routes JSON 404/405s; zerolog's hlog adds
+// request ids and an access log, and /metrics serves Prometheus metrics
+// from a registry of the manager's own.
+package manager

@@ -1,0 +1,225 @@
+package manager
+
+import (
+	"encoding/json"
+	"fmt"
+	"log"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/logq/logq"
+)
+
+// apiFunc is a handler: it returns the success body (marshalled as JSON
+// with status 200) or an error (written by writeError). A *rawResponse
+// body is written as is (forwarded answers).
+type apiFunc func(r *http.Request, ps httprouter.Params) (any, error)
+
+// rawResponse is an answer relayed verbatim from another server.
+type rawResponse struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+// routes builds the HTTP API: the router inside panic recovery, body
+// limits, metrics and zerolog's request ids and access log.
+func (m *Manager) routes() http.Handler {
+	r := httprouter.New()
+	r.HandleMethodNotAllowed = true
+	r.HandleOPTIONS = false
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		m.writeError(w, req, logq.Errorf(logq.ENotFound, "no route %s %s", req.Method, req.URL.Path))
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeFailure(w, http.StatusMethodNotAllowed, logq.EInvalid,
+			fmt.Sprintf("method %s not allowed on %s (allowed: %s)", req.Method, req.URL.Path, w.Header().Get("Allow")))
+	})
+
+	// Control-plane writes: on a reader, forwarded to the writer.
+	m.handle(r, "POST", "/topics", m.write(m.handleCreateTopic))
+	m.handle(r, "POST", "/producer/register", m.write(m.handleRegisterProducer))
+	m.handle(r, "POST", "/consumer/register", m.write(m.handleRegisterConsumer))
+	m.handle(r, "POST", "/brokers", m.write(m.handleRegisterBroker))
+	m.handle(r, "POST", "/brokers/:id/heartbeat", m.write(m.handleHeartbeat))
+
+	// Reads, on every manager.
+	m.handle(r, "GET", "/topics", m.handleTopics)
+	m.handle(r, "GET", "/topics/:topic", m.handleTopic)
+	m.handle(r, "GET", "/brokers", m.handleBrokers)
+	m.handle(r, "GET", "/producers", m.handleProducers)
+	m.handle(r, "GET", "/consumers", m.handleConsumers)
+	m.handle(r, "GET", "/events", m.handleEvents)
+	m.handle(r, "GET", "/state", m.handleState)
+	m.handle(r, "GET", "/healthz", m.handleHealth)
+
+	// Data plane, routed to brokers by every manager.
+	m.handle(r, "POST", "/producer/produce", m.handleProduce)
+	m.handle(r, "POST", "/producer/produce_batch", m.handleProduceBatch)
+	m.handle(r, "GET", "/consumer/consume", m.handleConsume)
+	m.handle(r, "POST", "/consumer/consume", m.handleConsume)
+	m.handle(r, "GET", "/consumer/consume_batch", m.handleConsumeBatch)
+	m.handle(r, "POST", "/consumer/consume_batch", m.handleConsumeBatch)
+	m.handle(r, "GET", "/size", m.handleSize)
+
+	metricsHandler := m.metrics.handler()
+	r.Handle("GET", "/metrics", func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		metricsHandler.ServeHTTP(sw, req)
+		m.metrics.observeRequest("/metrics", req.Method, sw.code(), time.Since(start))
+	})
+
+	var h http.Handler = r
+	h = m.limitBody(h)
+	h = m.recoverPanics(h)
+	h = hlog.AccessHandler(func(req *http.Request, status, size int, d time.Duration) {
+		hlog.FromRequest(req).Info().Str("method", req.Method).Str("path", req.URL.Path).
+			Int("status", status).Int("size", size).Dur("duration", d).Msg("request")
+	})(h)
+	h = hlog.RemoteAddrHandler("remote")(h)
+	h = hlog.RequestIDHandler("req_id", "X-Request-Id")(h)
+	h = hlog.NewHandler(m.log)(h)
+	return h
+}
+
+// handle registers fn on the router through the one adapter that writes
+// answers and records metrics.
+func (m *Manager) handle(r *httprouter.Router, method, path string, fn apiFunc) {
+	r.Handle(method, path, func(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		body, err := fn(req, ps)
+		switch {
+		case err != nil:
+			m.writeError(sw, req, err)
+		default:
+			if raw, ok := body.(*rawResponse); ok {
+				sw.Header().Set("Content-Type", raw.contentType)
+				sw.WriteHeader(raw.status)
+				sw.Write(raw.body)
+			} else {
+				writeJSON(sw, http.StatusOK, body)
+			}
+		}
+		m.metrics.observeRequest(path, method, sw.code(), time.Since(start))
+	})
+}
+
+// errorBody is every error answer.
+type errorBody struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	Code    string `json:"code"`
+}
+
+// writeError is the one place errors become HTTP answers: the status comes
+// from logq.HTTPStatus, the message from logq.ErrorMessage (never the text
+// of an internal error), and only internal errors are logged.
+func (m *Manager) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := logq.ErrorCode(err)
+	status := logq.HTTPStatus(code)
+	if code == logq.EInternal {
+		hlog.FromRequest(r).Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("internal error")
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeFailure(w, status, code, logq.ErrorMessage(err))
+}
+
+func writeFailure(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, errorBody{Status: "failure", Message: message, Code: code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"status":"failure","message":"internal error","code":"internal"}`)
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// limitBody caps every request body at MaxBodyBytes.
+func (m *Manager) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > m.cfg.MaxBodyBytes {
+			writeFailure(w, http.StatusRequestEntityTooLarge, logq.ETooLarge,
+				fmt.Sprintf("request body over %d bytes", m.cfg.MaxBodyBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, m.cfg.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a panic into a logged internal error and a JSON 500.
+func (m *Manager) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			hlog.FromRequest(r).Error().Str("panic", fmt.Sprint(v)).Bytes("stack", debug.Stack()).
+				Str("method", r.Method).Str("path", r.URL.Path).Msg("handler panicked")
+			writeFailure(w, http.StatusInternalServerError, logq.EInternal, "internal error")
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter records the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// httpErrorLog routes net/http's own error log (TLS handshakes, bad
+// requests) to zerolog at debug level.
+func httpErrorLog(l zerolog.Logger) *log.Logger {
+	return log.New(logWriter{l}, "", 0)
+}
+
+type logWriter struct{ l zerolog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Debug().Str("source", "net/http").Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
