@@ -44,7 +44,6 @@ type Broker struct {
 	reconcileCh chan struct{} // capacity 1: the state changed
 	closing     chan struct{} // closed when Serve starts shutting down
 	lanes       []*committer  // group-commit lanes; partitions are spread over them
-	nextLane    int           // under mu: the lane of the next partition taken over
 	stopLanes   sync.Once
 
 	// heartbeatDone is closed when the registration/heartbeat loop ends
@@ -189,6 +188,12 @@ func (b *Broker) newLane() *committer {
 // ID returns the broker's id; 0 until it has registered.
 func (b *Broker) ID() int64 { return b.id.Load() }
 
+// HeartbeatsStopped is closed when the broker stops registering and
+// heartbeating: at shutdown, or when a manager answered broker_removed
+// (410: the broker was decommissioned, or its address belongs to a removed
+// broker).
+func (b *Broker) HeartbeatsStopped() <-chan struct{} { return b.heartbeatDone }
+
 // AppliedSeq returns the seq of the last control-plane event whose
 // assignments are in effect: every partition the log assigns to this
 // broker as of that seq is served (its storage epoch claimed), every other
@@ -231,10 +236,10 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	srv := &http.Server{
 		Handler:           newServer(b).handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      b.cfg.LongPollMax + time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: b.cfg.ReadHeaderTimeout,
+		ReadTimeout:       b.cfg.ReadTimeout,
+		WriteTimeout:      b.cfg.WriteTimeout,
+		IdleTimeout:       b.cfg.IdleTimeout,
 		ErrorLog:          stdlog.New(b.log.With().Str("source", "http").Logger(), "", 0),
 	}
 	loopCtx, stopLoops := context.WithCancel(ctx)
@@ -489,8 +494,17 @@ func (b *Broker) reconcile(ctx context.Context) error {
 // offset next on.
 func (b *Broker) startPartition(k partKey, epoch, next int64) {
 	b.mu.Lock()
-	lane := b.lanes[b.nextLane%len(b.lanes)]
-	b.nextLane++
+	// The lane serving the fewest partitions.
+	load := make(map[*committer]int, len(b.lanes))
+	for _, p := range b.parts {
+		load[p.lane]++
+	}
+	lane := b.lanes[0]
+	for _, c := range b.lanes[1:] {
+		if load[c] < load[lane] {
+			lane = c
+		}
+	}
 	p := newPartition(k, epoch, next, lane)
 	old := b.parts[k]
 	b.parts[k] = p
@@ -524,6 +538,10 @@ func (b *Broker) servedPartition(topic string, partition int) (*partition, error
 		if p := t.Partitions[partition]; p.Broker == id && b.refused[k] < p.Epoch {
 			return nil, logq.Errorf(logq.EUnavailable, "broker %d is taking over partition %s; retry", id, k)
 		}
+	}
+	if me, ok := b.state.Brokers[id]; ok && me.Removed {
+		// Still fenced (the re-route signal), saying why.
+		return nil, logq.Errorf(logq.EFenced, "broker %d was removed from the cluster (decommissioned) and owns no partition; %s is served by another broker", id, k)
 	}
 	return nil, notOwnerError(id, k)
 }

@@ -102,7 +102,9 @@ func TestAppendConsumeRoundTrip(t *testing.T) {
 // stored where its answer said.
 func TestConcurrentProducers(t *testing.T) {
 	t.Parallel()
-	b, _, _ := oneBroker(t, 3, Config{})
+	// Two lanes for three partitions: one lane commits two partitions per
+	// transaction, the other one.
+	b, _, _ := oneBroker(t, 3, Config{CommitLanes: 2})
 	const producers, each, parts = 64, 1000, 3
 	type ack struct {
 		partition int

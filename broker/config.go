@@ -3,7 +3,6 @@ package broker
 import (
 	"fmt"
 	"net/url"
-	"runtime"
 	"strings"
 	"time"
 
@@ -19,10 +18,12 @@ const (
 	DefaultHeartbeatInterval = 15 * time.Second
 	DefaultMaxBatchMessages  = 10000
 	DefaultMaxBatchBytes     = 8 << 20
+	DefaultCommitLanes       = 4
 	DefaultMaxMessageBytes   = 1 << 20
 	DefaultMaxRequestBytes   = 16 << 20
 	DefaultMaxReadMessages   = 10000
 	DefaultMaxReadBytes      = 4 << 20
+	DefaultMaxAppendMessages = 10000
 	DefaultLongPollMax       = 30 * time.Second
 	DefaultMinSeqWait        = 2 * time.Second
 	DefaultShutdownTimeout   = 15 * time.Second
@@ -62,16 +63,20 @@ type Config struct {
 	// (one request larger than that is committed alone).
 	MaxBatchMessages int
 	MaxBatchBytes    int
-	// CommitLanes is the number of group-commit pipelines. Each partition
-	// is pinned to one (round robin on takeover); a lane commits the
-	// appends of all its partitions together, one transaction at a time,
-	// gathering the next batch meanwhile. Fewer lanes: bigger batches;
-	// more: more commits in parallel. Default: GOMAXPROCS/2, 1 to 8.
+	// CommitLanes is the number of group-commit pipelines (default 4).
+	// Each partition is pinned to one (the least loaded, on takeover); a lane
+	// commits the appends of all its partitions together, one transaction
+	// at a time, gathering the next batch meanwhile. Fewer lanes: bigger
+	// batches; more: more transactions in flight (which PostgreSQL's own
+	// WAL flushing can merge).
 	CommitLanes int
 	// MaxMessageBytes bounds one message's payload (default 1 MiB).
 	MaxMessageBytes int
 	// MaxRequestBytes bounds a request body (default 16 MiB).
 	MaxRequestBytes int64
+	// MaxAppendMessages bounds the messages of one append request (default
+	// 10000, as the managers' produce_batch; 400 beyond).
+	MaxAppendMessages int
 	// MaxReadMessages and MaxReadBytes bound one read or consume answer
 	// (which always carries at least one message when there is one).
 	MaxReadMessages int
@@ -82,6 +87,15 @@ type Config struct {
 	MinSeqWait time.Duration
 	// ShutdownTimeout bounds the graceful shutdown (default 15 s).
 	ShutdownTimeout time.Duration
+	// HTTP server timeouts: reading a request's headers (default 10 s),
+	// reading a whole request (default 1 min), writing the answer, counted
+	// from the end of the request's headers (default LongPollMax + 1 min:
+	// it must outlast a long poll), and keeping an idle connection (default
+	// 2 min).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
 	// MaxConns bounds the data-plane connection pool (default 32).
 	MaxConns int32
 	// Logger receives the broker's logs; the zero value logs nothing.
@@ -113,10 +127,15 @@ func (c Config) WithDefaults() Config {
 	setDur(&c.LongPollMax, DefaultLongPollMax)
 	setDur(&c.MinSeqWait, DefaultMinSeqWait)
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setDur(&c.ReadHeaderTimeout, 10*time.Second)
+	setDur(&c.ReadTimeout, time.Minute)
+	setDur(&c.WriteTimeout, c.LongPollMax+time.Minute)
+	setDur(&c.IdleTimeout, 2*time.Minute)
+	setInt(&c.MaxAppendMessages, DefaultMaxAppendMessages)
 	setInt(&c.MaxBatchMessages, DefaultMaxBatchMessages)
 	setInt(&c.MaxBatchBytes, DefaultMaxBatchBytes)
 	setInt(&c.MaxMessageBytes, DefaultMaxMessageBytes)
-	setInt(&c.CommitLanes, min(max(runtime.GOMAXPROCS(0)/2, 1), 8))
+	setInt(&c.CommitLanes, DefaultCommitLanes)
 	setInt(&c.MaxReadMessages, DefaultMaxReadMessages)
 	setInt(&c.MaxReadBytes, DefaultMaxReadBytes)
 	if c.MaxRequestBytes == 0 {
@@ -157,6 +176,8 @@ func (c Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"HeartbeatInterval": c.HeartbeatInterval, "LongPollMax": c.LongPollMax,
 		"MinSeqWait": c.MinSeqWait, "ShutdownTimeout": c.ShutdownTimeout,
+		"ReadHeaderTimeout": c.ReadHeaderTimeout, "ReadTimeout": c.ReadTimeout,
+		"WriteTimeout": c.WriteTimeout, "IdleTimeout": c.IdleTimeout,
 	} {
 		if d <= 0 {
 			return bad("%s must be positive", name)
@@ -167,6 +188,7 @@ func (c Config) Validate() error {
 		"MaxMessageBytes": int64(c.MaxMessageBytes), "MaxRequestBytes": c.MaxRequestBytes,
 		"MaxReadMessages": int64(c.MaxReadMessages), "MaxReadBytes": int64(c.MaxReadBytes),
 		"MaxConns": int64(c.MaxConns), "CommitLanes": int64(c.CommitLanes),
+		"MaxAppendMessages": int64(c.MaxAppendMessages),
 	} {
 		if n <= 0 {
 			return bad("%s must be positive", name)
@@ -174,6 +196,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 2 {
 		return bad("MaxConns must be at least 2")
+	}
+	if c.WriteTimeout <= c.LongPollMax {
+		return bad("WriteTimeout %v must exceed LongPollMax %v (a long poll answers after its wait)", c.WriteTimeout, c.LongPollMax)
 	}
 	return nil
 }

@@ -35,18 +35,20 @@
 //
 // # Group commit
 //
-// Appends go through group-commit lanes (Config.CommitLanes; partitions are
-// spread over them on takeover). A lane runs one transaction at a time;
-// requests arriving meanwhile queue, and the next transaction takes all of
-// them (bounded by MaxBatchMessages and MaxBatchBytes), across the lane's
-// partitions: one statement (INSERT … SELECT FROM unnest) for small
-// batches, COPY for large ones. Under load a batch grows with the commit
-// latency; a lone append is committed at once, without waiting for a timer.
-// Each request is answered only after its transaction committed, with the
-// offset of its first message (its messages take consecutive offsets, in
-// request order); if the transaction fails, every request in it gets the
-// error and none of it is stored. Single-message and batch appends take
-// the same path.
+// Appends go through group-commit lanes (Config.CommitLanes, default 4; a
+// partition taken over goes to the lane serving the fewest). A lane runs
+// one transaction at a time; requests arriving meanwhile queue, and the
+// next transaction takes all of them (bounded by MaxBatchMessages and
+// MaxBatchBytes), across the lane's partitions: one statement (INSERT …
+// SELECT FROM unnest) for small batches, COPY for large ones. Under load a
+// batch grows with the commit latency; a lone append is committed at once,
+// without waiting for a timer. Each request is answered only after its
+// transaction committed, with the offset of its first message (its
+// messages take consecutive offsets, in request order); if the transaction
+// fails, every request in it gets the error and none of it is stored (a
+// partition fenced in a transaction fails alone: its rows are skipped, the
+// other partitions' commit). Single-message and batch appends take the
+// same path.
 //
 // # Fencing and takeover
 //

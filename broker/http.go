@@ -164,6 +164,9 @@ func (s *server) handleAppend(w http.ResponseWriter, q *request) error {
 			return err
 		}
 	}
+	if len(msgs) > s.cfg.MaxAppendMessages {
+		return logq.Errorf(logq.EInvalid, "an append holds at most %d messages; got %d", s.cfg.MaxAppendMessages, len(msgs))
+	}
 	base, err := s.broker.append(q.Context(), topic, part, msgs)
 	if err != nil {
 		return err

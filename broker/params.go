@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/projection"
@@ -45,6 +46,11 @@ func readRequest(w http.ResponseWriter, r *http.Request, limit int64) (*request,
 		}
 		return nil, logq.Errorf(logq.EInvalid, "cannot read request body")
 	}
+	// Text is UTF-8 everywhere (JSON requires it, PostgreSQL stores it):
+	// refuse rather than let the JSON decoder replace bad bytes silently.
+	if !utf8.Valid(body) {
+		return nil, logq.Errorf(logq.EInvalid, "request body is not valid UTF-8")
+	}
 	q.body = bytes.TrimSpace(body)
 	return q, nil
 }
@@ -66,14 +72,20 @@ func (q *request) params() (params, error) {
 
 func (q *request) parse() (params, error) {
 	p := params{}
-	addValues := func(v url.Values) {
+	addValues := func(v url.Values) error {
 		for k, vs := range v {
 			if len(vs) > 0 {
+				if !utf8.ValidString(k) || !utf8.ValidString(vs[0]) {
+					return logq.Errorf(logq.EInvalid, "parameters must be valid UTF-8")
+				}
 				p[k], _ = json.Marshal(vs[0])
 			}
 		}
+		return nil
 	}
-	addValues(q.URL.Query())
+	if err := addValues(q.URL.Query()); err != nil {
+		return nil, err
+	}
 	if len(q.body) == 0 {
 		return p, nil
 	}
@@ -82,7 +94,9 @@ func (q *request) parse() (params, error) {
 		if err != nil {
 			return nil, logq.Errorf(logq.EInvalid, "malformed form body")
 		}
-		addValues(v)
+		if err := addValues(v); err != nil {
+			return nil, err
+		}
 		return p, nil
 	}
 	var obj map[string]json.RawMessage

@@ -74,7 +74,10 @@ func (b *Broker) heartbeatLoop(ctx context.Context, advertise string) {
 		}
 		switch {
 		case errors.Is(err, logq.ErrBrokerRemoved):
-			b.log.Error().Int64("broker_id", b.ID()).Msg("broker was removed from the cluster; heartbeats stop")
+			// Decommissioned (or this address belongs to a removed
+			// broker): the manager's message says what to do.
+			b.log.Error().Err(err).Int64("broker_id", b.ID()).
+				Msg("broker was removed from the cluster; heartbeats stop and it serves no partitions")
 			return
 		case err != nil:
 			if ctx.Err() != nil {
