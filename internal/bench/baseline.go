@@ -16,7 +16,6 @@ import (
 // table shaped like the broker's messages table, so the ratios compare
 // logq's path with the raw database doing the same work.
 
-
 // Logged, like messages: an UNLOGGED baseline would be unfairly fast.
 const baselineTableLogged = `
 DROP TABLE IF EXISTS bench_baseline;
