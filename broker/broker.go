@@ -149,6 +149,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		heartbeatDone: make(chan struct{}),
 	}
 	b.id.Store(cfg.ID)
+	b.metrics.reg.MustRegister(newLagCollector(b))
 	for range cfg.CommitLanes {
 		b.lanes = append(b.lanes, b.newLane())
 	}
@@ -601,7 +602,9 @@ func (b *Broker) consume(ctx context.Context, consumer int64, topic string, part
 	}
 	for {
 		appended := p.appendedChan() // before reading: no wake-up is lost
+		start := time.Now()
 		msgs, err := b.store.consume(ctx, consumer, topic, partition, limit, b.cfg.MaxReadBytes)
+		b.metrics.consumeLatency.Observe(time.Since(start).Seconds())
 		if err != nil {
 			b.metrics.consumeRequests.WithLabelValues(logq.ErrorCode(err)).Inc()
 			return nil, err

@@ -97,7 +97,10 @@
 // its advertised address; the answer is its id) and heartbeats every
 // HeartbeatInterval, moving to the next manager whenever one fails so that
 // heartbeats follow a writer failover. A broker_removed (410) answer means
-// the broker was decommissioned: it logs it and stops heartbeating. With no
+// the broker was decommissioned (or its address belongs to a removed
+// broker): it logs it and stops heartbeating (HeartbeatsStopped). Its own
+// tail tells it the same (BrokerRemoved), so it serves nothing and answers
+// 409 fenced, naming the removal, for every partition. With no
 // managers and Config.ID set, the broker skips both (tests do this and
 // append the control-plane events themselves).
 package broker

@@ -225,7 +225,7 @@ func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, messagesAnswer{Status: "success", Topic: topic, Partition: part, Messages: toAnswer(msgs)})
+	writeMessages(w, topic, part, msgs, nil)
 	return nil
 }
 
@@ -251,7 +251,7 @@ func (s *server) handleRead(w http.ResponseWriter, q *request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, messagesAnswer{Status: "success", Topic: topic, Partition: part, Messages: toAnswer(msgs), HighWatermark: &hw})
+	writeMessages(w, topic, part, msgs, &hw)
 	return nil
 }
 

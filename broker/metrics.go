@@ -19,6 +19,7 @@ type metrics struct {
 	batchMessages    prometheus.Histogram
 	batchRequests    prometheus.Histogram
 	appendLatency    prometheus.Histogram
+	consumeLatency   prometheus.Histogram
 	highWatermark    *prometheus.GaugeVec
 	ownedPartitions  prometheus.Gauge
 	appliedSeq       prometheus.Gauge
@@ -58,6 +59,11 @@ func newMetrics() *metrics {
 			Help:    "Time from an append request's arrival at the committer to its answer.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		consumeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "logq_broker_consume_seconds",
+			Help:    "Time to read a consumer's next messages and advance its position in storage (long-poll waits excluded).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
 		highWatermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "logq_broker_high_watermark",
 			Help: "Next offset of each partition this broker serves.",
@@ -72,7 +78,7 @@ func newMetrics() *metrics {
 		}),
 	}
 	m.reg.MustRegister(m.appendedMessages, m.appendRequests, m.consumedMessages, m.consumeRequests,
-		m.batchMessages, m.batchRequests, m.appendLatency, m.highWatermark, m.ownedPartitions, m.appliedSeq,
+		m.batchMessages, m.batchRequests, m.appendLatency, m.consumeLatency, m.highWatermark, m.ownedPartitions, m.appliedSeq,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -332,6 +332,9 @@ func fastAppend(q *request) (topic string, partition int, msgs []message, ok boo
 	if len(q.body) == 0 || q.body[0] != '{' || q.URL.RawQuery != "" || q.isForm() {
 		return "", 0, nil, false
 	}
+	if topic, partition, msgs, ok := decodeAppend(q.body); ok {
+		return topic, partition, msgs, true
+	}
 	var a appendJSON
 	if err := json.Unmarshal(q.body, &a); err != nil || a.Topic == nil || a.Partition == nil || len(a.Messages) == 0 {
 		return "", 0, nil, false

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/projection"
@@ -299,4 +301,160 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	var out Health
 	err := c.do(ctx, call{method: http.MethodGet, path: "/healthz", noMinSeq: true}, &out)
 	return out, err
+}
+
+// Move is one partition's change of owner, as answered by RemoveBroker and
+// Rebalance.
+type Move struct {
+	Topic      string `json:"topic"`
+	Partition  int    `json:"partition"`
+	FromBroker int64  `json:"from_broker_id"` // 0: it had no owner
+	BrokerID   int64  `json:"broker_id"`
+	Epoch      int64  `json:"epoch"` // the new ownership epoch
+}
+
+// RemoveBroker decommissions a broker: its partitions move to live brokers
+// (with higher epochs) and it is retired, so that its appends are fenced and
+// its heartbeats refused. It returns the moves and the seq of the last
+// event. errors.Is(err, ErrBrokerNotFound) for an unknown id,
+// ErrBrokerRemoved when it was removed already, ErrConflict when no other
+// live broker could take its partitions.
+func (c *Client) RemoveBroker(ctx context.Context, id int64) ([]Move, int64, error) {
+	var out struct {
+		Seq   int64  `json:"seq"`
+		Moved []Move `json:"moved"`
+	}
+	path := "/brokers/" + strconv.FormatInt(id, 10)
+	if err := c.do(ctx, call{method: http.MethodDelete, path: path, noMinSeq: true}, &out); err != nil {
+		return nil, 0, err
+	}
+	c.observeSeq(out.Seq)
+	return out.Moved, out.Seq, nil
+}
+
+// AddPartitions adds count partitions to a topic (numbered after the
+// existing ones) and returns the new total. The request names the count
+// the topic has now, so that a retry after a lost answer cannot add twice.
+// Keys hash over the new count from then on. errors.Is(err,
+// ErrTopicNotFound) for an unknown topic, ErrInvalid for a bad count.
+func (c *Client) AddPartitions(ctx context.Context, topic string, count int) (int, int64, error) {
+	info, err := c.DescribeTopic(ctx, topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	have := len(info.Partitions)
+	body := map[string]any{"count": count, "expect_partitions": have}
+	var out struct {
+		Seq        int64 `json:"seq"`
+		Partitions int   `json:"partitions"`
+	}
+	path := "/topics/" + url.PathEscape(topic) + "/partitions"
+	err = c.do(ctx, call{method: http.MethodPost, path: path, body: body, noMinSeq: true}, &out)
+	if errors.Is(err, ErrConflict) {
+		// A retry whose first attempt was applied finds the new count.
+		if now, derr := c.DescribeTopic(ctx, topic); derr == nil && len(now.Partitions) == have+count {
+			return have + count, c.Seq(), nil
+		}
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	c.observeSeq(out.Seq)
+	return out.Partitions, out.Seq, nil
+}
+
+// Rebalance evens out the partitions over the live brokers (moving
+// ownership only; the data stays in PostgreSQL) and returns the moves
+// (none when already balanced).
+func (c *Client) Rebalance(ctx context.Context) ([]Move, int64, error) {
+	var out struct {
+		Seq   int64  `json:"seq"`
+		Moved []Move `json:"moved"`
+	}
+	if err := c.do(ctx, call{method: http.MethodPost, path: "/rebalance", noMinSeq: true}, &out); err != nil {
+		return nil, 0, err
+	}
+	c.observeSeq(out.Seq)
+	return out.Moved, out.Seq, nil
+}
+
+// ClientInfo is a registered producer or consumer as the managers see it.
+type ClientInfo struct {
+	ID        int64  `json:"id"`
+	Topic     string `json:"topic"`
+	Partition *int   `json:"partition"` // nil: the whole topic
+	Active    bool   `json:"active"`
+	// LastSeen is when the writer manager last heard from the client, on
+	// its clock; nil when it has not in its current term (or no writer
+	// answered). Idle is the time since then, as the writer measured it.
+	LastSeen *time.Time    `json:"last_seen"`
+	Idle     time.Duration `json:"idle"`
+	// Lag is the number of messages left for a consumer, summed over its
+	// partitions; LagKnown is false when a broker did not answer (Lag then
+	// counts the partitions that did). Zero for producers.
+	Lag      int64 `json:"lag,omitempty"`
+	LagKnown bool  `json:"lag_known,omitempty"`
+}
+
+// clientAnswer is one item of GET /producers or /consumers.
+type clientAnswer struct {
+	ProducerID int64      `json:"producer_id"`
+	ConsumerID int64      `json:"consumer_id"`
+	Topic      string     `json:"topic"`
+	Partition  *int       `json:"partition"`
+	Active     bool       `json:"active"`
+	LastSeen   *time.Time `json:"last_seen"`
+	IdleMS     *int64     `json:"idle_ms"`
+	Lag        *int64     `json:"lag"`
+	LagKnown   *bool      `json:"lag_known"`
+}
+
+func (a clientAnswer) info() ClientInfo {
+	ci := ClientInfo{ID: a.ProducerID, Topic: a.Topic, Partition: a.Partition, Active: a.Active, LastSeen: a.LastSeen}
+	if ci.ID == 0 {
+		ci.ID = a.ConsumerID
+	}
+	if a.IdleMS != nil {
+		ci.Idle = time.Duration(*a.IdleMS) * time.Millisecond
+	}
+	if a.Lag != nil {
+		ci.Lag = *a.Lag
+		ci.LagKnown = a.LagKnown == nil || *a.LagKnown
+	}
+	return ci
+}
+
+// Producers lists the registered producers (of topic only, when not
+// empty), by id, with their liveness.
+func (c *Client) Producers(ctx context.Context, topic string) ([]ClientInfo, error) {
+	return c.listClients(ctx, "/producers", "producers", topic)
+}
+
+// Consumers lists the registered consumers (of topic only, when not
+// empty), by id, with their liveness and lag.
+func (c *Client) Consumers(ctx context.Context, topic string) ([]ClientInfo, error) {
+	return c.listClients(ctx, "/consumers", "consumers", topic)
+}
+
+func (c *Client) listClients(ctx context.Context, path, field, topic string) ([]ClientInfo, error) {
+	q := url.Values{}
+	if topic != "" {
+		q.Set("topic", topic)
+	}
+	var out map[string]json.RawMessage
+	if err := c.do(ctx, call{method: http.MethodGet, path: path, query: q}, &out); err != nil {
+		return nil, err
+	}
+	var items []clientAnswer
+	if raw, ok := out[field]; ok {
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, &Error{Code: logq.EInternal, Message: fmt.Sprintf("GET %s: unexpected answer: %v", path, err)}
+		}
+	}
+	infos := make([]ClientInfo, len(items))
+	for i, it := range items {
+		infos[i] = it.info()
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })
+	return infos, nil
 }

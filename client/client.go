@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,9 @@ type Client struct {
 
 	cur atomic.Int64 // index in managers of the manager to try first
 	seq atomic.Int64 // highest control-plane seq seen: reads pass it as min_seq
+
+	hbMu sync.Mutex
+	hbs  map[*idleHeartbeat]struct{} // running idle heartbeats; Close stops them
 }
 
 // New returns a Client for the managers in cfg. It does not contact them.
@@ -141,9 +145,17 @@ func normalizeURL(s string) (string, error) {
 // Managers returns the manager URLs the client uses, in order of preference.
 func (c *Client) Managers() []string { return append([]string(nil), c.managers...) }
 
-// Close releases the client's idle connections. The Client must not be used
+// Close stops the idle heartbeats of the client's producers and consumers
+// and releases its idle connections. The Client must not be used
 // afterwards.
 func (c *Client) Close() error {
+	c.hbMu.Lock()
+	hbs := c.hbs
+	c.hbs = nil
+	c.hbMu.Unlock()
+	for h := range hbs {
+		h.stop()
+	}
 	if c.own != nil {
 		c.own.CloseIdleConnections()
 	} else {
@@ -195,7 +207,7 @@ type call struct {
 func (c *Client) do(ctx context.Context, cl call, out any) error {
 	var body []byte
 	if cl.body != nil {
-		b, err := json.Marshal(cl.body)
+		b, err := marshalBody(cl.body)
 		if err != nil {
 			return &Error{Code: logq.EInvalid, Message: fmt.Sprintf("encode request: %v", err)}
 		}
@@ -301,6 +313,14 @@ func (c *Client) attempt(ctx context.Context, cl call, u string, body []byte, ou
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return errorFromResponse(req, resp.StatusCode, data)
+	}
+	if fa, ok := out.(fastAnswer); ok {
+		if status, ok := fa.decodeJSON(data); ok {
+			if status != "" && status != "success" {
+				return errorFromResponse(req, http.StatusInternalServerError, data)
+			}
+			return nil
+		}
 	}
 	var st struct {
 		Status string `json:"status"`

@@ -333,6 +333,7 @@ func TestConsumerIteratorKeepsUnreadMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer cons.Close()
 	for m, err := range cons.Messages(ctx) {
 		if err != nil {
 			t.Fatal(err)

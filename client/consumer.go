@@ -44,6 +44,14 @@ type ConsumerConfig struct {
 	// BatchSize is how many messages Messages asks for per poll (default
 	// 100).
 	BatchSize int
+	// HeartbeatInterval: when the consumer has not polled for this long,
+	// it sends a heartbeat so that the managers keep showing it active
+	// (default 15 s; negative: never). Close stops the heartbeats.
+	HeartbeatInterval time.Duration
+	// Direct polls the brokers that own the partitions (the map of GET
+	// /topics/{topic}) instead of the managers; a poll that waits, or
+	// whose broker is fenced or unreachable, still goes through a manager.
+	Direct bool
 }
 
 // Consumer reads a topic with its own positions. It is safe for concurrent
@@ -56,6 +64,9 @@ type Consumer struct {
 
 	mu  sync.Mutex
 	buf []Message // consumed by the server, not yet handed out (Messages left early)
+
+	hb     *idleHeartbeat
+	direct *directState // nil unless Direct (direct.go)
 }
 
 // NewConsumer registers a consumer for topic unless cfg.ID is set.
@@ -80,7 +91,20 @@ func (c *Client) NewConsumer(ctx context.Context, topic string, cfg ConsumerConf
 			return nil, err
 		}
 	}
-	return &Consumer{c: c, topic: topic, id: id, cfg: cfg}, nil
+	cons := &Consumer{c: c, topic: topic, id: id, cfg: cfg}
+	if cfg.Direct {
+		cons.direct = c.newDirect(ctx, topic, id, cfg.ID == 0, cfg.Partition)
+	}
+	cons.hb = newIdleHeartbeat(c, "consumer", id, cfg.HeartbeatInterval)
+	return cons, nil
+}
+
+// Close stops the consumer's heartbeats. The consumer's positions stay on
+// the server: a new Consumer with the same ID resumes them. Polling after
+// Close still works, but the consumer is then shown inactive when idle.
+func (c *Consumer) Close() error {
+	c.hb.stop()
+	return nil
 }
 
 // ID is the consumer's id: pass it as ConsumerConfig.ID to resume later.
@@ -116,6 +140,11 @@ func (c *Consumer) poll(ctx context.Context, max int, wait time.Duration) ([]Mes
 		wait = min(wait, time.Until(dl)-50*time.Millisecond)
 	}
 	wait = max0(wait)
+	if c.direct != nil {
+		if msgs, ok := c.pollDirect(ctx, max, wait > 0); ok {
+			return msgs, nil
+		}
+	}
 	q := url.Values{
 		"topic":       {c.topic},
 		"consumer_id": {strconv.FormatInt(c.id, 10)},
@@ -124,10 +153,11 @@ func (c *Consumer) poll(ctx context.Context, max int, wait time.Duration) ([]Mes
 	if wait > 0 {
 		q.Set("wait_ms", strconv.FormatInt(wait.Milliseconds(), 10))
 	}
-	var out struct {
-		Messages []Message `json:"messages"`
-	}
-	if err := c.c.do(ctx, call{method: http.MethodGet, path: "/consumer/consume_batch", query: q, wait: wait}, &out); err != nil {
+	var out pollAnswer
+	c.hb.touch()
+	err := c.c.do(ctx, call{method: http.MethodGet, path: "/consumer/consume_batch", query: q, wait: wait}, &out)
+	c.hb.touch()
+	if err != nil {
 		return nil, err
 	}
 	for i := range out.Messages {
@@ -182,5 +212,7 @@ func (c *Consumer) Messages(ctx context.Context) iter.Seq2[Message, error] {
 
 // Size returns the number of messages left for this consumer: its lag.
 func (c *Consumer) Size(ctx context.Context) (int64, error) {
-	return c.c.Size(ctx, c.topic, c.id)
+	n, err := c.c.Size(ctx, c.topic, c.id)
+	c.hb.touch()
+	return n, err
 }

@@ -14,6 +14,7 @@
 //	ack, err := p.Produce(ctx, client.Record{Key: "customer-7", Value: "hello"})
 //	p.Close()
 //	cons, err := c.NewConsumer(ctx, "orders", client.ConsumerConfig{})
+//	defer cons.Close()
 //	for m, err := range cons.Messages(ctx) {
 //		if err != nil { break }
 //		fmt.Println(m.Partition, m.Offset, m.Value)
@@ -43,6 +44,23 @@
 // waiting up to [ConsumerConfig.MaxWait] for the first one (long poll);
 // [Consumer.Messages] is the same as a range-over-func iterator, and
 // [Consumer.Size] is the consumer's lag: messages left to read.
+//
+// # Liveness
+//
+// The managers show a producer or consumer inactive when they have not heard
+// from it for a while (a minute by default). Every request counts; a
+// Producer or Consumer that has not talked to a manager for
+// [ProducerConfig.HeartbeatInterval] / [ConsumerConfig.HeartbeatInterval]
+// (default 15 s) sends a heartbeat, so an idle client stays active until it
+// is closed. Close a Consumer too: it stops its heartbeats (Client.Close
+// stops any left running).
+//
+// # Cluster changes
+//
+// [Client.RemoveBroker] decommissions a broker, [Client.AddPartitions] grows
+// a topic, [Client.Rebalance] evens partitions out after brokers joined;
+// [Client.Producers] and [Client.Consumers] list clients with their status,
+// last contact and (consumers) lag.
 //
 // # Errors and retries
 //

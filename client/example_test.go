@@ -54,6 +54,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer cons.Close()
 	msgs, err := cons.Poll(ctx, 10)
 	if err != nil {
 		log.Fatal(err)
@@ -104,6 +105,7 @@ func ExampleConsumer_Messages() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer cons.Close()
 	fmt.Println("resume later with consumer id", cons.ID())
 	for m, err := range cons.Messages(ctx) {
 		if err != nil {

@@ -90,6 +90,7 @@ func TestProduceConsume10000InOrderPerPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer cons.Close()
 	if size, err := cons.Size(ctx); err != nil || size != n {
 		t.Fatalf("size = %d, %v; want %d", size, err, n)
 	}
@@ -150,6 +151,7 @@ func TestDirectProducerAndIterator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer cons.Close()
 	seen := 0
 	ictx, icancel := context.WithCancel(ctx)
 	defer icancel()
@@ -280,6 +282,7 @@ func TestWriterFailoverLosesNoAcknowledgedMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer cons.Close()
 	size, err := cons.Size(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -336,6 +339,7 @@ func TestDirectProducerFallsBackWhenABrokerDies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer cons.Close()
 	size, err := cons.Size(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,10 @@ import (
 	"github.com/logq/logq"
 )
 
+// directRoutesTTL is how long a direct producer trusts its map of the
+// topic's partitions before asking again (partitions may be added or move).
+const directRoutesTTL = 10 * time.Second
+
 // Defaults for ProducerConfig.
 const (
 	DefaultLinger     = 5 * time.Millisecond
@@ -102,9 +106,15 @@ type ProducerConfig struct {
 	// (default 10 × BatchSize).
 	Buffer int
 	// Direct sends batches straight to the brokers that own the partitions
-	// (from GET /topics/{topic}), falling back to the manager when a broker
-	// is fenced or unreachable.
+	// (from GET /topics/{topic}, looked up again every 10 s and after a
+	// failure), falling back to the manager when a broker is fenced or
+	// unreachable.
 	Direct bool
+	// HeartbeatInterval: when the producer has sent nothing through a
+	// manager for this long (idle, or Direct), it sends a heartbeat so that
+	// the managers keep showing it active (default 15 s; negative: never).
+	// Close stops the heartbeats.
+	HeartbeatInterval time.Duration
 }
 
 // Producer sends records to one topic in batches. It is safe for concurrent
@@ -128,6 +138,9 @@ type Producer struct {
 
 	rr     atomic.Uint64 // round robin in direct mode
 	routes atomic.Pointer[TopicInfo]
+	routed atomic.Int64 // unix nanoseconds when routes was fetched
+
+	hb *idleHeartbeat
 }
 
 type pending struct {
@@ -166,6 +179,7 @@ func (c *Client) NewProducer(ctx context.Context, topic string, cfg ProducerConf
 		done:  make(chan struct{}),
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.hb = newIdleHeartbeat(c, "producer", id, cfg.HeartbeatInterval)
 	go p.loop()
 	return p, nil
 }
@@ -233,6 +247,7 @@ func (p *Producer) Close() error {
 	p.mu.Unlock()
 	close(p.quit)
 	<-p.done
+	p.hb.stop()
 	p.cancel()
 	return nil
 }
@@ -346,14 +361,13 @@ func (p *Producer) sendManager(batch []*pending) {
 		for i, m := range batch {
 			items[i] = batchItem{Message: m.rec.Value, Key: m.rec.Key, Partition: m.rec.Partition}
 		}
-		body := map[string]any{"topic": p.topic, "producer_id": p.id, "messages": items}
-		var out struct {
-			Results []batchResult `json:"results"`
-		}
+		body := produceBatchBody{Topic: p.topic, ProducerID: p.id, Messages: items}
+		var out produceBatchAnswer
 		err := p.c.do(p.ctx, call{
 			method: http.MethodPost, path: "/producer/produce_batch", body: body,
 			retryIf: func(err error) bool { return errors.Is(err, ErrFenced) },
 		}, &out)
+		p.hb.touch()
 		if err == nil && len(out.Results) != len(batch) {
 			err = &Error{Code: logq.EInternal, Message: fmt.Sprintf("produce_batch answered %d results for %d messages", len(out.Results), len(batch))}
 		}
@@ -401,6 +415,9 @@ func keyPartition(key string, n int) int {
 // owns the partition; what a broker refuses goes through the managers.
 func (p *Producer) sendDirect(batch []*pending) {
 	rt := p.routes.Load()
+	if rt != nil && time.Since(time.Unix(0, p.routed.Load())) > directRoutesTTL {
+		rt = nil // partitions may have been added or moved: look again
+	}
 	if rt == nil {
 		info, err := p.c.DescribeTopic(p.ctx, p.topic)
 		if err != nil || len(info.Partitions) == 0 {
@@ -408,6 +425,7 @@ func (p *Producer) sendDirect(batch []*pending) {
 			return
 		}
 		p.routes.Store(info)
+		p.routed.Store(time.Now().UnixNano())
 		rt = info
 	}
 	n := len(rt.Partitions)

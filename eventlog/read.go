@@ -34,6 +34,52 @@ func readAfter(ctx context.Context, db querier, after int64, limit int) ([]logq.
 	return events, nil
 }
 
+// ReadPages calls fn with every event after `after`, in seq order, in
+// pages of up to limit events (DefaultLimit when limit <= 0), until the end
+// of the log or, when until > 0, until the page that holds seq until. It
+// reads the next page while fn handles the current one, so a replay takes
+// about the longer of reading and folding rather than their sum. fn's
+// error stops it and is returned as is.
+func ReadPages(ctx context.Context, db *pgxpool.Pool, after, until int64, limit int, fn func([]logq.Event) error) error {
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type page struct {
+		events []logq.Event
+		err    error
+	}
+	pages := make(chan page, 1)
+	go func() {
+		defer close(pages)
+		for until <= 0 || after < until {
+			events, err := readAfter(ctx, db, after, limit)
+			select {
+			case pages <- page{events, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(events) == 0 {
+				return
+			}
+			after = events[len(events)-1].Seq
+		}
+	}()
+	for p := range pages {
+		if p.err != nil {
+			return p.err
+		}
+		if len(p.events) == 0 {
+			return nil
+		}
+		if err := fn(p.events); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
 // Get returns the event with the given seq, or a logq.ENotFound error.
 func Get(ctx context.Context, db *pgxpool.Pool, seq int64) (logq.Event, error) {
 	events, err := queryEvents(ctx, db, "SELECT "+eventColumns+" FROM events WHERE seq = $1", seq)

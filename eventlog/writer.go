@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,14 @@ const (
 	pingInterval  = 500 * time.Millisecond // liveness check of the lock session
 	pingTimeout   = 2 * time.Second
 	appendTimeout = 10 * time.Second // bound on one append statement
+	// sessionLease is the server's idle_session_timeout on the lock
+	// session: the writer pings every pingInterval, so a session idle that
+	// long belongs to a writer that stopped running (SIGSTOP, a hung
+	// process, a paused VM) while its socket stays open. The server then
+	// ends the session, which releases the lock to another manager; the
+	// stopped writer, should it resume, finds its session gone and its
+	// epoch superseded. (PostgreSQL 14 and later; older servers ignore it.)
+	sessionLease = 10 * pingInterval
 )
 
 // appendSQL stores a batch of events in one statement (so one transaction)
@@ -137,6 +146,10 @@ func acquire(ctx context.Context, dsn, holder string, wait bool) (w *Writer, ok 
 	if err != nil {
 		return nil, false, dbError(ctx, err, "eventlog: bump writer epoch")
 	}
+	// Best effort: PostgreSQL 13 has no idle_session_timeout (the writer
+	// works without it, but a stopped one then keeps the lock until it
+	// resumes or its process dies).
+	conn.Exec(ctx, "SELECT set_config('idle_session_timeout', $1, false)", strconv.FormatInt(sessionLease.Milliseconds(), 10))
 
 	w = &Writer{
 		epoch: epoch,

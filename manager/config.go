@@ -44,10 +44,14 @@ const (
 	DefaultLivenessCheck     = time.Second
 	DefaultMinSeqWait        = 2 * time.Second
 	DefaultMaxBodyBytes      = 8 << 20
+	DefaultMaxMessageBytes   = 1 << 20
+	DefaultMaxBatchMessages  = 10000
 	DefaultBrokerTimeout     = 10 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultSnapshotEvery     = 10000
 	DefaultMaxConns          = 8
+	DefaultClientTimeout     = 60 * time.Second
+	DefaultClientSeenFlush   = time.Second
 )
 
 // Config configures a Manager. Only DSN is required. Zero fields take the
@@ -80,12 +84,27 @@ type Config struct {
 	HeartbeatTimeout  time.Duration
 	// LivenessCheckInterval is how often the writer runs CheckLiveness.
 	LivenessCheckInterval time.Duration
+	// ClientTimeout is how long the writer waits without hearing from a
+	// producer or consumer (any request of theirs, or a heartbeat) before
+	// it shows the client inactive (a ClientStatusChanged event).
+	ClientTimeout time.Duration
+	// ClientSeenFlush is how often a reader forwards to the writer the ids
+	// of the producers and consumers it has heard from (at once when one
+	// of them is inactive).
+	ClientSeenFlush time.Duration
 
 	// MinSeqWait bounds the wait of a request carrying min_seq (and of a
 	// re-route after a fenced answer).
 	MinSeqWait time.Duration
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64
+	// MaxMessageBytes caps one produced message, key included (default
+	// 1 MiB, as the brokers' own limit): a produce or produce_batch holding
+	// a larger one is refused whole with 413, before anything is written.
+	MaxMessageBytes int
+	// MaxBatchMessages caps the messages of one produce_batch (default
+	// 10000; 400 beyond).
+	MaxBatchMessages int
 	// BrokerTimeout bounds one request to a broker or to the writer, on top
 	// of any long-poll wait the request asks for.
 	BrokerTimeout time.Duration
@@ -136,6 +155,8 @@ func (c Config) withDefaults() Config {
 	def(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	def(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	def(&c.LivenessCheckInterval, DefaultLivenessCheck)
+	def(&c.ClientTimeout, DefaultClientTimeout)
+	def(&c.ClientSeenFlush, DefaultClientSeenFlush)
 	def(&c.MinSeqWait, DefaultMinSeqWait)
 	def(&c.BrokerTimeout, DefaultBrokerTimeout)
 	def(&c.ReadHeaderTimeout, 5*time.Second)
@@ -145,6 +166,12 @@ func (c Config) withDefaults() Config {
 	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxBatchMessages == 0 {
+		c.MaxBatchMessages = DefaultMaxBatchMessages
 	}
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = DefaultSnapshotEvery
@@ -183,6 +210,8 @@ func (c Config) Validate() error {
 		{"heartbeat interval", c.HeartbeatInterval},
 		{"heartbeat timeout", c.HeartbeatTimeout},
 		{"liveness check interval", c.LivenessCheckInterval},
+		{"client timeout", c.ClientTimeout},
+		{"client seen flush interval", c.ClientSeenFlush},
 		{"min_seq wait", c.MinSeqWait},
 		{"broker timeout", c.BrokerTimeout},
 		{"read header timeout", c.ReadHeaderTimeout},
@@ -199,8 +228,18 @@ func (c Config) Validate() error {
 		return logq.Errorf(logq.EInvalid, "manager: heartbeat timeout %v must exceed the heartbeat interval %v",
 			c.HeartbeatTimeout, c.HeartbeatInterval)
 	}
+	if c.WriteTimeout <= maxWaitMS*time.Millisecond {
+		return logq.Errorf(logq.EInvalid, "manager: write timeout %v must exceed the longest long poll (%v)",
+			c.WriteTimeout, maxWaitMS*time.Millisecond)
+	}
 	if c.MaxBodyBytes < 1024 {
 		return logq.Errorf(logq.EInvalid, "manager: max body bytes %d is below 1024", c.MaxBodyBytes)
+	}
+	if c.MaxMessageBytes < 1 {
+		return logq.Errorf(logq.EInvalid, "manager: max message bytes %d is not positive", c.MaxMessageBytes)
+	}
+	if c.MaxBatchMessages < 1 {
+		return logq.Errorf(logq.EInvalid, "manager: max batch messages %d is not positive", c.MaxBatchMessages)
 	}
 	if c.MaxConns < 2 {
 		return logq.Errorf(logq.EInvalid, "manager: max conns %d is below 2", c.MaxConns)

@@ -38,6 +38,25 @@
 // epoch; the next heartbeat marks it alive again, leaving partitions where
 // they are. Only changes are events.
 //
+// # Membership
+//
+// DELETE /brokers/{id} decommissions a broker: its partitions move to the
+// least-loaded live brokers with higher epochs and BrokerRemoved retires
+// it, in one append (refused when no other broker is alive to take them).
+// A removed broker's heartbeats and registrations (by id, or at its
+// address unless the request says rejoin) are refused with 410
+// broker_removed. POST /topics/{topic}/partitions adds partitions spread
+// over the live brokers; POST /rebalance evens partitions out over the
+// live brokers, moving ownership only (plan.rebalance).
+//
+// # Clients
+//
+// The writer also keeps, in memory, when it last heard from each producer
+// and consumer (clients.go): any request counts, readers report the ids
+// they served (POST /clients/seen) and idle clients heartbeat. A client
+// silent for ClientTimeout is shown inactive and active again when heard
+// from (ClientStatusChanged, decided by CheckLiveness).
+//
 // # Data plane
 //
 // Every manager routes produce, consume and size requests to the brokers
@@ -57,5 +76,8 @@
 // never sending an internal error's text. Bodies are size-limited, panics
 // become JSON 500s, unknown routes JSON 404/405s; zerolog's hlog adds
 // request ids and an access log, and /metrics serves Prometheus metrics
-// from a registry of the manager's own.
+// from a registry of the manager's own (docs/metrics.md). GET /ui is a
+// status page for people (ui.go): server-rendered from the state, its
+// assets embedded, refreshed in place by a little plain JavaScript, and
+// able to show the state replayed to any earlier seq.
 package manager

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,11 +202,116 @@ func (m *Manager) handleRegisterBroker(r *http.Request, _ httprouter.Params) (an
 	if err != nil {
 		return nil, err
 	}
-	id, seq, err := m.registerBroker(r.Context(), addr, id)
+	rejoin, err := p.boolean(pRejoin)
+	if err != nil {
+		return nil, err
+	}
+	id, seq, err := m.registerBroker(r.Context(), addr, id, rejoin)
 	if err != nil {
 		return nil, err
 	}
 	return brokerAnswer{Status: success, BrokerID: id, Seq: seq}, nil
+}
+
+// moveInfo is one reassignment in the answers of DELETE /brokers/{id} and
+// POST /rebalance.
+type moveInfo struct {
+	Topic     string `json:"topic"`
+	Partition int    `json:"partition"`
+	From      int64  `json:"from_broker_id"`
+	BrokerID  int64  `json:"broker_id"`
+	Epoch     int64  `json:"epoch"`
+}
+
+// newMoveInfo describes a reassignment decided against s.
+func newMoveInfo(s *projection.State, mv projection.PartitionAssigned) moveInfo {
+	info := moveInfo{Topic: mv.Topic, Partition: mv.Partition, BrokerID: mv.BrokerID, Epoch: mv.Epoch}
+	if t, ok := s.Topics[mv.Topic]; ok && mv.Partition < len(t.Partitions) {
+		info.From = t.Partitions[mv.Partition].Broker
+	}
+	return info
+}
+
+func nonNil(moves []moveInfo) []moveInfo {
+	if moves == nil {
+		return []moveInfo{}
+	}
+	return moves
+}
+
+func (m *Manager) handleRemoveBroker(r *http.Request, ps httprouter.Params) (any, error) {
+	id, err := pathID(ps, "id", "broker")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := readBody(r); err != nil { // any body is accepted and ignored
+		return nil, err
+	}
+	seq, moves, err := m.removeBroker(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Status   string     `json:"status"`
+		Message  string     `json:"message"`
+		BrokerID int64      `json:"broker_id"`
+		Seq      int64      `json:"seq"`
+		Moved    []moveInfo `json:"moved"`
+	}{success, fmt.Sprintf("broker %d removed; %d partitions reassigned", id, len(moves)), id, seq, nonNil(moves)}, nil
+}
+
+func (m *Manager) handleAddPartitions(r *http.Request, ps httprouter.Params) (any, error) {
+	topic := ps.ByName("topic")
+	if err := projection.ValidateTopicName(topic); err != nil {
+		return nil, logq.Errorf(logq.EInvalid, "%v", err)
+	}
+	p, err := parseParams(r)
+	if err != nil {
+		return nil, err
+	}
+	count, err := p.requiredInt(pCount, math.MinInt64, math.MaxInt64)
+	if err != nil {
+		return nil, err
+	}
+	if count < 1 || count > projection.MaxPartitions {
+		return nil, logq.Errorf(logq.EInvalid, "count must be between 1 and %d; got %d", projection.MaxPartitions, count)
+	}
+	expect, ok, err := p.integer(pExpect, 1, projection.MaxPartitions)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		expect = -1
+	}
+	seq, err := m.addPartitions(r.Context(), topic, int(count), int(expect))
+	if err != nil {
+		return nil, err
+	}
+	total := m.partitionCount(topic)
+	return struct {
+		Status     string `json:"status"`
+		Message    string `json:"message"`
+		Topic      string `json:"topic"`
+		Added      int    `json:"added"`
+		Partitions int    `json:"partitions"`
+		Seq        int64  `json:"seq"`
+	}{success, fmt.Sprintf("added %d partitions to topic %q (%d in all)", count, topic, total), topic, int(count), total, seq}, nil
+}
+
+func (m *Manager) handleRebalance(r *http.Request, _ httprouter.Params) (any, error) {
+	if _, err := readBody(r); err != nil { // any body is accepted and ignored
+		return nil, err
+	}
+	seq, moves, err := m.rebalance(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Status  string     `json:"status"`
+		Message string     `json:"message"`
+		Seq     int64      `json:"seq"`
+		Moved   []moveInfo `json:"moved"`
+	}{success, fmt.Sprintf("%d partitions moved", len(moves)), seq, nonNil(moves)}, nil
 }
 
 // pathID parses a positive id from the path.
@@ -384,73 +488,6 @@ func (m *Manager) handleBrokers(r *http.Request, _ httprouter.Params) (any, erro
 		Brokers []brokerInfo `json:"brokers"`
 		Seq     int64        `json:"seq"`
 	}{success, brokers, seq}, nil
-}
-
-// clientInfo is one producer or consumer in GET /producers, /consumers.
-type clientInfo struct {
-	ProducerID *int64 `json:"producer_id,omitempty"`
-	ConsumerID *int64 `json:"consumer_id,omitempty"`
-	Topic      string `json:"topic"`
-	Partition  *int   `json:"partition"`
-	Active     bool   `json:"active"`
-}
-
-// clientFilter reads the optional topic filter.
-func clientFilter(p *params) (string, error) {
-	topic, _, err := p.str(pTopic)
-	return topic, err
-}
-
-func (m *Manager) handleProducers(r *http.Request, _ httprouter.Params) (any, error) {
-	p, err := m.readParams(r)
-	if err != nil {
-		return nil, err
-	}
-	topic, err := clientFilter(p)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.RLock()
-	out := make([]clientInfo, 0, len(m.state.Producers))
-	for id, c := range m.state.Producers {
-		if topic == "" || c.Topic == topic {
-			out = append(out, clientInfo{ProducerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive})
-		}
-	}
-	seq := m.state.Seq
-	m.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return *out[i].ProducerID < *out[j].ProducerID })
-	return struct {
-		Status    string       `json:"status"`
-		Producers []clientInfo `json:"producers"`
-		Seq       int64        `json:"seq"`
-	}{success, out, seq}, nil
-}
-
-func (m *Manager) handleConsumers(r *http.Request, _ httprouter.Params) (any, error) {
-	p, err := m.readParams(r)
-	if err != nil {
-		return nil, err
-	}
-	topic, err := clientFilter(p)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.RLock()
-	out := make([]clientInfo, 0, len(m.state.Consumers))
-	for id, c := range m.state.Consumers {
-		if topic == "" || c.Topic == topic {
-			out = append(out, clientInfo{ConsumerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive})
-		}
-	}
-	seq := m.state.Seq
-	m.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return *out[i].ConsumerID < *out[j].ConsumerID })
-	return struct {
-		Status    string       `json:"status"`
-		Consumers []clientInfo `json:"consumers"`
-		Seq       int64        `json:"seq"`
-	}{success, out, seq}, nil
 }
 
 func (m *Manager) handleEvents(r *http.Request, _ httprouter.Params) (any, error) {

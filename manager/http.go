@@ -1,7 +1,6 @@
 package manager
 
 import (
-	"encoding/json"
 	"fmt"
 	"log"
 	"net/http"
@@ -48,6 +47,12 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "POST", "/consumer/register", m.write(m.handleRegisterConsumer))
 	m.handle(r, "POST", "/brokers", m.write(m.handleRegisterBroker))
 	m.handle(r, "POST", "/brokers/:id/heartbeat", m.write(m.handleHeartbeat))
+	m.handle(r, "DELETE", "/brokers/:id", m.write(m.handleRemoveBroker))
+	m.handle(r, "POST", "/topics/:topic/partitions", m.write(m.handleAddPartitions))
+	m.handle(r, "POST", "/rebalance", m.write(m.handleRebalance))
+	m.handle(r, "POST", "/producers/:id/heartbeat", m.write(m.handleClientHeartbeat(kindProducer)))
+	m.handle(r, "POST", "/consumers/:id/heartbeat", m.write(m.handleClientHeartbeat(kindConsumer)))
+	m.handle(r, "POST", "/clients/seen", m.write(m.handleClientsSeen))
 
 	// Reads, on every manager.
 	m.handle(r, "GET", "/topics", m.handleTopics)
@@ -58,6 +63,7 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "GET", "/events", m.handleEvents)
 	m.handle(r, "GET", "/state", m.handleState)
 	m.handle(r, "GET", "/healthz", m.handleHealth)
+	m.uiRoutes(r) // the status page, /ui (ui.go)
 
 	// Data plane, routed to brokers by every manager.
 	m.handle(r, "POST", "/producer/produce", m.handleProduce)
@@ -139,7 +145,7 @@ func writeFailure(w http.ResponseWriter, status int, code, message string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(v)
 	if err != nil {
 		b = []byte(`{"status":"failure","message":"internal error","code":"internal"}`)
 		status = http.StatusInternalServerError

@@ -45,12 +45,21 @@ type Manager struct {
 	epoch      atomic.Int64        // this manager's writer epoch while it leads
 	deposed    chan struct{}       // signalled when the log names a newer writer
 
+	// clients records when producers and consumers were last heard from
+	// (clients.go). clientKick asks the writer's loop to run CheckLiveness
+	// now (a client shown inactive was heard from); seenKick asks a
+	// reader's flush loop to forward what it heard now. Both capacity 1.
+	clients    clientTracker
+	clientKick chan struct{}
+	seenKick   chan struct{}
+
 	snapSeq int64 // seq of the last snapshot taken or loaded; owned by New, then the role goroutine
 
 	roleMu      sync.Mutex
 	roleChanged chan struct{} // closed and replaced when isWriter changes
 
-	rr sync.Map // round-robin counters: "p/"+topic and "c/"+consumer id → *atomic.Uint64
+	rr    sync.Map // round-robin counters: "p/"+topic and "c/"+consumer id → *atomic.Uint64
+	lanes sync.Map // appends waiting per partition (coalesce.go): laneKey → *appendLane
 
 	served    atomic.Bool
 	closeOnce sync.Once
@@ -86,6 +95,8 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		applied:     make(chan struct{}),
 		roleChanged: make(chan struct{}),
 		deposed:     make(chan struct{}, 1),
+		clientKick:  make(chan struct{}, 1),
+		seenKick:    make(chan struct{}, 1),
 	}
 	m.metrics = newMetrics(m)
 	m.handler = m.routes()
@@ -123,26 +134,22 @@ func (m *Manager) load(ctx context.Context) error {
 
 // catchUp reads and applies events until the state has applied target, or
 // (target < 0) until the end of the log.
+// Pages are read ahead while the previous one is applied (ReadPages).
 func (m *Manager) catchUp(ctx context.Context, target int64) error {
-	for {
-		after := m.AppliedSeq()
-		if target >= 0 && after >= target {
-			return nil
-		}
-		events, err := eventlog.Read(ctx, m.db, after, 10000)
-		if err != nil {
-			return fmt.Errorf("manager: catch up: %w", err)
-		}
-		if len(events) == 0 {
-			if target < 0 {
-				return nil
-			}
-			return logq.Errorf(logq.EUnavailable, "event log ends at seq %d, before %d", after, target)
-		}
-		if err := m.apply(events, false); err != nil {
-			return fmt.Errorf("manager: catch up: %w", err)
-		}
+	after := m.AppliedSeq()
+	if target >= 0 && after >= target {
+		return nil
 	}
+	err := eventlog.ReadPages(ctx, m.db, after, max(target, 0), 10000, func(events []logq.Event) error {
+		return m.apply(events, false)
+	})
+	if err != nil {
+		return fmt.Errorf("manager: catch up: %w", err)
+	}
+	if applied := m.AppliedSeq(); target >= 0 && applied < target {
+		return logq.Errorf(logq.EUnavailable, "event log ends at seq %d, before %d", applied, target)
+	}
+	return nil
 }
 
 // apply folds events into the state, skipping those already applied, and
@@ -270,6 +277,7 @@ func (m *Manager) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { m.runTail(ctx) })
 	wg.Go(func() { m.runRole(ctx) })
+	wg.Go(func() { m.runSeenFlush(ctx) })
 
 	srv := &http.Server{
 		Handler:           m.handler,

@@ -54,6 +54,7 @@ func newMetrics(m *Manager) *metrics {
 		}, []string{"code"}),
 	}
 	reg.MustRegister(x.requests, x.latency, x.lag, x.appended, x.brokerRequests, x.forwarded,
+		newClusterCollector(m),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

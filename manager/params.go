@@ -11,8 +11,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/internal/fastjson"
 )
 
 // Parameter names, with the aliases clients of other implementations use.
@@ -32,6 +34,9 @@ var (
 	pWaitMS     = []string{"wait_ms"}
 	pFrom       = []string{"from"}
 	pLimit      = []string{"limit"}
+	pCount      = []string{"count"}
+	pExpect     = []string{"expect_partitions"}
+	pRejoin     = []string{"rejoin"}
 )
 
 // params are a request's parameters, from the query string, a JSON object
@@ -62,6 +67,9 @@ func readBody(r *http.Request) ([]byte, error) {
 // EInvalid error, an oversized body ETooLarge.
 func parseParams(r *http.Request) (*params, error) {
 	p := &params{form: r.URL.Query()}
+	if err := checkUTF8(p.form); err != nil {
+		return nil, err
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return nil, err
@@ -69,6 +77,11 @@ func parseParams(r *http.Request) (*params, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return p, nil
+	}
+	// Text is UTF-8 everywhere (JSON requires it, PostgreSQL stores it):
+	// refuse rather than let the decoder replace bad bytes silently.
+	if !utf8.Valid(body) {
+		return nil, logq.Errorf(logq.EInvalid, "the request body is not valid UTF-8")
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
@@ -85,6 +98,9 @@ func parseParams(r *http.Request) (*params, error) {
 		if err != nil {
 			return nil, logq.Errorf(logq.EInvalid, "malformed form body")
 		}
+		if err := checkUTF8(vals); err != nil {
+			return nil, err
+		}
 		for k, v := range vals {
 			p.form[k] = v
 		}
@@ -94,12 +110,31 @@ func parseParams(r *http.Request) (*params, error) {
 	return p, nil
 }
 
+// checkUTF8 refuses parameters (decoded from a query string or a form)
+// that are not valid UTF-8.
+func checkUTF8(vals url.Values) error {
+	for k, vs := range vals {
+		if !utf8.ValidString(k) {
+			return logq.Errorf(logq.EInvalid, "a parameter name is not valid UTF-8")
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return logq.Errorf(logq.EInvalid, "parameter %q is not valid UTF-8", k)
+			}
+		}
+	}
+	return nil
+}
+
 // maxPartitionIndex bounds partition numbers at parsing; the topic's own
 // partition count is checked where the topic is known.
 const maxPartitionIndex = math.MaxInt32
 
 // decodeObject decodes a JSON object, numbers as json.Number.
 func decodeObject(b []byte) (map[string]any, error) {
+	if obj, ok := fastjson.DecodeObject(b); ok {
+		return obj, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var obj map[string]any
@@ -197,6 +232,24 @@ func (p *params) integer(names []string, lo, hi int64) (int64, bool, error) {
 		return 0, false, logq.Errorf(logq.EInvalid, "%s must be between %d and %d; got %s", name, lo, hi, text)
 	}
 	return n, true, nil
+}
+
+// boolean returns a boolean parameter: a JSON boolean, or true/false/1/0
+// as a string (false when absent).
+func (p *params) boolean(names []string) (bool, error) {
+	v, name, ok := p.lookup(names)
+	if !ok {
+		return false, nil
+	}
+	switch v := v.(type) {
+	case bool:
+		return v, nil
+	case string:
+		if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
+			return b, nil
+		}
+	}
+	return false, logq.Errorf(logq.EInvalid, "%s must be true or false", name)
 }
 
 // requiredInt is integer for a parameter that must be present.

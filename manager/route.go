@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -27,7 +28,6 @@ import (
 const HeaderMinSeq = "X-Logq-Min-Seq"
 
 const (
-	maxBatchMessages   = 10000
 	defaultConsumeMax  = 100
 	maxConsumeMax      = 10000
 	maxWaitMS          = 30000
@@ -117,7 +117,7 @@ func (m *Manager) callBroker(ctx context.Context, o owner, minSeq int64, op, met
 	defer cancel()
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
+		b, err := marshalJSON(in)
 		if err != nil {
 			return logq.Internal(err, "encode broker request")
 		}
@@ -150,7 +150,7 @@ func (m *Manager) callBroker(ctx context.Context, o owner, minSeq int64, op, met
 		resp.Body.Close()
 	}()
 	if resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(io.LimitReader(resp.Body, maxBrokerAnswer)).Decode(out); err != nil {
+		if err := decodeBrokerAnswer(io.LimitReader(resp.Body, maxBrokerAnswer), out); err != nil {
 			m.metrics.brokerRequests.WithLabelValues(op, logq.EUnavailable).Inc()
 			return logq.Errorf(logq.EUnavailable, "broker %d sent a malformed answer; retry", o.broker)
 		}
@@ -240,6 +240,7 @@ func (m *Manager) partitionerFor(producerID int64, topic string) (*partitioner, 
 	if !ok {
 		return nil, logq.Errorf(logq.EProducerNotFound, "producer %d not found; register it first", producerID)
 	}
+	m.touch(kindProducer, producerID, prod.Inactive) // any request of a producer counts as a sign of life
 	if topic == "" {
 		topic = prod.Topic
 	} else if topic != prod.Topic {
@@ -320,6 +321,9 @@ func (m *Manager) handleProduce(r *http.Request, _ httprouter.Params) (any, erro
 	if err != nil {
 		return nil, err
 	}
+	if err := m.checkMessage(msg, key); err != nil {
+		return nil, err
+	}
 	pt, err := m.partitionerFor(producerID, topic)
 	if err != nil {
 		return nil, err
@@ -333,23 +337,6 @@ func (m *Manager) handleProduce(r *http.Request, _ httprouter.Params) (any, erro
 		return nil, err
 	}
 	return produceAnswer{Status: success, Partition: partition, Offset: base}, nil
-}
-
-// appendTo appends messages to one partition through its owner and returns
-// the offset of the first.
-func (m *Manager) appendTo(ctx context.Context, topic string, partition int, msgs []appendMessage) (int64, error) {
-	var ans appendAnswer
-	err := m.onPartition(ctx, topic, partition, func(o owner, seq int64) error {
-		return m.callBroker(ctx, o, seq, "append", "POST", "/v1/append", nil,
-			appendRequest{Topic: topic, Partition: partition, Messages: msgs}, &ans, 0)
-	})
-	if err != nil {
-		return 0, err
-	}
-	if ans.Count != len(msgs) {
-		return 0, logq.Errorf(logq.EUnavailable, "broker acknowledged %d of %d messages; retry", ans.Count, len(msgs))
-	}
-	return ans.BaseOffset, nil
 }
 
 // batchResult is one message's outcome in a batch produce.
@@ -381,8 +368,8 @@ func (m *Manager) handleProduceBatch(r *http.Request, _ httprouter.Params) (any,
 	if err != nil {
 		return nil, err
 	}
-	if len(items) == 0 || len(items) > maxBatchMessages {
-		return nil, logq.Errorf(logq.EInvalid, "messages must hold 1 to %d messages; got %d", maxBatchMessages, len(items))
+	if len(items) == 0 || len(items) > m.cfg.MaxBatchMessages {
+		return nil, logq.Errorf(logq.EInvalid, "messages must hold 1 to %d messages; got %d", m.cfg.MaxBatchMessages, len(items))
 	}
 	pt, err := m.partitionerFor(producerID, topic)
 	if err != nil {
@@ -416,6 +403,9 @@ func (m *Manager) handleProduceBatch(r *http.Request, _ httprouter.Params) (any,
 			}
 		default:
 			return nil, logq.Errorf(logq.EInvalid, "messages[%d] must be an object or a string", i)
+		}
+		if err := m.checkMessage(text, key); err != nil {
+			return nil, itemError(i, err)
 		}
 		msgs[i] = appendMessage{ProducerID: producerID, Key: key, Message: text}
 		parts[i], err = pt.pick(producerID, explicit, key)
@@ -462,10 +452,28 @@ func (m *Manager) handleProduceBatch(r *http.Request, _ httprouter.Params) (any,
 	if failed == len(results) {
 		return nil, &logq.Error{Code: first.Code, Message: first.Message}
 	}
-	return struct {
-		Status  string        `json:"status"`
-		Results []batchResult `json:"results"`
-	}{success, results}, nil
+	return produceBatchAnswer{success, results}, nil
+}
+
+// checkMessage refuses, before anything is written, a message the brokers
+// would refuse: over MaxMessageBytes with its key (413), holding NUL
+// characters (PostgreSQL text cannot) or invalid UTF-8 (400). A batch with
+// one such message is refused whole, so no partition takes part of it.
+func (m *Manager) checkMessage(text string, key *string) error {
+	n := len(text)
+	if key != nil {
+		n += len(*key)
+	}
+	if n > m.cfg.MaxMessageBytes {
+		return logq.Errorf(logq.ETooLarge, "message of %d bytes (with its key) is over the %d-byte limit", n, m.cfg.MaxMessageBytes)
+	}
+	if strings.IndexByte(text, 0) >= 0 || (key != nil && strings.IndexByte(*key, 0) >= 0) {
+		return logq.Errorf(logq.EInvalid, "message and key cannot contain NUL characters")
+	}
+	if !utf8.ValidString(text) || (key != nil && !utf8.ValidString(*key)) {
+		return logq.Errorf(logq.EInvalid, "message and key must be valid UTF-8")
+	}
+	return nil
 }
 
 func itemError(i int, err error) error {
@@ -481,6 +489,7 @@ func (m *Manager) consumerPartitions(consumerID int64, topic string) (string, []
 	if !ok {
 		return "", nil, logq.Errorf(logq.EConsumerNotFound, "consumer %d not found; register it first", consumerID)
 	}
+	m.touch(kindConsumer, consumerID, c.Inactive) // any request of a consumer counts as a sign of life
 	if topic == "" {
 		topic = c.Topic
 	} else if topic != c.Topic {
@@ -658,10 +667,7 @@ func (m *Manager) handleConsumeBatch(r *http.Request, _ httprouter.Params) (any,
 	for i, g := range got {
 		out[i] = batchMessage{Topic: topic, Partition: g.partition, Offset: g.msg.Offset, Message: g.msg.Message, Key: g.msg.Key}
 	}
-	return struct {
-		Status   string         `json:"status"`
-		Messages []batchMessage `json:"messages"`
-	}{success, out}, nil
+	return consumeBatchAnswer{success, out}, nil
 }
 
 func (m *Manager) handleSize(r *http.Request, _ httprouter.Params) (any, error) {

@@ -127,6 +127,9 @@ func NewEvent(p Payload) logq.Event {
 // Decode returns the typed payload of e. An unknown type or malformed data is
 // an error.
 func Decode(e logq.Event) (Payload, error) {
+	if p, ok := decodeFast(e.Type, e.Data); ok {
+		return p, nil
+	}
 	var p Payload
 	switch e.Type {
 	case TypeWriterElected:

@@ -2,6 +2,7 @@ package projection_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/logq/logq"
@@ -106,6 +107,46 @@ func FuzzApply(f *testing.F) {
 		}
 		if got := projection.Render(c); got != want {
 			t.Fatalf("chunked fold differs:\n%s\nwant\n%s", got, want)
+		}
+	})
+}
+
+// FuzzDecode decodes any event data under every type name (and any type
+// name): Decode returns a payload or an error, never panics; a decoded
+// payload encodes and decodes back to itself, and applying it to an empty
+// state either works or fails without changing the state.
+func FuzzDecode(f *testing.F) {
+	for _, typ := range projection.Types {
+		f.Add(typ, []byte(`{}`))
+	}
+	f.Add(projection.TypePartitionAssigned, []byte(`{"topic":"a","partition":0,"broker_id":1,"epoch":1}`))
+	f.Add(projection.TypeProducerRegistered, []byte(`{"producer_id":1,"topic":"a","partition":-1}`))
+	f.Add(projection.TypeTopicCreated, []byte(`{"topic":"a","partitions":1e400}`))
+	f.Add(projection.TypeBrokerRegistered, []byte(`{"broker_id":"1","address":null}`))
+	f.Add(projection.TypeWriterElected, []byte(`null`))
+	f.Add(projection.TypeClientStatusChanged, []byte(`{"client":"producer","id":1,"active":true,"extra":[1,2,{"x":null}]}`))
+	f.Add("NoSuchType", []byte(`{}`))
+	f.Fuzz(func(t *testing.T, typ string, data []byte) {
+		p, err := projection.Decode(logq.Event{Seq: 1, Type: typ, Data: data})
+		if err != nil {
+			return
+		}
+		if p.EventType() != typ {
+			t.Fatalf("Decode(%s) gave a %s", typ, p.EventType())
+		}
+		again, err := projection.Decode(projection.NewEvent(p))
+		if err != nil {
+			t.Fatalf("re-decode of %#v: %v", p, err)
+		}
+		if !reflect.DeepEqual(again, p) {
+			t.Fatalf("round trip: %#v became %#v", p, again)
+		}
+		s := projection.New()
+		before := projection.Render(s)
+		e := projection.NewEvent(p)
+		e.Seq = 1
+		if err := projection.Apply(s, e); err != nil && projection.Render(s) != before {
+			t.Fatalf("failed Apply of %s %s changed the state", e.Type, e.Data)
 		}
 	})
 }

@@ -420,6 +420,7 @@ printed on stderr: pass it back to resume. Stops when nothing is left, after
 	if err != nil {
 		return err
 	}
+	defer cons.Close()
 	if *id == 0 {
 		fmt.Fprintf(e.stderr, "consumer id: %d\n", cons.ID())
 	}

@@ -20,6 +20,9 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// inspect, when set, receives each command's complete flag set in
+	// place of parsing: the command stops there (commandFlags, flagsets.go).
+	inspect func(*flags)
 }
 
 // command is one subcommand (or a group of them).
@@ -34,18 +37,25 @@ var commands = []command{
 	{"dev", "run a local cluster: PostgreSQL, a writer, readers and brokers", runDev},
 	{"manager", "run a manager (control plane and routing)", runManager},
 	{"broker", "run a broker (owns partitions, stores messages)", runBroker},
+	{"health", "check that a server answers (container health checks)", runHealth},
 	{"topics create", "create a topic", runTopicsCreate},
 	{"topics list", "list the topics", runTopicsList},
 	{"topics describe", "show a topic's partitions, owners and high watermarks", runTopicsDescribe},
+	{"topics add-partitions", "add partitions to a topic", runTopicsAddPartitions},
 	{"produce", "produce lines from stdin or a file", runProduce},
 	{"consume", "consume messages and print them", runConsume},
 	{"size", "print how many messages are left for a consumer", runSize},
 	{"brokers", "list the brokers", runBrokers},
+	{"brokers remove", "decommission a broker: move its partitions away and retire it", runBrokersRemove},
+	{"rebalance", "even out partitions over the live brokers", runRebalance},
+	{"producers", "list the producers with their status and last contact", runProducers},
+	{"consumers", "list the consumers with their status, last contact and lag", runConsumers},
 	{"events list", "list control-plane events", runEventsList},
 	{"events tail", "follow control-plane events as they are appended", runEventsTail},
 	{"events show", "show one event", runEventsShow},
 	{"events verify", "replay the log and compare with a live manager's state", runEventsVerify},
 	{"state", "replay the event log and print the cluster state as of a seq", runState},
+	{"bench", "benchmark logq against PostgreSQL itself (starts its own cluster)", runBench},
 }
 
 // run is the whole program: main only adds signals and the exit code.
@@ -121,7 +131,7 @@ Usage: logq COMMAND [flags]
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-22s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Client commands talk to --manager URL[,URL] (env LOGQ_MANAGER, default
@@ -180,6 +190,10 @@ func envName(flagName string) string {
 // arguments (min..max; max < 0: any). It returns errHelp after printing the
 // usage for --help.
 func (f *flags) parse(e *env, args []string, minArgs, maxArgs int) ([]string, error) {
+	if e.inspect != nil {
+		e.inspect(f)
+		return nil, errHelp
+	}
 	var pos []string
 	for {
 		if err := f.FlagSet.Parse(args); err != nil {

@@ -85,6 +85,17 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`)
 	hbi := f.Duration("heartbeat-interval", manager.DefaultHeartbeatInterval, "how often brokers heartbeat")
 	hbt := f.Duration("heartbeat-timeout", manager.DefaultHeartbeatTimeout, "silence after which a broker is declared dead")
 	name := f.String("name", "", "manager `name` in the writer lease and logs (default: the advertise URL)")
+	clientTimeout := f.Duration("client-timeout", manager.DefaultClientTimeout, "silence after which a producer or consumer is shown inactive")
+	clientSeenFlush := f.Duration("client-seen-flush", manager.DefaultClientSeenFlush, "how often a reader forwards client activity to the writer")
+	liveness := f.Duration("liveness-check-interval", manager.DefaultLivenessCheck, "how often the writer looks for brokers past the heartbeat timeout")
+	brokerTimeout := f.Duration("broker-timeout", manager.DefaultBrokerTimeout, "bound on one request to a broker or to the writer (plus any long-poll wait)")
+	readHeaderTimeout := f.Duration("read-header-timeout", 5*time.Second, "bound on reading a request's headers")
+	readTimeout := f.Duration("read-timeout", time.Minute, "bound on reading a whole request")
+	writeTimeout := f.Duration("write-timeout", time.Minute, "bound on answering a request (must exceed the 30s long poll)")
+	shutdownTimeout := f.Duration("shutdown-timeout", manager.DefaultShutdownTimeout, "bound on the graceful shutdown")
+	maxBody := f.Int64("max-body-bytes", manager.DefaultMaxBodyBytes, "largest request body accepted (413 beyond)")
+	maxMessage := f.Int("max-message-bytes", manager.DefaultMaxMessageBytes, "largest message (with its key) accepted by produce (413 beyond)")
+	maxBatch := f.Int("max-batch", manager.DefaultMaxBatchMessages, "most messages in one produce_batch")
 	mkLog := logFlags(f, "info")
 	envAll(f)
 	if _, err := f.parse(e, args, 0, 0); err != nil {
@@ -115,7 +126,12 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`)
 	}
 	cfg := manager.Config{
 		Name: *name, AdvertiseURL: adv, Role: r, DSN: *db, TailMode: tm,
-		HeartbeatInterval: *hbi, HeartbeatTimeout: *hbt, Logger: log,
+		HeartbeatInterval: *hbi, HeartbeatTimeout: *hbt, LivenessCheckInterval: *liveness,
+		ClientTimeout: *clientTimeout, ClientSeenFlush: *clientSeenFlush,
+		BrokerTimeout: *brokerTimeout, ReadHeaderTimeout: *readHeaderTimeout, ReadTimeout: *readTimeout,
+		WriteTimeout: *writeTimeout, ShutdownTimeout: *shutdownTimeout,
+		MaxBodyBytes: *maxBody, MaxMessageBytes: *maxMessage, MaxBatchMessages: *maxBatch,
+		Logger: log,
 	}
 	if err := cfg.Validate(); err != nil {
 		ln.Close()
@@ -143,6 +159,13 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`)
 	id := f.Int64("id", 0, "broker `id` (0: register and get one)")
 	mode := tailFlag(f)
 	hbi := f.Duration("heartbeat-interval", broker.DefaultHeartbeatInterval, "time between heartbeats")
+	maxMessage := f.Int("max-message-bytes", broker.DefaultMaxMessageBytes, "largest message (with its key) accepted (413 beyond)")
+	maxRequest := f.Int64("max-request-bytes", broker.DefaultMaxRequestBytes, "largest request body accepted (413 beyond)")
+	maxAppend := f.Int("max-append-messages", broker.DefaultMaxAppendMessages, "most messages in one append request")
+	readHeaderTimeout := f.Duration("read-header-timeout", 10*time.Second, "bound on reading a request's headers")
+	readTimeout := f.Duration("read-timeout", time.Minute, "bound on reading a whole request")
+	writeTimeout := f.Duration("write-timeout", broker.DefaultLongPollMax+time.Minute, "bound on answering a request (must exceed the 30s long poll)")
+	shutdownTimeout := f.Duration("shutdown-timeout", broker.DefaultShutdownTimeout, "bound on the graceful shutdown (appends in flight are committed and answered)")
 	mkLog := logFlags(f, "info")
 	envAll(f)
 	if _, err := f.parse(e, args, 0, 0); err != nil {
@@ -178,7 +201,10 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`)
 	}
 	cfg := broker.Config{
 		ID: *id, ListenAddr: ln.Addr().String(), AdvertiseAddr: adv, Managers: mgrs,
-		DSN: *db, DataDSN: *dataDB, TailMode: tm, HeartbeatInterval: *hbi, Logger: log,
+		DSN: *db, DataDSN: *dataDB, TailMode: tm, HeartbeatInterval: *hbi,
+		MaxMessageBytes: *maxMessage, MaxRequestBytes: *maxRequest, MaxAppendMessages: *maxAppend,
+		ReadHeaderTimeout: *readHeaderTimeout, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout,
+		ShutdownTimeout: *shutdownTimeout, Logger: log,
 	}
 	if err := cfg.WithDefaults().Validate(); err != nil {
 		ln.Close()

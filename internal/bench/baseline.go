@@ -3,7 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,151 +13,203 @@ import (
 )
 
 // The baselines run on the same PostgreSQL as the system under test, on a
-// table shaped like the broker's messages table, so the ratios compare
-// logq's path with the raw database doing the same work.
+// table shaped like the broker's messages table (LIKE messages INCLUDING
+// ALL: same columns, collation, primary key index), logged like it, so the
+// ratios compare logq's path with the raw database doing the same work.
 
-// Logged, like messages: an UNLOGGED baseline would be unfairly fast.
-const baselineTableLogged = `
-DROP TABLE IF EXISTS bench_baseline;
-CREATE TABLE bench_baseline (LIKE messages INCLUDING ALL);`
-
-func prepareBaseline(ctx context.Context, db *pgxpool.Pool) error {
-	_, err := db.Exec(ctx, baselineTableLogged)
-	return err
+// baseline is one baseline table, filled and read by the raw paths below.
+type baseline struct {
+	db         *pgxpool.Pool
+	table      string
+	partitions int
+	next       []atomic.Int64 // next offset per partition
 }
 
-// payload returns a message of size bytes that names its producer and
-// sequence number (so checks can find it) padded with 'x'.
-func payload(producer, seq, size int) string {
-	s := fmt.Sprintf("p%d-%d:", producer, seq)
-	if len(s) >= size {
-		return s
+// newBaseline (re)creates table as a copy of messages' shape.
+func newBaseline(ctx context.Context, db *pgxpool.Pool, table string, partitions int) (*baseline, error) {
+	id := pgx.Identifier{table}.Sanitize()
+	if _, err := db.Exec(ctx, `DROP TABLE IF EXISTS `+id+`; CREATE TABLE `+id+` (LIKE messages INCLUDING ALL)`); err != nil {
+		return nil, fmt.Errorf("baseline table: %w", err)
 	}
-	return s + strings.Repeat("x", size-len(s))
+	return &baseline{db: db, table: table, partitions: partitions, next: make([]atomic.Int64, partitions)}, nil
 }
 
-// baselineCopy COPYs n rows of size-byte payloads over partitions
-// partitions into bench_baseline, in chunks of batch rows per COPY (one
-// transaction each), from the same process: the raw-COPY baseline for
-// batched produce.
-func baselineCopy(ctx context.Context, db *pgxpool.Pool, n, partitions, size, batch int) (time.Duration, error) {
-	if err := prepareBaseline(ctx, db); err != nil {
-		return 0, err
-	}
-	now := time.Now()
-	next := make([]int64, partitions)
-	start := time.Now()
-	// One COPY stream per partition in parallel, as the brokers do.
+// drop removes the table.
+func (b *baseline) drop(ctx context.Context) {
+	b.db.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{b.table}.Sanitize())
+}
+
+var baselineColumns = []string{"topic", "partition", "offset", "produced_at", "producer_id", "key", "payload"}
+
+// copyRows COPYs n rows of size-byte payloads, spread evenly over the
+// partitions, one COPY stream per partition in parallel (as the brokers
+// write), each COPY (one transaction) carrying batch rows: the raw-COPY
+// baseline for batched produce.
+func (b *baseline) copyRows(ctx context.Context, n, size, batch int) (time.Duration, error) {
 	var wg sync.WaitGroup
-	errs := make(chan error, partitions)
-	per := n / partitions
-	for p := 0; p < partitions; p++ {
-		wg.Add(1)
-		go func(p int) {
-			defer wg.Done()
-			for done := 0; done < per; {
-				k := min(batch, per-done)
-				rows := make([][]any, k)
-				for i := range rows {
-					rows[i] = []any{"bench", int32(p), next[p], now, int64(1), nil, payload(p, done+i, size)}
-					next[p]++
+	errs := make([]error, b.partitions)
+	start := time.Now()
+	for p := range b.partitions {
+		count := n / b.partitions
+		if p < n%b.partitions {
+			count++
+		}
+		wg.Go(func() {
+			rows := make([][]any, 0, batch)
+			for done := 0; done < count; {
+				k := min(batch, count-done)
+				base := b.next[p].Add(int64(k)) - int64(k)
+				now := time.Now()
+				rows = rows[:0]
+				for i := range k {
+					rows = append(rows, []any{"bench", int32(p), base + int64(i), now, int64(1), nil, payload(done+i, size)})
 				}
-				if _, err := db.CopyFrom(ctx, pgx.Identifier{"bench_baseline"},
-					[]string{"topic", "partition", "offset", "produced_at", "producer_id", "key", "payload"},
-					pgx.CopyFromRows(rows)); err != nil {
-					errs <- err
+				if _, err := b.db.CopyFrom(ctx, pgx.Identifier{b.table}, baselineColumns, pgx.CopyFromRows(rows)); err != nil {
+					errs[p] = fmt.Errorf("baseline COPY: %w", err)
 					return
 				}
 				done += k
 			}
-		}(p)
+		})
 	}
 	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return 0, fmt.Errorf("baseline copy: %w", err)
+	d := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
+		}
 	}
-	return time.Since(start), nil
+	return d, nil
 }
 
-// baselineInsertPerCommit runs clients goroutines, each on its own
-// connection, inserting one row per transaction until n rows are in: the
+// insertPerCommit inserts n rows from clients goroutines, each on its own
+// connection, one INSERT (one transaction, one commit) per row: the
 // baseline for unbatched produce.
-func baselineInsertPerCommit(ctx context.Context, db *pgxpool.Pool, n, clients, size int) (time.Duration, error) {
-	if err := prepareBaseline(ctx, db); err != nil {
-		return 0, err
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	start := time.Now()
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			conn, err := db.Acquire(ctx)
-			if err != nil {
-				errs <- err
-				return
+func (b *baseline) insertPerCommit(ctx context.Context, n, clients, size int) (time.Duration, error) {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		errs = make([]error, clients)
+	)
+	conns := make([]*pgxpool.Conn, clients)
+	for c := range conns {
+		conn, err := b.db.Acquire(ctx)
+		if err != nil {
+			for _, c := range conns[:c] {
+				c.Release()
 			}
-			defer conn.Release()
+			return 0, fmt.Errorf("baseline insert: %w", err)
+		}
+		conns[c] = conn
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
+	sql := `INSERT INTO ` + pgx.Identifier{b.table}.Sanitize() + ` (topic, partition, "offset", produced_at, producer_id, payload) VALUES ('bench', $1, $2, now(), $3, $4)`
+	start := time.Now()
+	for c := range clients {
+		wg.Go(func() {
 			for {
 				i := next.Add(1) - 1
 				if i >= int64(n) {
 					return
 				}
-				if _, err := conn.Exec(ctx, `INSERT INTO bench_baseline (topic, partition, "offset", produced_at, producer_id, payload) VALUES ('bench', $1, $2, now(), $3, $4)`,
-					int32(i%3), i, int64(c), payload(c, int(i), size)); err != nil {
-					errs <- err
+				p := int(i) % b.partitions
+				off := b.next[p].Add(1) - 1
+				if _, err := conns[c].Exec(ctx, sql, int32(p), off, int64(c+1), payload(int(i), size)); err != nil {
+					errs[c] = fmt.Errorf("baseline insert: %w", err)
 					return
 				}
 			}
-		}(c)
+		})
 	}
 	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return 0, fmt.Errorf("baseline insert: %w", err)
-	}
-	return time.Since(start), nil
-}
-
-// baselineRangeRead reads every row of bench_baseline back by indexed
-// range reads of batch rows per partition: the baseline for batched
-// consume. It returns the rows read.
-func baselineRangeRead(ctx context.Context, db *pgxpool.Pool, partitions, batch int) (int, time.Duration, error) {
-	start := time.Now()
-	total := 0
-	for p := 0; p < partitions; p++ {
-		var from int64
-		for {
-			rows, err := db.Query(ctx, `SELECT "offset", key, payload, producer_id, produced_at FROM bench_baseline
-				WHERE topic = 'bench' AND partition = $1 AND "offset" >= $2 ORDER BY "offset" LIMIT $3`, int32(p), from, batch)
-			if err != nil {
-				return 0, 0, fmt.Errorf("baseline read: %w", err)
-			}
-			got := 0
-			for rows.Next() {
-				var off, producer int64
-				var key *string
-				var msg string
-				var at time.Time
-				if err := rows.Scan(&off, &key, &msg, &producer, &at); err != nil {
-					rows.Close()
-					return 0, 0, fmt.Errorf("baseline read: %w", err)
-				}
-				from = off + 1
-				got++
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return 0, 0, fmt.Errorf("baseline read: %w", err)
-			}
-			total += got
-			if got < batch {
-				break
-			}
+	d := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
 		}
 	}
-	return total, time.Since(start), nil
+	return d, nil
+}
+
+// rangeRead reads rows back by indexed range reads (keyset pagination on
+// the primary key) of batch rows, one stream per partition in parallel,
+// starting at from[p] and reading count rows in all: the baseline for
+// batched consume. It returns the rows read.
+func (b *baseline) rangeRead(ctx context.Context, from []int64, count, batch int) (int, time.Duration, error) {
+	sql := `SELECT "offset", produced_at, producer_id, key, payload FROM ` + pgx.Identifier{b.table}.Sanitize() +
+		` WHERE topic = 'bench' AND partition = $1 AND "offset" >= $2 ORDER BY "offset" LIMIT $3`
+	var (
+		wg    sync.WaitGroup
+		total atomic.Int64
+		errs  = make([]error, b.partitions)
+	)
+	start := time.Now()
+	for p := range b.partitions {
+		want := count / b.partitions
+		if p < count%b.partitions {
+			want++
+		}
+		wg.Go(func() {
+			off, got := from[p], 0
+			for got < want {
+				rows, err := b.db.Query(ctx, sql, int32(p), off, min(batch, want-got))
+				if err != nil {
+					errs[p] = fmt.Errorf("baseline read: %w", err)
+					return
+				}
+				n := 0
+				for rows.Next() {
+					var (
+						o, producer int64
+						at          time.Time
+						key         *string
+						msg         string
+					)
+					if err := rows.Scan(&o, &at, &producer, &key, &msg); err != nil {
+						rows.Close()
+						errs[p] = fmt.Errorf("baseline read: %w", err)
+						return
+					}
+					off = o + 1
+					n++
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					errs[p] = fmt.Errorf("baseline read: %w", err)
+					return
+				}
+				if n == 0 {
+					errs[p] = fmt.Errorf("baseline read: partition %d ends at offset %d, %d rows short", p, off, want-got)
+					return
+				}
+				got += n
+			}
+			total.Add(int64(got))
+		})
+	}
+	wg.Wait()
+	d := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	return int(total.Load()), d, nil
+}
+
+// payload returns a message of size bytes naming its sequence number,
+// padded with 'x'.
+func payload(seq, size int) string {
+	buf := make([]byte, 0, size)
+	buf = append(buf, 'm')
+	buf = strconv.AppendInt(buf, int64(seq), 10)
+	buf = append(buf, ':')
+	for len(buf) < size {
+		buf = append(buf, 'x')
+	}
+	return string(buf)
 }

@@ -1,0 +1,157 @@
+package broker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Consumer lag, per consumer and partition, is computed when /metrics is
+// scraped: for every partition this broker serves, each consumer reading it
+// lags by high watermark − its position. Consumers × partitions can be
+// large, so the series are bounded: the maxLagSeries largest lags are
+// reported, and logq_broker_consumer_lag_omitted counts the rest. Sum over
+// brokers (sum by (consumer) (logq_broker_consumer_lag)) for a consumer's
+// whole lag, as GET /size reports it.
+const (
+	maxLagSeries = 500   // lag series per scrape
+	maxLagPairs  = 20000 // consumer × partition pairs looked up per scrape
+	lagTimeout   = 2 * time.Second
+)
+
+type lagCollector struct {
+	b       *Broker
+	lag     *prometheus.Desc
+	omitted *prometheus.Desc
+}
+
+func newLagCollector(b *Broker) *lagCollector {
+	return &lagCollector{
+		b: b,
+		lag: prometheus.NewDesc("logq_broker_consumer_lag",
+			"Messages a consumer has yet to read in a partition this broker serves (high watermark - position); the largest ones only, see logq_broker_consumer_lag_omitted.",
+			[]string{"topic", "partition", "consumer"}, nil),
+		omitted: prometheus.NewDesc("logq_broker_consumer_lag_omitted",
+			"Consumer/partition pairs served here whose lag was not reported in this scrape (beyond the series bound, or storage did not answer).",
+			nil, nil),
+	}
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.lag
+	ch <- c.omitted
+}
+
+// lagPair is one consumer's position in one served partition.
+type lagPair struct {
+	consumerKey
+	hw, lag int64
+}
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	served := map[partKey]int64{}
+	for _, p := range c.b.servedPartitions() {
+		served[p.partKey] = p.hw.Load()
+	}
+	var pairs []lagPair
+	total := 0 // pairs, including those beyond maxLagPairs
+	add := func(id int64, k partKey) {
+		hw, ok := served[k]
+		if !ok {
+			return
+		}
+		total++
+		if len(pairs) < maxLagPairs {
+			pairs = append(pairs, lagPair{consumerKey: consumerKey{id, k.topic, k.partition}, hw: hw})
+		}
+	}
+	if len(served) > 0 {
+		c.b.mu.Lock()
+		for id, cs := range c.b.state.Consumers {
+			t, ok := c.b.state.Topics[cs.Topic]
+			switch {
+			case !ok:
+			case cs.Partition != nil:
+				add(id, partKey{cs.Topic, *cs.Partition})
+			default:
+				for i := range t.Partitions {
+					add(id, partKey{cs.Topic, i})
+				}
+			}
+		}
+		c.b.mu.Unlock()
+	}
+	if len(pairs) == 0 {
+		ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(total))
+		return
+	}
+	keys := make([]consumerKey, len(pairs))
+	for i, p := range pairs {
+		keys[i] = p.consumerKey
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), lagTimeout)
+	defer cancel()
+	positions, err := c.b.store.positions(ctx, keys)
+	if err != nil {
+		c.b.log.Warn().Err(err).Msg("metrics: cannot read consumer positions")
+		ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(total))
+		return
+	}
+	for i := range pairs {
+		pairs[i].lag = max(0, pairs[i].hw-positions[i])
+	}
+	slices.SortFunc(pairs, func(a, b lagPair) int {
+		return cmp.Or(cmp.Compare(b.lag, a.lag), cmp.Compare(a.topic, b.topic),
+			cmp.Compare(a.partition, b.partition), cmp.Compare(a.consumer, b.consumer))
+	})
+	shown := pairs[:min(len(pairs), maxLagSeries)]
+	for _, p := range shown {
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(p.lag),
+			p.topic, strconv.Itoa(p.partition), strconv.FormatInt(p.consumer, 10))
+	}
+	ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(total-len(shown)))
+}
+
+// positions returns the stored position of each (consumer, topic,
+// partition), 0 for a consumer that has not read the partition yet, in the
+// order of keys. One round trip, by primary key.
+func (s *store) positions(ctx context.Context, keys []consumerKey) ([]int64, error) {
+	ids := make([]int64, len(keys))
+	topics := make([]string, len(keys))
+	parts := make([]int32, len(keys))
+	for i, k := range keys {
+		ids[i], topics[i], parts[i] = k.consumer, k.topic, int32(k.partition)
+	}
+	rows, err := s.db.Query(ctx, `
+		SELECT coalesce(o.position, 0)
+		FROM unnest($1::bigint[], $2::text[], $3::int[]) WITH ORDINALITY AS k(consumer_id, topic, partition, i)
+		LEFT JOIN consumer_offsets o
+		  ON o.consumer_id = k.consumer_id AND o.topic = k.topic AND o.partition = k.partition
+		ORDER BY k.i`, ids, topics, parts)
+	if err != nil {
+		return nil, dbError(err, "read consumer positions")
+	}
+	defer rows.Close()
+	out := make([]int64, 0, len(keys))
+	for rows.Next() {
+		var pos int64
+		if err := rows.Scan(&pos); err != nil {
+			return nil, dbError(err, "read consumer positions")
+		}
+		out = append(out, pos)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(err, "read consumer positions")
+	}
+	if len(out) != len(keys) {
+		return nil, dbError(errShortPositions, "read consumer positions")
+	}
+	return out, nil
+}
+
+var errShortPositions = errors.New("positions: row count differs from the keys")

@@ -1,0 +1,256 @@
+// Package bench is logq's benchmark (`logq bench`): it starts its own
+// cluster (a throwaway PostgreSQL with fsync on, managers and brokers, as
+// `logq dev` does) and measures the figures of DESIGN.md §5, each against a
+// baseline measured in the same run on the same PostgreSQL: batched and
+// unbatched produce, batched consume, produce and end-to-end latency,
+// reader lag in both tail modes, cold start with and without a snapshot,
+// and writer failover. docs/benchmarks.md explains the figures.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"github.com/logq/logq/client"
+	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/devcluster"
+	"github.com/logq/logq/internal/pg"
+	"github.com/logq/logq/internal/pgserver"
+)
+
+// Sections of a run, in order. Each can be selected alone (Config.Only).
+const (
+	SectionProduce   = "produce"   // batched produce and batched consume (rows produce_batched, consume_batched)
+	SectionUnbatched = "unbatched" // unbatched produce from many clients
+	SectionLatency   = "latency"   // produce and end-to-end latency at a fixed rate
+	SectionLag       = "lag"       // reader lag, both tail modes
+	SectionColdStart = "coldstart" // projection rebuild from the event log
+	SectionFailover  = "failover"  // writer failover in role auto
+)
+
+// Sections lists every section in run order.
+var Sections = []string{SectionProduce, SectionUnbatched, SectionLatency, SectionLag, SectionColdStart, SectionFailover}
+
+// Config configures a run. Zero fields take the defaults of a full run
+// (Defaults), or of a quick one with Quick.
+type Config struct {
+	// Messages is the number of 100-byte messages of the batched produce
+	// and consume (default 1,000,000).
+	Messages int
+	// MessageSize is the payload size in bytes (default 100).
+	MessageSize int
+	// Partitions is the benchmark topic's partition count, one per broker
+	// (default 3).
+	Partitions int
+	// Clients is the number of concurrent unbatched producers (default 64),
+	// UnbatchedMessages the messages they send in all (and the baseline
+	// inserts; default 60,000).
+	Clients           int
+	UnbatchedMessages int
+	// Rate (messages/s) and LatencyFor (how long) shape the latency
+	// measurement (defaults 5,000/s for 10 s).
+	Rate       int
+	LatencyFor time.Duration
+	// LagEvents is the number of events appended for the reader-lag
+	// measurement, at LagRate events/s (defaults 2,000 at 500/s).
+	LagEvents int
+	LagRate   int
+	// Events is the size of the event log the cold start rebuilds (default
+	// 1,000,000); SnapshotEvery how far before the end the snapshot is
+	// (default 10,000: the managers' default snapshot interval, so the
+	// worst case).
+	Events        int
+	SnapshotEvery int
+	// Rounds: throughput figures and their baselines alternate in this many
+	// rounds, so that a noisy neighbour slows both alike (default 3).
+	Rounds int
+	// Only runs these sections (default: all).
+	Only []string
+	// Quick makes every count tiny: a smoke run of every code path.
+	Quick bool
+	// Command is the command line, echoed in the report.
+	Command string
+	// Logger receives the servers' logs (default: none).
+	Logger zerolog.Logger
+	// Progress receives one line per step (default: none).
+	Progress io.Writer
+}
+
+// withDefaults fills the zero fields.
+func (c Config) withDefaults() Config {
+	def := func(v *int, full, quick int) {
+		if *v <= 0 {
+			*v = full
+			if c.Quick {
+				*v = quick
+			}
+		}
+	}
+	def(&c.Messages, 1_000_000, 6_000)
+	def(&c.MessageSize, 100, 100)
+	def(&c.Partitions, 3, 3)
+	def(&c.Clients, 64, 8)
+	def(&c.UnbatchedMessages, 60_000, 400)
+	def(&c.Rate, 5_000, 1_000)
+	def(&c.LagEvents, 2_000, 40)
+	def(&c.LagRate, 500, 200)
+	def(&c.Events, 1_000_000, 5_000)
+	def(&c.SnapshotEvery, 10_000, 1_000)
+	def(&c.Rounds, 3, 1)
+	if c.LatencyFor <= 0 {
+		c.LatencyFor = 10 * time.Second
+		if c.Quick {
+			c.LatencyFor = 500 * time.Millisecond
+		}
+	}
+	c.SnapshotEvery = min(c.SnapshotEvery, c.Events/2)
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	return c
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	for _, s := range c.Only {
+		if !slices.Contains(Sections, s) {
+			return fmt.Errorf("unknown section %q (want %s)", s, strings.Join(Sections, ", "))
+		}
+	}
+	if c.MessageSize > 0 && c.MessageSize < 16 {
+		return fmt.Errorf("message size %d is under 16 bytes", c.MessageSize)
+	}
+	return nil
+}
+
+func (c Config) runs(section string) bool {
+	return len(c.Only) == 0 || slices.Contains(c.Only, section)
+}
+
+// env is a running benchmark environment.
+type env struct {
+	cfg     Config
+	pg      *pgserver.Server
+	cluster *devcluster.Cluster
+	db      *pgxpool.Pool // the cluster's database, for the baselines
+	client  *client.Client
+	report  *Report
+}
+
+func (e *env) progress(format string, args ...any) {
+	fmt.Fprintf(e.cfg.Progress, "bench: "+format+"\n", args...)
+}
+
+// Run starts a cluster, runs the benchmark and returns its report. It
+// stops everything it started before returning, also on error or when ctx
+// is done.
+func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	start := time.Now()
+	rep := &Report{
+		Command: cfg.Command, Started: start, Cores: runtime.NumCPU(),
+		GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, Fsync: true, Quick: cfg.Quick,
+	}
+	e := &env{cfg: cfg, report: rep}
+	defer e.close()
+
+	e.progress("starting PostgreSQL (fsync on)")
+	e.pg, err = pgserver.Start(ctx, pgserver.Options{Fsync: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := createDatabase(ctx, e.pg.DSN("postgres"), "logq"); err != nil {
+		return nil, err
+	}
+	dsn := e.pg.DSN("logq")
+	if e.db, err = pg.Connect(ctx, dsn, int32(cfg.Clients+8)); err != nil {
+		return nil, err
+	}
+	if err := pg.ApplySchema(ctx, e.db); err != nil {
+		return nil, err
+	}
+	if err := e.db.QueryRow(ctx, "SHOW server_version").Scan(&rep.PostgreSQL); err != nil {
+		return nil, fmt.Errorf("postgres version: %w", err)
+	}
+	rep.PostgreSQL = "PostgreSQL " + rep.PostgreSQL
+
+	e.progress("starting the cluster: 2 managers (role auto), %d brokers", cfg.Partitions)
+	e.cluster, err = devcluster.Start(ctx, devcluster.Config{
+		DSN: dsn, Readers: 1, Brokers: cfg.Partitions, Auto: true,
+		TailMode: eventlog.ModeNotify, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.client, err = client.New(client.Config{Managers: e.cluster.ManagerURLs()})
+	if err != nil {
+		return nil, err
+	}
+
+	steps := []struct {
+		section string
+		run     func(context.Context) error
+	}{
+		{SectionProduce, e.produceAndConsume},
+		{SectionUnbatched, e.unbatched},
+		{SectionLatency, e.latency},
+		{SectionLag, e.readerLag},
+		{SectionColdStart, e.coldStart},
+		{SectionFailover, e.failover}, // last: it stops the writer
+	}
+	for _, s := range steps {
+		if !cfg.runs(s.section) {
+			continue
+		}
+		if err := s.run(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.section, err)
+		}
+	}
+	rep.Duration = time.Since(start).Seconds()
+	return rep, nil
+}
+
+// close stops what Run started, in reverse order.
+func (e *env) close() {
+	if e.client != nil {
+		e.client.Close()
+	}
+	if e.cluster != nil {
+		e.cluster.Close()
+	}
+	if e.db != nil {
+		e.db.Close()
+	}
+	if e.pg != nil {
+		e.pg.Stop()
+	}
+}
+
+// createDatabase creates database name on the server at adminDSN.
+func createDatabase(ctx context.Context, adminDSN, name string) error {
+	conn, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// errShort is a measurement that did not see every message it waited for.
+var errShort = errors.New("incomplete")

@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// TestQuickRun runs the whole benchmark in quick mode (what `logq bench
+// --quick` runs) and checks that it completes and reports every figure, in
+// the table and in JSON. It checks no speed: that is the benchmark's job,
+// on a quiet machine.
+func TestQuickRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := Run(ctx, Config{Quick: true, Progress: &progress, Command: "logq bench --quick"})
+	if err != nil {
+		t.Fatalf("quick run: %v\nprogress:\n%s", err, progress.String())
+	}
+	if rep.Cores < 1 || rep.GoVersion == "" || !strings.HasPrefix(rep.PostgreSQL, "PostgreSQL ") || !rep.Fsync {
+		t.Errorf("report header: %d cores, %q, %q, fsync %v", rep.Cores, rep.GoVersion, rep.PostgreSQL, rep.Fsync)
+	}
+	for _, id := range AllRows() {
+		row, ok := rep.Row(id)
+		if !ok {
+			t.Errorf("no figure %s", id)
+			continue
+		}
+		if !(row.Value > 0) || math.IsInf(row.Value, 0) || row.Unit == "" || row.Title == "" || row.Note == "" {
+			t.Errorf("%s: value %v %q, title %q, note %q", id, row.Value, row.Unit, row.Title, row.Note)
+		}
+		if row.BaselineName != "" && (!(row.Baseline > 0) || !(row.Ratio > 0)) {
+			t.Errorf("%s: baseline %v, ratio %v", id, row.Baseline, row.Ratio)
+		}
+		if row.Target != "" && row.Pass == nil {
+			t.Errorf("%s: target %q without a result", id, row.Target)
+		}
+	}
+	if len(rep.Rows) != len(AllRows()) {
+		t.Errorf("%d figures, want %d", len(rep.Rows), len(AllRows()))
+	}
+
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rep.Rows {
+		if !strings.Contains(table.String(), row.Title) {
+			t.Errorf("the table lacks %q:\n%s", row.Title, table.String())
+		}
+	}
+	for _, want := range []string{"cores", "PostgreSQL", "go1", "TARGET", "RESULT", "CPU per message"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Rows) != len(rep.Rows) {
+		t.Errorf("JSON report does not read back (%v): %s", err, js.String())
+	}
+	t.Logf("\n%s", table.String())
+}
+
+func TestConfig(t *testing.T) {
+	if err := (Config{Only: []string{"produce", "nope"}}).Validate(); err == nil {
+		t.Error("an unknown section passed")
+	}
+	c := Config{Quick: true}.withDefaults()
+	if c.Messages >= 100_000 || c.Events >= 100_000 || c.SnapshotEvery > c.Events/2 {
+		t.Errorf("quick defaults are not small: %+v", c)
+	}
+	if got := splitEven(10, 3); got[0]+got[1]+got[2] != 10 || got[0] != 4 {
+		t.Errorf("splitEven(10, 3) = %v", got)
+	}
+}

@@ -1,0 +1,455 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logq/logq/client"
+)
+
+// How the Go client is used for the throughput figures.
+const (
+	batchProducers = 3     // concurrent producers of the batched produce
+	produceBatch   = 5000  // their batch size (records per request)
+	consumeBatch   = 10000 // records per poll of the batched consume
+)
+
+// topic creates a topic with one partition per broker and returns once
+// every partition has taken an append (so its broker serves it).
+func (e *env) topic(ctx context.Context, name string) error {
+	if _, err := e.client.CreateTopic(ctx, name, e.cfg.Partitions); err != nil {
+		return fmt.Errorf("create topic %s: %w", name, err)
+	}
+	p, err := e.client.NewProducer(ctx, name, client.ProducerConfig{Linger: -1, HeartbeatInterval: -1})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	for part := range e.cfg.Partitions {
+		if _, err := p.Produce(ctx, client.Record{Value: "warm-up", Partition: client.Partition(part)}); err != nil {
+			return fmt.Errorf("warm up topic %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// produceAndConsume measures batched produce against raw COPY, then
+// batched consume of the same messages against raw range reads.
+func (e *env) produceAndConsume(ctx context.Context) error {
+	cfg := e.cfg
+	const topic = "bench"
+	if err := e.topic(ctx, topic); err != nil {
+		return err
+	}
+	base, err := newBaseline(ctx, e.db, "bench_copy", cfg.Partitions)
+	if err != nil {
+		return err
+	}
+	defer base.drop(context.WithoutCancel(ctx))
+
+	var logqTime, baseTime time.Duration
+	var logqCPU, baseCPU cpuTime
+	perPartition := make([]atomic.Int64, cfg.Partitions) // messages acknowledged per partition
+	per := splitEven(cfg.Messages, cfg.Rounds)
+	for r, n := range per {
+		e.progress("batched produce, round %d/%d: raw COPY of %d rows", r+1, len(per), n)
+		d, c, err := e.timed(func() (time.Duration, error) {
+			return base.copyRows(ctx, n, cfg.MessageSize, produceBatch/cfg.Partitions)
+		})
+		if err != nil {
+			return err
+		}
+		baseTime += d
+		baseCPU.add(c)
+		e.progress("batched produce, round %d/%d: %d messages through the Go client", r+1, len(per), n)
+		d, c, err = e.timed(func() (time.Duration, error) { return e.produceBatched(ctx, topic, n, perPartition) })
+		if err != nil {
+			return err
+		}
+		logqTime += d
+		logqCPU.add(c)
+	}
+	e.report.add(rateRow(Row{
+		CPU: cpuUse(cfg.Messages, logqCPU, baseCPU),
+		ID: "produce_batched", Title: fmt.Sprintf("batched produce (%s msgs, %d B)", groupThousands(int64(cfg.Messages)), cfg.MessageSize),
+		BaselineName: "raw COPY", Target: "≥ 0.50x",
+		Note: fmt.Sprintf("%d Go producers (client.Producer, batches of %d, via the managers) vs %d parallel COPY streams (one per partition, %d rows per COPY) into a same-shaped table; %d alternating rounds",
+			batchProducers, produceBatch, cfg.Partitions, produceBatch/cfg.Partitions, cfg.Rounds),
+	}, cfg.Messages, logqTime, baseTime, 0.5))
+
+	// Consume what was produced: one consumer per partition, each reading
+	// its partition in polls of consumeBatch, against one range-read
+	// stream per partition over the baseline's copy of the rows.
+	from := make([]int64, cfg.Partitions)
+	consumers := make([]*client.Consumer, cfg.Partitions)
+	for p := range consumers {
+		c, err := e.client.NewConsumer(ctx, topic, client.ConsumerConfig{Partition: client.Partition(p), MaxWait: -1, HeartbeatInterval: -1})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		consumers[p] = c
+		// Skip the warm-up message.
+		if msgs, err := c.Poll(ctx, 1); err != nil || len(msgs) != 1 {
+			return fmt.Errorf("consume the warm-up message of partition %d: %v (%d messages)", p, err, len(msgs))
+		}
+	}
+	logqTime, baseTime = 0, 0
+	logqCPU, baseCPU = cpuTime{}, cpuTime{}
+	for r, n := range per {
+		e.progress("batched consume, round %d/%d: raw range reads of %d rows", r+1, len(per), n)
+		d, c, err := e.timed(func() (time.Duration, error) {
+			got, d, err := base.rangeRead(ctx, from, n, consumeBatch)
+			if err == nil && got != n {
+				err = fmt.Errorf("baseline read %d of %d rows: %w", got, n, errShort)
+			}
+			return d, err
+		})
+		if err != nil {
+			return err
+		}
+		baseTime += d
+		baseCPU.add(c)
+		e.progress("batched consume, round %d/%d: %d messages through the Go client", r+1, len(per), n)
+		want := make([]int, len(consumers))
+		for p := range want {
+			want[p] = splitEven(int(perPartition[p].Load()), len(per))[r]
+		}
+		d, c, err = e.timed(func() (time.Duration, error) { return e.consumeBatched(ctx, consumers, want) })
+		if err != nil {
+			return err
+		}
+		logqTime += d
+		logqCPU.add(c)
+	}
+	e.report.add(rateRow(Row{
+		CPU: cpuUse(cfg.Messages, logqCPU, baseCPU),
+		ID: "consume_batched", Title: fmt.Sprintf("batched consume (%s msgs)", groupThousands(int64(cfg.Messages))),
+		BaselineName: "raw range reads", Target: "≥ 0.25x",
+		Note: fmt.Sprintf("%d Go consumers (one per partition, Poll of up to %d, via the managers) vs %d parallel keyset range-read streams of %d rows on the primary key",
+			cfg.Partitions, consumeBatch, cfg.Partitions, consumeBatch),
+	}, cfg.Messages, logqTime, baseTime, 0.25))
+	return nil
+}
+
+// rateRow completes a throughput row: n messages in d (logq) and in base
+// (the baseline), passing when the ratio is at least want.
+func rateRow(row Row, n int, d, base time.Duration, want float64) Row {
+	row.Unit = "msgs/s"
+	row.Value = float64(n) / d.Seconds()
+	row.Baseline = float64(n) / base.Seconds()
+	row.Ratio = row.Value / row.Baseline
+	row.Pass = pass(row.Ratio >= want)
+	return row
+}
+
+// splitEven splits n into k near-equal positive parts.
+func splitEven(n, k int) []int {
+	k = max(1, min(k, n))
+	out := make([]int, k)
+	for i := range out {
+		out[i] = n / k
+		if i < n%k {
+			out[i]++
+		}
+	}
+	return out
+}
+
+// produceBatched sends n messages through batchProducers concurrent
+// producers and returns the time until the last is acknowledged. It counts
+// the messages acknowledged per partition into acked.
+func (e *env) produceBatched(ctx context.Context, topic string, n int, acked []atomic.Int64) (time.Duration, error) {
+	producers := make([]*client.Producer, batchProducers)
+	for i := range producers {
+		p, err := e.client.NewProducer(ctx, topic, client.ProducerConfig{
+			BatchSize: produceBatch, BatchBytes: 16 << 20, Buffer: 4 * produceBatch, HeartbeatInterval: -1,
+		})
+		if err != nil {
+			return 0, err
+		}
+		defer p.Close()
+		producers[i] = p
+	}
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Int64
+		first  atomic.Value
+	)
+	start := time.Now()
+	for i, p := range producers {
+		count := splitEven(n, batchProducers)[i]
+		wg.Go(func() {
+			acks := make(chan *client.Future, 4*produceBatch)
+			done := make(chan struct{})
+			go func() { // check every acknowledgement, in order
+				defer close(done)
+				for f := range acks {
+					ack, err := f.Wait(ctx)
+					if err != nil {
+						if failed.Add(1) == 1 {
+							first.Store(err)
+						}
+						continue
+					}
+					acked[ack.Partition].Add(1)
+				}
+			}()
+			for j := range count {
+				acks <- p.Send(ctx, client.Record{Value: payload(j, e.cfg.MessageSize)})
+			}
+			close(acks)
+			<-done
+		})
+	}
+	wg.Wait()
+	d := time.Since(start)
+	if n := failed.Load(); n > 0 {
+		return 0, fmt.Errorf("%d messages failed: %v", n, first.Load())
+	}
+	return d, nil
+}
+
+// consumeBatched reads want[p] messages from the consumer of partition p,
+// the consumers in parallel, and returns the time it took.
+func (e *env) consumeBatched(ctx context.Context, consumers []*client.Consumer, wants []int) (time.Duration, error) {
+	var wg sync.WaitGroup
+	errs := make([]error, len(consumers))
+	start := time.Now()
+	for i, c := range consumers {
+		want := wants[i]
+		wg.Go(func() {
+			for got := 0; got < want; {
+				msgs, err := c.Poll(ctx, min(consumeBatch, want-got))
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				if len(msgs) == 0 {
+					errs[i] = fmt.Errorf("partition %d: %d of %d messages consumed, then none: %w", i, got, want, errShort)
+					return
+				}
+				got += len(msgs)
+			}
+		})
+	}
+	wg.Wait()
+	d := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
+		}
+	}
+	return d, nil
+}
+
+// unbatched measures Clients concurrent producers, each sending one
+// message per request and waiting for its acknowledgement, against one
+// INSERT per commit from as many connections.
+func (e *env) unbatched(ctx context.Context) error {
+	cfg := e.cfg
+	const topic = "unbatched"
+	if err := e.topic(ctx, topic); err != nil {
+		return err
+	}
+	producers := make([]*client.Producer, cfg.Clients)
+	for i := range producers {
+		p, err := e.client.NewProducer(ctx, topic, client.ProducerConfig{Linger: -1, BatchSize: 1, HeartbeatInterval: -1})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		producers[i] = p
+	}
+	base, err := newBaseline(ctx, e.db, "bench_insert", cfg.Partitions)
+	if err != nil {
+		return err
+	}
+	defer base.drop(context.WithoutCancel(ctx))
+
+	var logqTime, baseTime time.Duration
+	var logqCPU, baseCPU cpuTime
+	per := splitEven(cfg.UnbatchedMessages, cfg.Rounds)
+	for r, n := range per {
+		e.progress("unbatched produce, round %d/%d: %d INSERTs, one per commit, from %d connections", r+1, len(per), n, cfg.Clients)
+		d, c, err := e.timed(func() (time.Duration, error) { return base.insertPerCommit(ctx, n, cfg.Clients, cfg.MessageSize) })
+		if err != nil {
+			return err
+		}
+		baseTime += d
+		baseCPU.add(c)
+		e.progress("unbatched produce, round %d/%d: %d messages from %d producers, one per request", r+1, len(per), n, cfg.Clients)
+		d, c, err = e.timed(func() (time.Duration, error) { return produceEach(ctx, producers, n, cfg.MessageSize) })
+		if err != nil {
+			return err
+		}
+		logqTime += d
+		logqCPU.add(c)
+	}
+	e.report.add(rateRow(Row{
+		CPU: cpuUse(cfg.UnbatchedMessages, logqCPU, baseCPU),
+		ID: "produce_unbatched", Title: fmt.Sprintf("unbatched produce (%d clients)", cfg.Clients),
+		BaselineName: "INSERT per commit", Target: "≥ 3.00x",
+		Note: fmt.Sprintf("%d producers, each sending one message per request and waiting for its ack (%s messages in all) vs %d connections each doing one INSERT per transaction",
+			cfg.Clients, groupThousands(int64(cfg.UnbatchedMessages)), cfg.Clients),
+	}, cfg.UnbatchedMessages, logqTime, baseTime, 3))
+	return nil
+}
+
+// produceEach sends n messages in all from the producers, each one
+// message at a time, waiting for its acknowledgement before the next.
+func produceEach(ctx context.Context, producers []*client.Producer, n, size int) (time.Duration, error) {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		errs = make([]error, len(producers))
+	)
+	start := time.Now()
+	for i, p := range producers {
+		wg.Go(func() {
+			for {
+				j := next.Add(1) - 1
+				if j >= int64(n) {
+					return
+				}
+				if _, err := p.Produce(ctx, client.Record{Value: payload(int(j), size)}); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	d := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
+		}
+	}
+	return d, nil
+}
+
+// latency produces at a fixed rate for LatencyFor and measures each
+// message's produce latency (Send → acknowledged) and end-to-end latency
+// (Send → received by a consumer long-polling the topic).
+func (e *env) latency(ctx context.Context) error {
+	cfg := e.cfg
+	const topic = "latency"
+	if err := e.topic(ctx, topic); err != nil {
+		return err
+	}
+	cons, err := e.client.NewConsumer(ctx, topic, client.ConsumerConfig{MaxWait: time.Second, BatchSize: 1000, HeartbeatInterval: -1})
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	for got := 0; got < cfg.Partitions; { // the warm-up messages
+		msgs, err := cons.Poll(ctx, cfg.Partitions-got)
+		if err != nil {
+			return err
+		}
+		got += len(msgs)
+	}
+	prod, err := e.client.NewProducer(ctx, topic, client.ProducerConfig{Linger: -1, HeartbeatInterval: -1})
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+
+	n := int(float64(cfg.Rate) * cfg.LatencyFor.Seconds())
+	sent := make([]time.Time, n)
+	acked := make([]time.Duration, 0, n)
+	e2e := make([]time.Duration, n)
+	var sentCount atomic.Int64 // how many of sent are set (published in order)
+
+	// The consumer: records when each message arrives.
+	cctx, cancel := context.WithTimeout(ctx, cfg.LatencyFor+time.Minute)
+	defer cancel()
+	consumed := make(chan error, 1)
+	go func() {
+		got := 0
+		for m, err := range cons.Messages(cctx) {
+			if err != nil {
+				consumed <- err
+				return
+			}
+			now := time.Now()
+			i, ok := parseIndex(m.Value)
+			if !ok || i < 0 || i >= n || int64(i) >= sentCount.Load() || e2e[i] != 0 {
+				consumed <- fmt.Errorf("unexpected message %q at %d/%d", m.Value, m.Partition, m.Offset)
+				return
+			}
+			e2e[i] = now.Sub(sent[i])
+			if got++; got == n {
+				consumed <- nil
+				return
+			}
+		}
+	}()
+
+	e.progress("latency: %d messages at %d/s, produce and end to end", n, cfg.Rate)
+	futures := make(chan *client.Future, n)
+	ackDone := make(chan error, 1)
+	go func() { // acknowledgements complete in send order (one batch at a time)
+		i := 0
+		for f := range futures {
+			if _, err := f.Wait(ctx); err != nil {
+				ackDone <- err
+				for range futures {
+				}
+				return
+			}
+			acked = append(acked, time.Since(sent[i]))
+			i++
+		}
+		ackDone <- nil
+	}()
+	start := time.Now()
+	interval := time.Second / time.Duration(cfg.Rate)
+	for i := range n {
+		due := start.Add(time.Duration(i) * interval)
+		if d := time.Until(due); d > 0 {
+			if d > 200*time.Microsecond {
+				time.Sleep(d)
+			}
+		}
+		sent[i] = time.Now()
+		sentCount.Store(int64(i + 1))
+		futures <- prod.Send(ctx, client.Record{Value: payload(i, cfg.MessageSize)})
+	}
+	close(futures)
+	if err := <-ackDone; err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	if err := <-consumed; err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	title := fmt.Sprintf("produce latency @ %s msgs/s", groupThousands(int64(cfg.Rate)))
+	figs := latencyFigures(acked, 0.5, 0.99, 0.999)
+	e.report.add(Row{ID: "produce_latency", Title: title, ValueName: "p50", Value: figs[0].Value, Unit: "ms", Figures: figs[1:],
+		Note: fmt.Sprintf("one producer (no linger: a batch leaves as soon as the previous one is acknowledged), Send → ack, %s messages, achieved %.0f msgs/s",
+			groupThousands(int64(n)), rate)})
+	figs = latencyFigures(e2e, 0.5, 0.99, 0.999)
+	e.report.add(Row{ID: "e2e_latency", Title: fmt.Sprintf("end-to-end latency @ %s msgs/s", groupThousands(int64(cfg.Rate))),
+		ValueName: "p50", Value: figs[0].Value, Unit: "ms", Figures: figs[1:],
+		Note: "Send → received by one consumer of the whole topic long-polling (Messages, polls of up to 1000)"})
+	return nil
+}
+
+// parseIndex reads the sequence number payload wrote into a message.
+func parseIndex(s string) (int, bool) {
+	if len(s) < 2 || s[0] != 'm' {
+		return 0, false
+	}
+	end := 1
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	n, err := strconv.Atoi(s[1:end])
+	return n, err == nil
+}

@@ -1,0 +1,256 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/projection"
+)
+
+// Fuzz targets for hostile input (seed corpora in testdata/fuzz/):
+//
+//	go test ./manager -run '^$' -fuzz '^FuzzParams$' -fuzztime 30s
+//	go test ./manager -run '^$' -fuzz '^FuzzHandlers$' -fuzztime 30s
+
+// fuzzRequest builds a request from fuzz input without URL parsing (which
+// would refuse some of it before the server sees it).
+func fuzzRequest(method, path, query, contentType string, body []byte) *http.Request {
+	r := &http.Request{
+		Method:     method,
+		URL:        &url.URL{Path: path, RawQuery: query},
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{},
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Host:          "manager.test",
+		RequestURI:    path,
+	}
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	return r.WithContext(context.Background())
+}
+
+var fuzzContentTypes = []string{"", "application/json", "application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"}
+
+// clientError reports whether err is nil or a client's mistake (400/413),
+// never an internal error.
+func clientError(err error) bool {
+	if err == nil {
+		return true
+	}
+	code := logq.ErrorCode(err)
+	return code == logq.EInvalid || code == logq.ETooLarge
+}
+
+// FuzzParams feeds the request decoder any query string, content type and
+// body, then reads every parameter every endpoint reads, as every endpoint
+// does (batch items included). Each step decodes or returns a 400/413 —
+// never a panic, never an internal error — and what is accepted is within
+// its documented range.
+func FuzzParams(f *testing.F) {
+	f.Add("", uint8(1), []byte(`{"topic_name":"orders","partitions":3}`))
+	f.Add("topic=t&consumer_id=1&max=10&wait_ms=100&min_seq=4", uint8(0), []byte(nil))
+	f.Add("", uint8(2), []byte(`name=orders&partition_id=2&producer_id=1&message=hi&key=k`))
+	f.Add("", uint8(1), []byte(`{"producer_id":"1","messages":["a",{"message":1.5,"key":"k","partition":"2"},{"message":true}]}`))
+	f.Add("", uint8(1), []byte(`{"topic":"t","partition":1e3,"partitions":-1,"message":{"x":1}}`))
+	f.Add("min_seq=99999999999999999999", uint8(1), []byte(`{"address":"http://127.0.0.1:1","broker_id":"5"}`))
+	f.Add("", uint8(1), []byte("{\"topic\":\"\xff\"}"))
+	f.Add("", uint8(1), []byte(`{"topic":"t"} trailing`))
+	f.Add("", uint8(0), []byte(`[[[[[[[[[[[[[[[[`))
+	const maxBody = 1 << 16
+	f.Fuzz(func(t *testing.T, query string, ct uint8, body []byte) {
+		r := fuzzRequest(http.MethodPost, "/x", query, fuzzContentTypes[int(ct)%len(fuzzContentTypes)], body)
+		r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, maxBody)
+		p, err := parseParams(r)
+		if err != nil {
+			if !clientError(err) {
+				t.Fatalf("parseParams: %v (code %s)", err, logq.ErrorCode(err))
+			}
+			return
+		}
+		read := func(p *params) {
+			for _, names := range [][]string{pTopic, pAddress, pKey} {
+				if s, ok, err := p.str(names); !clientError(err) || (err == nil && !ok && s != "") {
+					t.Fatalf("str %v: %q %v %v", names, s, ok, err)
+				}
+			}
+			for _, names := range [][]string{pPartitions, pProducer, pConsumer, pBroker, pMinSeq, pMax, pWaitMS, pFrom, pLimit} {
+				n, ok, err := p.integer(names, 1, 1000)
+				if !clientError(err) || (ok && (n < 1 || n > 1000)) {
+					t.Fatalf("integer %v: %d %v %v", names, n, ok, err)
+				}
+			}
+			if part, err := p.optPartition(); !clientError(err) || (part != nil && (*part < 0 || *part > maxPartitionIndex)) {
+				t.Fatalf("optPartition: %v %v", part, err)
+			}
+			if _, err := p.message(); !clientError(err) {
+				t.Fatalf("message: %v", err)
+			}
+			if _, err := p.key(); !clientError(err) {
+				t.Fatalf("key: %v", err)
+			}
+			if topic, err := topicParam(p); !clientError(err) || (err == nil && projection.ValidateTopicName(topic) != nil) {
+				t.Fatalf("topicParam: %q %v", topic, err)
+			}
+		}
+		read(p)
+		items, err := p.list(pMessages)
+		if !clientError(err) {
+			t.Fatalf("list: %v", err)
+		}
+		for _, it := range items {
+			if obj, ok := it.(map[string]any); ok {
+				read(paramsOf(obj))
+			}
+		}
+	})
+}
+
+// fuzzManager is a manager without a database: a reader whose state names
+// itself as the writer (so control-plane writes are refused with 503
+// not_writer at once), with topic t (3 partitions) on a fake broker,
+// producers 1 (topic t) and 2 (partition 1) and consumers 1 and 2.
+func fuzzManager(t testing.TB, brokerURL string) *Manager {
+	cfg := Config{DSN: "postgres://fuzz.invalid/x", AdvertiseURL: "http://fuzz-manager.invalid", Role: RoleRead,
+		MinSeqWait: time.Millisecond, BrokerTimeout: time.Second, MaxBodyBytes: 1 << 16,
+		MaxMessageBytes: 1 << 10, MaxBatchMessages: 100, Logger: zerolog.Nop()}.withDefaults()
+	m := &Manager{
+		cfg:         cfg,
+		log:         zerolog.Nop(),
+		peers:       newPeerClient(),
+		state:       projection.New(),
+		applied:     make(chan struct{}),
+		roleChanged: make(chan struct{}),
+		deposed:     make(chan struct{}, 1),
+		clientKick:  make(chan struct{}, 1),
+		seenKick:    make(chan struct{}, 1),
+	}
+	m.metrics = newMetrics(m)
+	m.handler = m.routes()
+	one := 1
+	events := []projection.Payload{
+		projection.WriterElected{Manager: cfg.AdvertiseURL, Epoch: 1},
+		projection.BrokerRegistered{BrokerID: 1, Address: strings.TrimPrefix(brokerURL, "http://")},
+		projection.TopicCreated{Topic: "t", Partitions: 3},
+		projection.PartitionAssigned{Topic: "t", Partition: 0, BrokerID: 1, Epoch: 1},
+		projection.PartitionAssigned{Topic: "t", Partition: 1, BrokerID: 1, Epoch: 1},
+		projection.PartitionAssigned{Topic: "t", Partition: 2, BrokerID: 1, Epoch: 1},
+		projection.ProducerRegistered{ProducerID: 1, Topic: "t"},
+		projection.ProducerRegistered{ProducerID: 2, Topic: "t", Partition: &one},
+		projection.ConsumerRegistered{ConsumerID: 1, Topic: "t"},
+		projection.ConsumerRegistered{ConsumerID: 2, Topic: "t", Partition: &one},
+	}
+	for i, p := range events {
+		e := projection.NewEvent(p)
+		e.Seq = int64(i + 1)
+		if err := projection.Apply(m.state, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
+}
+
+// fakeBroker answers the broker API: appends succeed (and are counted),
+// consumes find nothing, sizes are 0.
+type fakeBroker struct {
+	appended atomic.Int64
+}
+
+func (fb *fakeBroker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	switch r.URL.Path {
+	case "/v1/append":
+		var req appendRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) == 0 {
+			w.WriteHeader(400)
+			io.WriteString(w, `{"status":"failure","code":"invalid","message":"bad append"}`)
+			return
+		}
+		fb.appended.Add(int64(len(req.Messages)))
+		json.NewEncoder(w).Encode(map[string]any{"status": "success", "base_offset": 0, "count": len(req.Messages)})
+	case "/v1/consume":
+		io.WriteString(w, `{"status":"success","messages":[]}`)
+	case "/v1/size":
+		io.WriteString(w, `{"status":"success","size":0}`)
+	case "/v1/partitions":
+		io.WriteString(w, `{"status":"success","partitions":[]}`)
+	default:
+		w.WriteHeader(404)
+		io.WriteString(w, `{"status":"failure","code":"not_found","message":"no route"}`)
+	}
+}
+
+// Every route but GET /events (which reads the database).
+var fuzzRoutes = []struct{ method, path string }{
+	{"POST", "/producer/produce"}, {"POST", "/producer/produce_batch"},
+	{"GET", "/consumer/consume"}, {"POST", "/consumer/consume"},
+	{"GET", "/consumer/consume_batch"}, {"POST", "/consumer/consume_batch"}, {"GET", "/size"},
+	{"POST", "/topics"}, {"POST", "/producer/register"}, {"POST", "/consumer/register"},
+	{"POST", "/brokers"}, {"POST", "/brokers/1/heartbeat"}, {"POST", "/brokers/x/heartbeat"},
+	{"GET", "/topics"}, {"GET", "/topics/t"}, {"GET", "/topics/nope"}, {"GET", "/brokers"},
+	{"GET", "/producers"}, {"GET", "/consumers"}, {"GET", "/state"}, {"GET", "/healthz"}, {"GET", "/metrics"},
+	{"DELETE", "/topics"}, {"GET", "/no/such/route"}, {"PUT", "/producer/produce"},
+}
+
+// FuzzHandlers sends any parameters to every route of a manager (no
+// database; a fake broker): every answer is a documented status with a
+// JSON failure body when it fails, and a produce that fails appended
+// nothing — no half-applied batch.
+func FuzzHandlers(f *testing.F) {
+	f.Add(uint8(0), "", uint8(1), []byte(`{"producer_id":1,"message":"hello","key":"k"}`))
+	f.Add(uint8(1), "", uint8(1), []byte(`{"producer_id":1,"messages":["a",{"message":"b","partition":2},{"message":"c","key":"k"}]}`))
+	f.Add(uint8(1), "", uint8(1), []byte(`{"producer_id":2,"messages":["a",{"message":"b","partition":2}]}`))
+	f.Add(uint8(1), "", uint8(1), []byte(`{"producer_id":1,"messages":["a",{"message":"b","partition":7}]}`))
+	f.Add(uint8(1), "", uint8(1), []byte(`{"producer_id":1,"messages":["a","b\u0000"]}`))
+	f.Add(uint8(4), "consumer_id=1&max=5&wait_ms=10", uint8(0), []byte(nil))
+	f.Add(uint8(2), "topic=t&consumer_id=2&min_seq=3", uint8(0), []byte(nil))
+	f.Add(uint8(6), "consumer_id=1", uint8(0), []byte(nil))
+	f.Add(uint8(7), "", uint8(2), []byte(`topic_name=x&partitions=2`))
+	f.Add(uint8(11), "", uint8(1), []byte(`{"address":"127.0.0.1:9"}`))
+	f.Add(uint8(0), "", uint8(2), []byte(`producer_id=1&message=%FF`))
+	fb := &fakeBroker{}
+	broker := httptest.NewServer(fb)
+	f.Cleanup(broker.Close)
+	m := fuzzManager(f, broker.URL)
+	f.Cleanup(m.peers.CloseIdleConnections)
+	f.Fuzz(func(t *testing.T, route uint8, query string, ct uint8, body []byte) {
+		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
+		r := fuzzRequest(rt.method, rt.path, query, fuzzContentTypes[int(ct)%len(fuzzContentTypes)], body)
+		// Long polls end with the context: the answer is then a success
+		// with what was found, or 503.
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		before := fb.appended.Load()
+		rec := httptest.NewRecorder()
+		m.handler.ServeHTTP(rec, r.WithContext(ctx))
+		switch rec.Code {
+		case 200, 400, 404, 405, 409, 413, 503:
+		default:
+			t.Fatalf("%s %s?%s: status %d: %s", rt.method, rt.path, query, rec.Code, rec.Body)
+		}
+		if rec.Code == 200 {
+			return
+		}
+		var ans struct{ Status, Code, Message string }
+		if err := json.Unmarshal(rec.Body.Bytes(), &ans); err != nil || ans.Status != "failure" || ans.Code == "" || ans.Message == "" {
+			t.Fatalf("%s %s: %d with body %q: want a JSON failure", rt.method, rt.path, rec.Code, rec.Body)
+		}
+		if rec.Code < 500 && fb.appended.Load() != before {
+			t.Fatalf("%s %s answered %d %s but appended %d messages", rt.method, rt.path, rec.Code, ans.Message, fb.appended.Load()-before)
+		}
+	})
+}

@@ -1,0 +1,147 @@
+package manager
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// clusterCollector reports the cluster as this manager's state sees it, at
+// scrape time: broker liveness (and, on the writer, heartbeat age), how
+// many topics, partitions, producers and consumers there are. Per-broker
+// series are bounded by the number of brokers; nothing is labelled by
+// topic, producer or consumer here (brokers report per-partition high
+// watermarks and bounded per-consumer lag).
+type clusterCollector struct {
+	m                *Manager
+	brokerAlive      *prometheus.Desc
+	brokerPartitions *prometheus.Desc
+	heartbeatAge     *prometheus.Desc
+	topics           *prometheus.Desc
+	partitions       *prometheus.Desc
+	unassigned       *prometheus.Desc
+	producers        *prometheus.Desc
+	consumers        *prometheus.Desc
+}
+
+func newClusterCollector(m *Manager) *clusterCollector {
+	return &clusterCollector{
+		m: m,
+		brokerAlive: prometheus.NewDesc("logq_manager_broker_alive",
+			"1 while a registered broker is alive in this manager's state, 0 once declared dead (removed brokers are not reported).",
+			[]string{"broker_id"}, nil),
+		brokerPartitions: prometheus.NewDesc("logq_manager_broker_partitions",
+			"Partitions assigned to each registered broker.", []string{"broker_id"}, nil),
+		heartbeatAge: prometheus.NewDesc("logq_manager_broker_heartbeat_age_seconds",
+			"Time since each broker's last heartbeat, on the writer's clock (reported by the writer only).",
+			[]string{"broker_id"}, nil),
+		topics:     prometheus.NewDesc("logq_manager_topics", "Topics.", nil, nil),
+		partitions: prometheus.NewDesc("logq_manager_partitions", "Partitions over all topics.", nil, nil),
+		unassigned: prometheus.NewDesc("logq_manager_partitions_unwritable",
+			"Partitions not writable now: unassigned, or owned by a dead broker awaiting reassignment.", nil, nil),
+		producers: prometheus.NewDesc("logq_manager_producers",
+			"Registered producers, by state (active or inactive).", []string{"state"}, nil),
+		consumers: prometheus.NewDesc("logq_manager_consumers",
+			"Registered consumers, by state (active or inactive).", []string{"state"}, nil),
+	}
+}
+
+func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.brokerAlive, c.brokerPartitions, c.heartbeatAge,
+		c.topics, c.partitions, c.unassigned, c.producers, c.consumers} {
+		ch <- d
+	}
+}
+
+func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	m := c.m
+	m.mu.RLock()
+	s := m.state
+	for _, id := range s.BrokerIDs() {
+		b := s.Brokers[id]
+		if b.Removed {
+			continue
+		}
+		alive := 0.0
+		if b.Alive {
+			alive = 1
+		}
+		label := strconv.FormatInt(id, 10)
+		gauge(c.brokerAlive, alive, label)
+		gauge(c.brokerPartitions, float64(len(s.PartitionsOf(id))), label)
+	}
+	parts, unwritable := 0, 0
+	for name, t := range s.Topics {
+		parts += len(t.Partitions)
+		for i := range t.Partitions {
+			if !s.Writable(name, i) {
+				unwritable++
+			}
+		}
+	}
+	gauge(c.topics, float64(len(s.Topics)))
+	gauge(c.partitions, float64(parts))
+	gauge(c.unassigned, float64(unwritable))
+	var prod, cons [2]int // [active, inactive]
+	for _, p := range s.Producers {
+		prod[b2i(p.Inactive)]++
+	}
+	for _, cs := range s.Consumers {
+		cons[b2i(cs.Inactive)]++
+	}
+	m.mu.RUnlock()
+	gauge(c.producers, float64(prod[0]), "active")
+	gauge(c.producers, float64(prod[1]), "inactive")
+	gauge(c.consumers, float64(cons[0]), "active")
+	gauge(c.consumers, float64(cons[1]), "inactive")
+
+	if ages, ok := m.heartbeatAges(250 * time.Millisecond); ok {
+		for id, age := range ages {
+			gauge(c.heartbeatAge, age.Seconds(), strconv.FormatInt(id, 10))
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// heartbeatAges returns, on the writer, the time since each broker's last
+// heartbeat on the writer's clock; ok is false on a reader, or when the
+// writer's decision lock stays busy (an append in progress) for longer
+// than wait: a status page or a scrape must not hang on a slow database.
+func (m *Manager) heartbeatAges(wait time.Duration) (ages map[int64]time.Duration, ok bool) {
+	if !m.IsWriter() {
+		return nil, false
+	}
+	done := make(chan map[int64]time.Duration, 1) // never blocks the copier
+	go func() {
+		m.wmu.Lock()
+		defer m.wmu.Unlock()
+		if m.heartbeats == nil {
+			done <- nil
+			return
+		}
+		now := m.cfg.Now()
+		out := make(map[int64]time.Duration, len(m.heartbeats))
+		for id, t := range m.heartbeats {
+			out[id] = max(0, now.Sub(t))
+		}
+		done <- out
+	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case ages := <-done:
+		return ages, ages != nil
+	case <-t.C:
+		return nil, false
+	}
+}

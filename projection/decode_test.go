@@ -1,0 +1,133 @@
+package projection
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/logq/logq"
+)
+
+// slowDecode is Decode without the fast path: encoding/json only.
+func slowDecode(e logq.Event) (Payload, error) {
+	var p Payload
+	switch e.Type {
+	case TypeWriterElected:
+		p = new(WriterElected)
+	case TypeBrokerRegistered:
+		p = new(BrokerRegistered)
+	case TypeBrokerStatusChanged:
+		p = new(BrokerStatusChanged)
+	case TypeBrokerRemoved:
+		p = new(BrokerRemoved)
+	case TypeTopicCreated:
+		p = new(TopicCreated)
+	case TypePartitionsAdded:
+		p = new(PartitionsAdded)
+	case TypePartitionAssigned:
+		p = new(PartitionAssigned)
+	case TypeProducerRegistered:
+		p = new(ProducerRegistered)
+	case TypeConsumerRegistered:
+		p = new(ConsumerRegistered)
+	case TypeClientStatusChanged:
+		p = new(ClientStatusChanged)
+	default:
+		return nil, errUnknown
+	}
+	if err := json.Unmarshal(e.Data, p); err != nil {
+		return nil, err
+	}
+	return deref(p), nil
+}
+
+var errUnknown = &json.UnsupportedTypeError{}
+
+var decodeSeeds = []struct{ typ, data string }{
+	{TypeWriterElected, `{"manager":"http://127.0.0.1:8080","epoch":3}`},
+	{TypeWriterElected, `{"epoch": 3, "manager": "http://m1"}`},
+	{TypeWriterElected, ` { "manager" : "é" , "epoch" : -0 } `},
+	{TypeWriterElected, `{"manager":"a\"b","epoch":1}`},
+	{TypeWriterElected, `{"Manager":"m","epoch":1}`},
+	{TypeWriterElected, `{"manager":"m","epoch":1.0}`},
+	{TypeWriterElected, `{"manager":"m","epoch":01}`},
+	{TypeWriterElected, `{"manager":"m","epoch":99999999999999999999}`},
+	{TypeWriterElected, `{"manager":null,"epoch":null}`},
+	{TypeWriterElected, `{"manager":"m","epoch":1}x`},
+	{TypeWriterElected, `{"manager":"m","epoch":1,}`},
+	{TypeWriterElected, `{"manager":"m" "epoch":1}`},
+	{TypeWriterElected, `{"manager":"\xff","epoch":1}`},
+	{TypeWriterElected, "{\"manager\":\"a\x01b\",\"epoch\":1}"},
+	{TypeWriterElected, `null`},
+	{TypeWriterElected, `{}`},
+	{TypeWriterElected, `{`},
+	{TypeWriterElected, ``},
+	{TypeBrokerRegistered, `{"broker_id": 2, "address": "127.0.0.1:8091"}`},
+	{TypeBrokerRegistered, `{"broker_id":"2","address":"a"}`},
+	{TypeBrokerStatusChanged, `{"alive": false, "broker_id": 2}`},
+	{TypeBrokerStatusChanged, `{"alive": 0, "broker_id": 2}`},
+	{TypeBrokerStatusChanged, `{"alive": tru, "broker_id": 2}`},
+	{TypeBrokerRemoved, `{"broker_id": 2}`},
+	{TypeTopicCreated, `{"topic": "orders", "partitions": 3}`},
+	{TypeTopicCreated, `{"topic": "orders", "partitions": 1e400}`},
+	{TypePartitionsAdded, `{"topic": "orders", "count": 2}`},
+	{TypePartitionAssigned, `{"epoch": 1, "topic": "orders", "broker_id": 1, "partition": 0}`},
+	{TypePartitionAssigned, `{"epoch": 1, "topic": "orders", "broker_id": 1, "partition": 9223372036854775808}`},
+	{TypeProducerRegistered, `{"topic": "orders", "producer_id": 7}`},
+	{TypeProducerRegistered, `{"topic": "orders", "partition": 1, "producer_id": 7}`},
+	{TypeProducerRegistered, `{"topic": "orders", "partition": 1, "partition": null, "producer_id": 7}`},
+	{TypeProducerRegistered, `{"topic": "orders", "partition": [1], "producer_id": 7}`},
+	{TypeConsumerRegistered, `{"topic": "orders", "partition": -1, "consumer_id": 7}`},
+	{TypeClientStatusChanged, `{"id": 7, "active": true, "client": "producer"}`},
+	{TypeClientStatusChanged, `{"id": 7, "active": true, "client": "producer", "extra": {"x": 1}}`},
+	{"NoSuchType", `{}`},
+}
+
+// TestDecodeFastMatchesJSON: the fast path gives exactly encoding/json's
+// payload whenever it does not fall back.
+func TestDecodeFastMatchesJSON(t *testing.T) {
+	for _, c := range decodeSeeds {
+		checkDecode(t, c.typ, []byte(c.data))
+	}
+}
+
+func FuzzDecodeFast(f *testing.F) {
+	for _, c := range decodeSeeds {
+		f.Add(c.typ, []byte(c.data))
+	}
+	f.Fuzz(checkDecode)
+}
+
+func checkDecode(t *testing.T, typ string, data []byte) {
+	e := logq.Event{Seq: 1, Type: typ, Data: data}
+	want, wantErr := slowDecode(e)
+	got, err := Decode(e)
+	if (err != nil) != (wantErr != nil) {
+		t.Fatalf("Decode(%s, %q): error %v, encoding/json: %v", typ, data, err, wantErr)
+	}
+	if err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("Decode(%s, %q) = %#v, encoding/json: %#v", typ, data, got, want)
+	}
+}
+
+// BenchmarkDecode compares the fast path with encoding/json on a typical
+// event as PostgreSQL's jsonb renders it.
+func BenchmarkDecode(b *testing.B) {
+	e := logq.Event{Seq: 1, Type: TypePartitionAssigned, Data: []byte(`{"epoch": 4, "topic": "topic-07", "broker_id": 3, "partition": 5}`)}
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Decode(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := slowDecode(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
