@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
-	"go.uber.org/goleak"
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/eventlog"
@@ -23,16 +22,7 @@ import (
 	"github.com/logq/logq/projection"
 )
 
-func TestMain(m *testing.M) {
-	code := pgtest.Main(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // testCtx returns a context that ends with the test (or after d).
 func testCtx(t testing.TB, d time.Duration) context.Context {

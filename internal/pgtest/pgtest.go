@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
 
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgserver"
@@ -39,7 +40,8 @@ var (
 )
 
 // Main starts the shared server (unless TEST_DATABASE_URL is set), runs the
-// tests and stops the server. Use it from TestMain.
+// tests, stops the server and, when the tests passed, fails the run if any
+// goroutine leaked (goleak). Use it from TestMain.
 func Main(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	if err := setup(ctx); err != nil {
@@ -50,6 +52,12 @@ func Main(m *testing.M) int {
 	cancel()
 	code := m.Run()
 	teardown()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			return 1
+		}
+	}
 	return code
 }
 
