@@ -20,10 +20,15 @@ func (m *Manager) afterStall(gap time.Duration) {
 		m.heartbeats[id] = now
 	}
 	m.wmu.Unlock()
-	m.clients.mu.Lock()
-	for k := range m.clients.seen {
-		m.clients.seen[k] = now
-	}
-	m.clients.mu.Unlock()
+	m.clients.restartAll(now)
 	m.log.Warn().Dur("stalled_for", gap).Msg("the writer did not run for a while; every broker and client gets a fresh timeout")
+}
+
+// restartAll starts the timer of every client with a time afresh at now.
+func (c *clientTracker) restartAll(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.seen {
+		c.seen[k] = now
+	}
 }
