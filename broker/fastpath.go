@@ -138,15 +138,15 @@ func decodeAppend(body []byte) (topic string, partition int, msgs []message, ok 
 }
 
 // binaryMessageRows reports whether fds are the columns scanMessages reads
-// ("offset", produced_at, producer_id, key, payload) in binary format, as
-// pgx asks for them.
+// ("offset", produced_at, producer_id, key, payload), the numbers and the
+// time in binary format, as pgx asks for them (text is the same in both).
 func binaryMessageRows(fds []pgconn.FieldDescription) bool {
 	want := []uint32{pgtype.Int8OID, pgtype.TimestamptzOID, pgtype.Int8OID, pgtype.TextOID, pgtype.TextOID}
 	if len(fds) != len(want) {
 		return false
 	}
 	for i, fd := range fds {
-		if fd.DataTypeOID != want[i] || fd.Format != pgtype.BinaryFormatCode {
+		if fd.DataTypeOID != want[i] || (i < 3 && fd.Format != pgtype.BinaryFormatCode) {
 			return false
 		}
 	}

@@ -109,6 +109,15 @@ func TestScanBinaryMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The pool's queries take the fast path.
+	fast, err := db.Query(ctx, `SELECT "offset", produced_at, producer_id, key, payload FROM messages`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !binaryMessageRows(fast.FieldDescriptions()) {
+		t.Errorf("message rows come as %+v: not the fast path", fast.FieldDescriptions())
+	}
+	fast.Close()
 	rows, err := db.Query(ctx, `SELECT "offset", produced_at, producer_id, key, payload FROM messages ORDER BY "offset"`, pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
 		t.Fatal(err)

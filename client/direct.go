@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strconv"
@@ -138,7 +139,7 @@ func (a *brokerMessages) decodeJSON(data []byte) (status string, ok bool) {
 			return false
 		}
 		seen = true
-		a.out = []Message{}
+		a.out = make([]Message, 0, bytes.Count(data, []byte(`"offset"`))) // no growing
 		return d.Array(func() bool {
 			m := Message{Topic: a.topic, Partition: a.partition}
 			var hasO, hasM, hasK bool

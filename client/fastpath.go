@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -181,7 +182,7 @@ func (a *pollAnswer) decodeJSON(data []byte) (status string, ok bool) {
 			return false
 		}
 		seen = true
-		a.Messages = []Message{}
+		a.Messages = make([]Message, 0, bytes.Count(data, []byte(`"offset"`))) // no growing
 		topic := ""
 		return d.Array(func() bool {
 			var m Message

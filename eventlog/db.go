@@ -53,14 +53,19 @@ func queryEvents(ctx context.Context, db querier, sql string, args ...any) ([]lo
 // interned (there are a handful) and the data of a page's events shares a
 // few large buffers, so a row costs no allocation of its own.
 
-// binaryEventRows reports whether fds are eventColumns in binary format.
+// binaryEventRows reports whether fds are eventColumns in the formats pgx
+// asks for: seq, at and epoch binary; type and data text (text is the same
+// in both formats; jsonb's binary format is a version byte and its text).
 func binaryEventRows(fds []pgconn.FieldDescription) bool {
 	want := []uint32{pgtype.Int8OID, pgtype.TimestamptzOID, pgtype.TextOID, pgtype.JSONBOID, pgtype.Int8OID}
 	if len(fds) != len(want) {
 		return false
 	}
 	for i, fd := range fds {
-		if fd.DataTypeOID != want[i] || fd.Format != pgtype.BinaryFormatCode {
+		if fd.DataTypeOID != want[i] {
+			return false
+		}
+		if (i == 0 || i == 1 || i == 4) && fd.Format != pgtype.BinaryFormatCode {
 			return false
 		}
 	}
@@ -94,9 +99,10 @@ func collectBinary(rows pgx.Rows) ([]logq.Event, error) {
 	bad := func(what string) ([]logq.Event, error) {
 		return nil, fmt.Errorf("eventlog: malformed %s in an events row", what)
 	}
+	jsonbBinary := rows.FieldDescriptions()[3].Format == pgtype.BinaryFormatCode
 	for rows.Next() {
 		raw := rows.RawValues()
-		if len(raw) != 5 || len(raw[0]) != 8 || len(raw[1]) != 8 || len(raw[4]) != 8 || raw[2] == nil {
+		if len(raw) != 5 || len(raw[0]) != 8 || len(raw[1]) != 8 || len(raw[4]) != 8 || raw[2] == nil || raw[3] == nil {
 			return bad("column")
 		}
 		us := int64(binary.BigEndian.Uint64(raw[1]))
@@ -104,10 +110,12 @@ func collectBinary(rows pgx.Rows) ([]logq.Event, error) {
 			return bad("timestamp") // ±infinity
 		}
 		data := raw[3]
-		if len(data) < 1 || data[0] != 1 { // jsonb binary: version 1, then the text
-			return bad("jsonb")
+		if jsonbBinary {
+			if len(data) < 1 || data[0] != 1 { // jsonb binary: version 1, then the text
+				return bad("jsonb")
+			}
+			data = data[1:]
 		}
-		data = data[1:]
 		if cap(arena)-len(arena) < len(data) {
 			arena = make([]byte, 0, max(64<<10, len(data)))
 		}

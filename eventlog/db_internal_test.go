@@ -38,6 +38,15 @@ func TestCollectBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The pool's queries take the fast path.
+	fast, err := db.Query(ctx, "SELECT "+eventColumns+" FROM events ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !binaryEventRows(fast.FieldDescriptions()) {
+		t.Errorf("events rows come as %+v: not the fast path", fast.FieldDescriptions())
+	}
+	fast.Close()
 	rows, err := db.Query(ctx, "SELECT "+eventColumns+" FROM events ORDER BY seq", pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
 		t.Fatal(err)

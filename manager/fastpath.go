@@ -2,10 +2,16 @@ package manager
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"math"
+	"net/http"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/logq/logq"
 	"github.com/logq/logq/internal/fastjson"
 )
 
@@ -51,6 +57,16 @@ func decodeBrokerAnswer(body io.Reader, out any) error {
 	return json.NewDecoder(body).Decode(out)
 }
 
+// rawText is a consumed message's text and key as JSON, exactly as the
+// broker's answer held them: the manager copies them into its own answer
+// instead of encoding the decoded strings again — valid JSON of the same
+// strings, and the same bytes as encoding/json's since the brokers encode
+// as it does. The decoded strings alias the broker's answer, which is
+// never reused.
+type rawText struct {
+	message, key []byte // key nil: null
+}
+
 // decodeJSON reads a broker's consume answer: its "messages" (offset,
 // message, key); the other members are skipped.
 func (a *consumeBrokerAnswer) decodeJSON(data []byte) bool {
@@ -64,10 +80,9 @@ func (a *consumeBrokerAnswer) decodeJSON(data []byte) bool {
 			return false // leave the odd cases to encoding/json
 		}
 		seen = true
-		a.Messages = a.Messages[:0]
-		if a.Messages == nil {
-			a.Messages = []brokerMessage{} // as encoding/json: [] is empty, not nil
-		}
+		// As many as there are "offset" members (no growing), and [] is
+		// empty, not nil, as with encoding/json.
+		a.Messages = make([]brokerMessage, 0, bytes.Count(data, []byte(`"offset"`)))
 		return d.Array(func() bool {
 			var m brokerMessage
 			var hasOffset, hasMessage, hasKey bool
@@ -83,7 +98,7 @@ func (a *consumeBrokerAnswer) decodeJSON(data []byte) bool {
 					if hasMessage {
 						return false
 					}
-					m.Message, hasMessage = d.String()
+					m.Message, m.raw.message, hasMessage = d.StringRaw()
 					return hasMessage
 				case "key":
 					if hasKey {
@@ -93,8 +108,8 @@ func (a *consumeBrokerAnswer) decodeJSON(data []byte) bool {
 					if d.Null() {
 						return true
 					}
-					key, ok := d.String()
-					m.Key = &key
+					key, raw, ok := d.StringRaw()
+					m.Key, m.raw.key = &key, raw
 					return ok
 				}
 				for _, f := range []string{"offset", "message", "key"} {
@@ -181,11 +196,18 @@ func (a consumeBatchAnswer) appendJSON(b []byte) []byte {
 		b = append(b, `,"offset":`...)
 		b = fastjson.AppendInt(b, m.Offset)
 		b = append(b, `,"message":`...)
-		b = fastjson.AppendString(b, m.Message)
-		b = append(b, `,"key":`...)
-		if m.Key == nil {
-			b = append(b, "null"...)
+		if m.raw.message != nil {
+			b = append(b, m.raw.message...)
 		} else {
+			b = fastjson.AppendString(b, m.Message)
+		}
+		b = append(b, `,"key":`...)
+		switch {
+		case m.Key == nil:
+			b = append(b, "null"...)
+		case m.raw.key != nil:
+			b = append(b, m.raw.key...)
+		default:
 			b = fastjson.AppendString(b, *m.Key)
 		}
 		b = append(b, '}')
@@ -240,4 +262,202 @@ func (a produceBatchAnswer) appendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	return append(b, "]}"...)
+}
+
+// produceItems are the messages of a produce_batch, read one at a time (an
+// item's mistake is found when its turn comes, as it always was).
+type produceItems interface {
+	len() int
+	at(i int) (text string, key *string, explicit *int, err error)
+}
+
+// lenientItems are the items as encoding/json decoded them: strings or
+// objects read with the lenient params.
+type lenientItems []any
+
+func (l lenientItems) len() int { return len(l) }
+
+func (l lenientItems) at(i int) (text string, key *string, explicit *int, err error) {
+	switch it := l[i].(type) {
+	case string:
+		return it, nil, nil, nil
+	case map[string]any:
+		ip := paramsOf(it)
+		if text, err = ip.message(); err != nil {
+			return "", nil, nil, itemError(i, err)
+		}
+		if key, err = ip.key(); err != nil {
+			return "", nil, nil, itemError(i, err)
+		}
+		if explicit, err = ip.optPartition(); err != nil {
+			return "", nil, nil, itemError(i, err)
+		}
+		return text, key, explicit, nil
+	}
+	return "", nil, nil, logq.Errorf(logq.EInvalid, "messages[%d] must be an object or a string", i)
+}
+
+// fastItem is one item decoded by decodeProduceBatch.
+type fastItem struct {
+	text     string
+	key      *string
+	explicit *int
+}
+
+type fastItems []fastItem
+
+func (f fastItems) len() int { return len(f) }
+
+func (f fastItems) at(i int) (string, *string, *int, error) {
+	return f[i].text, f[i].key, f[i].explicit, nil
+}
+
+// produceBatchParams reads a produce_batch request and waits for its
+// min_seq, as readParams and the lenient params do. The common shape — a
+// query string of at most min_seq (digits), a JSON body of "topic" (a
+// string), "producer_id" (a positive integer), "messages" (strings, or
+// objects of "message", "key" — strings — and "partition", an integer in
+// range) and "min_seq", each at most once — is decoded in one pass with
+// no map per message; anything else goes through the lenient params.
+func (m *Manager) produceBatchParams(r *http.Request) (producerID int64, topic string, items produceItems, err error) {
+	if r.Body != nil && fastQuery(r.URL.RawQuery) {
+		body, err := readBody(r)
+		if err != nil {
+			return 0, "", nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body)) // for the lenient path
+		if id, t, list, minSeq, ok := decodeProduceBatch(body); ok {
+			if minSeq < 0 { // not in the body: the query's
+				minSeq, _ = strconv.ParseInt(r.URL.Query().Get("min_seq"), 10, 64)
+			}
+			if minSeq > 0 {
+				ctx, cancel := context.WithTimeout(r.Context(), m.cfg.MinSeqWait)
+				defer cancel()
+				if err := m.WaitApplied(ctx, minSeq); err != nil {
+					return 0, "", nil, err
+				}
+			}
+			return id, t, list, nil
+		}
+	}
+	p, err := m.readParams(r)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	if producerID, err = p.requiredInt(pProducer, 1, math.MaxInt64); err != nil {
+		return 0, "", nil, err
+	}
+	if topic, _, err = p.str(pTopic); err != nil {
+		return 0, "", nil, err
+	}
+	list, err := p.list(pMessages)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	return producerID, topic, lenientItems(list), nil
+}
+
+// fastQuery reports whether a query string holds nothing but min_seq with
+// digits.
+func fastQuery(q string) bool {
+	if q == "" {
+		return true
+	}
+	v, ok := strings.CutPrefix(q, "min_seq=")
+	if !ok || v == "" || len(v) > 18 {
+		return false
+	}
+	for _, c := range []byte(v) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeProduceBatch decodes the common shape of a produce_batch body (see
+// produceBatchParams); minSeq is -1 when the body has none.
+func decodeProduceBatch(body []byte) (producerID int64, topic string, items fastItems, minSeq int64, ok bool) {
+	if !utf8.Valid(body) {
+		return 0, "", nil, 0, false
+	}
+	d := fastjson.NewDecoder(body)
+	minSeq = -1
+	var seenTopic, seenID, seenMsgs bool
+	ok = d.Peek() == '{' && d.Object(func(k string) bool {
+		switch k {
+		case "topic":
+			if seenTopic {
+				return false
+			}
+			seenTopic = true
+			topic, ok = d.String()
+			return ok
+		case "producer_id":
+			if seenID {
+				return false
+			}
+			seenID = true
+			producerID, ok = d.Int()
+			return ok && producerID >= 1
+		case "min_seq":
+			if minSeq >= 0 {
+				return false
+			}
+			minSeq, ok = d.Int()
+			return ok && minSeq >= 0
+		case "messages":
+			if seenMsgs {
+				return false
+			}
+			seenMsgs = true
+			items = fastItems{}
+			return d.Array(func() bool {
+				var it fastItem
+				if d.Peek() == '"' {
+					it.text, ok = d.String()
+					items = append(items, it)
+					return ok
+				}
+				var seenText, seenKey, seenPart bool
+				ok := d.Object(func(k string) bool {
+					switch k {
+					case "message":
+						if seenText {
+							return false
+						}
+						seenText = true
+						var ok bool
+						it.text, ok = d.String()
+						return ok
+					case "key":
+						if seenKey {
+							return false
+						}
+						seenKey = true
+						key, ok := d.String()
+						it.key = &key
+						return ok
+					case "partition":
+						if seenPart {
+							return false
+						}
+						seenPart = true
+						n, ok := d.Int()
+						if !ok || n < 0 || n > maxPartitionIndex {
+							return false
+						}
+						v := int(n)
+						it.explicit = &v
+						return true
+					}
+					return false
+				})
+				items = append(items, it)
+				return ok && seenText
+			})
+		}
+		return false
+	}) && d.End()
+	return producerID, topic, items, minSeq, ok && seenID && seenMsgs
 }

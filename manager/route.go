@@ -91,6 +91,7 @@ type (
 		Offset  int64   `json:"offset"`
 		Message string  `json:"message"`
 		Key     *string `json:"key"`
+		raw     rawText // when decoded by fastpath.go
 	}
 	consumeBrokerAnswer struct {
 		Messages []brokerMessage `json:"messages"`
@@ -352,24 +353,12 @@ type errorItem struct {
 }
 
 func (m *Manager) handleProduceBatch(r *http.Request, _ httprouter.Params) (any, error) {
-	p, err := m.readParams(r)
+	producerID, topic, items, err := m.produceBatchParams(r)
 	if err != nil {
 		return nil, err
 	}
-	producerID, err := p.requiredInt(pProducer, 1, math.MaxInt64)
-	if err != nil {
-		return nil, err
-	}
-	topic, _, err := p.str(pTopic)
-	if err != nil {
-		return nil, err
-	}
-	items, err := p.list(pMessages)
-	if err != nil {
-		return nil, err
-	}
-	if len(items) == 0 || len(items) > m.cfg.MaxBatchMessages {
-		return nil, logq.Errorf(logq.EInvalid, "messages must hold 1 to %d messages; got %d", m.cfg.MaxBatchMessages, len(items))
+	if items.len() == 0 || items.len() > m.cfg.MaxBatchMessages {
+		return nil, logq.Errorf(logq.EInvalid, "messages must hold 1 to %d messages; got %d", m.cfg.MaxBatchMessages, items.len())
 	}
 	pt, err := m.partitionerFor(producerID, topic)
 	if err != nil {
@@ -377,32 +366,15 @@ func (m *Manager) handleProduceBatch(r *http.Request, _ httprouter.Params) (any,
 	}
 
 	// Validate every message first: bad input changes nothing.
-	msgs := make([]appendMessage, len(items))
-	parts := make([]int, len(items))
-	results := make([]batchResult, len(items))
+	n := items.len()
+	msgs := make([]appendMessage, n)
+	parts := make([]int, n)
+	results := make([]batchResult, n)
 	groups := map[int][]int{} // partition → indexes into msgs, in order
-	for i, it := range items {
-		var (
-			explicit *int
-			key      *string
-			text     string
-		)
-		switch it := it.(type) {
-		case string:
-			text = it
-		case map[string]any:
-			ip := paramsOf(it)
-			if text, err = ip.message(); err != nil {
-				return nil, itemError(i, err)
-			}
-			if key, err = ip.key(); err != nil {
-				return nil, itemError(i, err)
-			}
-			if explicit, err = ip.optPartition(); err != nil {
-				return nil, itemError(i, err)
-			}
-		default:
-			return nil, logq.Errorf(logq.EInvalid, "messages[%d] must be an object or a string", i)
+	for i := range n {
+		text, key, explicit, err := items.at(i)
+		if err != nil {
+			return nil, err
 		}
 		if err := m.checkMessage(text, key); err != nil {
 			return nil, itemError(i, err)
@@ -615,6 +587,7 @@ type batchMessage struct {
 	Offset    int64   `json:"offset"`
 	Message   string  `json:"message"`
 	Key       *string `json:"key"`
+	raw       rawText // Message and Key as the broker encoded them (fastpath.go)
 }
 
 func (m *Manager) handleConsumeBatch(r *http.Request, _ httprouter.Params) (any, error) {
@@ -665,7 +638,7 @@ func (m *Manager) handleConsumeBatch(r *http.Request, _ httprouter.Params) (any,
 	}
 	out := make([]batchMessage, len(got))
 	for i, g := range got {
-		out[i] = batchMessage{Topic: topic, Partition: g.partition, Offset: g.msg.Offset, Message: g.msg.Message, Key: g.msg.Key}
+		out[i] = batchMessage{Topic: topic, Partition: g.partition, Offset: g.msg.Offset, Message: g.msg.Message, Key: g.msg.Key, raw: g.msg.raw}
 	}
 	return consumeBatchAnswer{success, out}, nil
 }

@@ -164,6 +164,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		Command: cfg.Command, Started: start, Cores: runtime.NumCPU(),
 		GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, Fsync: true, Quick: cfg.Quick,
 	}
+	rep.LoadAvg[0] = loadAverage()
 	e := &env{cfg: cfg, report: rep}
 	defer e.close()
 
@@ -220,6 +221,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		}
 	}
 	rep.Duration = time.Since(start).Seconds()
+	rep.LoadAvg[1] = loadAverage()
 	return rep, nil
 }
 

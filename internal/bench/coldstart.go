@@ -23,8 +23,10 @@ const coldStartReads = 10000
 // events before the end, and times the rebuild of the projection the way a
 // manager does it on start: without the snapshot (read every event from
 // PostgreSQL and fold it) and with it (load and decode the snapshot, read
-// and fold the events after it). Each is the median of three runs; the
+// and fold the events after it). The
 // fold-only figures leave out PostgreSQL (the events already in memory).
+// Each is the median of five runs; the best run is reported too (on a busy
+// machine the spread is the neighbours', not logq's).
 func (e *env) coldStart(ctx context.Context) error {
 	cfg := e.cfg
 	if err := createDatabase(ctx, e.pg.DSN("postgres"), "logq_coldstart"); err != nil {
@@ -73,7 +75,7 @@ func (e *env) coldStart(ctx context.Context) error {
 		return err
 	}
 
-	const runs = 3
+	const runs = 5
 	e.progress("cold start: rebuilding from %s events, without and with a snapshot (%d runs each)", groupThousands(int64(cfg.Events)), runs)
 	var full, fullFold, fromSnap, snapFold []time.Duration
 	var final *projection.State
@@ -118,18 +120,20 @@ func (e *env) coldStart(ctx context.Context) error {
 	e.report.add(Row{
 		ID: "cold_start_full", Title: fmt.Sprintf("cold start, %s events", groupThousands(int64(cfg.Events))),
 		ValueName: "load+fold", Value: median(full).Seconds(), Unit: "s",
-		Figures: []Figure{{Name: "fold only", Value: median(fullFold).Seconds(), Unit: "s"},
+		Figures: []Figure{{Name: "best", Value: slices.Min(full).Seconds(), Unit: "s"},
+			{Name: "fold only", Value: median(fullFold).Seconds(), Unit: "s"},
 			{Name: "cpu: this process", Value: fullCPU.self.Seconds() / runs, Unit: "s"},
 			{Name: "postgres", Value: fullCPU.pg.Seconds() / runs, Unit: "s"}},
-		Target:  "< 2 s", Pass: pass(median(full) < 2*time.Second),
+		Target: "< 2 s", Pass: pass(median(full) < 2*time.Second),
 		Note: fmt.Sprintf("read every event from PostgreSQL (pages of %d, read ahead of the fold, as a manager's catch-up) and fold it with projection.Apply; final state %s; median of %d",
 			coldStartReads, size, runs),
 	})
 	e.report.add(Row{
 		ID: "cold_start_snapshot", Title: "cold start, from a snapshot",
 		ValueName: "load+fold", Value: median(fromSnap).Seconds(), Unit: "s",
-		Figures: []Figure{{Name: "decode+fold only", Value: median(snapFold).Seconds(), Unit: "s"}},
-		Target:  "< 0.2 s", Pass: pass(median(fromSnap) < 200*time.Millisecond),
+		Figures: []Figure{{Name: "best", Value: slices.Min(fromSnap).Seconds(), Unit: "s"},
+			{Name: "decode+fold only", Value: median(snapFold).Seconds(), Unit: "s"}},
+		Target: "< 0.2 s", Pass: pass(median(fromSnap) < 200*time.Millisecond),
 		Note: fmt.Sprintf("load the latest snapshot (%s bytes, at seq %s), decode it, read and fold the %s events after it; median of %d",
 			groupThousands(int64(len(snap))), groupThousands(snapSeq), groupThousands(int64(cfg.SnapshotEvery)), runs),
 	})

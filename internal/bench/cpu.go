@@ -112,3 +112,17 @@ func (e *env) timed(f func() (time.Duration, error)) (time.Duration, cpuTime, er
 	d, err := f()
 	return d, e.cpuNow().sub(c0), err
 }
+
+// loadAverage returns the 1-minute load average (0 when unknown).
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}

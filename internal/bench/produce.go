@@ -75,7 +75,7 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 	}
 	e.report.add(rateRow(Row{
 		CPU: cpuUse(cfg.Messages, logqCPU, baseCPU),
-		ID: "produce_batched", Title: fmt.Sprintf("batched produce (%s msgs, %d B)", groupThousands(int64(cfg.Messages)), cfg.MessageSize),
+		ID:  "produce_batched", Title: fmt.Sprintf("batched produce (%s msgs, %d B)", groupThousands(int64(cfg.Messages)), cfg.MessageSize),
 		BaselineName: "raw COPY", Target: "≥ 0.50x",
 		Note: fmt.Sprintf("%d Go producers (client.Producer, batches of %d, via the managers) vs %d parallel COPY streams (one per partition, %d rows per COPY) into a same-shaped table; %d alternating rounds",
 			batchProducers, produceBatch, cfg.Partitions, produceBatch/cfg.Partitions, cfg.Rounds),
@@ -84,22 +84,33 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 	// Consume what was produced: one consumer per partition, each reading
 	// its partition in polls of consumeBatch, against one range-read
 	// stream per partition over the baseline's copy of the rows.
+	// A second set of consumers reads the same messages again (every
+	// consumer sees every message) straight from the brokers.
 	from := make([]int64, cfg.Partitions)
 	consumers := make([]*client.Consumer, cfg.Partitions)
+	direct := make([]*client.Consumer, cfg.Partitions)
 	for p := range consumers {
-		c, err := e.client.NewConsumer(ctx, topic, client.ConsumerConfig{Partition: client.Partition(p), MaxWait: -1, HeartbeatInterval: -1})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		consumers[p] = c
-		// Skip the warm-up message.
-		if msgs, err := c.Poll(ctx, 1); err != nil || len(msgs) != 1 {
-			return fmt.Errorf("consume the warm-up message of partition %d: %v (%d messages)", p, err, len(msgs))
+		for _, d := range []bool{false, true} {
+			c, err := e.client.NewConsumer(ctx, topic, client.ConsumerConfig{Partition: client.Partition(p), MaxWait: -1, HeartbeatInterval: -1, Direct: d})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			// Skip the warm-up message.
+			if msgs, err := c.Poll(ctx, 1); err != nil || len(msgs) != 1 {
+				return fmt.Errorf("consume the warm-up message of partition %d: %v (%d messages)", p, err, len(msgs))
+			}
+			if d {
+				direct[p] = c
+			} else {
+				consumers[p] = c
+			}
 		}
 	}
 	logqTime, baseTime = 0, 0
 	logqCPU, baseCPU = cpuTime{}, cpuTime{}
+	var directTime time.Duration
+	var directCPU cpuTime
 	for r, n := range per {
 		e.progress("batched consume, round %d/%d: raw range reads of %d rows", r+1, len(per), n)
 		d, c, err := e.timed(func() (time.Duration, error) {
@@ -125,14 +136,28 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 		}
 		logqTime += d
 		logqCPU.add(c)
+		e.progress("batched consume, round %d/%d: the same messages, direct from the brokers", r+1, len(per))
+		d, c, err = e.timed(func() (time.Duration, error) { return e.consumeBatched(ctx, direct, want) })
+		if err != nil {
+			return err
+		}
+		directTime += d
+		directCPU.add(c)
 	}
 	e.report.add(rateRow(Row{
 		CPU: cpuUse(cfg.Messages, logqCPU, baseCPU),
-		ID: "consume_batched", Title: fmt.Sprintf("batched consume (%s msgs)", groupThousands(int64(cfg.Messages))),
+		ID:  "consume_batched", Title: fmt.Sprintf("batched consume (%s msgs)", groupThousands(int64(cfg.Messages))),
 		BaselineName: "raw range reads", Target: "≥ 0.25x",
 		Note: fmt.Sprintf("%d Go consumers (one per partition, Poll of up to %d, via the managers) vs %d parallel keyset range-read streams of %d rows on the primary key",
 			cfg.Partitions, consumeBatch, cfg.Partitions, consumeBatch),
 	}, cfg.Messages, logqTime, baseTime, 0.25))
+	e.report.add(rateRow(Row{
+		CPU: cpuUse(cfg.Messages, directCPU, baseCPU),
+		ID:  "consume_batched_direct", Title: "batched consume, direct to brokers",
+		BaselineName: "raw range reads", Target: "≥ 0.25x",
+		Note: fmt.Sprintf("the same, with ConsumerConfig.Direct: %d other consumers read the same messages again from the brokers, no manager in between",
+			cfg.Partitions),
+	}, cfg.Messages, directTime, baseTime, 0.25))
 	return nil
 }
 
@@ -292,7 +317,7 @@ func (e *env) unbatched(ctx context.Context) error {
 	}
 	e.report.add(rateRow(Row{
 		CPU: cpuUse(cfg.UnbatchedMessages, logqCPU, baseCPU),
-		ID: "produce_unbatched", Title: fmt.Sprintf("unbatched produce (%d clients)", cfg.Clients),
+		ID:  "produce_unbatched", Title: fmt.Sprintf("unbatched produce (%d clients)", cfg.Clients),
 		BaselineName: "INSERT per commit", Target: "≥ 3.00x",
 		Note: fmt.Sprintf("%d producers, each sending one message per request and waiting for its ack (%s messages in all) vs %d connections each doing one INSERT per transaction",
 			cfg.Clients, groupThousands(int64(cfg.UnbatchedMessages)), cfg.Clients),

@@ -22,13 +22,18 @@ type Report struct {
 	PostgreSQL string    `json:"postgresql"`
 	Fsync      bool      `json:"fsync"`
 	Quick      bool      `json:"quick"`
-	Rows       []Row     `json:"results"`
+	// LoadAvg is the machine's 1-minute load average at the start and at
+	// the end of the run (Linux): above the core count, other work
+	// competed for the CPU and the wall-clock figures suffer.
+	LoadAvg [2]float64 `json:"load_average,omitempty"`
+	Rows    []Row      `json:"results"`
 }
 
 // Row is one figure of the report.
 type Row struct {
 	// ID names the figure (stable, for scripts): produce_batched,
-	// produce_unbatched, consume_batched, produce_latency, e2e_latency,
+	// produce_unbatched, consume_batched, consume_batched_direct,
+	// produce_latency, e2e_latency,
 	// reader_lag_notify, reader_lag_logical, cold_start_full,
 	// cold_start_snapshot, writer_failover.
 	ID    string `json:"id"`
@@ -76,7 +81,7 @@ type Figure struct {
 
 // Row IDs, in report order.
 var rowOrder = []string{
-	"produce_batched", "produce_unbatched", "consume_batched",
+	"produce_batched", "produce_unbatched", "consume_batched", "consume_batched_direct",
 	"produce_latency", "e2e_latency", "reader_lag_notify", "reader_lag_logical",
 	"cold_start_full", "cold_start_snapshot", "writer_failover",
 }
@@ -131,7 +136,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Command != "" {
 		fmt.Fprintf(w, "command: %s\n", r.Command)
 	}
-	fmt.Fprintf(w, "started %s, took %s\n\n", r.Started.UTC().Format(time.RFC3339), (time.Duration(r.Duration * float64(time.Second))).Round(time.Second))
+	fmt.Fprintf(w, "started %s, took %s", r.Started.UTC().Format(time.RFC3339), (time.Duration(r.Duration * float64(time.Second))).Round(time.Second))
+	if r.LoadAvg != [2]float64{} {
+		fmt.Fprintf(w, "; load average %.1f at the start, %.1f at the end", r.LoadAvg[0], r.LoadAvg[1])
+	}
+	fmt.Fprint(w, "\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FIGURE\tLOGQ\tBASELINE (same run)\tRATIO\tTARGET\tRESULT")
 	for _, row := range r.Rows {

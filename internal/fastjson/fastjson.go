@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 const hex = "0123456789abcdef"
@@ -330,6 +331,27 @@ func (d *Decoder) StringLike(prev string) (string, bool) {
 		return prev, true
 	}
 	return string(raw), true
+}
+
+// StringRaw reads a string, returning also its JSON text as it stands in
+// the input (quotes included), to copy into another document as is. s
+// aliases the input when the string holds no escape (no allocation): the
+// input must not change while s is in use.
+func (d *Decoder) StringRaw() (s string, raw []byte, ok bool) {
+	d.skipSpace()
+	start := d.i
+	b, ok := d.rawString()
+	if !ok {
+		return "", nil, false
+	}
+	if b == nil {
+		if s, ok = d.unescape(d.i, d.esc); !ok {
+			return "", nil, false
+		}
+	} else if len(b) > 0 {
+		s = unsafe.String(&b[0], len(b))
+	}
+	return s, d.b[start:d.i], true
 }
 
 // rawString reads a string without escapes and returns its bytes; for a

@@ -94,6 +94,10 @@ func checkDecodeObject(t *testing.T, b []byte) {
 			if s, ok := d.String(); !ok || s != v {
 				t.Fatalf("String(%s) = %q, %v; want %q", raw, s, ok, v)
 			}
+			s, text, ok := NewDecoder(raw).StringRaw()
+			if !ok || s != v || !bytes.Equal(text, raw) {
+				t.Fatalf("StringRaw(%s) = %q, %s, %v; want %q and the input", raw, s, text, ok, v)
+			}
 		case json.Number:
 			var n int64
 			jerr := json.Unmarshal(raw, &n)
