@@ -66,13 +66,26 @@ func newStore(db *pgxpool.Pool) *store {
 // Claiming again at the epoch already held (a restart) succeeds.
 func (s *store) claim(ctx context.Context, topic string, partition int, owner, epoch int64) (int64, error) {
 	var next int64
-	err := s.db.QueryRow(ctx, `
+	// The bump waits for the partition row's lock, which an append of the
+	// previous owner holds until it commits. A previous owner that stopped
+	// mid-append (SIGSTOP, a paused VM) would hold it indefinitely, so the
+	// wait is bounded: the claim fails as unavailable and the reconciler
+	// retries it, meanwhile taking over the other partitions.
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '1s'"); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `
 		INSERT INTO partitions (topic, partition, epoch, owner) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (topic, partition) DO UPDATE SET epoch = EXCLUDED.epoch, owner = EXCLUDED.owner
 		WHERE partitions.epoch < EXCLUDED.epoch
 		RETURNING next_offset`, topic, partition, epoch, owner).Scan(&next)
+	})
 	if err == nil {
 		return next, nil
+	}
+	if isLockTimeout(err) {
+		return 0, logq.Errorf(logq.EUnavailable, "partition %s/%d is locked by an append still in flight; retrying", topic, partition)
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, dbError(err, "claim partition")
@@ -489,6 +502,12 @@ func dbError(err error, what string) error {
 		return fmt.Errorf("%w: %s: %w", errStorageUnavailable, what, err)
 	}
 	return logq.Internal(err, what)
+}
+
+// isLockTimeout reports whether err is SQLSTATE 55P03 (lock_not_available).
+func isLockTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }
 
 // isConnError reports whether err means the database session failed rather

@@ -168,3 +168,43 @@ func TestStoreConsumeConcurrent(t *testing.T) {
 		t.Fatalf("second consumer got %d messages, %v", len(msgs), err)
 	}
 }
+
+// TestStoreClaimDoesNotWaitForAStoppedOwner: an append of the previous
+// owner that never commits (its process stopped mid-transaction) holds the
+// partition row lock; a takeover fails as unavailable after a bounded wait
+// instead of hanging, and succeeds once the lock is gone, continuing at the
+// committed next offset.
+func TestStoreClaimDoesNotWaitForAStoppedOwner(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t, time.Minute)
+	s := newTestStore(t)
+	if _, err := s.claim(ctx, "t", 0, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.appendBatch(ctx, "t", 0, 1, msgsOf(1, "a", "b")); err != nil {
+		t.Fatal(err)
+	}
+	// The stalled append: the row lock taken, never committed.
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE partitions SET next_offset = next_offset + 5 WHERE topic = 't' AND partition = 0`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.claim(ctx, "t", 0, 2, 2)
+	if !errors.Is(err, logq.ErrUnavailable) {
+		t.Fatalf("claim behind a held lock = %v; want unavailable", err)
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Fatalf("claim waited %v for the lock", waited)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next, err := s.claim(ctx, "t", 0, 2, 2)
+	if err != nil || next != 2 {
+		t.Fatalf("claim after the stalled append ended: next %d, %v; want 2", next, err)
+	}
+}
