@@ -1,13 +1,10 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -16,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/internal/httpfuzz"
 	"github.com/logq/logq/projection"
 )
 
@@ -23,38 +21,6 @@ import (
 //
 //	go test ./broker -run '^$' -fuzz '^FuzzDecodeAppend$' -fuzztime 30s
 //	go test ./broker -run '^$' -fuzz '^FuzzHandler$' -fuzztime 30s
-
-// fuzzRequest builds a request from fuzz input without going through URL
-// parsing (which would refuse some of it before the server sees it).
-func fuzzRequest(method, path, query, contentType string, body []byte) *http.Request {
-	r := &http.Request{
-		Method:     method,
-		URL:        &url.URL{Path: path, RawQuery: query},
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1, ProtoMinor: 1,
-		Header:        http.Header{},
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)),
-		Host:          "broker.test",
-		RequestURI:    path,
-	}
-	if contentType != "" {
-		r.Header.Set("Content-Type", contentType)
-	}
-	return r.WithContext(context.Background())
-}
-
-var fuzzContentTypes = []string{"", "application/json", "application/x-www-form-urlencoded", "text/plain", "application/x-www-form-urlencoded; charset=utf-8"}
-
-// clientError reports whether err is nil or a client's mistake: a
-// *logq.Error with a 4xx code, never an internal error.
-func clientError(err error) bool {
-	if err == nil {
-		return true
-	}
-	code := logq.ErrorCode(err)
-	return code == logq.EInvalid || code == logq.ETooLarge
-}
 
 // FuzzDecodeAppend feeds the append decoders any query string, content type
 // and body. Each either decodes or returns a 400/413 error — never a panic
@@ -72,10 +38,10 @@ func FuzzDecodeAppend(f *testing.F) {
 	f.Add("", uint8(1), []byte(`{"topic":"t","partition":1e3,"messages":null,"message":"m","producer_id":1}`))
 	const maxBody, maxMessage = 1 << 16, 64
 	f.Fuzz(func(t *testing.T, query string, ct uint8, body []byte) {
-		r := fuzzRequest(http.MethodPost, "/v1/append", query, fuzzContentTypes[int(ct)%len(fuzzContentTypes)], body)
+		r := httpfuzz.Request(http.MethodPost, "/v1/append", query, httpfuzz.ContentType(ct), body)
 		q, err := readRequest(httptest.NewRecorder(), r, maxBody)
 		if err != nil {
-			if !clientError(err) {
+			if !httpfuzz.ClientError(err) {
 				t.Fatalf("readRequest: %v (code %s)", err, logq.ErrorCode(err))
 			}
 			return
@@ -84,7 +50,7 @@ func FuzzDecodeAppend(f *testing.F) {
 		var ferr error
 		if fok {
 			ferr = checkAppend(ftopic, fpart, fmsgs, maxMessage)
-			if !clientError(ferr) {
+			if !httpfuzz.ClientError(ferr) {
 				t.Fatalf("checkAppend: %v", ferr)
 			}
 		}
@@ -100,7 +66,7 @@ func FuzzDecodeAppend(f *testing.F) {
 		if lerr == nil {
 			lmsgs, lerr = p.appendMessages(maxMessage)
 		}
-		if !clientError(lerr) {
+		if !httpfuzz.ClientError(lerr) {
 			t.Fatalf("lenient decode: %v (code %s)", lerr, logq.ErrorCode(lerr))
 		}
 		if lerr == nil {
@@ -194,8 +160,8 @@ func FuzzHandler(f *testing.F) {
 	b := fuzzBroker()
 	h := newServer(b).handler()
 	f.Fuzz(func(t *testing.T, method, path uint8, query, minSeq string, ct uint8, body []byte) {
-		r := fuzzRequest(fuzzMethods[int(method)%len(fuzzMethods)], fuzzPaths[int(path)%len(fuzzPaths)], query,
-			fuzzContentTypes[int(ct)%len(fuzzContentTypes)], body)
+		r := httpfuzz.Request(fuzzMethods[int(method)%len(fuzzMethods)], fuzzPaths[int(path)%len(fuzzPaths)], query,
+			httpfuzz.ContentType(ct), body)
 		if minSeq != "" {
 			r.Header.Set(MinSeqHeader, minSeq)
 		}

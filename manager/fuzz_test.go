@@ -1,13 +1,11 @@
 package manager
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/internal/httpfuzz"
 	"github.com/logq/logq/projection"
 )
 
@@ -23,38 +22,6 @@ import (
 //
 //	go test ./manager -run '^$' -fuzz '^FuzzParams$' -fuzztime 30s
 //	go test ./manager -run '^$' -fuzz '^FuzzHandlers$' -fuzztime 30s
-
-// fuzzRequest builds a request from fuzz input without URL parsing (which
-// would refuse some of it before the server sees it).
-func fuzzRequest(method, path, query, contentType string, body []byte) *http.Request {
-	r := &http.Request{
-		Method:     method,
-		URL:        &url.URL{Path: path, RawQuery: query},
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1, ProtoMinor: 1,
-		Header:        http.Header{},
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)),
-		Host:          "manager.test",
-		RequestURI:    path,
-	}
-	if contentType != "" {
-		r.Header.Set("Content-Type", contentType)
-	}
-	return r.WithContext(context.Background())
-}
-
-var fuzzContentTypes = []string{"", "application/json", "application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"}
-
-// clientError reports whether err is nil or a client's mistake (400/413),
-// never an internal error.
-func clientError(err error) bool {
-	if err == nil {
-		return true
-	}
-	code := logq.ErrorCode(err)
-	return code == logq.EInvalid || code == logq.ETooLarge
-}
 
 // FuzzParams feeds the request decoder any query string, content type and
 // body, then reads every parameter every endpoint reads, as every endpoint
@@ -73,43 +40,43 @@ func FuzzParams(f *testing.F) {
 	f.Add("", uint8(0), []byte(`[[[[[[[[[[[[[[[[`))
 	const maxBody = 1 << 16
 	f.Fuzz(func(t *testing.T, query string, ct uint8, body []byte) {
-		r := fuzzRequest(http.MethodPost, "/x", query, fuzzContentTypes[int(ct)%len(fuzzContentTypes)], body)
+		r := httpfuzz.Request(http.MethodPost, "/x", query, httpfuzz.ContentType(ct), body)
 		r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, maxBody)
 		p, err := parseParams(r)
 		if err != nil {
-			if !clientError(err) {
+			if !httpfuzz.ClientError(err) {
 				t.Fatalf("parseParams: %v (code %s)", err, logq.ErrorCode(err))
 			}
 			return
 		}
 		read := func(p *params) {
 			for _, names := range [][]string{pTopic, pAddress, pKey} {
-				if s, ok, err := p.str(names); !clientError(err) || (err == nil && !ok && s != "") {
+				if s, ok, err := p.str(names); !httpfuzz.ClientError(err) || (err == nil && !ok && s != "") {
 					t.Fatalf("str %v: %q %v %v", names, s, ok, err)
 				}
 			}
 			for _, names := range [][]string{pPartitions, pProducer, pConsumer, pBroker, pMinSeq, pMax, pWaitMS, pFrom, pLimit} {
 				n, ok, err := p.integer(names, 1, 1000)
-				if !clientError(err) || (ok && (n < 1 || n > 1000)) {
+				if !httpfuzz.ClientError(err) || (ok && (n < 1 || n > 1000)) {
 					t.Fatalf("integer %v: %d %v %v", names, n, ok, err)
 				}
 			}
-			if part, err := p.optPartition(); !clientError(err) || (part != nil && (*part < 0 || *part > maxPartitionIndex)) {
+			if part, err := p.optPartition(); !httpfuzz.ClientError(err) || (part != nil && (*part < 0 || *part > maxPartitionIndex)) {
 				t.Fatalf("optPartition: %v %v", part, err)
 			}
-			if _, err := p.message(); !clientError(err) {
+			if _, err := p.message(); !httpfuzz.ClientError(err) {
 				t.Fatalf("message: %v", err)
 			}
-			if _, err := p.key(); !clientError(err) {
+			if _, err := p.key(); !httpfuzz.ClientError(err) {
 				t.Fatalf("key: %v", err)
 			}
-			if topic, err := topicParam(p); !clientError(err) || (err == nil && projection.ValidateTopicName(topic) != nil) {
+			if topic, err := topicParam(p); !httpfuzz.ClientError(err) || (err == nil && projection.ValidateTopicName(topic) != nil) {
 				t.Fatalf("topicParam: %q %v", topic, err)
 			}
 		}
 		read(p)
 		items, err := p.list(pMessages)
-		if !clientError(err) {
+		if !httpfuzz.ClientError(err) {
 			t.Fatalf("list: %v", err)
 		}
 		for _, it := range items {
@@ -229,7 +196,7 @@ func FuzzHandlers(f *testing.F) {
 	f.Cleanup(m.peers.CloseIdleConnections)
 	f.Fuzz(func(t *testing.T, route uint8, query string, ct uint8, body []byte) {
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
-		r := fuzzRequest(rt.method, rt.path, query, fuzzContentTypes[int(ct)%len(fuzzContentTypes)], body)
+		r := httpfuzz.Request(rt.method, rt.path, query, httpfuzz.ContentType(ct), body)
 		// Long polls end with the context: the answer is then a success
 		// with what was found, or 503.
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

@@ -123,16 +123,22 @@ func (m *Manager) partitionCount(topic string) int {
 	return 0
 }
 
-func (m *Manager) handleRegisterProducer(r *http.Request, _ httprouter.Params) (any, error) {
+// registrationParams reads what producer and consumer registration take:
+// a topic and, optionally, one partition of it.
+func registrationParams(r *http.Request) (topic string, partition *int, err error) {
 	p, err := parseParams(r)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	topic, err := topicParam(p)
-	if err != nil {
-		return nil, err
+	if topic, err = topicParam(p); err != nil {
+		return "", nil, err
 	}
-	partition, err := p.optPartition()
+	partition, err = p.optPartition()
+	return topic, partition, err
+}
+
+func (m *Manager) handleRegisterProducer(r *http.Request, _ httprouter.Params) (any, error) {
+	topic, partition, err := registrationParams(r)
 	if err != nil {
 		return nil, err
 	}
@@ -144,15 +150,7 @@ func (m *Manager) handleRegisterProducer(r *http.Request, _ httprouter.Params) (
 }
 
 func (m *Manager) handleRegisterConsumer(r *http.Request, _ httprouter.Params) (any, error) {
-	p, err := parseParams(r)
-	if err != nil {
-		return nil, err
-	}
-	topic, err := topicParam(p)
-	if err != nil {
-		return nil, err
-	}
-	partition, err := p.optPartition()
+	topic, partition, err := registrationParams(r)
 	if err != nil {
 		return nil, err
 	}
