@@ -1,47 +1,11 @@
 package projection
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 
 	"github.com/logq/logq"
 )
-
-// slowDecode is Decode without the fast path: encoding/json only.
-func slowDecode(e logq.Event) (Payload, error) {
-	var p Payload
-	switch e.Type {
-	case TypeWriterElected:
-		p = new(WriterElected)
-	case TypeBrokerRegistered:
-		p = new(BrokerRegistered)
-	case TypeBrokerStatusChanged:
-		p = new(BrokerStatusChanged)
-	case TypeBrokerRemoved:
-		p = new(BrokerRemoved)
-	case TypeTopicCreated:
-		p = new(TopicCreated)
-	case TypePartitionsAdded:
-		p = new(PartitionsAdded)
-	case TypePartitionAssigned:
-		p = new(PartitionAssigned)
-	case TypeProducerRegistered:
-		p = new(ProducerRegistered)
-	case TypeConsumerRegistered:
-		p = new(ConsumerRegistered)
-	case TypeClientStatusChanged:
-		p = new(ClientStatusChanged)
-	default:
-		return nil, errUnknown
-	}
-	if err := json.Unmarshal(e.Data, p); err != nil {
-		return nil, err
-	}
-	return deref(p), nil
-}
-
-var errUnknown = &json.UnsupportedTypeError{}
 
 var decodeSeeds = []struct{ typ, data string }{
 	{TypeWriterElected, `{"manager":"http://127.0.0.1:8080","epoch":3}`},
@@ -100,7 +64,7 @@ func FuzzDecodeFast(f *testing.F) {
 
 func checkDecode(t *testing.T, typ string, data []byte) {
 	e := logq.Event{Seq: 1, Type: typ, Data: data}
-	want, wantErr := slowDecode(e)
+	want, wantErr := decodeJSON(e)
 	got, err := Decode(e)
 	if (err != nil) != (wantErr != nil) {
 		t.Fatalf("Decode(%s, %q): error %v, encoding/json: %v", typ, data, err, wantErr)
@@ -125,7 +89,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.Run("encoding-json", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := slowDecode(e); err != nil {
+			if _, err := decodeJSON(e); err != nil {
 				b.Fatal(err)
 			}
 		}

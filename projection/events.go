@@ -130,6 +130,12 @@ func Decode(e logq.Event) (Payload, error) {
 	if p, ok := decodeFast(e.Type, e.Data); ok {
 		return p, nil
 	}
+	return decodeJSON(e)
+}
+
+// decodeJSON is Decode by encoding/json alone: the general path, for what
+// the fast path declines, and the reference the fast path is tested against.
+func decodeJSON(e logq.Event) (Payload, error) {
 	var p Payload
 	switch e.Type {
 	case TypeWriterElected:
