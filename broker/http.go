@@ -199,17 +199,22 @@ func toAnswer(msgs []storedMessage) []messageAnswer {
 	return out
 }
 
+// consumerParams reads what consume and size address: a consumer's
+// position in one partition.
+func consumerParams(q *request) (p params, topic string, part int, consumer int64, err error) {
+	if p, err = q.params(); err != nil {
+		return nil, "", 0, 0, err
+	}
+	if topic, part, err = p.topicPartition(); err != nil {
+		return nil, "", 0, 0, err
+	}
+	consumer, err = p.requiredInt(1, 1<<62, "consumer_id")
+	return p, topic, part, consumer, err
+}
+
 // handleConsume: POST (or GET) /v1/consume.
 func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
-	p, err := q.params()
-	if err != nil {
-		return err
-	}
-	topic, part, err := p.topicPartition()
-	if err != nil {
-		return err
-	}
-	consumer, err := p.requiredInt(1, 1<<62, "consumer_id")
+	p, topic, part, consumer, err := consumerParams(q)
 	if err != nil {
 		return err
 	}
@@ -257,15 +262,7 @@ func (s *server) handleRead(w http.ResponseWriter, q *request) error {
 
 // handleSize: GET /v1/size.
 func (s *server) handleSize(w http.ResponseWriter, q *request) error {
-	p, err := q.params()
-	if err != nil {
-		return err
-	}
-	topic, part, err := p.topicPartition()
-	if err != nil {
-		return err
-	}
-	consumer, err := p.requiredInt(1, 1<<62, "consumer_id")
+	_, topic, part, consumer, err := consumerParams(q)
 	if err != nil {
 		return err
 	}
