@@ -120,27 +120,32 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		db.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	ctl := db
 	if cfg.DataDSN != cfg.DSN {
 		// The control-plane tables live in the other database.
-		ctl, err := pg.Connect(ctx, cfg.DSN, 2)
-		if err != nil {
+		if ctl, err = pg.Connect(ctx, cfg.DSN, 2); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("broker: control-plane database: %w", err)
 		}
-		err = pg.ApplySchema(ctx, ctl)
-		ctl.Close()
-		if err != nil {
+		defer ctl.Close()
+		if err := pg.ApplySchema(ctx, ctl); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("broker: %w", err)
 		}
 	}
+	log := cfg.Logger.With().Str("component", "broker").Logger()
+	state, err := startState(ctx, ctl, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	b := &Broker{
 		cfg:           cfg,
-		log:           cfg.Logger.With().Str("component", "broker").Logger(),
+		log:           log,
 		db:            db,
 		store:         newStore(db),
 		metrics:       newMetrics(),
-		state:         projection.New(),
+		state:         state,
 		parts:         map[partKey]*partition{},
 		refused:       map[partKey]int64{},
 		appliedCh:     make(chan struct{}),
@@ -154,6 +159,25 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		b.lanes = append(b.lanes, b.newLane())
 	}
 	return b, nil
+}
+
+// startState is the newest snapshot of the control plane, so that the tail
+// replays only the events after it (the whole log when there is none, or
+// when it cannot be read: the log is the truth).
+func startState(ctx context.Context, ctl *pgxpool.Pool, log zerolog.Logger) (*projection.State, error) {
+	seq, data, err := eventlog.LatestSnapshot(ctx, ctl)
+	switch {
+	case logq.ErrorCode(err) == logq.ENotFound:
+		return projection.New(), nil
+	case err != nil:
+		return nil, fmt.Errorf("broker: load snapshot: %w", err)
+	}
+	s, err := projection.DecodeState(data)
+	if err != nil {
+		log.Warn().Err(err).Int64("seq", seq).Msg("ignoring unreadable snapshot; replaying the whole log")
+		return projection.New(), nil
+	}
+	return s, nil
 }
 
 // newLane starts a group-commit lane; closeLanes stops it.

@@ -52,7 +52,7 @@
 //
 // # Fencing and takeover
 //
-// The broker tails the control-plane event log (eventlog.Tail, from seq 0
+// The broker tails the control-plane event log (eventlog.Tail, from the newest snapshot or seq 0
 // on start) and folds it with projection.Apply into its own view of the
 // cluster. After each change it reconciles what it serves with what the
 // view assigns it. To take over a partition at epoch e it claims it in
