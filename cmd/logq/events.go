@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/client"
@@ -294,8 +295,8 @@ func replay(ctx context.Context, src eventSource, st *projection.State, to int64
 // eventTime formats an event's time the same way everywhere.
 func eventTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-func runEventsList(ctx context.Context, e *env, args []string) error {
-	f := newFlags("events list", "", "List control-plane events in seq order, as a table or JSON lines.")
+func eventsListCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("list", "list control-plane events", "List control-plane events in seq order, as a table or JSON lines.", 0, 0)
 	src := addSourceFlags(f, false)
 	var types []string
 	f.Func("type", "only events of `TYPE` (repeatable, or comma-separated)", func(s string) error {
@@ -315,66 +316,67 @@ func runEventsList(ctx context.Context, e *env, args []string) error {
 	until := f.String("until", "", "only events before `TIME`")
 	limit := f.Int("limit", 0, "at most `N` events (0: all)")
 	asJSON := f.Bool("json", false, "print JSON lines")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
-	}
-	now := time.Now()
-	sinceT, err := parseTime(*since, now)
-	if err != nil {
-		return usageErrorf("events list: --since: %v", err)
-	}
-	untilT, err := parseTime(*until, now)
-	if err != nil {
-		return usageErrorf("events list: --until: %v", err)
-	}
-	if *from < 0 || *to < 0 || *limit < 0 {
-		return usageErrorf("events list: --from, --to and --limit must not be negative")
-	}
-	if *to > 0 && *from > *to {
-		return usageErrorf("events list: --from %d is after --to %d", *from, *to)
-	}
-	s, err := src.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	out := bufio.NewWriter(e.stdout)
-	defer out.Flush()
-	var tw *tabwriter.Writer
-	if !*asJSON {
-		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEQ\tAT\tEPOCH\tTYPE\tDATA")
-	}
-	filter := eventlog.Filter{After: max(*from-1, 0), Until: *to, Types: types, Since: sinceT, Before: untilT}
-	printed := 0
-	for *limit == 0 || printed < *limit {
-		filter.Limit = pageSize
-		if *limit > 0 {
-			filter.Limit = min(pageSize, *limit-printed)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		ctx := cmd.Context()
+		now := time.Now()
+		sinceT, err := parseTime(*since, now)
+		if err != nil {
+			return usageErrorf("events list: --since: %v", err)
 		}
-		page, err := s.list(ctx, filter)
+		untilT, err := parseTime(*until, now)
+		if err != nil {
+			return usageErrorf("events list: --until: %v", err)
+		}
+		if *from < 0 || *to < 0 || *limit < 0 {
+			return usageErrorf("events list: --from, --to and --limit must not be negative")
+		}
+		if *to > 0 && *from > *to {
+			return usageErrorf("events list: --from %d is after --to %d", *from, *to)
+		}
+		s, err := src.open(ctx)
 		if err != nil {
 			return err
 		}
-		for _, ev := range page {
-			if *asJSON {
-				if err := writeEventJSON(out, ev); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", ev.Seq, eventTime(ev.At), ev.Epoch, ev.Type, compactJSON(ev.Data))
+		defer s.close()
+		out := bufio.NewWriter(e.stdout)
+		defer out.Flush()
+		var tw *tabwriter.Writer
+		if !*asJSON {
+			tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEQ\tAT\tEPOCH\tTYPE\tDATA")
+		}
+		filter := eventlog.Filter{After: max(*from-1, 0), Until: *to, Types: types, Since: sinceT, Before: untilT}
+		printed := 0
+		for *limit == 0 || printed < *limit {
+			filter.Limit = pageSize
+			if *limit > 0 {
+				filter.Limit = min(pageSize, *limit-printed)
 			}
+			page, err := s.list(ctx, filter)
+			if err != nil {
+				return err
+			}
+			for _, ev := range page {
+				if *asJSON {
+					if err := writeEventJSON(out, ev); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", ev.Seq, eventTime(ev.At), ev.Epoch, ev.Type, compactJSON(ev.Data))
+				}
+			}
+			printed += len(page)
+			if len(page) < filter.Limit {
+				break
+			}
+			filter.After = page[len(page)-1].Seq
 		}
-		printed += len(page)
-		if len(page) < filter.Limit {
-			break
+		if tw != nil {
+			return tw.Flush()
 		}
-		filter.After = page[len(page)-1].Seq
+		return nil
 	}
-	if tw != nil {
-		return tw.Flush()
-	}
-	return nil
+	return cmd
 }
 
 func writeEventJSON(w io.Writer, ev logq.Event) error {
@@ -396,16 +398,20 @@ func compactJSON(data []byte) string {
 	return buf.String()
 }
 
-func runEventsTail(ctx context.Context, e *env, args []string) error {
-	f := newFlags("events tail", "", `Follow the event log: print events as they are appended, until Ctrl-C.
+func eventsTailCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("tail", "follow control-plane events as they are appended", `Follow the event log: print events as they are appended, until Ctrl-C.
 With --db it tails the database (LISTEN/NOTIFY or logical replication);
-with --manager it polls GET /events.`)
+with --manager it polls GET /events.`, 0, 0)
 	src := addSourceFlags(f, true)
 	from := f.Int64("from", -1, "print events after `seq` (-1: only new ones)")
 	asJSON := f.Bool("json", false, "print JSON lines")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runEventsTail(cmd.Context(), e, src, from, asJSON)
 	}
+	return cmd
+}
+
+func runEventsTail(ctx context.Context, e *env, src *sourceFlags, from *int64, asJSON *bool) error {
 	s, err := src.open(ctx)
 	if err != nil {
 		return err
@@ -430,14 +436,17 @@ with --manager it polls GET /events.`)
 	return err
 }
 
-func runEventsShow(ctx context.Context, e *env, args []string) error {
-	f := newFlags("events show", "SEQ", "Show one event, with its decoded payload.")
+func eventsShowCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("show SEQ", "show one event", "Show one event, with its decoded payload.", 1, 1)
 	src := addSourceFlags(f, false)
 	asJSON := f.Bool("json", false, "print JSON")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		return runEventsShow(cmd.Context(), e, src, asJSON, pos)
 	}
+	return cmd
+}
+
+func runEventsShow(ctx context.Context, e *env, src *sourceFlags, asJSON *bool, pos []string) error {
 	seq, err := strconv.ParseInt(pos[0], 10, 64)
 	if err != nil || seq <= 0 {
 		return usageErrorf("events show: SEQ must be a positive integer, not %q", pos[0])
@@ -466,16 +475,20 @@ func runEventsShow(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func runState(ctx context.Context, e *env, args []string) error {
-	f := newFlags("state", "", `Replay the event log through the projection (the same fold the servers run)
-and print the cluster state as of a seq.`)
+func stateCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("state", "replay the event log and print the cluster state as of a seq", `Replay the event log through the projection (the same fold the servers run)
+and print the cluster state as of a seq.`, 0, 0)
 	src := addSourceFlags(f, false)
 	at := f.Int64("at", 0, "replay up to `seq` (0: the whole log)")
 	asJSON := f.Bool("json", false, "print JSON")
 	noSnap := f.Bool("no-snapshot", false, "with --db, replay from the first event even when a snapshot exists")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runState(cmd.Context(), e, src, at, asJSON, noSnap)
 	}
+	return cmd
+}
+
+func runState(ctx context.Context, e *env, src *sourceFlags, at *int64, asJSON, noSnap *bool) error {
 	if *at < 0 {
 		return usageErrorf("state: --at must not be negative")
 	}
@@ -498,14 +511,18 @@ and print the cluster state as of a seq.`)
 	return err
 }
 
-func runEventsVerify(ctx context.Context, e *env, args []string) error {
-	f := newFlags("events verify", "", `Replay the whole event log (from --db, or from the manager) and compare the
+func eventsVerifyCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("verify", "replay the log and compare with a live manager's state", `Replay the whole event log (from --db, or from the manager) and compare the
 result with the live state of the manager at --manager (GET /state), at the
-same seq. Exits non-zero and prints the differences when they differ.`)
+same seq. Exits non-zero and prints the differences when they differ.`, 0, 0)
 	src := addSourceFlags(f, false)
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runEventsVerify(cmd.Context(), e, src)
 	}
+	return cmd
+}
+
+func runEventsVerify(ctx context.Context, e *env, src *sourceFlags) error {
 	s, err := src.open(ctx)
 	if err != nil {
 		return err
