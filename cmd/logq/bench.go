@@ -28,7 +28,7 @@ docs/benchmarks.md explains the figures.`, 0, 0)
 	cpuprofile := f.String("cpuprofile", "", "write a CPU profile of the whole run (client, managers, brokers) to `FILE`")
 	memprofile := f.String("memprofile", "", "write an allocation profile to `FILE` at the end")
 	mkLog := logFlags(f, "error")
-	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if *messages < 0 {
 			return usageErrorf("bench: --messages must be positive")

@@ -106,7 +106,7 @@ func topicsListCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("list", "list the topics", "List the topics, one per line.", 0, 0)
 	mk := managerFlag(f)
 	asJSON := f.Bool("json", false, "print a JSON array")
-	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		c, err := mk()
 		if err != nil {
@@ -166,7 +166,7 @@ func brokersCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("brokers", "list the brokers", "List the registered brokers with their liveness and partitions.", 0, 0)
 	mk := managerFlag(f)
 	asJSON := f.Bool("json", false, "print JSON")
-	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		c, err := mk()
 		if err != nil {
@@ -195,7 +195,7 @@ func sizeCmd(e *env) *cobra.Command {
 	mk := managerFlag(f)
 	topic := f.String("topic", "", "the `topic` (required)")
 	id := f.Int64("consumer-id", 0, "the consumer `id` (required)")
-	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if *topic == "" {
 			return usageErrorf("size: --topic is required")
@@ -401,7 +401,7 @@ printed on stderr: pass it back to resume. Stops when nothing is left, after
 	follow := f.Bool("follow", false, "keep waiting for new messages")
 	wait := f.Duration("wait", 5*time.Second, "long-poll time per request with --follow")
 	format := f.String("format", "value", "output `format`: value, kv (key<TAB>value), json")
-	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if *topic == "" {
 			return usageErrorf("consume: --topic is required")

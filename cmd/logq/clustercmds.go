@@ -80,7 +80,7 @@ ownership only, with higher epochs; the data stays in PostgreSQL. Producers
 and consumers carry on (requests in flight are re-routed).`, 0, 0)
 	mk := managerFlag(f)
 	asJSON := f.Bool("json", false, "print the moves as JSON")
-	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		c, err := mk()
 		if err != nil {

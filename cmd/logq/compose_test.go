@@ -403,4 +403,9 @@ func TestParseServiceRejects(t *testing.T) {
 	if err != nil || cmd != "broker" || f.Lookup("id").Value.String() != "7" || f.Lookup("db").Value.String() != "postgres://x@y/z" || f.Lookup("tail").Value.String() != "logical" {
 		t.Errorf("parseService(broker) = %q, %v", cmd, err)
 	}
+	// A flag on the command line wins over its variables.
+	_, f, err = parseService([]string{"broker", "--tail=notify"}, map[string]string{"LOGQ_TAIL": "logical", "LOGQ_DATABASE_URL": "postgres://a/b", "LOGQ_DB": "postgres://c/d"})
+	if err != nil || f.Lookup("tail").Value.String() != "notify" || f.Lookup("db").Value.String() != "postgres://a/b" {
+		t.Errorf("parseService(broker --tail=notify): %v", err)
+	}
 }

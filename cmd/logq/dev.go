@@ -34,7 +34,7 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 	hbi := f.Duration("heartbeat-interval", 2*time.Second, "broker heartbeat interval")
 	hbt := f.Duration("heartbeat-timeout", 10*time.Second, "silence after which a broker is declared dead")
 	mkLog := logFlags(f, "warn")
-	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if *db != "" && *data != "" {
 			return usageErrorf("dev: --db and --data exclude each other (--data is for the PostgreSQL that dev starts)")

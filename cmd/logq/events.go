@@ -316,67 +316,70 @@ func eventsListCmd(e *env) *cobra.Command {
 	until := f.String("until", "", "only events before `TIME`")
 	limit := f.Int("limit", 0, "at most `N` events (0: all)")
 	asJSON := f.Bool("json", false, "print JSON lines")
-	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
-		ctx := cmd.Context()
-		now := time.Now()
-		sinceT, err := parseTime(*since, now)
-		if err != nil {
-			return usageErrorf("events list: --since: %v", err)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runEventsList(cmd.Context(), e, src, types, from, to, since, until, limit, asJSON)
+	}
+	return cmd
+}
+
+func runEventsList(ctx context.Context, e *env, src *sourceFlags, types []string, from, to *int64, since, until *string, limit *int, asJSON *bool) error {
+	now := time.Now()
+	sinceT, err := parseTime(*since, now)
+	if err != nil {
+		return usageErrorf("events list: --since: %v", err)
+	}
+	untilT, err := parseTime(*until, now)
+	if err != nil {
+		return usageErrorf("events list: --until: %v", err)
+	}
+	if *from < 0 || *to < 0 || *limit < 0 {
+		return usageErrorf("events list: --from, --to and --limit must not be negative")
+	}
+	if *to > 0 && *from > *to {
+		return usageErrorf("events list: --from %d is after --to %d", *from, *to)
+	}
+	s, err := src.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	out := bufio.NewWriter(e.stdout)
+	defer out.Flush()
+	var tw *tabwriter.Writer
+	if !*asJSON {
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQ\tAT\tEPOCH\tTYPE\tDATA")
+	}
+	filter := eventlog.Filter{After: max(*from-1, 0), Until: *to, Types: types, Since: sinceT, Before: untilT}
+	printed := 0
+	for *limit == 0 || printed < *limit {
+		filter.Limit = pageSize
+		if *limit > 0 {
+			filter.Limit = min(pageSize, *limit-printed)
 		}
-		untilT, err := parseTime(*until, now)
-		if err != nil {
-			return usageErrorf("events list: --until: %v", err)
-		}
-		if *from < 0 || *to < 0 || *limit < 0 {
-			return usageErrorf("events list: --from, --to and --limit must not be negative")
-		}
-		if *to > 0 && *from > *to {
-			return usageErrorf("events list: --from %d is after --to %d", *from, *to)
-		}
-		s, err := src.open(ctx)
+		page, err := s.list(ctx, filter)
 		if err != nil {
 			return err
 		}
-		defer s.close()
-		out := bufio.NewWriter(e.stdout)
-		defer out.Flush()
-		var tw *tabwriter.Writer
-		if !*asJSON {
-			tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tAT\tEPOCH\tTYPE\tDATA")
-		}
-		filter := eventlog.Filter{After: max(*from-1, 0), Until: *to, Types: types, Since: sinceT, Before: untilT}
-		printed := 0
-		for *limit == 0 || printed < *limit {
-			filter.Limit = pageSize
-			if *limit > 0 {
-				filter.Limit = min(pageSize, *limit-printed)
-			}
-			page, err := s.list(ctx, filter)
-			if err != nil {
-				return err
-			}
-			for _, ev := range page {
-				if *asJSON {
-					if err := writeEventJSON(out, ev); err != nil {
-						return err
-					}
-				} else {
-					fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", ev.Seq, eventTime(ev.At), ev.Epoch, ev.Type, compactJSON(ev.Data))
+		for _, ev := range page {
+			if *asJSON {
+				if err := writeEventJSON(out, ev); err != nil {
+					return err
 				}
+			} else {
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", ev.Seq, eventTime(ev.At), ev.Epoch, ev.Type, compactJSON(ev.Data))
 			}
-			printed += len(page)
-			if len(page) < filter.Limit {
-				break
-			}
-			filter.After = page[len(page)-1].Seq
 		}
-		if tw != nil {
-			return tw.Flush()
+		printed += len(page)
+		if len(page) < filter.Limit {
+			break
 		}
-		return nil
+		filter.After = page[len(page)-1].Seq
 	}
-	return cmd
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
 }
 
 func writeEventJSON(w io.Writer, ev logq.Event) error {

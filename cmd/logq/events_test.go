@@ -198,6 +198,12 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	golden(t, "help_events_list", mustLogq(t, nil, "", "events", "list", "-h").stdout)
 	golden(t, "help_manager", mustLogq(t, nil, "", "help", "manager").stdout)
 	golden(t, "help_topics", mustLogq(t, nil, "", "topics", "--help").stdout)
+	if r := mustLogq(t, nil, "", "completion", "bash"); !strings.Contains(r.stdout, "__start_logq") {
+		t.Errorf("logq completion bash printed:\n%.300s", r.stdout)
+	}
+	if r := mustLogq(t, nil, "", "version"); r.stdout != "logq dev\n" {
+		t.Errorf("logq version printed %q", r.stdout)
+	}
 	// Every command answers --help.
 	for _, c := range logqCommands() {
 		args := append(strings.Fields(commandName(c)), "--help")

@@ -23,7 +23,7 @@ container health checks, where the image has no curl:
 	f.fromEnv("url", "LOGQ_HEALTH_URL")
 	timeout := f.Duration("timeout", 5*time.Second, "bound on the whole request")
 	f.fromEnv("timeout", "LOGQ_HEALTH_TIMEOUT")
-	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		u, err := url.Parse(*target)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
