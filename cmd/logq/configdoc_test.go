@@ -74,7 +74,7 @@ func testEnv() *env {
 }
 
 // isGroup reports whether c only holds subcommands (topics, events).
-func isGroup(c *cobra.Command) bool { return c.Annotations["logq_group"] == "true" }
+func isGroup(c *cobra.Command) bool { return c.Annotations[groupAnnotation] == "true" }
 
 // logqCommands returns every command of the tree that runs something, in
 // the order of the help's groups (and, in a group, cobra's name order),

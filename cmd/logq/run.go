@@ -44,6 +44,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
+// groupAnnotation marks the commands that only hold subcommands: logq
+// itself, topics, events.
+const groupAnnotation = "logq_group"
+
 // Command groups of `logq --help`.
 const (
 	groupServers = "servers"
@@ -65,7 +69,7 @@ http://127.0.0.1:8080); event commands read --manager or, with --db URL
 		Version:       version,
 		SilenceErrors: true, // main prints the error, once
 		SilenceUsage:  true, // an error names the problem and points at --help
-		Annotations:   map[string]string{"logq_group": "true"},
+		Annotations:   map[string]string{groupAnnotation: "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cmd.SetOut(e.stderr)
 			cmd.Help()
@@ -114,7 +118,7 @@ http://127.0.0.1:8080); event commands read --manager or, with --db URL
 	// A group's usage shows "logq topics [command]" only, not also the
 	// command line its RunE (an error) would accept.
 	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}",
-		`{{if and .Runnable (ne (index .Annotations "logq_group") "true")}}`, 1))
+		`{{if and .Runnable (ne (index .Annotations "`+groupAnnotation+`") "true")}}`, 1))
 	return root
 }
 
@@ -123,7 +127,7 @@ http://127.0.0.1:8080); event commands read --manager or, with --db URL
 func group(name, short string, subs ...*cobra.Command) *cobra.Command {
 	c := &cobra.Command{
 		Use: name, Short: short, Args: cobra.ArbitraryArgs,
-		Annotations: map[string]string{"logq_group": "true"},
+		Annotations: map[string]string{groupAnnotation: "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErrorf("%s: missing command (see logq %s --help)", name, name)
