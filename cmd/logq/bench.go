@@ -1,17 +1,18 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"runtime/pprof"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/logq/logq/internal/bench"
 )
 
-func runBench(ctx context.Context, e *env, args []string) error {
-	f := newFlags("bench", "", `Benchmark logq against PostgreSQL itself. Starts its own cluster (a throwaway
+func benchCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("bench", "benchmark logq against PostgreSQL itself (starts its own cluster)", `Benchmark logq against PostgreSQL itself. Starts its own cluster (a throwaway
 PostgreSQL with fsync on, two managers in role auto, one broker per
 partition), measures the figures of DESIGN.md §5 — batched and unbatched
 produce, batched consume, produce and end-to-end latency, reader lag in both
@@ -19,7 +20,7 @@ tail modes, cold start with and without a snapshot, writer failover — each
 against a baseline measured in the same run on the same PostgreSQL, prints a
 table of figures, ratios and targets, and stops everything it started.
 A full run takes a few minutes; --quick is a smoke run of every path.
-docs/benchmarks.md explains the figures.`)
+docs/benchmarks.md explains the figures.`, 0, 0)
 	messages := f.Int("messages", 0, "messages of the batched produce and consume (default 1000000; --quick: 6000)")
 	quick := f.Bool("quick", false, "tiny counts: check that every figure can be measured, in seconds")
 	asJSON := f.Bool("json", false, "print the report as JSON")
@@ -27,58 +28,59 @@ docs/benchmarks.md explains the figures.`)
 	cpuprofile := f.String("cpuprofile", "", "write a CPU profile of the whole run (client, managers, brokers) to `FILE`")
 	memprofile := f.String("memprofile", "", "write an allocation profile to `FILE` at the end")
 	mkLog := logFlags(f, "error")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
-	}
-	if *messages < 0 {
-		return usageErrorf("bench: --messages must be positive")
-	}
-	log, err := mkLog(e.stderr)
-	if err != nil {
-		return err
-	}
-	cfg := bench.Config{
-		Messages: *messages, Quick: *quick, Logger: log, Progress: e.stderr,
-		Command: strings.TrimSpace("logq bench " + strings.Join(args, " ")),
-	}
-	if *only != "" {
-		for _, s := range strings.Split(*only, ",") {
-			cfg.Only = append(cfg.Only, strings.TrimSpace(s))
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		if *messages < 0 {
+			return usageErrorf("bench: --messages must be positive")
 		}
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageErrorf("bench: %v", err)
-	}
-	if *cpuprofile != "" {
-		pf, err := os.Create(*cpuprofile)
+		log, err := mkLog(e.stderr)
 		if err != nil {
-			return fmt.Errorf("bench: %w", err)
+			return err
 		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return fmt.Errorf("bench: %w", err)
+		cfg := bench.Config{
+			Messages: *messages, Quick: *quick, Logger: log, Progress: e.stderr,
+			Command: "logq " + strings.Join(e.args, " "),
 		}
-		defer pprof.StopCPUProfile()
-	}
-	rep, err := bench.Run(ctx, cfg)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+		if *only != "" {
+			for _, s := range strings.Split(*only, ",") {
+				cfg.Only = append(cfg.Only, strings.TrimSpace(s))
+			}
 		}
-		return fmt.Errorf("bench: %w", err)
-	}
-	if *memprofile != "" {
-		mf, err := os.Create(*memprofile)
+		if err := cfg.Validate(); err != nil {
+			return usageErrorf("bench: %v", err)
+		}
+		if *cpuprofile != "" {
+			pf, err := os.Create(*cpuprofile)
+			if err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+			defer pf.Close()
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+			defer pprof.StopCPUProfile()
+		}
+		rep, err := bench.Run(ctx, cfg)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("bench: %w", err)
 		}
-		defer mf.Close()
-		if err := pprof.Lookup("allocs").WriteTo(mf, 0); err != nil {
-			return fmt.Errorf("bench: %w", err)
+		if *memprofile != "" {
+			mf, err := os.Create(*memprofile)
+			if err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+			defer mf.Close()
+			if err := pprof.Lookup("allocs").WriteTo(mf, 0); err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
 		}
+		if *asJSON {
+			return rep.WriteJSON(e.stdout)
+		}
+		return rep.WriteTable(e.stdout)
 	}
-	if *asJSON {
-		return rep.WriteJSON(e.stdout)
-	}
-	return rep.WriteTable(e.stdout)
+	return cmd
 }

@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/logq/logq/client"
 )
 
@@ -25,7 +27,7 @@ func managerFlag(f *flags) func() (*client.Client, error) {
 	return func() (*client.Client, error) {
 		c, err := client.New(client.Config{Managers: []string{*s}})
 		if err != nil {
-			return nil, usageErrorf("%s: --manager: %v", f.name, err)
+			return nil, usageErrorf("%s: --manager: %v", f.name(), err)
 		}
 		return c, nil
 	}
@@ -56,6 +58,9 @@ func (o *optionalInt) Set(s string) error {
 	return nil
 }
 
+// Type is the value's name in pflag's messages.
+func (o *optionalInt) Type() string { return "int" }
+
 func (o *optionalInt) ptr() *int {
 	if !o.set {
 		return nil
@@ -69,81 +74,82 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func runTopicsCreate(ctx context.Context, e *env, args []string) error {
-	f := newFlags("topics create", "NAME", "Create a topic. Its partitions are assigned to the live brokers.")
+func topicsCreateCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("create NAME", "create a topic", "Create a topic. Its partitions are assigned to the live brokers.", 1, 1)
 	mk := managerFlag(f)
 	partitions := f.Int("partitions", 0, "number of partitions `N` (0: the manager's default)")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		ctx := cmd.Context()
+		if *partitions < 0 {
+			return usageErrorf("topics create: --partitions must not be negative")
+		}
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		seq, err := c.CreateTopic(ctx, pos[0], *partitions)
+		if err != nil {
+			return err
+		}
+		info, err := c.DescribeTopic(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "created topic %s with %d partitions (seq %d)\n", pos[0], len(info.Partitions), seq)
+		return nil
 	}
-	if *partitions < 0 {
-		return usageErrorf("topics create: --partitions must not be negative")
-	}
-	c, err := mk()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	seq, err := c.CreateTopic(ctx, pos[0], *partitions)
-	if err != nil {
-		return err
-	}
-	info, err := c.DescribeTopic(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "created topic %s with %d partitions (seq %d)\n", pos[0], len(info.Partitions), seq)
-	return nil
+	return cmd
 }
 
-func runTopicsList(ctx context.Context, e *env, args []string) error {
-	f := newFlags("topics list", "", "List the topics, one per line.")
+func topicsListCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("list", "list the topics", "List the topics, one per line.", 0, 0)
 	mk := managerFlag(f)
 	asJSON := f.Bool("json", false, "print a JSON array")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		names, err := c.ListTopics(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, names)
+		}
+		for _, n := range names {
+			fmt.Fprintln(e.stdout, n)
+		}
+		return nil
 	}
-	c, err := mk()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	names, err := c.ListTopics(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(e.stdout, names)
-	}
-	for _, n := range names {
-		fmt.Fprintln(e.stdout, n)
-	}
-	return nil
+	return cmd
 }
 
-func runTopicsDescribe(ctx context.Context, e *env, args []string) error {
-	f := newFlags("topics describe", "NAME", "Show a topic's partitions: owning broker, ownership epoch, high watermark\n(next offset) and whether the partition is writable now.")
+func topicsDescribeCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("describe NAME", "show a topic's partitions, owners and high watermarks", "Show a topic's partitions: owning broker, ownership epoch, high watermark\n(next offset) and whether the partition is writable now.", 1, 1)
 	mk := managerFlag(f)
 	asJSON := f.Bool("json", false, "print JSON")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		ctx := cmd.Context()
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		info, err := c.DescribeTopic(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, info)
+		}
+		printTopic(e.stdout, info)
+		return nil
 	}
-	c, err := mk()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	info, err := c.DescribeTopic(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(e.stdout, info)
-	}
-	printTopic(e.stdout, info)
-	return nil
+	return cmd
 }
 
 func printTopic(w io.Writer, info *client.TopicInfo) {
@@ -156,65 +162,67 @@ func printTopic(w io.Writer, info *client.TopicInfo) {
 	tw.Flush()
 }
 
-func runBrokers(ctx context.Context, e *env, args []string) error {
-	f := newFlags("brokers", "", "List the registered brokers with their liveness and partitions.")
+func brokersCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("brokers", "list the brokers", "List the registered brokers with their liveness and partitions.", 0, 0)
 	mk := managerFlag(f)
 	asJSON := f.Bool("json", false, "print JSON")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		brokers, err := c.Brokers(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, brokers)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tADDRESS\tALIVE\tPARTITIONS")
+		for _, b := range brokers {
+			fmt.Fprintf(tw, "%d\t%s\t%t\t%d\n", b.ID, b.Address, b.Alive, b.PartitionCount)
+		}
+		return tw.Flush()
 	}
-	c, err := mk()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	brokers, err := c.Brokers(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(e.stdout, brokers)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tADDRESS\tALIVE\tPARTITIONS")
-	for _, b := range brokers {
-		fmt.Fprintf(tw, "%d\t%s\t%t\t%d\n", b.ID, b.Address, b.Alive, b.PartitionCount)
-	}
-	return tw.Flush()
+	return cmd
 }
 
-func runSize(ctx context.Context, e *env, args []string) error {
-	f := newFlags("size", "", "Print how many messages are left for a consumer (its lag), summed over its partitions.")
+func sizeCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("size", "print how many messages are left for a consumer", "Print how many messages are left for a consumer (its lag), summed over its partitions.", 0, 0)
 	mk := managerFlag(f)
 	topic := f.String("topic", "", "the `topic` (required)")
 	id := f.Int64("consumer-id", 0, "the consumer `id` (required)")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		if *topic == "" {
+			return usageErrorf("size: --topic is required")
+		}
+		if *id <= 0 {
+			return usageErrorf("size: --consumer-id is required (a positive id)")
+		}
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		n, err := c.Size(ctx, *topic, *id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, n)
+		return nil
 	}
-	if *topic == "" {
-		return usageErrorf("size: --topic is required")
-	}
-	if *id <= 0 {
-		return usageErrorf("size: --consumer-id is required (a positive id)")
-	}
-	c, err := mk()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	n, err := c.Size(ctx, *topic, *id)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, n)
-	return nil
+	return cmd
 }
 
-func runProduce(ctx context.Context, e *env, args []string) error {
-	f := newFlags("produce", "[FILE]", `Produce one message per line of FILE (or stdin, or FILE "-"), batched.
+func produceCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("produce [FILE]", "produce lines from stdin or a file", `Produce one message per line of FILE (or stdin, or FILE "-"), batched.
 Without --partition, a message goes to the partition of its key's hash, or
 round robin when it has no key. Prints a summary on stderr; exits non-zero if
-any message failed.`)
+any message failed.`, 0, 1)
 	mk := managerFlag(f)
 	topic := f.String("topic", "", "the `topic` (required; created if unknown)")
 	key := f.String("key", "", "`key` of every message")
@@ -225,129 +233,129 @@ any message failed.`)
 	batch := f.Int("batch-size", client.DefaultBatchSize, "at most `N` messages per batch")
 	direct := f.Bool("direct", false, "send straight to the brokers (falls back to the manager)")
 	progress := f.Bool("progress", false, "show progress on stderr (default: when stderr is a terminal)")
-	pos, err := f.parse(e, args, 0, 1)
-	if err != nil {
-		return helpOK(err)
-	}
-	if *topic == "" {
-		return usageErrorf("produce: --topic is required")
-	}
-	if *batch <= 0 {
-		return usageErrorf("produce: --batch-size must be positive")
-	}
-	in := e.stdin
-	if len(pos) == 1 && pos[0] != "-" {
-		file, err := os.Open(pos[0])
-		if err != nil {
-			return fmt.Errorf("produce: %w", err)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		ctx := cmd.Context()
+		if *topic == "" {
+			return usageErrorf("produce: --topic is required")
 		}
-		defer file.Close()
-		in = file
-	}
-	c, err := mk()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	p, err := c.NewProducer(ctx, *topic, client.ProducerConfig{
-		Linger: *linger, BatchSize: *batch, Direct: *direct,
-	})
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-
-	// A waiter collects results in order while lines are read.
-	futures := make(chan *client.Future, 4*(*batch)+1024)
-	var (
-		mu      sync.Mutex
-		ok      int64
-		failed  int64
-		firstEr error
-		perPart = map[int]int64{}
-	)
-	waitDone := make(chan struct{})
-	go func() {
-		defer close(waitDone)
-		for fut := range futures {
-			ack, err := fut.Wait(context.Background())
-			mu.Lock()
+		if *batch <= 0 {
+			return usageErrorf("produce: --batch-size must be positive")
+		}
+		in := e.stdin
+		if len(pos) == 1 && pos[0] != "-" {
+			file, err := os.Open(pos[0])
 			if err != nil {
-				failed++
-				if firstEr == nil {
-					firstEr = err
-				}
-			} else {
-				ok++
-				perPart[ack.Partition]++
+				return fmt.Errorf("produce: %w", err)
 			}
-			mu.Unlock()
+			defer file.Close()
+			in = file
 		}
-	}()
-	showProgress := *progress || isTerminal(e.stderr)
-	var stopProgress func()
-	if showProgress {
-		stopProgress = startProgress(e.stderr, func() (int64, int64) {
-			mu.Lock()
-			defer mu.Unlock()
-			return ok, failed
-		})
-	}
-
-	r := bufio.NewReaderSize(in, 1<<16)
-	var lines int64
-	var readErr error
-	for {
-		line, err := r.ReadString('\n')
-		if len(line) > 0 {
-			line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-			rec := client.Record{Key: *key, Value: line, Partition: partition.ptr()}
-			if *keySep != "" {
-				if k, v, found := strings.Cut(line, *keySep); found {
-					rec.Key, rec.Value = k, v
-				}
-			}
-			futures <- p.Send(ctx, rec)
-			lines++
-		}
-		if err == io.EOF {
-			break
-		}
+		c, err := mk()
 		if err != nil {
-			readErr = err
-			break
+			return err
 		}
-		if ctx.Err() != nil {
-			break
+		defer c.Close()
+		p, err := c.NewProducer(ctx, *topic, client.ProducerConfig{
+			Linger: *linger, BatchSize: *batch, Direct: *direct,
+		})
+		if err != nil {
+			return err
 		}
+		defer p.Close()
+
+		// A waiter collects results in order while lines are read.
+		futures := make(chan *client.Future, 4*(*batch)+1024)
+		var (
+			mu      sync.Mutex
+			ok      int64
+			failed  int64
+			firstEr error
+			perPart = map[int]int64{}
+		)
+		waitDone := make(chan struct{})
+		go func() {
+			defer close(waitDone)
+			for fut := range futures {
+				ack, err := fut.Wait(context.Background())
+				mu.Lock()
+				if err != nil {
+					failed++
+					if firstEr == nil {
+						firstEr = err
+					}
+				} else {
+					ok++
+					perPart[ack.Partition]++
+				}
+				mu.Unlock()
+			}
+		}()
+		showProgress := *progress || isTerminal(e.stderr)
+		var stopProgress func()
+		if showProgress {
+			stopProgress = startProgress(e.stderr, func() (int64, int64) {
+				mu.Lock()
+				defer mu.Unlock()
+				return ok, failed
+			})
+		}
+
+		r := bufio.NewReaderSize(in, 1<<16)
+		var lines int64
+		var readErr error
+		for {
+			line, err := r.ReadString('\n')
+			if len(line) > 0 {
+				line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+				rec := client.Record{Key: *key, Value: line, Partition: partition.ptr()}
+				if *keySep != "" {
+					if k, v, found := strings.Cut(line, *keySep); found {
+						rec.Key, rec.Value = k, v
+					}
+				}
+				futures <- p.Send(ctx, rec)
+				lines++
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				readErr = err
+				break
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		flushErr := p.Flush(ctx)
+		close(futures)
+		<-waitDone
+		if stopProgress != nil {
+			stopProgress()
+		}
+		parts := make([]int, 0, len(perPart))
+		for k := range perPart {
+			parts = append(parts, k)
+		}
+		sort.Ints(parts)
+		var dist []string
+		for _, k := range parts {
+			dist = append(dist, fmt.Sprintf("%d:%d", k, perPart[k]))
+		}
+		fmt.Fprintf(e.stderr, "produced %d of %d messages to %s (partition:count %s)\n", ok, lines, *topic, strings.Join(dist, " "))
+		switch {
+		case readErr != nil:
+			return fmt.Errorf("produce: read input: %w", readErr)
+		case firstEr != nil:
+			return fmt.Errorf("produce: %d of %d messages failed; first error: %w", failed, lines, firstEr)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case flushErr != nil:
+			return flushErr
+		}
+		return nil
 	}
-	flushErr := p.Flush(ctx)
-	close(futures)
-	<-waitDone
-	if stopProgress != nil {
-		stopProgress()
-	}
-	parts := make([]int, 0, len(perPart))
-	for k := range perPart {
-		parts = append(parts, k)
-	}
-	sort.Ints(parts)
-	var dist []string
-	for _, k := range parts {
-		dist = append(dist, fmt.Sprintf("%d:%d", k, perPart[k]))
-	}
-	fmt.Fprintf(e.stderr, "produced %d of %d messages to %s (partition:count %s)\n", ok, lines, *topic, strings.Join(dist, " "))
-	switch {
-	case readErr != nil:
-		return fmt.Errorf("produce: read input: %w", readErr)
-	case firstEr != nil:
-		return fmt.Errorf("produce: %d of %d messages failed; first error: %w", failed, lines, firstEr)
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case flushErr != nil:
-		return flushErr
-	}
-	return nil
+	return cmd
 }
 
 // startProgress prints a progress line on w every 200 ms until stopped.
@@ -379,11 +387,11 @@ func startProgress(w io.Writer, counts func() (ok, failed int64)) (stop func()) 
 	return func() { close(done); wg.Wait() }
 }
 
-func runConsume(ctx context.Context, e *env, args []string) error {
-	f := newFlags("consume", "", `Consume messages and print them, one per line. Without --consumer-id a new
+func consumeCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("consume", "consume messages and print them", `Consume messages and print them, one per line. Without --consumer-id a new
 consumer is registered (from the beginning of every partition) and its id is
 printed on stderr: pass it back to resume. Stops when nothing is left, after
---max messages, or (with --follow) on Ctrl-C.`)
+--max messages, or (with --follow) on Ctrl-C.`, 0, 0)
 	mk := managerFlag(f)
 	topic := f.String("topic", "", "the `topic` (required)")
 	id := f.Int64("consumer-id", 0, "resume consumer `id` (0: register a new one)")
@@ -393,70 +401,71 @@ printed on stderr: pass it back to resume. Stops when nothing is left, after
 	follow := f.Bool("follow", false, "keep waiting for new messages")
 	wait := f.Duration("wait", 5*time.Second, "long-poll time per request with --follow")
 	format := f.String("format", "value", "output `format`: value, kv (key<TAB>value), json")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
-	}
-	if *topic == "" {
-		return usageErrorf("consume: --topic is required")
-	}
-	if *maxN < 0 {
-		return usageErrorf("consume: --max must not be negative")
-	}
-	switch *format {
-	case "value", "kv", "json":
-	default:
-		return usageErrorf("consume: --format must be value, kv or json, not %q", *format)
-	}
-	c, err := mk()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	w := -time.Nanosecond // no wait: stop when nothing is left
-	if *follow {
-		w = *wait
-	}
-	cons, err := c.NewConsumer(ctx, *topic, client.ConsumerConfig{ID: *id, Partition: partition.ptr(), MaxWait: w})
-	if err != nil {
-		return err
-	}
-	defer cons.Close()
-	if *id == 0 {
-		fmt.Fprintf(e.stderr, "consumer id: %d\n", cons.ID())
-	}
-	out := bufio.NewWriter(e.stdout)
-	defer out.Flush()
-	enc := json.NewEncoder(out)
-	n := 0
-	for *maxN == 0 || n < *maxN {
-		want := client.DefaultPollBatch
-		if *maxN > 0 {
-			want = min(want, *maxN-n)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		if *topic == "" {
+			return usageErrorf("consume: --topic is required")
 		}
-		msgs, err := cons.Poll(ctx, want)
+		if *maxN < 0 {
+			return usageErrorf("consume: --max must not be negative")
+		}
+		switch *format {
+		case "value", "kv", "json":
+		default:
+			return usageErrorf("consume: --format must be value, kv or json, not %q", *format)
+		}
+		c, err := mk()
 		if err != nil {
-			if *follow && ctx.Err() != nil {
-				return nil
-			}
 			return err
 		}
-		for _, m := range msgs {
-			switch *format {
-			case "json":
-				enc.Encode(m)
-			case "kv":
-				fmt.Fprintf(out, "%s\t%s\n", m.Key, m.Value)
-			default:
-				fmt.Fprintln(out, m.Value)
+		defer c.Close()
+		w := -time.Nanosecond // no wait: stop when nothing is left
+		if *follow {
+			w = *wait
+		}
+		cons, err := c.NewConsumer(ctx, *topic, client.ConsumerConfig{ID: *id, Partition: partition.ptr(), MaxWait: w})
+		if err != nil {
+			return err
+		}
+		defer cons.Close()
+		if *id == 0 {
+			fmt.Fprintf(e.stderr, "consumer id: %d\n", cons.ID())
+		}
+		out := bufio.NewWriter(e.stdout)
+		defer out.Flush()
+		enc := json.NewEncoder(out)
+		n := 0
+		for *maxN == 0 || n < *maxN {
+			want := client.DefaultPollBatch
+			if *maxN > 0 {
+				want = min(want, *maxN-n)
+			}
+			msgs, err := cons.Poll(ctx, want)
+			if err != nil {
+				if *follow && ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			for _, m := range msgs {
+				switch *format {
+				case "json":
+					enc.Encode(m)
+				case "kv":
+					fmt.Fprintf(out, "%s\t%s\n", m.Key, m.Value)
+				default:
+					fmt.Fprintln(out, m.Value)
+				}
+			}
+			n += len(msgs)
+			if *follow {
+				out.Flush()
+			}
+			if len(msgs) == 0 && !*follow {
+				break
 			}
 		}
-		n += len(msgs)
-		if *follow {
-			out.Flush()
-		}
-		if len(msgs) == 0 && !*follow {
-			break
-		}
+		return out.Flush()
 	}
-	return out.Flush()
+	return cmd
 }

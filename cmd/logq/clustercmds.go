@@ -1,12 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strconv"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/logq/logq/client"
 )
@@ -15,91 +16,92 @@ import (
 // add-partitions, rebalance) and the client listings (producers,
 // consumers).
 
-func runBrokersRemove(ctx context.Context, e *env, args []string) error {
-	f := newFlags("brokers remove", "ID", `Decommission a broker: its partitions move to live brokers (with higher
+func brokersRemoveCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("remove ID", "decommission a broker: move its partitions away and retire it", `Decommission a broker: its partitions move to live brokers (with higher
 ownership epochs; the data stays in PostgreSQL) and it is retired, in one
 step. A removed broker that keeps running is fenced: its appends fail and its
 heartbeats are refused. Refused when no other live broker can take its
-partitions.`)
+partitions.`, 1, 1)
 	mk := managerFlag(f)
 	asJSON := f.Bool("json", false, "print the moves as JSON")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		ctx := cmd.Context()
+		id, err := strconv.ParseInt(pos[0], 10, 64)
+		if err != nil || id <= 0 {
+			return usageErrorf("brokers remove: ID %q is not a positive integer", pos[0])
+		}
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		moves, seq, err := c.RemoveBroker(ctx, id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, nonNilMoves(moves))
+		}
+		fmt.Fprintf(e.stdout, "removed broker %d (seq %d); %d partitions reassigned\n", id, seq, len(moves))
+		return printMoves(e.stdout, moves)
 	}
-	id, err := strconv.ParseInt(pos[0], 10, 64)
-	if err != nil || id <= 0 {
-		return usageErrorf("brokers remove: ID %q is not a positive integer", pos[0])
-	}
-	c, err := mk()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	moves, seq, err := c.RemoveBroker(ctx, id)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(e.stdout, nonNilMoves(moves))
-	}
-	fmt.Fprintf(e.stdout, "removed broker %d (seq %d); %d partitions reassigned\n", id, seq, len(moves))
-	return printMoves(e.stdout, moves)
+	return cmd
 }
 
-func runTopicsAddPartitions(ctx context.Context, e *env, args []string) error {
-	f := newFlags("topics add-partitions", "NAME", `Add partitions to a topic (numbered after the existing ones), spread over the
+func topicsAddPartitionsCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("add-partitions NAME", "add partitions to a topic", `Add partitions to a topic (numbered after the existing ones), spread over the
 live brokers. Keys hash over the new partition count from then on, so a key's
-later messages may land in another partition than its earlier ones.`)
+later messages may land in another partition than its earlier ones.`, 1, 1)
 	mk := managerFlag(f)
 	count := f.Int("count", 0, "number of partitions `N` to add (required, at least 1)")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return helpOK(err)
-	}
-	if *count < 1 {
-		return usageErrorf("topics add-partitions: --count must be at least 1")
-	}
-	c, err := mk()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	total, seq, err := c.AddPartitions(ctx, pos[0], *count)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "added %d partitions to topic %s: %d in all (seq %d)\n", *count, pos[0], total, seq)
-	return nil
-}
-
-func runRebalance(ctx context.Context, e *env, args []string) error {
-	f := newFlags("rebalance", "", `Even out partitions over the live brokers (after brokers joined): moves
-ownership only, with higher epochs; the data stays in PostgreSQL. Producers
-and consumers carry on (requests in flight are re-routed).`)
-	mk := managerFlag(f)
-	asJSON := f.Bool("json", false, "print the moves as JSON")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
-	}
-	c, err := mk()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	moves, seq, err := c.Rebalance(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(e.stdout, nonNilMoves(moves))
-	}
-	if len(moves) == 0 {
-		fmt.Fprintf(e.stdout, "already balanced: nothing moved (seq %d)\n", seq)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		ctx := cmd.Context()
+		if *count < 1 {
+			return usageErrorf("topics add-partitions: --count must be at least 1")
+		}
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		total, seq, err := c.AddPartitions(ctx, pos[0], *count)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "added %d partitions to topic %s: %d in all (seq %d)\n", *count, pos[0], total, seq)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "moved %d partitions (seq %d)\n", len(moves), seq)
-	return printMoves(e.stdout, moves)
+	return cmd
+}
+
+func rebalanceCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("rebalance", "even out partitions over the live brokers", `Even out partitions over the live brokers (after brokers joined): moves
+ownership only, with higher epochs; the data stays in PostgreSQL. Producers
+and consumers carry on (requests in flight are re-routed).`, 0, 0)
+	mk := managerFlag(f)
+	asJSON := f.Bool("json", false, "print the moves as JSON")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		moves, seq, err := c.Rebalance(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, nonNilMoves(moves))
+		}
+		if len(moves) == 0 {
+			fmt.Fprintf(e.stdout, "already balanced: nothing moved (seq %d)\n", seq)
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "moved %d partitions (seq %d)\n", len(moves), seq)
+		return printMoves(e.stdout, moves)
+	}
+	return cmd
 }
 
 func nonNilMoves(moves []client.Move) []client.Move {
@@ -125,80 +127,76 @@ func printMoves(w io.Writer, moves []client.Move) error {
 	return tw.Flush()
 }
 
-func runProducers(ctx context.Context, e *env, args []string) error {
-	return listClients(ctx, e, args, "producers")
-}
-
-func runConsumers(ctx context.Context, e *env, args []string) error {
-	return listClients(ctx, e, args, "consumers")
-}
-
-func listClients(ctx context.Context, e *env, args []string, kind string) error {
+// clientsCmd is "producers" or "consumers".
+func clientsCmd(e *env, kind string) *cobra.Command {
+	short := "list the producers with their status and last contact"
 	about := `List the producers with their topic, partition ("all": the whole topic),
 status and when the writer manager last heard from them. A client silent past
 the managers' client timeout (default 1m) is inactive until its next request.`
 	if kind == "consumers" {
+		short = "list the consumers with their status, last contact and lag"
 		about = `List the consumers with their topic, partition ("all": the whole topic),
 status, when the writer manager last heard from them, and their lag (messages
 left, summed over their partitions; "?" marks a partial sum when a broker did
 not answer). A client silent past the managers' client timeout (default 1m) is
 inactive until its next request.`
 	}
-	f := newFlags(kind, "", about)
+	cmd, f := newCommand(kind, short, about, 0, 0)
 	mk := managerFlag(f)
 	topic := f.String("topic", "", "only the clients of `topic`")
 	asJSON := f.Bool("json", false, "print JSON")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
-	}
-	c, err := mk()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	var list []client.ClientInfo
-	if kind == "producers" {
-		list, err = c.Producers(ctx, *topic)
-	} else {
-		list, err = c.Consumers(ctx, *topic)
-	}
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if list == nil {
-			list = []client.ClientInfo{}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		c, err := mk()
+		if err != nil {
+			return err
 		}
-		return writeJSON(e.stdout, list)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	head := "ID\tTOPIC\tPARTITION\tSTATUS\tLAST SEEN"
-	if kind == "consumers" {
-		head += "\tLAG"
-	}
-	fmt.Fprintln(tw, head)
-	for _, ci := range list {
-		part := "all"
-		if ci.Partition != nil {
-			part = strconv.Itoa(*ci.Partition)
+		defer c.Close()
+		var list []client.ClientInfo
+		if kind == "producers" {
+			list, err = c.Producers(ctx, *topic)
+		} else {
+			list, err = c.Consumers(ctx, *topic)
 		}
-		status := "active"
-		if !ci.Active {
-			status = "inactive"
+		if err != nil {
+			return err
 		}
-		seen := "-"
-		if ci.LastSeen != nil {
-			seen = ci.Idle.Truncate(time.Second).String() + " ago"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s", ci.ID, ci.Topic, part, status, seen)
-		if kind == "consumers" {
-			lag := strconv.FormatInt(ci.Lag, 10)
-			if !ci.LagKnown {
-				lag += "?"
+		if *asJSON {
+			if list == nil {
+				list = []client.ClientInfo{}
 			}
-			fmt.Fprintf(tw, "\t%s", lag)
+			return writeJSON(e.stdout, list)
 		}
-		fmt.Fprintln(tw)
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		head := "ID\tTOPIC\tPARTITION\tSTATUS\tLAST SEEN"
+		if kind == "consumers" {
+			head += "\tLAG"
+		}
+		fmt.Fprintln(tw, head)
+		for _, ci := range list {
+			part := "all"
+			if ci.Partition != nil {
+				part = strconv.Itoa(*ci.Partition)
+			}
+			status := "active"
+			if !ci.Active {
+				status = "inactive"
+			}
+			seen := "-"
+			if ci.LastSeen != nil {
+				seen = ci.Idle.Truncate(time.Second).String() + " ago"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s", ci.ID, ci.Topic, part, status, seen)
+			if kind == "consumers" {
+				lag := strconv.FormatInt(ci.Lag, 10)
+				if !ci.LagKnown {
+					lag += "?"
+				}
+				fmt.Fprintf(tw, "\t%s", lag)
+			}
+			fmt.Fprintln(tw)
+		}
+		return tw.Flush()
 	}
-	return tw.Flush()
+	return cmd
 }

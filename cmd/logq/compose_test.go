@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
 	"github.com/logq/logq/eventlog"
@@ -17,7 +18,7 @@ import (
 )
 
 // The deployment files at the repository root are checked here against the
-// commands' real flag sets (commandFlags): no Docker engine is needed, and
+// commands' real flag sets (the cobra command tree): no Docker engine is needed, and
 // a renamed flag or variable fails this test instead of a deployment.
 
 type composeFile struct {
@@ -186,7 +187,7 @@ func TestCompose(t *testing.T) {
 	type server struct {
 		name string
 		cmd  string
-		f    *flags
+		f    *pflag.FlagSet
 		port string
 	}
 	var managers, brokers []server
@@ -330,39 +331,35 @@ func TestCompose(t *testing.T) {
 // parseService parses a container's command line and environment with the
 // command's real flag set, the way run would, and returns the command name
 // and the parsed flags.
-func parseService(args []string, environment map[string]string) (string, *flags, error) {
-	cmd := ""
-	for _, c := range commands {
-		w := strings.Fields(c.name)
-		if len(args) >= len(w) && strings.Join(args[:len(w)], " ") == c.name && len(w) > len(strings.Fields(cmd)) {
-			cmd = c.name
-		}
-	}
-	if cmd == "" {
+func parseService(args []string, environment map[string]string) (string, *pflag.FlagSet, error) {
+	cmd, rest, err := newRoot(testEnv()).Find(args)
+	if err != nil || !cmd.HasParent() || isGroup(cmd) {
 		return "", nil, fmt.Errorf("command %v: no such logq command", args)
 	}
-	f, infos, err := commandFlags(cmd)
-	if err != nil {
-		return "", nil, err
-	}
+	name := commandName(cmd)
 	// Every LOGQ_ variable must be one the command reads: a typo would
 	// otherwise be silently ignored and the default used.
 	known := map[string]bool{}
-	for _, fi := range infos {
+	for _, fi := range flagInfos(cmd) {
 		for _, v := range fi.Env {
 			known[v] = true
 		}
 	}
 	for k := range environment {
 		if strings.HasPrefix(k, "LOGQ_") && !known[k] {
-			return "", nil, fmt.Errorf("environment variable %s is not read by logq %s", k, cmd)
+			return "", nil, fmt.Errorf("environment variable %s is not read by logq %s", k, name)
 		}
 	}
-	e := &env{getenv: func(k string) string { return environment[k] }, stdout: &strings.Builder{}, stderr: &strings.Builder{}}
-	if _, err := f.parse(e, args[len(strings.Fields(cmd)):], 0, 0); err != nil {
-		return "", nil, fmt.Errorf("logq %s: %v", cmd, err)
+	if err := cmd.ParseFlags(rest); err != nil {
+		return "", nil, fmt.Errorf("logq %s: %v", name, flagError(cmd, err))
 	}
-	return cmd, f, nil
+	if err := cmd.ValidateArgs(cmd.Flags().Args()); err != nil {
+		return "", nil, fmt.Errorf("logq %s: %v", name, err)
+	}
+	if err := applyEnv(cmd, func(k string) string { return environment[k] }); err != nil {
+		return "", nil, fmt.Errorf("logq %s: %v", name, err)
+	}
+	return name, cmd.Flags(), nil
 }
 
 func isLoopback(host string) bool {
@@ -405,5 +402,10 @@ func TestParseServiceRejects(t *testing.T) {
 	cmd, f, err := parseService([]string{"broker", "--id", "7"}, map[string]string{"LOGQ_DB": "postgres://x@y/z", "LOGQ_TAIL": "logical"})
 	if err != nil || cmd != "broker" || f.Lookup("id").Value.String() != "7" || f.Lookup("db").Value.String() != "postgres://x@y/z" || f.Lookup("tail").Value.String() != "logical" {
 		t.Errorf("parseService(broker) = %q, %v", cmd, err)
+	}
+	// A flag on the command line wins over its variables.
+	_, f, err = parseService([]string{"broker", "--tail=notify"}, map[string]string{"LOGQ_TAIL": "logical", "LOGQ_DATABASE_URL": "postgres://a/b", "LOGQ_DB": "postgres://c/d"})
+	if err != nil || f.Lookup("tail").Value.String() != "notify" || f.Lookup("db").Value.String() != "postgres://a/b" {
+		t.Errorf("parseService(broker --tail=notify): %v", err)
 	}
 }

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 const configDocPath = "../../docs/configuration.md"
@@ -36,28 +40,20 @@ func TestConfigurationDoc(t *testing.T) {
 	}
 }
 
-// TestCommandFlagsCoverEveryCommand: every command builds its flags before
-// doing anything, so commandFlags (and the generated reference) sees them
-// all; the server flags read their LOGQ_ variables.
-func TestCommandFlagsCoverEveryCommand(t *testing.T) {
+// TestServerFlagsReadTheEnvironment: the server flags read their LOGQ_
+// variables (the container deployment sets nothing else).
+func TestServerFlagsReadTheEnvironment(t *testing.T) {
 	t.Parallel()
-	for _, c := range commands {
-		_, infos, err := commandFlags(c.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.name == "manager" || c.name == "broker" {
-			for _, fi := range infos {
+	for _, c := range logqCommands() {
+		if name := commandName(c); name == "manager" || name == "broker" {
+			for _, fi := range flagInfos(c) {
 				if len(fi.Env) == 0 {
-					t.Errorf("%s --%s reads no environment variable", c.name, fi.Name)
+					t.Errorf("%s --%s reads no environment variable", name, fi.Name)
 				}
 			}
 		}
 	}
-	_, infos, err := commandFlags("manager")
-	if err != nil {
-		t.Fatal(err)
-	}
+	infos := flagInfos(findCommand(t, "manager"))
 	want := map[string]string{"addr": "LOGQ_ADDR", "db": "LOGQ_DATABASE_URL", "heartbeat-timeout": "LOGQ_HEARTBEAT_TIMEOUT"}
 	for _, fi := range infos {
 		if v, ok := want[fi.Name]; ok {
@@ -70,9 +66,79 @@ func TestCommandFlagsCoverEveryCommand(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("manager lacks flags %v", want)
 	}
-	if _, _, err := commandFlags("no such command"); err == nil {
-		t.Error("commandFlags of an unknown command succeeded")
+}
+
+// testEnv is an environment with nothing set and nowhere to write.
+func testEnv() *env {
+	return &env{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard}
+}
+
+// isGroup reports whether c only holds subcommands (topics, events).
+func isGroup(c *cobra.Command) bool { return c.Annotations[groupAnnotation] == "true" }
+
+// logqCommands returns every command of the tree that runs something, in
+// the order of the help's groups (and, in a group, cobra's name order),
+// each followed by its subcommands.
+func logqCommands() []*cobra.Command {
+	root := newRoot(testEnv())
+	var out []*cobra.Command
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if !isGroup(c) {
+			out = append(out, c)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
 	}
+	for _, g := range append(root.Groups(), &cobra.Group{}) {
+		for _, c := range root.Commands() {
+			if c.GroupID == g.ID {
+				walk(c)
+			}
+		}
+	}
+	return out
+}
+
+// findCommand returns the command named name ("topics create").
+func findCommand(t *testing.T, name string) *cobra.Command {
+	t.Helper()
+	for _, c := range logqCommands() {
+		if commandName(c) == name {
+			return c
+		}
+	}
+	t.Fatalf("no command %q", name)
+	return nil
+}
+
+// flagInfo describes one flag of a command: what docs/configuration.md
+// lists and what the deployment files are checked against.
+type flagInfo struct {
+	Name    string   // without dashes: "heartbeat-interval"
+	Type    string   // value placeholder from the usage text ("URL", "duration"), "" for booleans
+	Default string   // pflag.Flag.DefValue
+	Usage   string   // usage text, backquotes and environment variables removed
+	Env     []string // environment variables it falls back to, first wins
+}
+
+// flagInfos returns the flags of c, sorted by name.
+func flagInfos(c *cobra.Command) []flagInfo {
+	var infos []flagInfo
+	c.LocalFlags().VisitAll(func(fl *pflag.Flag) { // VisitAll is in name order
+		if fl.Name == "help" {
+			return
+		}
+		bare := *fl
+		bare.Usage = baseUsage(fl)
+		typ, usage := pflag.UnquoteUsage(&bare)
+		infos = append(infos, flagInfo{
+			Name: fl.Name, Type: typ, Default: fl.DefValue, Usage: usage,
+			Env: append([]string(nil), fl.Annotations[envAnnotation]...),
+		})
+	})
+	return infos
 }
 
 // renderConfigDoc writes docs/configuration.md from the commands' flag sets.
@@ -98,21 +164,19 @@ through environment variables (the container deployment, [deploy.md](deploy.md),
 
 Commands:
 `)
-	for _, c := range commands {
-		fmt.Fprintf(w, "[`%s`](#%s) · ", c.name, anchor("logq "+c.name))
+	cmds := logqCommands()
+	for _, c := range cmds {
+		fmt.Fprintf(w, "[`%s`](#%s) · ", commandName(c), anchor("logq "+commandName(c)))
 	}
 	w.Truncate(w.Len() - len(" · "))
 	w.WriteString("\n")
-	for _, c := range commands {
-		f, infos, err := commandFlags(c.name)
-		if err != nil {
-			return err
+	for _, c := range cmds {
+		infos := flagInfos(c)
+		usage := "logq " + commandName(c)
+		if _, args, ok := strings.Cut(c.Use, " "); ok {
+			usage += " " + args
 		}
-		usage := "logq " + c.name
-		if f.args != "" {
-			usage += " " + f.args
-		}
-		fmt.Fprintf(w, "\n## logq %s\n\n%s.\n\n```\n%s [flags]\n```\n\n", c.name, upperFirst(c.summary), usage)
+		fmt.Fprintf(w, "\n## logq %s\n\n%s.\n\n```\n%s [flags]\n```\n\n", commandName(c), upperFirst(c.Short), usage)
 		if len(infos) == 0 {
 			w.WriteString("No flags.\n")
 			continue

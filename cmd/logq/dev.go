@@ -9,18 +9,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/logq/logq/internal/devcluster"
 )
 
-func runDev(ctx context.Context, e *env, args []string) error {
-	f := newFlags("dev", "", `Run a whole cluster in this process, on loopback: PostgreSQL (a throwaway
+func devCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("dev", "run a local cluster: PostgreSQL, a writer, readers and brokers", `Run a whole cluster in this process, on loopback: PostgreSQL (a throwaway
 one from this machine's PostgreSQL binaries unless --db is given), a writer
 manager, --readers read managers and --brokers brokers. Prints the addresses
 and a line containing "ready" once everything serves; Ctrl-C stops it all.
 
 With --data DIR (or --db URL) the cluster survives a restart: the next
 "logq dev" with the same --data or --db resumes the same topics, positions
-and messages, and the brokers get their ids back (same addresses).`)
+and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 	db := dbFlag(f, "use the PostgreSQL database at `URL` instead of starting one")
 	data := f.String("data", "", "keep the started PostgreSQL's data in `DIR` (resume it next time)")
 	f.fromEnv("data", "LOGQ_DATA")
@@ -32,90 +34,89 @@ and messages, and the brokers get their ids back (same addresses).`)
 	hbi := f.Duration("heartbeat-interval", 2*time.Second, "broker heartbeat interval")
 	hbt := f.Duration("heartbeat-timeout", 10*time.Second, "silence after which a broker is declared dead")
 	mkLog := logFlags(f, "warn")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
-	}
-	if *db != "" && *data != "" {
-		return usageErrorf("dev: --db and --data exclude each other (--data is for the PostgreSQL that dev starts)")
-	}
-	if *readers < 0 || *brokers < 0 {
-		return usageErrorf("dev: --readers and --brokers must not be negative")
-	}
-	host, portStr, err := net.SplitHostPort(*addr)
-	if err != nil {
-		return usageErrorf("dev: --addr %q: want host:port", *addr)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return usageErrorf("dev: --addr %q: bad port", *addr)
-	}
-	if *hbt <= *hbi {
-		return usageErrorf("dev: --heartbeat-timeout must exceed --heartbeat-interval")
-	}
-	tm, err := mode()
-	if err != nil {
-		return err
-	}
-	log, err := mkLog(e.stderr)
-	if err != nil {
-		return err
-	}
-	cfg := devcluster.Config{
-		DSN: *db, DataDir: *data, Host: host, Port: port,
-		Readers: *readers, Brokers: *brokers, Auto: *auto, TailMode: tm,
-		HeartbeatInterval: *hbi, HeartbeatTimeout: *hbt, Logger: log,
-	}
-	// devcluster treats 0 as "the default"; -1 as none.
-	if *readers == 0 {
-		cfg.Readers = -1
-	}
-	if *brokers == 0 {
-		cfg.Brokers = -1
-	}
-	fmt.Fprintln(e.stdout, "logq dev: starting…")
-	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	c, err := devcluster.Start(startCtx, cfg)
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		if *db != "" && *data != "" {
+			return usageErrorf("dev: --db and --data exclude each other (--data is for the PostgreSQL that dev starts)")
 		}
-		return fmt.Errorf("dev: %w", err)
-	}
-	defer func() {
-		fmt.Fprintln(e.stdout, "logq dev: stopping…")
-		c.Close()
-		fmt.Fprintln(e.stdout, "logq dev: stopped")
-	}()
-
-	w := e.stdout
-	switch {
-	case *db != "":
-		fmt.Fprintf(w, "  database   %s\n", redactDSN(c.DSN))
-	case *data != "":
-		fmt.Fprintf(w, "  postgres   %s (data kept in %s)\n", c.DSN, *data)
-	default:
-		fmt.Fprintf(w, "  postgres   %s (throwaway: removed on exit)\n", c.DSN)
-	}
-	for i, m := range c.Managers {
-		role := "reader"
-		switch {
-		case *auto:
-			role = "manager"
-			if i == 0 {
-				role = "manager (writer)"
+		if *readers < 0 || *brokers < 0 {
+			return usageErrorf("dev: --readers and --brokers must not be negative")
+		}
+		host, portStr, err := net.SplitHostPort(*addr)
+		if err != nil {
+			return usageErrorf("dev: --addr %q: want host:port", *addr)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil || port < 0 || port > 65535 {
+			return usageErrorf("dev: --addr %q: bad port", *addr)
+		}
+		if *hbt <= *hbi {
+			return usageErrorf("dev: --heartbeat-timeout must exceed --heartbeat-interval")
+		}
+		tm, err := mode()
+		if err != nil {
+			return err
+		}
+		log, err := mkLog(e.stderr)
+		if err != nil {
+			return err
+		}
+		cfg := devcluster.Config{
+			DSN: *db, DataDir: *data, Host: host, Port: port,
+			Readers: *readers, Brokers: *brokers, Auto: *auto, TailMode: tm,
+			HeartbeatInterval: *hbi, HeartbeatTimeout: *hbt, Logger: log,
+		}
+		// devcluster treats 0 as "the default"; -1 as none.
+		if *readers == 0 {
+			cfg.Readers = -1
+		}
+		if *brokers == 0 {
+			cfg.Brokers = -1
+		}
+		fmt.Fprintln(e.stdout, "logq dev: starting…")
+		startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		c, err := devcluster.Start(startCtx, cfg)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
 			}
-		case i == 0:
-			role = "writer"
+			return fmt.Errorf("dev: %w", err)
 		}
-		fmt.Fprintf(w, "  %-10s %s\n", role, m.URL)
-	}
-	for _, b := range c.Brokers {
-		fmt.Fprintf(w, "  broker %-3d %s\n", b.ID, b.Addr)
-	}
-	mgr := c.WriterURL()
-	all := strings.Join(c.ManagerURLs(), ",")
-	fmt.Fprintf(w, `
+		defer func() {
+			fmt.Fprintln(e.stdout, "logq dev: stopping…")
+			c.Close()
+			fmt.Fprintln(e.stdout, "logq dev: stopped")
+		}()
+
+		w := e.stdout
+		switch {
+		case *db != "":
+			fmt.Fprintf(w, "  database   %s\n", redactDSN(c.DSN))
+		case *data != "":
+			fmt.Fprintf(w, "  postgres   %s (data kept in %s)\n", c.DSN, *data)
+		default:
+			fmt.Fprintf(w, "  postgres   %s (throwaway: removed on exit)\n", c.DSN)
+		}
+		for i, m := range c.Managers {
+			role := "reader"
+			switch {
+			case *auto:
+				role = "manager"
+				if i == 0 {
+					role = "manager (writer)"
+				}
+			case i == 0:
+				role = "writer"
+			}
+			fmt.Fprintf(w, "  %-10s %s\n", role, m.URL)
+		}
+		for _, b := range c.Brokers {
+			fmt.Fprintf(w, "  broker %-3d %s\n", b.ID, b.Addr)
+		}
+		mgr := c.WriterURL()
+		all := strings.Join(c.ManagerURLs(), ",")
+		fmt.Fprintf(w, `
 Try:
   export LOGQ_MANAGER=%s
   logq topics create orders --partitions 3
@@ -127,16 +128,18 @@ Try:
   curl -s -X POST %s/producer/register -d '{"topic":"orders"}'
   curl -s -X POST %s/producer/produce -d '{"topic":"orders","producer_id":1,"message":"hi"}'
 `, all, mgr, mgr, mgr)
-	if c.PG() != nil || *db != "" {
-		fmt.Fprintf(w, "  logq state --db '%s'\n", c.DSN)
+		if c.PG() != nil || *db != "" {
+			fmt.Fprintf(w, "  logq state --db '%s'\n", c.DSN)
+		}
+		fmt.Fprintf(w, "\nready: %d managers, %d brokers (Ctrl-C to stop)\n", len(c.Managers), len(c.Brokers))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-anyDone(c):
+			return fmt.Errorf("dev: a server stopped unexpectedly")
+		}
 	}
-	fmt.Fprintf(w, "\nready: %d managers, %d brokers (Ctrl-C to stop)\n", len(c.Managers), len(c.Brokers))
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-anyDone(c):
-		return fmt.Errorf("dev: a server stopped unexpectedly")
-	}
+	return cmd
 }
 
 // anyDone is closed when any server of c stops on its own.

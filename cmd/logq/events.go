@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/client"
@@ -294,8 +295,8 @@ func replay(ctx context.Context, src eventSource, st *projection.State, to int64
 // eventTime formats an event's time the same way everywhere.
 func eventTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-func runEventsList(ctx context.Context, e *env, args []string) error {
-	f := newFlags("events list", "", "List control-plane events in seq order, as a table or JSON lines.")
+func eventsListCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("list", "list control-plane events", "List control-plane events in seq order, as a table or JSON lines.", 0, 0)
 	src := addSourceFlags(f, false)
 	var types []string
 	f.Func("type", "only events of `TYPE` (repeatable, or comma-separated)", func(s string) error {
@@ -315,9 +316,13 @@ func runEventsList(ctx context.Context, e *env, args []string) error {
 	until := f.String("until", "", "only events before `TIME`")
 	limit := f.Int("limit", 0, "at most `N` events (0: all)")
 	asJSON := f.Bool("json", false, "print JSON lines")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runEventsList(cmd.Context(), e, src, types, from, to, since, until, limit, asJSON)
 	}
+	return cmd
+}
+
+func runEventsList(ctx context.Context, e *env, src *sourceFlags, types []string, from, to *int64, since, until *string, limit *int, asJSON *bool) error {
 	now := time.Now()
 	sinceT, err := parseTime(*since, now)
 	if err != nil {
@@ -396,16 +401,20 @@ func compactJSON(data []byte) string {
 	return buf.String()
 }
 
-func runEventsTail(ctx context.Context, e *env, args []string) error {
-	f := newFlags("events tail", "", `Follow the event log: print events as they are appended, until Ctrl-C.
+func eventsTailCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("tail", "follow control-plane events as they are appended", `Follow the event log: print events as they are appended, until Ctrl-C.
 With --db it tails the database (LISTEN/NOTIFY or logical replication);
-with --manager it polls GET /events.`)
+with --manager it polls GET /events.`, 0, 0)
 	src := addSourceFlags(f, true)
 	from := f.Int64("from", -1, "print events after `seq` (-1: only new ones)")
 	asJSON := f.Bool("json", false, "print JSON lines")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runEventsTail(cmd.Context(), e, src, from, asJSON)
 	}
+	return cmd
+}
+
+func runEventsTail(ctx context.Context, e *env, src *sourceFlags, from *int64, asJSON *bool) error {
 	s, err := src.open(ctx)
 	if err != nil {
 		return err
@@ -430,14 +439,17 @@ with --manager it polls GET /events.`)
 	return err
 }
 
-func runEventsShow(ctx context.Context, e *env, args []string) error {
-	f := newFlags("events show", "SEQ", "Show one event, with its decoded payload.")
+func eventsShowCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("show SEQ", "show one event", "Show one event, with its decoded payload.", 1, 1)
 	src := addSourceFlags(f, false)
 	asJSON := f.Bool("json", false, "print JSON")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		return runEventsShow(cmd.Context(), e, src, asJSON, pos)
 	}
+	return cmd
+}
+
+func runEventsShow(ctx context.Context, e *env, src *sourceFlags, asJSON *bool, pos []string) error {
 	seq, err := strconv.ParseInt(pos[0], 10, 64)
 	if err != nil || seq <= 0 {
 		return usageErrorf("events show: SEQ must be a positive integer, not %q", pos[0])
@@ -466,16 +478,20 @@ func runEventsShow(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func runState(ctx context.Context, e *env, args []string) error {
-	f := newFlags("state", "", `Replay the event log through the projection (the same fold the servers run)
-and print the cluster state as of a seq.`)
+func stateCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("state", "replay the event log and print the cluster state as of a seq", `Replay the event log through the projection (the same fold the servers run)
+and print the cluster state as of a seq.`, 0, 0)
 	src := addSourceFlags(f, false)
 	at := f.Int64("at", 0, "replay up to `seq` (0: the whole log)")
 	asJSON := f.Bool("json", false, "print JSON")
 	noSnap := f.Bool("no-snapshot", false, "with --db, replay from the first event even when a snapshot exists")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runState(cmd.Context(), e, src, at, asJSON, noSnap)
 	}
+	return cmd
+}
+
+func runState(ctx context.Context, e *env, src *sourceFlags, at *int64, asJSON, noSnap *bool) error {
 	if *at < 0 {
 		return usageErrorf("state: --at must not be negative")
 	}
@@ -498,14 +514,18 @@ and print the cluster state as of a seq.`)
 	return err
 }
 
-func runEventsVerify(ctx context.Context, e *env, args []string) error {
-	f := newFlags("events verify", "", `Replay the whole event log (from --db, or from the manager) and compare the
+func eventsVerifyCmd(e *env) *cobra.Command {
+	cmd, f := newCommand("verify", "replay the log and compare with a live manager's state", `Replay the whole event log (from --db, or from the manager) and compare the
 result with the live state of the manager at --manager (GET /state), at the
-same seq. Exits non-zero and prints the differences when they differ.`)
+same seq. Exits non-zero and prints the differences when they differ.`, 0, 0)
 	src := addSourceFlags(f, false)
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return helpOK(err)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runEventsVerify(cmd.Context(), e, src)
 	}
+	return cmd
+}
+
+func runEventsVerify(ctx context.Context, e *env, src *sourceFlags) error {
 	s, err := src.open(ctx)
 	if err != nil {
 		return err

@@ -198,11 +198,17 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	golden(t, "help_events_list", mustLogq(t, nil, "", "events", "list", "-h").stdout)
 	golden(t, "help_manager", mustLogq(t, nil, "", "help", "manager").stdout)
 	golden(t, "help_topics", mustLogq(t, nil, "", "topics", "--help").stdout)
+	if r := mustLogq(t, nil, "", "completion", "bash"); !strings.Contains(r.stdout, "__start_logq") {
+		t.Errorf("logq completion bash printed:\n%.300s", r.stdout)
+	}
+	if r := mustLogq(t, nil, "", "version"); r.stdout != "logq dev\n" {
+		t.Errorf("logq version printed %q", r.stdout)
+	}
 	// Every command answers --help.
-	for _, c := range commands {
-		args := append(strings.Fields(c.name), "--help")
-		if r := runLogq(t, nil, "", args...); r.err != nil || !strings.HasPrefix(r.stdout, "Usage: logq "+c.name) {
-			t.Errorf("logq %s --help: %v\n%s", c.name, r.err, r.stdout)
+	for _, c := range logqCommands() {
+		args := append(strings.Fields(commandName(c)), "--help")
+		if r := runLogq(t, nil, "", args...); r.err != nil || !strings.Contains(r.stdout, "Usage:\n  "+c.CommandPath()) {
+			t.Errorf("logq %s --help: %v\n%s", commandName(c), r.err, r.stdout)
 		}
 	}
 	for _, tc := range []struct {
@@ -215,9 +221,12 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{[]string{"topics", "nuke"}, `unknown command "topics nuke"`},
 		{[]string{"topics", "create"}, "topics create: missing NAME"},
 		{[]string{"topics", "create", "a", "b"}, `unexpected argument "b"`},
-		{[]string{"topics", "create", "a", "--partitions", "x"}, `invalid value "x" for flag -partitions`},
+		{[]string{"topics", "create", "a", "--partitions", "x"}, `invalid argument "x" for "--partitions" flag`},
 		{[]string{"produce"}, "produce: --topic is required"},
-		{[]string{"consume", "--topic", "t", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"consume", "--topic", "t", "--bogus"}, "consume: unknown flag: --bogus"},
+		{[]string{"consume", "-topic", "t"}, "long flags take two dashes: --topic"},
+		{[]string{"consume", "--topic"}, "flag needs an argument: --topic"},
+		{[]string{"brokers", "remove"}, "brokers remove: missing ID"},
 		{[]string{"consume", "--topic", "t", "--format", "xml"}, "--format must be value, kv or json"},
 		{[]string{"size", "--topic", "t"}, "--consumer-id is required"},
 		{[]string{"events", "show", "x"}, "SEQ must be a positive integer"},

@@ -3,142 +3,251 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"regexp"
 	"strings"
 	"time"
-)
 
-type flagT = flag.Flag
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
 
 // env is what a command sees of its environment.
 type env struct {
+	args   []string // the command line, without the program name
 	getenv func(string) string
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
-	// inspect, when set, receives each command's complete flag set in
-	// place of parsing: the command stops there (commandFlags, flagsets.go).
-	inspect func(*flags)
-}
-
-// command is one subcommand (or a group of them).
-type command struct {
-	name    string // as typed, e.g. "topics create"
-	summary string
-	run     func(ctx context.Context, e *env, args []string) error
-}
-
-// commands lists every subcommand, in the order of `logq --help`.
-var commands = []command{
-	{"dev", "run a local cluster: PostgreSQL, a writer, readers and brokers", runDev},
-	{"manager", "run a manager (control plane and routing)", runManager},
-	{"broker", "run a broker (owns partitions, stores messages)", runBroker},
-	{"health", "check that a server answers (container health checks)", runHealth},
-	{"topics create", "create a topic", runTopicsCreate},
-	{"topics list", "list the topics", runTopicsList},
-	{"topics describe", "show a topic's partitions, owners and high watermarks", runTopicsDescribe},
-	{"topics add-partitions", "add partitions to a topic", runTopicsAddPartitions},
-	{"produce", "produce lines from stdin or a file", runProduce},
-	{"consume", "consume messages and print them", runConsume},
-	{"size", "print how many messages are left for a consumer", runSize},
-	{"brokers", "list the brokers", runBrokers},
-	{"brokers remove", "decommission a broker: move its partitions away and retire it", runBrokersRemove},
-	{"rebalance", "even out partitions over the live brokers", runRebalance},
-	{"producers", "list the producers with their status and last contact", runProducers},
-	{"consumers", "list the consumers with their status, last contact and lag", runConsumers},
-	{"events list", "list control-plane events", runEventsList},
-	{"events tail", "follow control-plane events as they are appended", runEventsTail},
-	{"events show", "show one event", runEventsShow},
-	{"events verify", "replay the log and compare with a live manager's state", runEventsVerify},
-	{"state", "replay the event log and print the cluster state as of a seq", runState},
-	{"bench", "benchmark logq against PostgreSQL itself (starts its own cluster)", runBench},
+	ran    bool // the command line was accepted and a command started
 }
 
 // run is the whole program: main only adds signals and the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
-	if len(args) == 0 {
-		printUsage(stderr)
-		return usageErrorf("no command given")
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		if len(args) > 1 && args[0] == "help" {
-			return run(ctx, append(args[1:], "--help"), getenv, stdin, stdout, stderr)
-		}
-		printUsage(stdout)
-		return nil
-	case "version", "--version":
-		fmt.Fprintln(stdout, "logq", version)
-		return nil
-	}
-	// Longest match first: "events list" before "events".
-	best := -1
-	for i, c := range commands {
-		words := strings.Fields(c.name)
-		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
-			if best < 0 || len(words) > len(strings.Fields(commands[best].name)) {
-				best = i
-			}
+	e := &env{args: args, getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(e)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil && !e.ran {
+		// Cobra refused the command line before any command ran (an
+		// unknown command): a usage error too.
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			err = usageErrorf("%v (see %s --help)", oneLine(err.Error()), cmd.CommandPath())
 		}
 	}
-	if best < 0 {
-		// A group name alone ("topics", "events"): list its subcommands.
-		var sub []command
-		for _, c := range commands {
-			if strings.HasPrefix(c.name, args[0]+" ") {
-				sub = append(sub, c)
-			}
-		}
-		if len(sub) > 0 {
-			w := stderr
-			isHelp := len(args) > 1 && isHelpArg(args[1])
-			if isHelp {
-				w = stdout
-			}
-			fmt.Fprintf(w, "Usage: logq %s COMMAND [flags]\n\nCommands:\n", args[0])
-			for _, c := range sub {
-				fmt.Fprintf(w, "  %-16s %s\n", strings.TrimPrefix(c.name, args[0]+" "), c.summary)
-			}
-			if isHelp {
-				return nil
-			}
-			if len(args) > 1 {
-				return usageErrorf("unknown command %q (see logq %s --help)", args[0]+" "+args[1], args[0])
-			}
-			return usageErrorf("%s: missing command (see logq %s --help)", args[0], args[0])
-		}
-		return usageErrorf("unknown command %q (see logq --help)", args[0])
-	}
-	c := commands[best]
-	return c.run(ctx, e, args[len(strings.Fields(c.name)):])
+	return err
 }
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-func isHelpArg(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
+// groupAnnotation marks the commands that only hold subcommands: logq
+// itself, topics, events.
+const groupAnnotation = "logq_group"
 
-func printUsage(w io.Writer) {
-	fmt.Fprint(w, `logq is a partitioned, persistent log queue on PostgreSQL.
+// Command groups of `logq --help`.
+const (
+	groupServers = "servers"
+	groupClient  = "client"
+	groupEvents  = "events"
+)
 
-Usage: logq COMMAND [flags]
+// newRoot builds the command tree. Commands write to e's streams and read
+// their flags' environment fallbacks through e.getenv.
+func newRoot(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "logq",
+		Short: "a partitioned, persistent log queue on PostgreSQL",
+		Long: `logq is a partitioned, persistent log queue on PostgreSQL.
 
-Commands:
-`)
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-22s %s\n", c.name, c.summary)
-	}
-	fmt.Fprint(w, `
 Client commands talk to --manager URL[,URL] (env LOGQ_MANAGER, default
 http://127.0.0.1:8080); event commands read --manager or, with --db URL
-(env LOGQ_DATABASE_URL), the database itself.
-Run "logq COMMAND --help" for a command's flags; docs/cli.md has examples.
-`)
+(env LOGQ_DATABASE_URL), the database itself. docs/cli.md has examples.`,
+		Version:       version,
+		SilenceErrors: true, // main prints the error, once
+		SilenceUsage:  true, // an error names the problem and points at --help
+		Annotations:   map[string]string{groupAnnotation: "true"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SetOut(e.stderr)
+			cmd.Help()
+			return usageErrorf("no command given")
+		},
+	}
+	root.SetVersionTemplate("logq {{.Version}}\n")
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(flagError)
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		e.ran = true
+		return applyEnv(cmd, e.getenv)
+	}
+	root.AddGroup(
+		&cobra.Group{ID: groupServers, Title: "Servers:"},
+		&cobra.Group{ID: groupClient, Title: "Client commands:"},
+		&cobra.Group{ID: groupEvents, Title: "Event log:"},
+	)
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	add(groupServers, devCmd(e), managerCmd(e), brokerCmd(e), healthCmd(e), benchCmd(e))
+	brokers := brokersCmd(e)
+	brokers.AddCommand(brokersRemoveCmd(e))
+	add(groupClient,
+		group("topics", "create, list and describe topics; add partitions",
+			topicsCreateCmd(e), topicsListCmd(e), topicsDescribeCmd(e), topicsAddPartitionsCmd(e)),
+		produceCmd(e), consumeCmd(e), sizeCmd(e), brokers, rebalanceCmd(e),
+		clientsCmd(e, "producers"), clientsCmd(e, "consumers"))
+	add(groupEvents,
+		group("events", "list, follow, show and verify control-plane events",
+			eventsListCmd(e), eventsTailCmd(e), eventsShowCmd(e), eventsVerifyCmd(e)),
+		stateCmd(e))
+	root.AddCommand(&cobra.Command{
+		Use: "version", Short: "print logq's version", Args: posArgs(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(e.stdout, "logq", version)
+			return err
+		},
+	})
+	// A group's usage shows "logq topics [command]" only, not also the
+	// command line its RunE (an error) would accept.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}",
+		`{{if and .Runnable (ne (index .Annotations "`+groupAnnotation+`") "true")}}`, 1))
+	return root
+}
+
+// group is a command that only holds subcommands: alone or with an unknown
+// subcommand it is a usage error.
+func group(name, short string, subs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{
+		Use: name, Short: short, Args: cobra.ArbitraryArgs,
+		Annotations: map[string]string{groupAnnotation: "true"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("%s: missing command (see logq %s --help)", name, name)
+			}
+			hint := ""
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = fmt.Sprintf("; did you mean %q?", s[0])
+			}
+			return usageErrorf("unknown command %q (see logq %s --help)%s", name+" "+args[0], name, hint)
+		},
+	}
+	c.AddCommand(subs...)
+	return c
+}
+
+// newCommand makes a command: use is its name and positional arguments
+// ("create NAME"), which number minArgs to maxArgs (maxArgs < 0: any).
+// The flags it returns are the command's own.
+func newCommand(use, short, long string, minArgs, maxArgs int) (*cobra.Command, *flags) {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long, Args: posArgs(minArgs, maxArgs)}
+	return cmd, &flags{FlagSet: cmd.Flags(), cmd: cmd}
+}
+
+// posArgs checks the number of positional arguments; the error names the
+// command and what is missing or extra.
+func posArgs(minArgs, maxArgs int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		name := commandName(cmd)
+		if len(args) < minArgs {
+			_, want, _ := strings.Cut(cmd.Use, " ")
+			return usageErrorf("%s: missing %s (see logq %s --help)", name, want, name)
+		}
+		if maxArgs >= 0 && len(args) > maxArgs {
+			return usageErrorf("%s: unexpected argument %q (see logq %s --help)", name, args[maxArgs], name)
+		}
+		return nil
+	}
+}
+
+// commandName is a command's path without "logq ": "topics create".
+func commandName(cmd *cobra.Command) string {
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+}
+
+// shorthandRE matches pflag's error for a single-dash long flag (-topic).
+var shorthandRE = regexp.MustCompile(`^unknown shorthand flag: '.' in -([a-z][a-z0-9-]+)`)
+
+// flagError makes a flag parsing error a usage error naming the command.
+func flagError(cmd *cobra.Command, err error) error {
+	name := commandName(cmd)
+	hint := ""
+	if m := shorthandRE.FindStringSubmatch(err.Error()); m != nil && cmd.Flags().Lookup(m[1]) != nil {
+		hint = fmt.Sprintf("; long flags take two dashes: --%s", m[1])
+	}
+	return usageErrorf("%s: %v%s (see logq %s --help)", name, err, hint, name)
+}
+
+// flags is a command's flag set (pflag: GNU-style --flag value, --flag=value).
+type flags struct {
+	*pflag.FlagSet
+	cmd *cobra.Command
+}
+
+// name is the command's name as typed after logq: "topics create".
+func (f *flags) name() string { return commandName(f.cmd) }
+
+// envAnnotation is the flag annotation listing the environment variables a
+// flag falls back to, first wins.
+const envAnnotation = "logq_env"
+
+// fromEnv makes a flag fall back to environment variables (in order) when it
+// is not given on the command line; its usage text names them.
+func (f *flags) fromEnv(flagName string, vars ...string) {
+	fl := f.Lookup(flagName)
+	if fl.Annotations == nil {
+		fl.Annotations = map[string][]string{}
+	}
+	fl.Annotations[envAnnotation] = append(fl.Annotations[envAnnotation], vars...)
+	fl.Usage = baseUsage(fl) + envSuffix(fl.Annotations[envAnnotation])
+}
+
+// envSuffix is what fromEnv appends to a flag's usage text.
+func envSuffix(vars []string) string { return " [env " + strings.Join(vars, ", ") + "]" }
+
+// baseUsage is a flag's usage text without the environment variables.
+func baseUsage(fl *pflag.Flag) string {
+	if vars := fl.Annotations[envAnnotation]; len(vars) > 0 {
+		return strings.TrimSuffix(fl.Usage, envSuffix(vars))
+	}
+	return fl.Usage
+}
+
+// envAll makes every flag of f without an explicit environment variable
+// fall back to LOGQ_<FLAG> (upper case, dashes as underscores).
+func (f *flags) envAll() {
+	f.VisitAll(func(fl *pflag.Flag) {
+		if len(fl.Annotations[envAnnotation]) == 0 {
+			f.fromEnv(fl.Name, "LOGQ_"+strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_")))
+		}
+	})
+}
+
+// applyEnv sets every flag of cmd not given on the command line from the
+// first of its environment variables that is set (non-empty).
+func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
+	var err error
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || err != nil {
+			return
+		}
+		for _, v := range fl.Annotations[envAnnotation] {
+			if val := getenv(v); val != "" {
+				if serr := fl.Value.Set(val); serr != nil {
+					err = usageErrorf("%s: invalid %s=%q: %v", commandName(cmd), v, val, serr)
+				}
+				return
+			}
+		}
+	})
+	return err
 }
 
 // usageError is a bad command line: exit code 2.
@@ -157,128 +266,6 @@ func oneLine(s string) string {
 		s = s[:i]
 	}
 	return s
-}
-
-// flags is a command's flag set, with environment fallbacks and usage text.
-type flags struct {
-	*flag.FlagSet
-	name  string // "topics create"
-	args  string // positional arguments in the usage line, e.g. "NAME"
-	about string
-	env   map[string][]string // flag name → environment variables, first wins
-}
-
-func newFlags(name, args, about string) *flags {
-	fs := flag.NewFlagSet("logq "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return &flags{FlagSet: fs, name: name, args: args, about: about, env: map[string][]string{}}
-}
-
-// fromEnv makes a flag fall back to environment variables (in order) when it
-// is not given on the command line.
-func (f *flags) fromEnv(flagName string, vars ...string) {
-	f.env[flagName] = append(f.env[flagName], vars...)
-}
-
-// envName is the default environment variable of a flag: LOGQ_HEARTBEAT_INTERVAL.
-func envName(flagName string) string {
-	return "LOGQ_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// parse parses args (flags and positional arguments may be interleaved),
-// applies environment fallbacks and checks the number of positional
-// arguments (min..max; max < 0: any). It returns errHelp after printing the
-// usage for --help.
-func (f *flags) parse(e *env, args []string, minArgs, maxArgs int) ([]string, error) {
-	if e.inspect != nil {
-		e.inspect(f)
-		return nil, errHelp
-	}
-	var pos []string
-	for {
-		if err := f.FlagSet.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				f.usage(e.stdout)
-				return nil, errHelp
-			}
-			return nil, usageErrorf("%s: %v (see logq %s --help)", f.name, err, f.name)
-		}
-		args = f.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-	set := map[string]bool{}
-	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	var envErr error
-	f.VisitAll(func(fl *flag.Flag) {
-		if set[fl.Name] || envErr != nil {
-			return
-		}
-		for _, v := range f.env[fl.Name] {
-			if val := e.getenv(v); val != "" {
-				if err := f.Set(fl.Name, val); err != nil {
-					envErr = usageErrorf("%s: invalid %s=%q: %v", f.name, v, val, err)
-				}
-				return
-			}
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
-	}
-	if len(pos) < minArgs {
-		return nil, usageErrorf("%s: missing %s (see logq %s --help)", f.name, f.args, f.name)
-	}
-	if maxArgs >= 0 && len(pos) > maxArgs {
-		return nil, usageErrorf("%s: unexpected argument %q (see logq %s --help)", f.name, pos[maxArgs], f.name)
-	}
-	return pos, nil
-}
-
-// errHelp ends a command after --help: not an error.
-var errHelp = errors.New("help shown")
-
-// usage prints the command's usage text.
-func (f *flags) usage(w io.Writer) {
-	line := "Usage: logq " + f.name
-	if f.args != "" {
-		line += " " + f.args
-	}
-	fmt.Fprintf(w, "%s [flags]\n\n%s\n", line, strings.TrimSpace(f.about))
-	var names []string
-	f.VisitAll(func(fl *flag.Flag) { names = append(names, fl.Name) })
-	if len(names) == 0 {
-		return
-	}
-	sort.Strings(names)
-	fmt.Fprint(w, "\nFlags:\n")
-	for _, n := range names {
-		fl := f.Lookup(n)
-		typ, usage := flag.UnquoteUsage(fl)
-		head := "  --" + n
-		if typ != "" {
-			head += " " + typ
-		}
-		fmt.Fprintf(w, "%s\n      %s", head, usage)
-		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" && fl.DefValue != "0s" {
-			fmt.Fprintf(w, " (default %s)", fl.DefValue)
-		}
-		if vars := f.env[n]; len(vars) > 0 {
-			fmt.Fprintf(w, " [env %s]", strings.Join(vars, ", "))
-		}
-		fmt.Fprintln(w)
-	}
-}
-
-// helpOK turns errHelp into success.
-func helpOK(err error) error {
-	if errors.Is(err, errHelp) {
-		return nil
-	}
-	return err
 }
 
 // isTerminal reports whether w is a character device (a terminal).
