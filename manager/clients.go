@@ -15,7 +15,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/logq/logq"
-	"github.com/logq/logq/projection"
+	"github.com/logq/logq/decide"
 )
 
 // Producers' and consumers' liveness.
@@ -40,26 +40,25 @@ import (
 
 // Client kinds, as in ClientStatusChanged.
 const (
-	kindProducer = "producer"
-	kindConsumer = "consumer"
+	kindProducer = decide.KindProducer
+	kindConsumer = decide.KindConsumer
 )
 
 // maxLagQueries bounds the concurrent /v1/size requests of GET /consumers.
 const maxLagQueries = 16
 
-type clientKey struct {
-	kind string
-	id   int64
-}
+type clientKey = decide.Client
 
-// clientTracker is the in-memory part of client liveness.
+// clientTracker is the in-memory part of client liveness. The writer's
+// part (seen, quiet) is the client half of its decide.Liveness, changed
+// by set and by decisions' effects (applyEffects).
 type clientTracker struct {
 	mu   sync.Mutex
 	seen map[clientKey]time.Time // writer: last heard from, on its clock
 	// quiet (writer) holds the clients it decided to show inactive and has
 	// not heard from since: only hearing from a client (set) revives it,
 	// whatever else refreshes seen.
-	quiet   map[clientKey]struct{}
+	quiet   map[clientKey]bool
 	pending map[clientKey]struct{} // reader: heard from since the last flush
 }
 
@@ -80,18 +79,6 @@ func (c *clientTracker) lastSeen(k clientKey) (time.Time, bool) {
 	defer c.mu.Unlock()
 	t, ok := c.seen[k]
 	return t, ok
-}
-
-// reset starts the timers of a new writer term: every client in active
-// gets now; inactive clients have no time until they are heard from.
-func (c *clientTracker) reset(active []clientKey, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.seen = make(map[clientKey]time.Time, len(active))
-	c.quiet = nil
-	for _, k := range active {
-		c.seen[k] = now
-	}
 }
 
 // clear forgets the writer's times (the term ended).
@@ -143,7 +130,7 @@ func kick(ch chan struct{}) {
 // writer checks liveness at once and a reader forwards at once, so that
 // it is shown active again promptly.
 func (m *Manager) touch(kind string, id int64, inactive bool) {
-	k := clientKey{kind, id}
+	k := clientKey{Kind: kind, ID: id}
 	if m.IsWriter() {
 		m.clients.set(k, m.cfg.Now())
 		if inactive {
@@ -159,43 +146,21 @@ func (m *Manager) touch(kind string, id int64, inactive bool) {
 
 // recordSeen records, on the writer, that the clients in keys were heard
 // from now (unknown ids are ignored) and checks liveness at once if one of
-// them is shown inactive.
+// them is shown inactive (decide.Seen).
 func (m *Manager) recordSeen(keys map[clientKey]struct{}) {
-	now := m.cfg.Now()
-	wake := false
-	known := make([]clientKey, 0, len(keys))
-	m.mu.RLock()
+	list := make([]clientKey, 0, len(keys))
 	for k := range keys {
-		inactive, ok := clientStatus(m.state, k.kind, k.id)
-		if !ok {
-			continue
-		}
-		known = append(known, k)
-		wake = wake || inactive
+		list = append(list, k)
 	}
+	m.mu.RLock()
+	e, wake := decide.Seen(m.state, list, m.cfg.Now())
 	m.mu.RUnlock()
-	for _, k := range known {
-		m.clients.set(k, now)
+	for k, t := range e.ClientsHeard {
+		m.clients.set(k, t)
 	}
 	if wake {
 		kick(m.clientKick)
 	}
-}
-
-// clientStatus reports whether a client is shown inactive in s, and
-// whether it exists.
-func clientStatus(s *projection.State, kind string, id int64) (inactive, ok bool) {
-	switch kind {
-	case kindProducer:
-		if p, found := s.Producers[id]; found {
-			return p.Inactive, true
-		}
-	case kindConsumer:
-		if c, found := s.Consumers[id]; found {
-			return c.Inactive, true
-		}
-	}
-	return false, false
 }
 
 // runSeenFlush forwards client activity heard by this manager to the
@@ -236,10 +201,10 @@ func (m *Manager) flushSeen(ctx context.Context) error {
 	}
 	var body seenRequest
 	for k := range keys {
-		if k.kind == kindProducer {
-			body.Producers = append(body.Producers, k.id)
+		if k.Kind == kindProducer {
+			body.Producers = append(body.Producers, k.ID)
 		} else {
-			body.Consumers = append(body.Consumers, k.id)
+			body.Consumers = append(body.Consumers, k.ID)
 		}
 	}
 	if err := m.postToWriter(ctx, "/clients/seen", body); err != nil {
@@ -293,10 +258,10 @@ func (m *Manager) handleClientsSeen(r *http.Request, _ httprouter.Params) (any, 
 	}
 	keys := make(map[clientKey]struct{}, len(req.Producers)+len(req.Consumers))
 	for _, id := range req.Producers {
-		keys[clientKey{kindProducer, id}] = struct{}{}
+		keys[clientKey{Kind: kindProducer, ID: id}] = struct{}{}
 	}
 	for _, id := range req.Consumers {
-		keys[clientKey{kindConsumer, id}] = struct{}{}
+		keys[clientKey{Kind: kindConsumer, ID: id}] = struct{}{}
 	}
 	m.recordSeen(keys)
 	return struct {
@@ -417,7 +382,7 @@ func (m *Manager) listClients(r *http.Request, kind string) (any, error) {
 		if !withSeen {
 			continue
 		}
-		if last, ok := m.clients.lastSeen(clientKey{kind, *id}); ok {
+		if last, ok := m.clients.lastSeen(clientKey{Kind: kind, ID: *id}); ok {
 			idle := max(now.Sub(last), 0).Milliseconds()
 			out[i].LastSeen, out[i].IdleMS = &last, &idle
 		}

@@ -34,20 +34,33 @@
 // timer afresh, so an election never declares a live broker dead.
 // CheckLiveness (on a ticker, with the injected Config.Now clock, and
 // callable directly) declares dead a broker silent for HeartbeatTimeout and
-// reassigns its partitions to the least-loaded live brokers with a higher
-// epoch; the next heartbeat marks it alive again, leaving partitions where
-// they are. Only changes are events.
+// reassigns its partitions to live brokers with a higher epoch, keeping
+// each topic spread; the next heartbeat marks it alive again, leaving
+// partitions where they are. Only changes are events.
+//
+// # Decisions and placement
+//
+// What the writer decides lives in package decide, as pure functions of
+// the command, the state, the writer's in-memory liveness and the time:
+// writer.go only runs decide → append → apply, then applies the decision's
+// liveness effects. Placement is decide's: Kafka's round robin over the
+// live brokers with a rotating start (each partition of a topic to the
+// broker with the fewest of that topic, then the fewest in all, then on
+// the ring of broker ids rotated by FNV-1a of the topic name), for new
+// topics, added partitions and the partitions of dead or removed brokers
+// alike.
 //
 // # Membership
 //
 // DELETE /brokers/{id} decommissions a broker: its partitions move to the
-// least-loaded live brokers with higher epochs and BrokerRemoved retires
+// live brokers (placement) with higher epochs and BrokerRemoved retires
 // it, in one append (refused when no other broker is alive to take them).
 // A removed broker's heartbeats and registrations (by id, or at its
 // address unless the request says rejoin) are refused with 410
 // broker_removed. POST /topics/{topic}/partitions adds partitions spread
-// over the live brokers; POST /rebalance evens partitions out over the
-// live brokers, moving ownership only (plan.rebalance).
+// over the live brokers; POST /rebalance evens out every topic's spread
+// and then the total load over the live brokers, each to within one,
+// moving ownership only (decide.Rebalance; nothing on a balanced cluster).
 //
 // # Clients
 //

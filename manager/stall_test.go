@@ -16,7 +16,7 @@ func TestAfterStall(t *testing.T) {
 	m := &Manager{cfg: Config{HeartbeatTimeout: 2 * time.Second, LivenessCheckInterval: time.Second, Now: clock.Now}, log: zerolog.Nop()}
 	old := clock.Now()
 	m.heartbeats = map[int64]time.Time{1: old, 2: old}
-	m.clients.set(clientKey{kindProducer, 7}, old)
+	m.clients.set(clientKey{Kind: kindProducer, ID: 7}, old)
 	clock.Advance(10 * time.Second)
 
 	for _, gap := range []time.Duration{time.Second, 1500 * time.Millisecond, 2 * time.Second} {
@@ -30,7 +30,7 @@ func TestAfterStall(t *testing.T) {
 	if m.heartbeats[1] != now || m.heartbeats[2] != now {
 		t.Fatalf("after a stall the heartbeats are %v; want %v", m.heartbeats, now)
 	}
-	if last, _ := m.clients.lastSeen(clientKey{kindProducer, 7}); last != now {
+	if last, _ := m.clients.lastSeen(clientKey{Kind: kindProducer, ID: 7}); last != now {
 		t.Fatalf("after a stall the client was last seen %v; want %v", last, now)
 	}
 }

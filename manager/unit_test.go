@@ -9,7 +9,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
-	"github.com/logq/logq/projection"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -45,81 +44,6 @@ func TestKeyPartitionIsFNV1a(t *testing.T) {
 	if got := KeyPartition("a", 7); got != 0xe40c292c%7 {
 		t.Fatalf("KeyPartition(a) = %d", got)
 	}
-}
-
-// TestPlan: assignments go to the least-loaded live broker (round robin on
-// ties); orphans move with the next epoch; nothing moves without a live
-// broker.
-func TestPlan(t *testing.T) {
-	t.Parallel()
-	s := projection.New()
-	apply := func(events ...logq.Event) {
-		t.Helper()
-		for _, e := range events {
-			e.Seq = s.Seq + 1
-			if err := projection.Apply(s, e); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	for i := int64(1); i <= 3; i++ {
-		apply(projection.NewEvent(projection.BrokerRegistered{BrokerID: i, Address: "h:1"}))
-	}
-	evs, err := newPlan(s).createTopic("a", 0)
-	if err != nil || len(evs) != 4 {
-		t.Fatalf("default partition count: %v %v", evs, err)
-	}
-	apply(evs...)
-	evs, _ = newPlan(s).createTopic("b", 5)
-	apply(evs...)
-	owners := func(topic string) []int64 {
-		var out []int64
-		for _, p := range s.Topics[topic].Partitions {
-			out = append(out, p.Broker)
-		}
-		return out
-	}
-	if got := owners("a"); !equal(got, []int64{1, 2, 3}) {
-		t.Fatalf("a: %v", got)
-	}
-	if got := owners("b"); !equal(got, []int64{1, 2, 3, 1, 2}) {
-		t.Fatalf("b: %v", got)
-	}
-	// Broker 1 dies: its 3 partitions go to the least loaded of 2 and 3
-	// (loads 3 and 2), the lower id on ties.
-	p := newPlan(s)
-	p.alive[1] = false
-	moves := p.reassignOrphans()
-	apply(append([]logq.Event{projection.NewEvent(projection.BrokerStatusChanged{BrokerID: 1})}, moves...)...)
-	if got := owners("a"); !equal(got, []int64{3, 2, 3}) {
-		t.Fatalf("a after: %v", got)
-	}
-	if got := owners("b"); !equal(got, []int64{2, 2, 3, 3, 2}) {
-		t.Fatalf("b after: %v", got)
-	}
-	if s.Topics["a"].Partitions[0].Epoch != 2 || s.Topics["a"].Partitions[1].Epoch != 1 {
-		t.Fatalf("epochs: %+v", s.Topics["a"].Partitions)
-	}
-	p = newPlan(s)
-	p.alive[2], p.alive[3] = false, false
-	if moves := p.reassignOrphans(); len(moves) != 0 {
-		t.Fatalf("moves with no live broker: %v", moves)
-	}
-	if _, err := p.createTopic("c", 1); logq.ErrorCode(err) != logq.EUnavailable {
-		t.Fatalf("create with no live broker: %v", err)
-	}
-}
-
-func equal(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestParams(t *testing.T) {
