@@ -53,7 +53,7 @@ func BenchmarkGroupCommitFsync(b *testing.B) {
 		b.Fatal(err)
 	}
 	db := connect(b, srv.DSN("logq"))
-	if err := pg.ApplySchema(ctx, db); err != nil {
+	if err := pg.Migrate(ctx, db); err != nil {
 		b.Fatal(err)
 	}
 	benchGroupCommit(b, srv.DSN("logq"))

@@ -105,7 +105,7 @@ func (p *partition) stopped() error {
 	return p.err
 }
 
-// New connects to the data-plane database, applies the schema and returns
+// New connects to the data-plane database, migrates its schema and returns
 // a broker ready to Serve. It does not register or tail yet.
 func New(ctx context.Context, cfg Config) (*Broker, error) {
 	cfg = cfg.WithDefaults()
@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: data database: %w", err)
 	}
-	if err := pg.ApplySchema(ctx, db); err != nil {
+	if err := pg.Migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
@@ -128,7 +128,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: control-plane database: %w", err)
 		}
 		defer ctl.Close()
-		if err := pg.ApplySchema(ctx, ctl); err != nil {
+		if err := pg.Migrate(ctx, ctl); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("broker: %w", err)
 		}

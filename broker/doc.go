@@ -10,7 +10,7 @@
 // # Storage
 //
 // Partition data lives in PostgreSQL (Config.DataDSN, by default the
-// control plane's database), in three tables of schema.sql, and the store
+// control plane's database), in three tables of the schema (migrations/), and the store
 // type is the only code that writes SQL for them:
 //
 //   - partitions: one row per partition with its ownership epoch, owner
