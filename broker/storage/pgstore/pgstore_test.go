@@ -117,7 +117,7 @@ func TestFastPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := s.paths.counts(); got[3]-before[3] != 2 || got[4] != before[4] {
-		t.Errorf("read and consume scanned %d rows sets in binary, %d generically; want 2 and 0",
+		t.Errorf("read and consume scanned %d row sets in binary, %d generically; want 2 and 0",
 			got[3]-before[3], got[4]-before[4])
 	}
 }
