@@ -1,4 +1,8 @@
 package pg
 
-// MigrateList is migrate, for tests that run their own migrations.
-var MigrateList = migrate
+// For tests that run migrations of their own.
+var (
+	MigrateList    = migrate
+	Migrations     = migrations
+	LoadMigrations = loadMigrations
+)

@@ -31,14 +31,14 @@ type Execer interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-// Migrations returns logq's migrations in version order.
-func Migrations() ([]Migration, error) {
-	return LoadMigrations(logq.Migrations, "migrations")
+// migrations returns logq's migrations in version order.
+func migrations() ([]Migration, error) {
+	return loadMigrations(logq.Migrations, "migrations")
 }
 
-// LoadMigrations reads the files NNNN_name.sql of dir in fsys: versions
+// loadMigrations reads the files NNNN_name.sql of dir in fsys: versions
 // from 1 without gaps or duplicates, in version order.
-func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+func loadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
@@ -79,7 +79,7 @@ func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 // recorded. Versions recorded but unknown here (a newer release migrated
 // the database) are left alone.
 func Migrate(ctx context.Context, db Execer) error {
-	ms, err := Migrations()
+	ms, err := migrations()
 	if err != nil {
 		return err
 	}
