@@ -9,11 +9,12 @@
 // offsets in the same transaction: offsets are gap-free and in commit order
 // per partition, and a stale epoch matches no row, so nothing is stored.
 //
-// Three paths stand beside the general ones, each counted (Store.paths) so
+// Fast paths stand beside the general ones, each counted (Store.paths) so
 // that a test fails when it is bypassed: one statement (UPDATE + INSERT from
 // unnest) for a single partition's batch, COPY for batches of at least
-// CopyThreshold messages, and decoding message rows straight from pgx's
-// binary wire values instead of its generic Scan.
+// CopyThreshold messages, decoding message rows straight from pgx's binary
+// wire values instead of its generic Scan, and creating a consumer's
+// position row once per Store rather than before every consume.
 package pgstore
 
 import (
@@ -55,6 +56,7 @@ type Store struct {
 type paths struct {
 	insertOne, insert, copy atomic.Int64 // Append
 	binaryScan, scan        atomic.Int64 // message rows
+	consumerRows            atomic.Int64 // ensureConsumer's INSERTs
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -384,6 +386,7 @@ func (s *Store) ensureConsumer(ctx context.Context, consumer int64, topic string
 	if ok {
 		return nil
 	}
+	s.paths.consumerRows.Add(1)
 	_, err := s.db.Exec(ctx, `
 		INSERT INTO consumer_offsets (consumer_id, topic, partition, position) VALUES ($1, $2, $3, 0)
 		ON CONFLICT (consumer_id, topic, partition) DO NOTHING`, consumer, topic, partition)

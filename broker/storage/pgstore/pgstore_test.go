@@ -175,3 +175,35 @@ func TestScanBinaryMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerRowCreatedOnce: a consumer's position row is created by its
+// first consume of a partition only, not before every consume; a new Store
+// (a restart) finds it in place.
+func TestConsumerRowCreatedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	db := connect(t, pgtest.NewDB(t))
+	s := New(db)
+	if _, err := s.Claim(ctx, "t", 0, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, []storage.Batch{{Topic: "t", Partition: 0, Epoch: 1, Msgs: msgs(3)}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := s.Consume(ctx, 1, "t", 0, 1, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Consume(ctx, 2, "t", 0, 1, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.paths.consumerRows.Load(); n != 2 {
+		t.Fatalf("%d position rows created for 2 consumers", n)
+	}
+	restarted := New(db)
+	got, err := restarted.Consume(ctx, 1, "t", 0, 10, 1<<20)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("consume after a restart = %+v, %v; want nothing left", got, err)
+	}
+}

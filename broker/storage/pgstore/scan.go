@@ -24,6 +24,11 @@ func (s *Store) scanMessages(rows pgx.Rows) ([]storage.StoredMessage, error) {
 		return scanBinaryMessages(rows)
 	}
 	s.paths.scan.Add(1)
+	return scanGenericMessages(rows)
+}
+
+// scanGenericMessages decodes message rows through pgx's Scan.
+func scanGenericMessages(rows pgx.Rows) ([]storage.StoredMessage, error) {
 	var out []storage.StoredMessage
 	for rows.Next() {
 		var m storage.StoredMessage
