@@ -1,23 +1,20 @@
 // Package logq holds the domain vocabulary shared by every part of logq, a
 // partitioned, persistent log queue on PostgreSQL: the control-plane Event,
 // the error kinds that travel from storage to HTTP and back to the client,
-// and the one database schema.
+// and the database schema as numbered migrations (Migrations).
+//
+// The schema changes by adding a file to migrations/, never by editing one
+// that has shipped: every server applies the files it does not find in the
+// database's schema_migrations table, in order, on start.
 //
 // The servers live in manager/ and broker/, the control-plane log in
 // eventlog/, the pure state fold in projection/ and the Go client in client/.
 package logq
 
 import (
-	_ "embed"
 	"encoding/json"
 	"time"
 )
-
-// Schema is schema.sql: the one schema, applied idempotently by every server
-// on start and by the test harness.
-//
-//go:embed schema.sql
-var Schema string
 
 // Event is one entry of the control plane's write-ahead log (table events).
 // Seq is gap-free and in commit order; At is the writer's clock (data only);

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/logq/logq/broker/storage/pgstore"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgserver"
 	"github.com/logq/logq/internal/pgtest"
@@ -53,7 +54,7 @@ func BenchmarkGroupCommitFsync(b *testing.B) {
 		b.Fatal(err)
 	}
 	db := connect(b, srv.DSN("logq"))
-	if err := pg.ApplySchema(ctx, db); err != nil {
+	if err := pg.Migrate(ctx, db); err != nil {
 		b.Fatal(err)
 	}
 	benchGroupCommit(b, srv.DSN("logq"))
@@ -66,7 +67,7 @@ var benchPayload = strings.Repeat("x", 100)
 func benchGroupCommit(b *testing.B, dsn string) {
 	ctx := testCtx(b, 10*time.Minute)
 	db := connect(b, dsn)
-	s := newStore(db)
+	s := pgstore.New(db)
 	if _, err := db.Exec(ctx, `CREATE TABLE baseline (LIKE messages INCLUDING ALL)`); err != nil {
 		b.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/broker/storage"
+	"github.com/logq/logq/broker/storage/pgstore"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/projection"
@@ -28,7 +30,7 @@ type Broker struct {
 	cfg     Config
 	log     zerolog.Logger
 	db      *pgxpool.Pool // data plane
-	store   *store
+	store   storage.Store
 	metrics *metrics
 
 	id      atomic.Int64
@@ -105,7 +107,7 @@ func (p *partition) stopped() error {
 	return p.err
 }
 
-// New connects to the data-plane database, applies the schema and returns
+// New connects to the data-plane database, migrates its schema and returns
 // a broker ready to Serve. It does not register or tail yet.
 func New(ctx context.Context, cfg Config) (*Broker, error) {
 	cfg = cfg.WithDefaults()
@@ -116,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: data database: %w", err)
 	}
-	if err := pg.ApplySchema(ctx, db); err != nil {
+	if err := pg.Migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
@@ -128,7 +130,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: control-plane database: %w", err)
 		}
 		defer ctl.Close()
-		if err := pg.ApplySchema(ctx, ctl); err != nil {
+		if err := pg.Migrate(ctx, ctl); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("broker: %w", err)
 		}
@@ -143,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		cfg:           cfg,
 		log:           log,
 		db:            db,
-		store:         newStore(db),
+		store:         pgstore.New(db),
 		metrics:       newMetrics(),
 		state:         state,
 		parts:         map[partKey]*partition{},
@@ -483,7 +485,7 @@ func (b *Broker) reconcile(ctx context.Context) error {
 	})
 	var firstErr error
 	for _, c := range claims {
-		next, err := b.store.claim(ctx, c.key.topic, c.key.partition, id, c.epoch)
+		next, err := b.store.Claim(ctx, c.key.topic, c.key.partition, id, c.epoch)
 		if errors.Is(err, logq.ErrFenced) {
 			b.mu.Lock()
 			b.refused[c.key] = max(b.refused[c.key], c.epoch)
@@ -627,7 +629,7 @@ func (b *Broker) consume(ctx context.Context, consumer int64, topic string, part
 	for {
 		appended := p.appendedChan() // before reading: no wake-up is lost
 		start := time.Now()
-		msgs, err := b.store.consume(ctx, consumer, topic, partition, limit, b.cfg.MaxReadBytes)
+		msgs, err := b.store.Consume(ctx, consumer, topic, partition, limit, b.cfg.MaxReadBytes)
 		b.metrics.consumeLatency.Observe(time.Since(start).Seconds())
 		if err != nil {
 			b.metrics.consumeRequests.WithLabelValues(logq.ErrorCode(err)).Inc()
@@ -679,7 +681,7 @@ func (b *Broker) read(ctx context.Context, topic string, partition int, from int
 	if err != nil {
 		return nil, 0, err
 	}
-	msgs, err := b.store.read(ctx, topic, partition, from, limit, b.cfg.MaxReadBytes)
+	msgs, err := b.store.Read(ctx, topic, partition, from, limit, b.cfg.MaxReadBytes)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -696,5 +698,5 @@ func (b *Broker) size(ctx context.Context, consumer int64, topic string, partiti
 	if _, err := b.servedPartition(topic, partition); err != nil {
 		return 0, 0, err
 	}
-	return b.store.size(ctx, consumer, topic, partition)
+	return b.store.Size(ctx, consumer, topic, partition)
 }

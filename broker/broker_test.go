@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/broker/storage/storagetest"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/pgtest"
 	"github.com/logq/logq/projection"
@@ -229,7 +230,7 @@ func testReassignment(t *testing.T, mode eventlog.Mode) {
 	seq = cp.append(projection.PartitionAssigned{Topic: "orders", Partition: 0, BrokerID: 2, Epoch: 2})
 	b2.waitApplied(seq)
 	// Storage fences the old owner even before it has seen the event...
-	_, err := b1.store.appendBatch(context.Background(), "orders", 0, 1, msgsOf(1, "stale"))
+	_, err := storagetest.AppendOne(context.Background(), b1.store, "orders", 0, 1, msgsOf(1, "stale"))
 	if !errors.Is(err, logq.ErrFenced) {
 		t.Fatalf("stale-epoch append: %v; want fenced", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/broker/storage"
 )
 
 // appendResult answers one append request: the offset of its first message
@@ -42,7 +43,7 @@ type appendReq struct {
 // answered only once its transaction has committed (or failed): a failed
 // transaction fails every request in it.
 type committer struct {
-	store       *store
+	store       storage.Store
 	maxMessages int
 	maxBytes    int
 
@@ -67,7 +68,7 @@ type committer struct {
 	done chan struct{} // closed when run returns
 }
 
-func newCommitter(s *store, maxMessages, maxBytes int) *committer {
+func newCommitter(s storage.Store, maxMessages, maxBytes int) *committer {
 	return &committer{
 		store: s, maxMessages: maxMessages, maxBytes: maxBytes,
 		committed: func(*partition, int64, int) {},
@@ -181,7 +182,7 @@ type commitGroup struct {
 // it with its own offsets or with the transaction's error.
 func (c *committer) commit(batch []*appendReq) {
 	groups := groupByPartition(batch)
-	batches := make([]partitionBatch, len(groups))
+	batches := make([]storage.Batch, len(groups))
 	for i, g := range groups {
 		var msgs []message
 		if len(g.reqs) == 1 {
@@ -192,10 +193,10 @@ func (c *committer) commit(batch []*appendReq) {
 				msgs = append(msgs, r.msgs...)
 			}
 		}
-		batches[i] = partitionBatch{topic: g.part.topic, partition: g.part.partition, epoch: g.part.epoch, msgs: msgs}
+		batches[i] = storage.Batch{Topic: g.part.topic, Partition: g.part.partition, Epoch: g.part.epoch, Msgs: msgs}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-	bases, err := c.store.appendBatches(ctx, batches)
+	bases, err := c.store.Append(ctx, batches)
 	cancel()
 	if err != nil {
 		for _, r := range batch {
@@ -205,8 +206,8 @@ func (c *committer) commit(batch []*appendReq) {
 	}
 	committed, requests := 0, 0
 	for i, g := range groups {
-		if bases[i] == fencedBase {
-			err := fencedError(g.part.topic, g.part.partition, g.part.epoch)
+		if bases[i] == storage.FencedBase {
+			err := storage.FencedError(g.part.topic, g.part.partition, g.part.epoch)
 			g.part.stop(err)
 			for _, r := range g.reqs {
 				r.done <- appendResult{err: err}

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/broker/storage"
+	"github.com/logq/logq/broker/storage/pgstore"
 )
 
 // startCommitter runs a committer until the test ends.
-func startCommitter(t testing.TB, s *store, maxMessages int) *committer {
+func startCommitter(t testing.TB, s storage.Store, maxMessages int) *committer {
 	t.Helper()
 	c := newCommitter(s, maxMessages, 1<<20)
 	go c.run()
@@ -26,9 +28,9 @@ func startCommitter(t testing.TB, s *store, maxMessages int) *committer {
 
 // claimPartition claims topic/partition at epoch for broker 1 and returns
 // it as served through c.
-func claimPartition(t testing.TB, s *store, c *committer, topic string, partition int, epoch int64) *partition {
+func claimPartition(t testing.TB, s storage.Store, c *committer, topic string, partition int, epoch int64) *partition {
 	t.Helper()
-	next, err := s.claim(testCtx(t, time.Minute), topic, partition, 1, epoch)
+	next, err := s.Claim(testCtx(t, time.Minute), topic, partition, 1, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +175,7 @@ func TestGroupCommitFenced(t *testing.T) {
 	if _, err := c.submit(ctx, p, msgsOf(1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.claim(ctx, "t", 0, 2, 2); err != nil {
+	if _, err := s.Claim(ctx, "t", 0, 2, 2); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.submit(ctx, p, msgsOf(1, "b")); !errors.Is(err, logq.ErrFenced) {
@@ -200,7 +202,7 @@ func TestGroupCommitAcrossPartitions(t *testing.T) {
 			s := newTestStore(t)
 			size := 1
 			if path == "copy" {
-				size = s.copyThreshold
+				size = pgstore.CopyThreshold
 			}
 			c := startCommitter(t, s, 10000)
 			pa, pb := claimPartition(t, s, c, "t", 0, 1), claimPartition(t, s, c, "t", 1, 1)
@@ -228,7 +230,7 @@ func TestGroupCommitAcrossPartitions(t *testing.T) {
 			submit(pb, msgsOf(1, "first"))
 			await(t, taken) // blocked on t/1's row
 			// t/0 moves to broker 2 meanwhile.
-			if _, err := s.claim(ctx, "t", 0, 2, 2); err != nil {
+			if _, err := s.Claim(ctx, "t", 0, 2, 2); err != nil {
 				t.Fatal(err)
 			}
 			big := make([]string, size)

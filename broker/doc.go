@@ -9,9 +9,12 @@
 //
 // # Storage
 //
-// Partition data lives in PostgreSQL (Config.DataDSN, by default the
-// control plane's database), in three tables of schema.sql, and the store
-// type is the only code that writes SQL for them:
+// The broker reaches partition data only through the storage.Store
+// interface (broker/storage; its conformance suite is
+// broker/storage/storagetest). On PostgreSQL (broker/storage/pgstore, the
+// only code that writes SQL for them) it lives in Config.DataDSN, by
+// default the control plane's database, in three tables of the schema
+// (the root package's migrations):
 //
 //   - partitions: one row per partition with its ownership epoch, owner
 //     and next_offset (the high watermark);

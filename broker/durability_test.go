@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/internal/pgtest"
 )
 
@@ -109,7 +110,7 @@ func (l *producerLoad) halt() {
 
 // check verifies that every acknowledged message is stored at its offset
 // and that the partitions are gap-free.
-func (l *producerLoad) check(t *testing.T, s *store, partitions int) {
+func (l *producerLoad) check(t *testing.T, s storage.Store, partitions int) {
 	t.Helper()
 	total := 0
 	for part := range partitions {

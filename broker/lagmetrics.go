@@ -3,12 +3,13 @@ package broker
 import (
 	"cmp"
 	"context"
-	"errors"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logq/logq/broker/storage"
 )
 
 // Consumer lag, per consumer and partition, is computed when /metrics is
@@ -49,7 +50,7 @@ func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // lagPair is one consumer's position in one served partition.
 type lagPair struct {
-	consumerKey
+	storage.ConsumerKey
 	hw, lag int64
 }
 
@@ -67,7 +68,7 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		total++
 		if len(pairs) < maxLagPairs {
-			pairs = append(pairs, lagPair{consumerKey: consumerKey{id, k.topic, k.partition}, hw: hw})
+			pairs = append(pairs, lagPair{ConsumerKey: storage.ConsumerKey{Consumer: id, Topic: k.topic, Partition: k.partition}, hw: hw})
 		}
 	}
 	if len(served) > 0 {
@@ -90,13 +91,13 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(total))
 		return
 	}
-	keys := make([]consumerKey, len(pairs))
+	keys := make([]storage.ConsumerKey, len(pairs))
 	for i, p := range pairs {
-		keys[i] = p.consumerKey
+		keys[i] = p.ConsumerKey
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), lagTimeout)
 	defer cancel()
-	positions, err := c.b.store.positions(ctx, keys)
+	positions, err := c.b.store.Positions(ctx, keys)
 	if err != nil {
 		c.b.log.Warn().Err(err).Msg("metrics: cannot read consumer positions")
 		ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(total))
@@ -106,52 +107,13 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 		pairs[i].lag = max(0, pairs[i].hw-positions[i])
 	}
 	slices.SortFunc(pairs, func(a, b lagPair) int {
-		return cmp.Or(cmp.Compare(b.lag, a.lag), cmp.Compare(a.topic, b.topic),
-			cmp.Compare(a.partition, b.partition), cmp.Compare(a.consumer, b.consumer))
+		return cmp.Or(cmp.Compare(b.lag, a.lag), cmp.Compare(a.Topic, b.Topic),
+			cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Consumer, b.Consumer))
 	})
 	shown := pairs[:min(len(pairs), maxLagSeries)]
 	for _, p := range shown {
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(p.lag),
-			p.topic, strconv.Itoa(p.partition), strconv.FormatInt(p.consumer, 10))
+			p.Topic, strconv.Itoa(p.Partition), strconv.FormatInt(p.Consumer, 10))
 	}
 	ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(total-len(shown)))
 }
-
-// positions returns the stored position of each (consumer, topic,
-// partition), 0 for a consumer that has not read the partition yet, in the
-// order of keys. One round trip, by primary key.
-func (s *store) positions(ctx context.Context, keys []consumerKey) ([]int64, error) {
-	ids := make([]int64, len(keys))
-	topics := make([]string, len(keys))
-	parts := make([]int32, len(keys))
-	for i, k := range keys {
-		ids[i], topics[i], parts[i] = k.consumer, k.topic, int32(k.partition)
-	}
-	rows, err := s.db.Query(ctx, `
-		SELECT coalesce(o.position, 0)
-		FROM unnest($1::bigint[], $2::text[], $3::int[]) WITH ORDINALITY AS k(consumer_id, topic, partition, i)
-		LEFT JOIN consumer_offsets o
-		  ON o.consumer_id = k.consumer_id AND o.topic = k.topic AND o.partition = k.partition
-		ORDER BY k.i`, ids, topics, parts)
-	if err != nil {
-		return nil, dbError(err, "read consumer positions")
-	}
-	defer rows.Close()
-	out := make([]int64, 0, len(keys))
-	for rows.Next() {
-		var pos int64
-		if err := rows.Scan(&pos); err != nil {
-			return nil, dbError(err, "read consumer positions")
-		}
-		out = append(out, pos)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbError(err, "read consumer positions")
-	}
-	if len(out) != len(keys) {
-		return nil, dbError(errShortPositions, "read consumer positions")
-	}
-	return out, nil
-}
-
-var errShortPositions = errors.New("positions: row count differs from the keys")

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgtest"
@@ -268,11 +269,11 @@ func payloadsOf(out map[string]any) ([]string, []int64) {
 }
 
 // allMessages reads a partition's messages straight from storage.
-func allMessages(t testing.TB, s *store, topic string, partition int) []storedMessage {
+func allMessages(t testing.TB, s storage.Store, topic string, partition int) []storedMessage {
 	t.Helper()
 	var out []storedMessage
 	for {
-		msgs, err := s.read(testCtx(t, time.Minute), topic, partition, int64(len(out)), 10000, 64<<20)
+		msgs, err := s.Read(testCtx(t, time.Minute), topic, partition, int64(len(out)), 10000, 64<<20)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ func TestCollectBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := pg.ApplySchema(ctx, db); err != nil {
+	if err := pg.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
 	_, err = db.Exec(ctx, `INSERT INTO events (seq, at, type, data, epoch) VALUES

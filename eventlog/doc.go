@@ -36,7 +36,7 @@
 // and deliver an event only right after its predecessor, filling any gap
 // from the table first:
 //
-//   - [ModeNotify] LISTENs on logq_events (schema.sql's trigger notifies
+//   - [ModeNotify] LISTENs on logq_events (the schema's trigger notifies
 //     each insert) and uses notifications only as wake-ups for a catch-up
 //     query; a periodic safety tick catches up even without one. A
 //     notification lost while disconnected loses nothing.

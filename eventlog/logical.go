@@ -19,7 +19,7 @@ import (
 	"github.com/logq/logq"
 )
 
-// publication is schema.sql's publication of the events table.
+// publication is the schema's publication of the events table.
 const publication = "logq_events"
 
 // logical runs one logical-mode session. It creates a temporary slot

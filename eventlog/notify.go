@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// notifyChannel is the channel schema.sql's trigger notifies with each new
+// notifyChannel is the channel the schema's trigger notifies with each new
 // event's seq.
 const notifyChannel = "logq_events"
 

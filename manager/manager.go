@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := pg.ApplySchema(ctx, db); err != nil {
+	if err := pg.Migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -180,7 +180,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	if e.db, err = pg.Connect(ctx, dsn, int32(cfg.Clients+8)); err != nil {
 		return nil, err
 	}
-	if err := pg.ApplySchema(ctx, e.db); err != nil {
+	if err := pg.Migrate(ctx, e.db); err != nil {
 		return nil, err
 	}
 	if err := e.db.QueryRow(ctx, "SHOW server_version").Scan(&rep.PostgreSQL); err != nil {

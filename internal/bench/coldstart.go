@@ -38,7 +38,7 @@ func (e *env) coldStart(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	if err := pg.ApplySchema(ctx, db); err != nil {
+	if err := pg.Migrate(ctx, db); err != nil {
 		return err
 	}
 

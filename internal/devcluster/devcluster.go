@@ -233,14 +233,14 @@ func ensureDatabase(ctx context.Context, adminDSN, name string) error {
 	return nil
 }
 
-// prepare checks the database answers and applies the schema.
+// prepare checks the database answers and migrates its schema.
 func (c *Cluster) prepare(ctx context.Context) error {
 	pool, err := pg.Connect(ctx, c.DSN, 2)
 	if err != nil {
 		return fmt.Errorf("devcluster: database: %w", err)
 	}
 	defer pool.Close()
-	return pg.ApplySchema(ctx, pool)
+	return pg.Migrate(ctx, pool)
 }
 
 func (c *Cluster) startManager(ctx context.Context, name string, role manager.Role, ln net.Listener) (*Node, error) {

@@ -1,5 +1,6 @@
-// Package pg connects to PostgreSQL, applies logq's schema and maps pgx
-// errors onto logq's error vocabulary, so that no pgx error leaks upward.
+// Package pg connects to PostgreSQL, migrates logq's schema (Migrate) and
+// maps pgx errors onto logq's error vocabulary, so that no pgx error leaks
+// upward.
 package pg
 
 import (
@@ -13,10 +14,6 @@ import (
 
 	"github.com/logq/logq"
 )
-
-// schemaLockKey serialises concurrent schema applications (several servers
-// starting at once would otherwise race on CREATE ... IF NOT EXISTS).
-const schemaLockKey = 0x6c6f67710001
 
 // Connect opens a pool on dsn and checks that the server answers.
 func Connect(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error) {
@@ -36,31 +33,6 @@ func Connect(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, er
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	return pool, nil
-}
-
-// Execer is what ApplySchema needs: a pool, a connection or a transaction.
-type Execer interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
-// ApplySchema applies schema.sql idempotently, under a transaction-level
-// advisory lock so concurrent starts do not race.
-func ApplySchema(ctx context.Context, db Execer) error {
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("apply schema: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(schemaLockKey)); err != nil {
-		return fmt.Errorf("apply schema: lock: %w", err)
-	}
-	if _, err := tx.Exec(ctx, logq.Schema); err != nil {
-		return fmt.Errorf("apply schema: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("apply schema: %w", err)
-	}
-	return nil
 }
 
 // IsUniqueViolation reports whether err is SQLSTATE 23505.

@@ -1,6 +1,6 @@
 // Package pgtest gives tests a real PostgreSQL: Main starts one throwaway
 // server per test binary (or uses TEST_DATABASE_URL), and NewDB hands each
-// test its own database, created from a template that holds schema.sql, so
+// test its own database, created from a template migrated by pg.Migrate, so
 // tests run in parallel without seeing each other.
 //
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -86,7 +86,7 @@ func setup(ctx context.Context) error {
 		return fmt.Errorf("connect template: %w", err)
 	}
 	defer tconn.Close(ctx)
-	if err := pg.ApplySchema(ctx, tconn); err != nil {
+	if err := pg.Migrate(ctx, tconn); err != nil {
 		return err
 	}
 	return nil
@@ -112,13 +112,25 @@ func teardown() {
 // throwaway server is removed whole by Main).
 func NewDB(t testing.TB) string {
 	t.Helper()
+	return newDB(t, template)
+}
+
+// NewEmptyDB is NewDB without the schema: an empty database, for tests of
+// the migrations themselves.
+func NewEmptyDB(t testing.TB) string {
+	t.Helper()
+	return newDB(t, "template0")
+}
+
+func newDB(t testing.TB, from string) string {
+	t.Helper()
 	if adminDSN == "" {
 		t.Fatal("pgtest: Main was not called from TestMain")
 	}
 	name := fmt.Sprintf("%s_%d", template, counter.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := createDB(ctx, name); err != nil {
+	if err := createDB(ctx, name, from); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	if server == nil {
@@ -134,7 +146,7 @@ func NewDB(t testing.TB) string {
 	return WithDatabase(adminDSN, name)
 }
 
-func createDB(ctx context.Context, name string) error {
+func createDB(ctx context.Context, name, from string) error {
 	// CREATE DATABASE ... TEMPLATE refuses while another CREATE copies the
 	// same template; serialise within this process.
 	mu.Lock()
@@ -144,7 +156,7 @@ func createDB(ctx context.Context, name string) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+from)
 	return err
 }
 
@@ -174,7 +186,7 @@ func NewServer(t testing.TB) (*pgserver.Server, string) {
 		t.Fatalf("pgtest: %v", err)
 	}
 	defer c2.Close(ctx)
-	if err := pg.ApplySchema(ctx, c2); err != nil {
+	if err := pg.Migrate(ctx, c2); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	return s, dsn

@@ -1,0 +1,496 @@
+// Package pgstore is the broker's storage.Store on PostgreSQL, and the only
+// code that writes SQL for the data plane: tables partitions, messages and
+// consumer_offsets (migrations/ in the root package). Every method maps pgx
+// errors onto logq's error vocabulary.
+//
+// An append allocates its offsets inside its own transaction, under the
+// partition row's lock (UPDATE partitions SET next_offset = next_offset + n
+// WHERE ... AND epoch = the batch's), and inserts the messages at those
+// offsets in the same transaction: offsets are gap-free and in commit order
+// per partition, and a stale epoch matches no row, so nothing is stored.
+//
+// Fast paths stand beside the general ones, each counted (Store.paths) so
+// that a test fails when it is bypassed: one statement (UPDATE + INSERT from
+// unnest) for a single partition's batch, COPY for batches of at least
+// CopyThreshold messages, decoding message rows straight from pgx's binary
+// wire values instead of its generic Scan, and creating a consumer's
+// position row once per Store rather than before every consume.
+package pgstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/broker/storage"
+	"github.com/logq/logq/internal/pg"
+)
+
+// CopyThreshold is the batch size (messages, over all partitions of one
+// Append) from which messages are written with COPY inside an explicit
+// transaction; smaller batches go in a single INSERT ... SELECT FROM unnest
+// statement (one round trip), the faster of the two below a few thousand
+// rows.
+const CopyThreshold = 4096
+
+// Store is storage.Store on a PostgreSQL pool holding logq's schema.
+type Store struct {
+	db    *pgxpool.Pool
+	paths paths
+
+	mu        sync.Mutex
+	consumers map[storage.ConsumerKey]struct{} // consumer_offsets rows known to exist
+}
+
+// paths counts the requests each append and scan path served.
+type paths struct {
+	insertOne, insert, copy atomic.Int64 // Append
+	binaryScan, scan        atomic.Int64 // message rows
+	consumerRows            atomic.Int64 // ensureConsumer's INSERTs
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// New returns a Store on db. The pool stays the caller's to close.
+func New(db *pgxpool.Pool) *Store {
+	return &Store{db: db, consumers: map[storage.ConsumerKey]struct{}{}}
+}
+
+// Claim implements storage.Store.
+func (s *Store) Claim(ctx context.Context, topic string, partition int, owner, epoch int64) (int64, error) {
+	var next int64
+	// The bump waits for the partition row's lock, which an append of the
+	// previous owner holds until it commits. A previous owner that stopped
+	// mid-append (SIGSTOP, a paused VM) would hold it indefinitely, so the
+	// wait is bounded: the claim fails as unavailable and the reconciler
+	// retries it, meanwhile taking over the other partitions.
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '1s'"); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `
+		INSERT INTO partitions (topic, partition, epoch, owner) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (topic, partition) DO UPDATE SET epoch = EXCLUDED.epoch, owner = EXCLUDED.owner
+		WHERE partitions.epoch < EXCLUDED.epoch
+		RETURNING next_offset`, topic, partition, epoch, owner).Scan(&next)
+	})
+	if err == nil {
+		return next, nil
+	}
+	if isLockTimeout(err) {
+		return 0, logq.Errorf(logq.EUnavailable, "partition %s/%d is locked by an append still in flight; retrying", topic, partition)
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, dbError(err, "claim partition")
+	}
+	// The row exists with an epoch >= ours: ours already (a restart), or a
+	// newer owner's.
+	var curEpoch, curOwner int64
+	err = s.db.QueryRow(ctx, `SELECT epoch, owner, next_offset FROM partitions WHERE topic = $1 AND partition = $2`,
+		topic, partition).Scan(&curEpoch, &curOwner, &next)
+	if err != nil {
+		return 0, dbError(err, "claim partition")
+	}
+	if curEpoch == epoch && curOwner == owner {
+		return next, nil
+	}
+	return 0, logq.Errorf(logq.EFenced, "partition %s/%d is at epoch %d (broker %d); epoch %d is stale",
+		topic, partition, curEpoch, curOwner, epoch)
+}
+
+// Append implements storage.Store: offsets are allocated under each
+// partition row's lock (UPDATE partitions ... WHERE epoch = the batch's),
+// and the messages inserted in the same transaction.
+func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]int64, error) {
+	total := 0
+	for _, b := range batches {
+		if len(b.Msgs) == 0 {
+			return nil, logq.Errorf(logq.EInvalid, "no messages")
+		}
+		total += len(b.Msgs)
+	}
+	var (
+		bases []int64
+		err   error
+	)
+	switch {
+	case len(batches) == 0:
+		return nil, nil
+	case total >= CopyThreshold:
+		s.paths.copy.Add(1)
+		bases, err = s.appendCopy(ctx, batches)
+	case len(batches) == 1:
+		s.paths.insertOne.Add(1)
+		var base int64
+		base, err = s.appendInsertOne(ctx, batches[0])
+		if errors.Is(err, pgx.ErrNoRows) {
+			base, err = storage.FencedBase, nil
+		}
+		bases = []int64{base}
+	default:
+		s.paths.insert.Add(1)
+		bases, err = s.appendInsert(ctx, batches)
+	}
+	if err != nil {
+		return nil, dbError(err, "append")
+	}
+	return bases, nil
+}
+
+// messageColumns returns msgs as column arrays.
+func messageColumns(msgs []storage.Message) (producers []int64, keys []*string, payloads []string) {
+	producers = make([]int64, len(msgs))
+	keys = make([]*string, len(msgs))
+	payloads = make([]string, len(msgs))
+	for i, m := range msgs {
+		producers[i], keys[i], payloads[i] = m.ProducerID, m.Key, m.Payload
+	}
+	return producers, keys, payloads
+}
+
+// appendInsertOne appends to one partition in one statement: the UPDATE
+// allocates the offsets (and returns no row when fenced, which inserts
+// nothing) and the INSERT reads them; both run in the statement's
+// implicit transaction.
+func (s *Store) appendInsertOne(ctx context.Context, b storage.Batch) (int64, error) {
+	producers, keys, payloads := messageColumns(b.Msgs)
+	var base int64
+	err := s.db.QueryRow(ctx, `
+		WITH p AS (
+			UPDATE partitions SET next_offset = next_offset + $4
+			WHERE topic = $1 AND partition = $2 AND epoch = $3
+			RETURNING next_offset - $4 AS base
+		), ins AS (
+			INSERT INTO messages (topic, partition, "offset", produced_at, producer_id, key, payload)
+			SELECT $1, $2, p.base + m.ord - 1, now(), m.producer_id, m.key, m.payload
+			FROM p, unnest($5::bigint[], $6::text[], $7::text[]) WITH ORDINALITY AS m(producer_id, key, payload, ord)
+		)
+		SELECT base FROM p`,
+		b.Topic, b.Partition, b.Epoch, int64(len(b.Msgs)), producers, keys, payloads).Scan(&base)
+	return base, err
+}
+
+// appendInsert is appendInsertOne for several partitions: one UPDATE
+// allocates every batch's offsets (skipping fenced partitions) and one
+// INSERT stores the messages of the batches it allocated for.
+func (s *Store) appendInsert(ctx context.Context, batches []storage.Batch) ([]int64, error) {
+	var (
+		topics           []string
+		parts            []int32
+		epochs, counts   []int64
+		batchOf, indexOf []int64
+		producers        []int64
+		keys             []*string
+		payloads         []string
+	)
+	for i, b := range batches {
+		topics, parts = append(topics, b.Topic), append(parts, int32(b.Partition))
+		epochs, counts = append(epochs, b.Epoch), append(counts, int64(len(b.Msgs)))
+		for j, m := range b.Msgs {
+			batchOf, indexOf = append(batchOf, int64(i+1)), append(indexOf, int64(j))
+			producers, keys, payloads = append(producers, m.ProducerID), append(keys, m.Key), append(payloads, m.Payload)
+		}
+	}
+	rows, err := s.db.Query(ctx, `
+		WITH p AS (
+			UPDATE partitions p SET next_offset = p.next_offset + b.n
+			FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS b(topic, partition, epoch, n, i)
+			WHERE p.topic = b.topic AND p.partition = b.partition AND p.epoch = b.epoch
+			RETURNING b.i, p.topic, p.partition, p.next_offset - b.n AS base
+		), ins AS (
+			INSERT INTO messages (topic, partition, "offset", produced_at, producer_id, key, payload)
+			SELECT p.topic, p.partition, p.base + m.idx, now(), m.producer_id, m.key, m.payload
+			FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[]) AS m(batch, idx, producer_id, key, payload)
+			JOIN p ON p.i = m.batch
+		)
+		SELECT i, base FROM p`,
+		topics, parts, epochs, counts, batchOf, indexOf, producers, keys, payloads)
+	if err != nil {
+		return nil, err
+	}
+	return scanBases(rows, len(batches))
+}
+
+// scanBases reads (ordinal, base) rows into bases by batch, FencedBase for
+// the batches without a row.
+func scanBases(rows pgx.Rows, n int) ([]int64, error) {
+	defer rows.Close()
+	bases := make([]int64, n)
+	for i := range bases {
+		bases[i] = storage.FencedBase
+	}
+	for rows.Next() {
+		var i, base int64
+		if err := rows.Scan(&i, &base); err != nil {
+			return nil, err
+		}
+		bases[i-1] = base
+	}
+	return bases, rows.Err()
+}
+
+// appendCopy is Append for large batches: the same UPDATE, then COPY of
+// the messages of the batches it allocated for, in an explicit
+// transaction.
+func (s *Store) appendCopy(ctx context.Context, batches []storage.Batch) ([]int64, error) {
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var (
+		topics         []string
+		parts          []int32
+		epochs, counts []int64
+	)
+	for _, b := range batches {
+		topics, parts = append(topics, b.Topic), append(parts, int32(b.Partition))
+		epochs, counts = append(epochs, b.Epoch), append(counts, int64(len(b.Msgs)))
+	}
+	rows, err := tx.Query(ctx, `
+		UPDATE partitions p SET next_offset = p.next_offset + b.n
+		FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS b(topic, partition, epoch, n, i)
+		WHERE p.topic = b.topic AND p.partition = b.partition AND p.epoch = b.epoch
+		RETURNING b.i, p.next_offset - b.n, now()`, topics, parts, epochs, counts)
+	if err != nil {
+		return nil, err
+	}
+	bases := make([]int64, len(batches))
+	for i := range bases {
+		bases[i] = storage.FencedBase
+	}
+	var now time.Time // the transaction's start, as now() in appendInsert
+	for rows.Next() {
+		var i, base int64
+		if err := rows.Scan(&i, &base, &now); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		bases[i-1] = base
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var src [][]any
+	for i, b := range batches {
+		if bases[i] == storage.FencedBase {
+			continue
+		}
+		for j, m := range b.Msgs {
+			src = append(src, []any{b.Topic, int32(b.Partition), bases[i] + int64(j), now, m.ProducerID, m.Key, m.Payload})
+		}
+	}
+	if len(src) == 0 {
+		return bases, nil // every partition fenced: nothing to store
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"messages"},
+		[]string{"topic", "partition", "offset", "produced_at", "producer_id", "key", "payload"},
+		pgx.CopyFromRows(src))
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return bases, nil
+}
+
+// Read implements storage.Store.
+func (s *Store) Read(ctx context.Context, topic string, partition int, from int64, limit, maxBytes int) ([]storage.StoredMessage, error) {
+	rows, err := s.db.Query(ctx, `
+		SELECT "offset", produced_at, producer_id, key, payload FROM (
+			SELECT m.*, sum(octet_length(m.payload)) OVER (ORDER BY m."offset" ROWS UNBOUNDED PRECEDING) - octet_length(m.payload) AS before
+			FROM (
+				SELECT "offset", produced_at, producer_id, key, payload FROM messages
+				WHERE topic = $1 AND partition = $2 AND "offset" >= $3
+				ORDER BY "offset" LIMIT $4
+			) m
+		) s
+		WHERE before < $5
+		ORDER BY "offset"`, topic, partition, from, limit, maxBytes)
+	if err != nil {
+		return nil, dbError(err, "read")
+	}
+	msgs, err := s.scanMessages(rows)
+	if err != nil {
+		return nil, dbError(err, "read")
+	}
+	return msgs, nil
+}
+
+// Consume implements storage.Store: the consumer's row is locked for the
+// statement that reads the messages and moves the position.
+func (s *Store) Consume(ctx context.Context, consumer int64, topic string, partition int, limit, maxBytes int) ([]storage.StoredMessage, error) {
+	if err := s.ensureConsumer(ctx, consumer, topic, partition); err != nil {
+		return nil, err
+	}
+	// One statement, one snapshot: cur locks the consumer's row (reading
+	// its latest committed position), msgs reads the messages after it
+	// (those visible form a prefix of the partition: offsets are assigned
+	// under the partition row's lock, in commit order), and adv moves the
+	// position past exactly the messages returned.
+	rows, err := s.db.Query(ctx, `
+		WITH cur AS MATERIALIZED (
+			SELECT position FROM consumer_offsets
+			WHERE consumer_id = $1 AND topic = $2 AND partition = $3
+			FOR UPDATE
+		), msgs AS MATERIALIZED (
+			SELECT "offset", produced_at, producer_id, key, payload FROM (
+				SELECT m.*, sum(octet_length(m.payload)) OVER (ORDER BY m."offset" ROWS UNBOUNDED PRECEDING) - octet_length(m.payload) AS before
+				FROM (
+					SELECT m."offset", m.produced_at, m.producer_id, m.key, m.payload
+					FROM messages m
+					WHERE m.topic = $2 AND m.partition = $3 AND m."offset" >= (SELECT position FROM cur)
+					ORDER BY m."offset" LIMIT $4
+				) m
+			) s
+			WHERE before < $5
+		), adv AS (
+			UPDATE consumer_offsets SET position = (SELECT max("offset") + 1 FROM msgs)
+			WHERE consumer_id = $1 AND topic = $2 AND partition = $3 AND EXISTS (SELECT 1 FROM msgs)
+		)
+		SELECT "offset", produced_at, producer_id, key, payload FROM msgs`,
+		consumer, topic, partition, limit, maxBytes)
+	if err != nil {
+		return nil, dbError(err, "consume")
+	}
+	msgs, err := s.scanMessages(rows)
+	if err != nil {
+		return nil, dbError(err, "consume")
+	}
+	// msgs comes out of the CTE in offset order in practice; SQL does not
+	// promise it, and sorting here costs nothing when it is (PostgreSQL
+	// would sort every batch again).
+	if !slices.IsSortedFunc(msgs, byOffset) {
+		slices.SortFunc(msgs, byOffset)
+	}
+	return msgs, nil
+}
+
+// ensureConsumer creates a consumer's position row (at 0) once per Store.
+func (s *Store) ensureConsumer(ctx context.Context, consumer int64, topic string, partition int) error {
+	k := storage.ConsumerKey{Consumer: consumer, Topic: topic, Partition: partition}
+	s.mu.Lock()
+	_, ok := s.consumers[k]
+	s.mu.Unlock()
+	if ok {
+		return nil
+	}
+	s.paths.consumerRows.Add(1)
+	_, err := s.db.Exec(ctx, `
+		INSERT INTO consumer_offsets (consumer_id, topic, partition, position) VALUES ($1, $2, $3, 0)
+		ON CONFLICT (consumer_id, topic, partition) DO NOTHING`, consumer, topic, partition)
+	if err != nil {
+		return dbError(err, "create consumer position")
+	}
+	s.mu.Lock()
+	s.consumers[k] = struct{}{}
+	s.mu.Unlock()
+	return nil
+}
+
+// Size implements storage.Store.
+func (s *Store) Size(ctx context.Context, consumer int64, topic string, partition int) (hw, position int64, err error) {
+	err = s.db.QueryRow(ctx, `
+		SELECT p.next_offset, COALESCE(c.position, 0)
+		FROM partitions p
+		LEFT JOIN consumer_offsets c ON c.consumer_id = $1 AND c.topic = p.topic AND c.partition = p.partition
+		WHERE p.topic = $2 AND p.partition = $3`, consumer, topic, partition).Scan(&hw, &position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, logq.Errorf(logq.ENotFound, "partition %s/%d has no storage", topic, partition)
+	}
+	if err != nil {
+		return 0, 0, dbError(err, "size")
+	}
+	return hw, position, nil
+}
+
+// Positions implements storage.Store: one round trip, by primary key.
+func (s *Store) Positions(ctx context.Context, keys []storage.ConsumerKey) ([]int64, error) {
+	ids := make([]int64, len(keys))
+	topics := make([]string, len(keys))
+	parts := make([]int32, len(keys))
+	for i, k := range keys {
+		ids[i], topics[i], parts[i] = k.Consumer, k.Topic, int32(k.Partition)
+	}
+	rows, err := s.db.Query(ctx, `
+		SELECT coalesce(o.position, 0)
+		FROM unnest($1::bigint[], $2::text[], $3::int[]) WITH ORDINALITY AS k(consumer_id, topic, partition, i)
+		LEFT JOIN consumer_offsets o
+		  ON o.consumer_id = k.consumer_id AND o.topic = k.topic AND o.partition = k.partition
+		ORDER BY k.i`, ids, topics, parts)
+	if err != nil {
+		return nil, dbError(err, "read consumer positions")
+	}
+	defer rows.Close()
+	out := make([]int64, 0, len(keys))
+	for rows.Next() {
+		var pos int64
+		if err := rows.Scan(&pos); err != nil {
+			return nil, dbError(err, "read consumer positions")
+		}
+		out = append(out, pos)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(err, "read consumer positions")
+	}
+	if len(out) != len(keys) {
+		return nil, dbError(errShortPositions, "read consumer positions")
+	}
+	return out, nil
+}
+
+var errShortPositions = errors.New("positions: row count differs from the keys")
+
+func byOffset(a, b storage.StoredMessage) int { return cmp.Compare(a.Offset, b.Offset) }
+
+// errStorageUnavailable is the client-facing face of a lost or refused
+// database connection: retry later.
+var errStorageUnavailable = logq.Errorf(logq.EUnavailable, "storage unavailable")
+
+// dbError maps a pgx error onto logq's vocabulary: a *logq.Error passes
+// through, an expired context is a timeout, a lost session is unavailable
+// (503, retryable) and anything else is internal. The cause stays in the
+// chain for the log, never in the message.
+func dbError(err error, what string) error {
+	var le *logq.Error
+	switch {
+	case errors.As(err, &le):
+		return err
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", logq.Errorf(logq.ETimeout, "%s: storage did not answer in time", what), err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %w", logq.Errorf(logq.EUnavailable, "%s: canceled", what), err)
+	case isConnError(err):
+		return fmt.Errorf("%w: %s: %w", errStorageUnavailable, what, err)
+	}
+	return logq.Internal(err, what)
+}
+
+// isLockTimeout reports whether err is SQLSTATE 55P03 (lock_not_available).
+func isLockTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
+}
+
+// isConnError reports whether err means the database session failed rather
+// than the statement: connection refused or lost, server shutting down,
+// too many connections.
+func isConnError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 53300 too_many_connections, 57P0x shutdown, class 08 connection.
+		return pgErr.Code == "53300" || pg.IsConnectionError(err)
+	}
+	return pg.IsConnectionError(err) // any non-PostgreSQL error: network
+}

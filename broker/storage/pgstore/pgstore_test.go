@@ -1,0 +1,209 @@
+package pgstore
+
+import (
+	"context"
+	"os"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/logq/logq/broker/storage"
+	"github.com/logq/logq/broker/storage/storagetest"
+	"github.com/logq/logq/internal/pg"
+	"github.com/logq/logq/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func connect(t testing.TB, dsn string) *pgxpool.Pool {
+	t.Helper()
+	db, err := pg.Connect(testCtx(t), dsn, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
+// harness is a Store on a fresh database, as the suite wants it.
+func harness(t *testing.T) storagetest.Harness {
+	db := connect(t, pgtest.NewDB(t))
+	return storagetest.Harness{
+		Store: New(db),
+		Bulk:  CopyThreshold,
+		// A stalled append: the partition row locked by a transaction that
+		// does not end.
+		Stall: func(ctx context.Context, topic string, partition int) (func(), error) {
+			tx, err := db.Begin(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE partitions SET next_offset = next_offset + 5 WHERE topic = $1 AND partition = $2`,
+				topic, partition); err != nil {
+				tx.Rollback(ctx)
+				return nil, err
+			}
+			return func() { tx.Rollback(context.WithoutCancel(ctx)) }, nil
+		},
+	}
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, harness)
+}
+
+func msgs(n int) []storage.Message {
+	out := make([]storage.Message, n)
+	for i := range out {
+		out[i] = storage.Message{ProducerID: 1, Payload: "x"}
+	}
+	return out
+}
+
+// counts returns the paths taken so far.
+func (p *paths) counts() [5]int64 {
+	return [5]int64{p.insertOne.Load(), p.insert.Load(), p.copy.Load(), p.binaryScan.Load(), p.scan.Load()}
+}
+
+// TestFastPaths: each append and scan path serves the requests it is
+// meant for: a test fails when a fast path is bypassed.
+func TestFastPaths(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	s := New(connect(t, pgtest.NewDB(t)))
+	for p := range 2 {
+		if _, err := s.Claim(ctx, "t", p, 1, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := func(p, n int) storage.Batch { return storage.Batch{Topic: "t", Partition: p, Epoch: 1, Msgs: msgs(n)} }
+	for _, c := range []struct {
+		name    string
+		batches []storage.Batch
+		want    [5]int64 // insertOne, insert, copy, binaryScan, scan
+	}{
+		{"one partition, one message", []storage.Batch{one(0, 1)}, [5]int64{1, 0, 0, 0, 0}},
+		{"one partition, below the threshold", []storage.Batch{one(0, CopyThreshold-1)}, [5]int64{1, 0, 0, 0, 0}},
+		{"two partitions", []storage.Batch{one(0, 1), one(1, 2)}, [5]int64{0, 1, 0, 0, 0}},
+		{"one partition, at the threshold", []storage.Batch{one(0, CopyThreshold)}, [5]int64{0, 0, 1, 0, 0}},
+		{"two partitions, at the threshold together", []storage.Batch{one(0, CopyThreshold/2), one(1, CopyThreshold/2)}, [5]int64{0, 0, 1, 0, 0}},
+	} {
+		before := s.paths.counts()
+		if _, err := s.Append(ctx, c.batches); err != nil {
+			t.Fatal(err)
+		}
+		got := s.paths.counts()
+		for i := range got {
+			got[i] -= before[i]
+		}
+		if got != c.want {
+			t.Errorf("%s: paths taken %v; want %v (insertOne, insert, copy, binaryScan, scan)", c.name, got, c.want)
+		}
+	}
+	before := s.paths.counts()
+	if _, err := s.Read(ctx, "t", 0, 0, 10, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Consume(ctx, 1, "t", 0, 10, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.paths.counts(); got[3]-before[3] != 2 || got[4] != before[4] {
+		t.Errorf("read and consume scanned %d row sets in binary, %d generically; want 2 and 0",
+			got[3]-before[3], got[4]-before[4])
+	}
+}
+
+// TestScanBinaryMessages: rows decoded from the binary wire format equal
+// pgx's generic scanning of the same rows in text (the simple protocol,
+// which the store falls back to when the pool uses it).
+func TestScanBinaryMessages(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	dsn := pgtest.NewDB(t)
+	db := connect(t, dsn)
+	_, err := db.Exec(ctx, `INSERT INTO messages (topic, partition, "offset", produced_at, producer_id, key, payload) VALUES
+		('t', 0, 0, '2025-01-02 03:04:05.123456+00', 1, NULL, 'hello'),
+		('t', 0, 1, '1999-12-31 23:59:59.999999+00', 9223372036854775807, 'k é', ''),
+		('t', 0, 2, '1970-01-01 00:00:00+00', 2, '', 'x "y" \ z')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := New(db)
+	got, err := fast.Read(ctx, "t", 0, 0, 10, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := fast.paths.counts(); c[3] != 1 || c[4] != 0 {
+		t.Fatalf("the pool's read scanned %d in binary, %d generically; want the binary path", c[3], c[4])
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	textDB, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer textDB.Close()
+	slow := New(textDB)
+	want, err := slow.Read(ctx, "t", 0, 0, 10, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := slow.paths.counts(); c[3] != 0 || c[4] != 1 {
+		t.Fatalf("the simple protocol's read scanned %d in binary, %d generically: not the reference", c[3], c[4])
+	}
+	if len(got) != len(want) || len(got) != 3 {
+		t.Fatalf("got %d messages, want %d", len(got), len(want))
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.Offset != w.Offset || !g.ProducedAt.Equal(w.ProducedAt) || g.ProducerID != w.ProducerID ||
+			!reflect.DeepEqual(g.Key, w.Key) || g.Payload != w.Payload ||
+			g.ProducedAt.Format(time.RFC3339Nano) != w.ProducedAt.Format(time.RFC3339Nano) {
+			t.Errorf("message %d: binary %+v, text %+v", i, g, w)
+		}
+	}
+}
+
+// TestConsumerRowCreatedOnce: a consumer's position row is created by its
+// first consume of a partition only, not before every consume; a new Store
+// (a restart) finds it in place.
+func TestConsumerRowCreatedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	db := connect(t, pgtest.NewDB(t))
+	s := New(db)
+	if _, err := s.Claim(ctx, "t", 0, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, []storage.Batch{{Topic: "t", Partition: 0, Epoch: 1, Msgs: msgs(3)}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := s.Consume(ctx, 1, "t", 0, 1, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Consume(ctx, 2, "t", 0, 1, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.paths.consumerRows.Load(); n != 2 {
+		t.Fatalf("%d position rows created for 2 consumers", n)
+	}
+	restarted := New(db)
+	got, err := restarted.Consume(ctx, 1, "t", 0, 10, 1<<20)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("consume after a restart = %+v, %v; want nothing left", got, err)
+	}
+}
