@@ -230,8 +230,8 @@ func (c *committer) commit(batch []*appendReq) {
 }
 
 // groupByPartition splits a batch by partition, keeping each partition's
-// requests in queue order, the groups sorted by partition (the order in
-// which the transaction locks their rows).
+// requests in queue order, the groups sorted by partition (a stable order
+// for the statement; PostgreSQL does not promise to lock the rows in it).
 func groupByPartition(batch []*appendReq) []*commitGroup {
 	if len(batch) == 1 {
 		return []*commitGroup{{part: batch[0].part, reqs: batch, n: len(batch[0].msgs)}}

@@ -39,8 +39,9 @@ type Store interface {
 	// batches are). Offsets are gap-free and assigned in commit order per
 	// partition, even with several stores on one database. Two concurrent
 	// Appends that both span several partitions, sharing some, may
-	// deadlock and one fail: the broker's committers own disjoint sets of
-	// partitions, so its concurrent Appends never share one.
+	// deadlock and one fail with a retryable EUnavailable (nothing of it
+	// stored): the broker's committers own disjoint sets of partitions, so
+	// one broker's concurrent Appends never share one.
 	Append(ctx context.Context, batches []Batch) ([]int64, error)
 
 	// Read returns up to limit messages of a partition from offset from on,

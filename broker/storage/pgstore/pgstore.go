@@ -473,6 +473,10 @@ func dbError(err error, what string) error {
 		return fmt.Errorf("%w: %w", logq.Errorf(logq.EUnavailable, "%s: canceled", what), err)
 	case isConnError(err):
 		return fmt.Errorf("%w: %s: %w", errStorageUnavailable, what, err)
+	case isConflict(err):
+		// The whole transaction rolled back: nothing was stored, and the
+		// same request can simply be sent again.
+		return fmt.Errorf("%w: %w", logq.Errorf(logq.EUnavailable, "%s: conflicted with a concurrent append; retry", what), err)
 	}
 	return logq.Internal(err, what)
 }
@@ -481,6 +485,16 @@ func dbError(err error, what string) error {
 func isLockTimeout(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
+}
+
+// isConflict reports whether err is SQLSTATE 40P01 (deadlock_detected) or
+// 40001 (serialization_failure). Two multi-partition appends on one
+// database that share two or more partitions lock their rows in no
+// particular order (several brokers during a mass takeover), and PostgreSQL
+// breaks the cycle by failing one of them.
+func isConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
 // isConnError reports whether err means the database session failed rather

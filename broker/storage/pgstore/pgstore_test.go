@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"os"
 	"reflect"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/logq/logq"
 	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/broker/storage/storagetest"
 	"github.com/logq/logq/internal/pg"
@@ -205,5 +207,70 @@ func TestConsumerRowCreatedOnce(t *testing.T) {
 	got, err := restarted.Consume(ctx, 1, "t", 0, 10, 1<<20)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("consume after a restart = %+v, %v; want nothing left", got, err)
+	}
+}
+
+// A deadlock between two appends (PostgreSQL fails one of them) is a
+// retryable EUnavailable, not an internal error: the failed transaction
+// stored nothing.
+func TestDeadlockIsRetryable(t *testing.T) {
+	ctx := testCtx(t)
+	db := connect(t, pgtest.NewDB(t))
+	if _, err := db.Exec(ctx, `INSERT INTO partitions (topic, partition, epoch, owner) VALUES ('t', 0, 1, 1), ('t', 1, 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	lock := func(tx pgx.Tx, partition int) error {
+		_, err := tx.Exec(ctx, `UPDATE partitions SET next_offset = next_offset WHERE topic = 't' AND partition = $1`, partition)
+		return err
+	}
+	a, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Rollback(ctx)
+	b, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Rollback(ctx)
+	if err := lock(a, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := lock(b, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Each waits for the other's row: PostgreSQL fails one of them, whose
+	// rollback lets the other through.
+	type result struct {
+		tx  pgx.Tx
+		err error
+	}
+	results := make(chan result, 2)
+	for _, c := range []struct {
+		tx        pgx.Tx
+		partition int
+	}{{a, 1}, {b, 0}} {
+		go func() {
+			err := lock(c.tx, c.partition)
+			if err != nil {
+				c.tx.Rollback(ctx)
+			}
+			results <- result{c.tx, err}
+		}()
+	}
+	first, second := <-results, <-results
+	if (first.err == nil) == (second.err == nil) {
+		t.Fatalf("want exactly one failure, got %v and %v", first.err, second.err)
+	}
+	errB := first.err
+	if errB == nil {
+		errB = second.err
+	}
+	if !isConflict(errB) {
+		t.Fatalf("no deadlock reported: %v", errB)
+	}
+	var le *logq.Error
+	if got := dbError(errB, "append"); !errors.As(got, &le) || le.Code != logq.EUnavailable {
+		t.Fatalf("dbError(deadlock) = %v, want %s", got, logq.EUnavailable)
 	}
 }
