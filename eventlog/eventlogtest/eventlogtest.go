@@ -574,7 +574,12 @@ func seqsFrom(from, to int64) []int64 {
 // each seq is applied exactly once, tail or not.
 func testReplicaWriterApplied(t *testing.T, in Instance) {
 	var applied applyLog
-	r := StartReplica(t, eventlog.ReplicaConfig{Log: in.Log, OnApply: applied.onApply})
+	r := eventlog.NewReplica(eventlog.ReplicaConfig{Log: in.Log, OnApply: applied.onApply})
+	if err := r.Start(Ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	// The writer applies its appends before the tail runs, so the tail
+	// surely brings them again.
 	var own []int64
 	for i := range 5 {
 		stored := Append(t, in.Writer, projection.NewEvent(projection.BrokerRegistered{BrokerID: int64(i + 1), Address: fmt.Sprint("b", i)}))
@@ -589,6 +594,16 @@ func testReplicaWriterApplied(t *testing.T, in Instance) {
 			t.Fatalf("Apply again: %v", err)
 		}
 	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 	// An event the writer does not apply itself comes by the tail; once it
 	// is applied, the tail has delivered everything before it too.
 	other := Append(t, in.Writer, projection.NewEvent(projection.TopicCreated{Topic: "t", Partitions: 1}))
