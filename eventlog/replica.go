@@ -16,7 +16,8 @@ import (
 // replayPage is how many events one catch-up or replay read asks for.
 const replayPage = 10000
 
-// ReplicaConfig configures a Replica. Only Log is required.
+// ReplicaConfig configures a Replica. Only Log is required (and not even
+// that by a replica fed only through Apply, as in tests).
 type ReplicaConfig struct {
 	Log Log
 	// Lock, when set, is the lock the replica holds while it changes its
@@ -26,7 +27,8 @@ type ReplicaConfig struct {
 	// OnApply, when set, is called after every apply that changed the
 	// state, with Lock held for writing: s is the state after events (never
 	// empty, in seq order), fromTail says they came from the tail rather
-	// than from Apply or a catch-up. It must be quick and must not take Lock.
+	// than from Apply or a catch-up. It must be quick, must not take Lock
+	// and must not keep events (the slice is reused).
 	OnApply func(s *projection.State, events []logq.Event, fromTail bool)
 	// Logger receives unreadable snapshots and tail restarts.
 	Logger zerolog.Logger
