@@ -459,7 +459,7 @@ func testStateAt(t *testing.T, in Instance) {
 	}
 }
 
-// StartReplica starts a replica of log and runs it in the background
+// StartReplica makes a replica, starts it and runs it in the background
 // until the test ends.
 func StartReplica(t *testing.T, cfg eventlog.ReplicaConfig) *eventlog.Replica {
 	t.Helper()
@@ -467,6 +467,12 @@ func StartReplica(t *testing.T, cfg eventlog.ReplicaConfig) *eventlog.Replica {
 	if err := r.Start(Ctx(t)); err != nil {
 		t.Fatalf("start: %v", err)
 	}
+	RunReplica(t, r)
+	return r
+}
+
+// RunReplica runs r.Run in the background until the test ends.
+func RunReplica(t *testing.T, r *eventlog.Replica) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
@@ -477,7 +483,6 @@ func StartReplica(t *testing.T, cfg eventlog.ReplicaConfig) *eventlog.Replica {
 		cancel()
 		<-done
 	})
-	return r
 }
 
 // WaitApplied waits (bounded by Timeout) until r has applied seq.
@@ -594,16 +599,7 @@ func testReplicaWriterApplied(t *testing.T, in Instance) {
 			t.Fatalf("Apply again: %v", err)
 		}
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	RunReplica(t, r)
 	// An event the writer does not apply itself comes by the tail; once it
 	// is applied, the tail has delivered everything before it too.
 	other := Append(t, in.Writer, projection.NewEvent(projection.TopicCreated{Topic: "t", Partitions: 1}))
