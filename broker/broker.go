@@ -36,12 +36,16 @@ type Broker struct {
 	id      atomic.Int64
 	serving atomic.Bool // Serve was called
 
-	mu        sync.Mutex
-	state     *projection.State      // the control plane as of state.Seq
-	parts     map[partKey]*partition // partitions served now
-	refused   map[partKey]int64      // per partition, the last epoch storage refused us
-	applied   int64                  // seq whose assignments are in effect
-	appliedCh chan struct{}          // closed and replaced when applied grows
+	// replica follows the control plane's event log into state, which it
+	// changes in place under mu (shared with it, so that state and the
+	// partition table below are read under one lock).
+	replica *eventlog.Replica
+	mu      sync.RWMutex
+	state   *projection.State      // replica.State(): the control plane as of state.Seq
+	parts   map[partKey]*partition // partitions served now
+	refused map[partKey]int64      // per partition, the last epoch storage refused us
+	// applied is the seq whose assignments are in effect (reconcile).
+	applied eventlog.Watermark
 
 	reconcileCh chan struct{} // capacity 1: the state changed
 	closing     chan struct{} // closed when Serve starts shutting down
@@ -136,24 +140,29 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 	}
 	log := cfg.Logger.With().Str("component", "broker").Logger()
-	state, err := startState(ctx, ctl, log)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
 	b := &Broker{
 		cfg:           cfg,
 		log:           log,
 		db:            db,
 		store:         pgstore.New(db),
 		metrics:       newMetrics(),
-		state:         state,
 		parts:         map[partKey]*partition{},
 		refused:       map[partKey]int64{},
-		appliedCh:     make(chan struct{}),
 		reconcileCh:   make(chan struct{}, 1),
 		closing:       make(chan struct{}),
 		heartbeatDone: make(chan struct{}),
+	}
+	// The control-plane pool serves only this start (the newest snapshot
+	// and the events after it); the tail has connections of its own.
+	b.newReplica(eventlog.NewDB(ctl, eventlog.TailConfig{
+		DSN:             cfg.DSN,
+		Mode:            cfg.TailMode,
+		Logger:          log,
+		ApplicationName: "logq-broker-tail",
+	}))
+	if err := b.replica.Start(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	b.id.Store(cfg.ID)
 	b.metrics.reg.MustRegister(newLagCollector(b))
@@ -163,23 +172,14 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-// startState is the newest snapshot of the control plane, so that the tail
-// replays only the events after it (the whole log when there is none, or
-// when it cannot be read: the log is the truth).
-func startState(ctx context.Context, ctl *pgxpool.Pool, log zerolog.Logger) (*projection.State, error) {
-	seq, data, err := eventlog.LatestSnapshot(ctx, ctl)
-	switch {
-	case logq.ErrorCode(err) == logq.ENotFound:
-		return projection.New(), nil
-	case err != nil:
-		return nil, fmt.Errorf("broker: load snapshot: %w", err)
-	}
-	s, err := projection.DecodeState(data)
-	if err != nil {
-		log.Warn().Err(err).Int64("seq", seq).Msg("ignoring unreadable snapshot; replaying the whole log")
-		return projection.New(), nil
-	}
-	return s, nil
+// newReplica makes the broker's follower of the control plane's log,
+// sharing mu: every change of the state kicks the reconciler.
+func (b *Broker) newReplica(log eventlog.Log) {
+	b.replica = eventlog.NewReplica(eventlog.ReplicaConfig{
+		Log: log, Lock: &b.mu, Logger: b.log, Name: "this broker",
+		OnApply: func(*projection.State, []logq.Event, bool) { b.kickReconcile() },
+	})
+	b.state = b.replica.State()
 }
 
 // newLane starts a group-commit lane; closeLanes stops it.
@@ -225,30 +225,19 @@ func (b *Broker) HeartbeatsStopped() <-chan struct{} { return b.heartbeatDone }
 // assignments are in effect: every partition the log assigns to this
 // broker as of that seq is served (its storage epoch claimed), every other
 // one is not.
-func (b *Broker) AppliedSeq() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.applied
-}
+func (b *Broker) AppliedSeq() int64 { return b.applied.Load() }
 
 // WaitApplied blocks until AppliedSeq() >= seq or ctx is done (ETimeout
 // when its deadline passed).
 func (b *Broker) WaitApplied(ctx context.Context, seq int64) error {
-	for {
-		b.mu.Lock()
-		applied, ch := b.applied, b.appliedCh
-		b.mu.Unlock()
-		if applied >= seq {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return logq.Errorf(logq.ETimeout, "broker %d has applied the event log up to seq %d, not yet %d", b.ID(), applied, seq)
-			}
-			return logq.Errorf(logq.EUnavailable, "wait for seq %d: canceled", seq)
-		}
+	applied, err := b.applied.Wait(ctx, seq)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return logq.Errorf(logq.ETimeout, "broker %d has applied the event log up to seq %d, not yet %d", b.ID(), applied, seq)
+	default:
+		return logq.Errorf(logq.EUnavailable, "wait for seq %d: canceled", seq)
 	}
 }
 
@@ -272,7 +261,7 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
 	var loops sync.WaitGroup
-	loops.Go(func() { b.tailLoop(loopCtx) })
+	loops.Go(func() { b.replica.Run(loopCtx) })
 	loops.Go(func() { b.reconcileLoop(loopCtx) })
 	if len(b.cfg.Managers) > 0 {
 		adv := b.cfg.AdvertiseAddr
@@ -354,45 +343,6 @@ func advertiseAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
-}
-
-// tailLoop folds the event log into b.state, from seq 0 on start, and
-// keeps following it until ctx is done.
-func (b *Broker) tailLoop(ctx context.Context) {
-	cfg := eventlog.TailConfig{
-		DSN:             b.cfg.DSN,
-		Mode:            b.cfg.TailMode,
-		Logger:          b.log,
-		ApplicationName: "logq-broker-tail",
-	}
-	backoff := 100 * time.Millisecond
-	for {
-		b.mu.Lock()
-		after := b.state.Seq
-		b.mu.Unlock()
-		err := eventlog.Tail(ctx, cfg, after, b.applyEvent)
-		if ctx.Err() != nil {
-			return
-		}
-		b.log.Error().Err(err).Int64("after", after).Dur("retry_in", backoff).Msg("event log tail failed")
-		if !sleepCtx(ctx, backoff) {
-			return
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-// applyEvent folds one event into the broker's view of the cluster and
-// lets the reconciler act on it.
-func (b *Broker) applyEvent(e logq.Event) error {
-	b.mu.Lock()
-	err := projection.Apply(b.state, e)
-	b.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	b.kickReconcile()
-	return nil
 }
 
 func (b *Broker) kickReconcile() {
@@ -504,10 +454,8 @@ func (b *Broker) reconcile(ctx context.Context) error {
 	}
 	b.mu.Lock()
 	n := len(b.parts)
-	if firstErr == nil && seq > b.applied {
-		b.applied = seq
-		close(b.appliedCh)
-		b.appliedCh = make(chan struct{})
+	if firstErr == nil {
+		b.applied.Advance(seq)
 	}
 	b.mu.Unlock()
 	b.metrics.ownedPartitions.Set(float64(n))

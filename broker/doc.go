@@ -55,9 +55,10 @@
 //
 // # Fencing and takeover
 //
-// The broker tails the control-plane event log (eventlog.Tail, from the newest snapshot or seq 0
-// on start) and folds it with projection.Apply into its own view of the
-// cluster. After each change it reconciles what it serves with what the
+// The broker follows the control-plane event log with an
+// eventlog.Replica: on start it loads the newest snapshot (the whole log
+// when there is none) and the events after it, then tails the log, folding
+// it with projection.Apply into its own view of the cluster. After each change it reconciles what it serves with what the
 // view assigns it. To take over a partition at epoch e it claims it in
 // storage:
 //

@@ -130,18 +130,18 @@ func foldedKeys(body []byte) bool {
 func fuzzBroker() *Broker {
 	cfg := Config{DSN: "postgres://fuzz.invalid/x", ID: 0, Managers: []string{"http://fuzz.invalid"},
 		MinSeqWait: time.Millisecond, MaxRequestBytes: 1 << 16, MaxMessageBytes: 1 << 10, MaxAppendMessages: 100}.WithDefaults()
-	return &Broker{
+	b := &Broker{
 		cfg:           cfg,
 		log:           zerolog.Nop(),
 		metrics:       newMetrics(),
-		state:         projection.New(),
 		parts:         map[partKey]*partition{},
 		refused:       map[partKey]int64{},
-		appliedCh:     make(chan struct{}),
 		reconcileCh:   make(chan struct{}, 1),
 		closing:       make(chan struct{}),
 		heartbeatDone: make(chan struct{}),
 	}
+	b.newReplica(nil) // never started: the state stays empty
+	return b
 }
 
 var fuzzPaths = []string{"/v1/append", "/v1/consume", "/v1/read", "/v1/size", "/v1/partitions", "/healthz", "/metrics", "/", "/v1/nope"}

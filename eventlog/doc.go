@@ -28,6 +28,22 @@
 // [SaveSnapshot] and [LatestSnapshot] store and load encoded projection
 // states, so a cold start replays only the events after the snapshot.
 //
+// The servers consume the log through the interface [Log] (read after a
+// seq, the snapshot at or before a seq, tail, save a snapshot, last seq),
+// which [DB] implements on PostgreSQL; the package eventlogtest is the
+// conformance suite every implementation passes. [Pages] reads a log in
+// pages, reading ahead; [Replay] and [StateAt] fold it into a state.
+//
+// # Following: one Replica
+//
+// A [Replica] is the one log follower of the manager, the broker, the
+// status page and the CLI's replay: it starts from the newest snapshot
+// and the events after it, tails the log, applies the events its owner
+// (the writer) appended itself — the tail skips them — and lets readers
+// wait for a seq ([Replica.WaitApplied]), read the state under its lock
+// ([Replica.View]) and replay the state as of any seq ([Replica.StateAt]).
+// A [Watermark] is the seq that only grows that such waits use.
+//
 // # Tailing: two modes, one guarantee
 //
 // [Tail] delivers every event after a given seq to a callback, in seq

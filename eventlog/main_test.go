@@ -2,9 +2,7 @@ package eventlog_test
 
 import (
 	"context"
-	"errors"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/eventlog/eventlogtest"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgtest"
 )
@@ -60,10 +59,6 @@ func acquire(t *testing.T, dsn, holder string) *eventlog.Writer {
 	}
 	t.Cleanup(func() { w.Close(context.Background()) })
 	return w
-}
-
-func ev(typ, data string) logq.Event {
-	return logq.Event{Type: typ, Data: []byte(data)}
 }
 
 func mustAppend(t *testing.T, w *eventlog.Writer, events ...logq.Event) []logq.Event {
@@ -116,88 +111,17 @@ func waitNoSlots(t *testing.T, admin *pgx.Conn) {
 	})
 }
 
-// collector gathers the events a tailer delivers.
-type collector struct {
-	mu     sync.Mutex
-	events []logq.Event
-	more   chan struct{} // signalled on every delivery
-	failAt int64         // fn fails on this seq, when non-zero
-}
-
-var errStop = errors.New("collector: stop")
-
-func (c *collector) add(e logq.Event) error {
-	c.mu.Lock()
-	c.events = append(c.events, e)
-	c.mu.Unlock()
-	select {
-	case c.more <- struct{}{}:
-	default:
-	}
-	if e.Seq == c.failAt {
-		return errStop
-	}
-	return nil
-}
-
-func (c *collector) snapshot() []logq.Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]logq.Event(nil), c.events...)
-}
-
-// wait returns the events delivered once there are at least n.
-func (c *collector) wait(t *testing.T, n int, timeout time.Duration) []logq.Event {
-	t.Helper()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		if got := c.snapshot(); len(got) >= n {
-			return got
-		}
-		select {
-		case <-c.more:
-		case <-timer.C:
-			t.Fatalf("timed out after %v waiting for %d events; have %d", timeout, n, len(c.snapshot()))
-		}
-	}
-}
-
-// startTail runs Tail in the background. stop cancels it and returns what
-// Tail returned; it also runs at cleanup.
-func startTail(t *testing.T, cfg eventlog.TailConfig, after int64, failAt int64) (c *collector, stop func() error) {
+// startTail runs Tail in the background, collecting what it delivers.
+// stop cancels it and returns what Tail returned; it also runs at cleanup.
+func startTail(t *testing.T, cfg eventlog.TailConfig, after int64) (c *eventlogtest.Collector, stop func() error) {
 	t.Helper()
 	cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
-	c = &collector{more: make(chan struct{}, 1), failAt: failAt}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- eventlog.Tail(ctx, cfg, after, c.add) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			err = <-done
-		})
-		return err
-	}
-	t.Cleanup(func() { stop() })
-	return c, stop
+	c = eventlogtest.NewCollector(0)
+	return c, eventlogtest.StartTail(t, eventlog.NewDB(nil, cfg), after, c)
 }
 
-// checkSeqs fails unless events are exactly seqs from, from+1, ..., to.
-func checkSeqs(t *testing.T, events []logq.Event, from, to int64) {
-	t.Helper()
-	if want := to - from + 1; int64(len(events)) != want {
-		t.Fatalf("got %d events; want %d (seq %d..%d)", len(events), want, from, to)
-	}
-	for i, e := range events {
-		if want := from + int64(i); e.Seq != want {
-			t.Fatalf("event %d has seq %d; want %d", i, e.Seq, want)
-		}
-	}
-}
-
-func sameEvent(a, b logq.Event) bool {
-	return a.Seq == b.Seq && a.At.Equal(b.At) && a.Type == b.Type && string(a.Data) == string(b.Data) && a.Epoch == b.Epoch
-}
+var (
+	checkSeqs = eventlogtest.CheckSeqs
+	sameEvent = eventlogtest.SameEvent
+	ev        = eventlogtest.Event
+)

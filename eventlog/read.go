@@ -34,13 +34,25 @@ func readAfter(ctx context.Context, db querier, after int64, limit int) ([]logq.
 	return events, nil
 }
 
-// ReadPages calls fn with every event after `after`, in seq order, in
+// ReadPages is [Pages] on the log in db's database.
+func ReadPages(ctx context.Context, db *pgxpool.Pool, after, until int64, limit int, fn func([]logq.Event) error) error {
+	return Pages(ctx, poolReader{db}, after, until, limit, fn)
+}
+
+// poolReader reads events through a pool.
+type poolReader struct{ db querier }
+
+func (r poolReader) ReadAfter(ctx context.Context, after int64, limit int) ([]logq.Event, error) {
+	return readAfter(ctx, r.db, after, limit)
+}
+
+// Pages calls fn with every event of r after `after`, in seq order, in
 // pages of up to limit events (DefaultLimit when limit <= 0), until the end
 // of the log or, when until > 0, until the page that holds seq until. It
 // reads the next page while fn handles the current one, so a replay takes
 // about the longer of reading and folding rather than their sum. fn's
 // error stops it and is returned as is.
-func ReadPages(ctx context.Context, db *pgxpool.Pool, after, until int64, limit int, fn func([]logq.Event) error) error {
+func Pages(ctx context.Context, r EventReader, after, until int64, limit int, fn func([]logq.Event) error) error {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
@@ -54,7 +66,7 @@ func ReadPages(ctx context.Context, db *pgxpool.Pool, after, until int64, limit 
 	go func() {
 		defer close(pages)
 		for until <= 0 || after < until {
-			events, err := readAfter(ctx, db, after, limit)
+			events, err := r.ReadAfter(ctx, after, limit)
 			select {
 			case pages <- page{events, err}:
 			case <-ctx.Done():
@@ -169,17 +181,14 @@ func SaveSnapshot(ctx context.Context, db *pgxpool.Pool, seq int64, state []byte
 // LatestSnapshot returns the snapshot with the highest seq, or a
 // logq.ENotFound error when there is none.
 func LatestSnapshot(ctx context.Context, db *pgxpool.Pool) (seq int64, state []byte, err error) {
-	return snapshot(ctx, db, "SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1")
+	return LatestSnapshotAtOrBefore(ctx, db, latest)
 }
 
 // LatestSnapshotAtOrBefore returns the snapshot with the highest seq not
 // after seq (to replay the state as of seq), or a logq.ENotFound error.
 func LatestSnapshotAtOrBefore(ctx context.Context, db *pgxpool.Pool, seq int64) (int64, []byte, error) {
-	return snapshot(ctx, db, "SELECT seq, state FROM snapshots WHERE seq <= $1 ORDER BY seq DESC LIMIT 1", seq)
-}
-
-func snapshot(ctx context.Context, db *pgxpool.Pool, sql string, args ...any) (seq int64, state []byte, err error) {
-	err = db.QueryRow(ctx, sql, args...).Scan(&seq, &state)
+	var state []byte
+	err := db.QueryRow(ctx, "SELECT seq, state FROM snapshots WHERE seq <= $1 ORDER BY seq DESC LIMIT 1", seq).Scan(&seq, &state)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil, logq.Errorf(logq.ENotFound, "no snapshot")
 	}

@@ -271,9 +271,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool,
 		wake := make(chan struct{}, 2*len(nodes))
 		wctx, wcancel := context.WithCancel(ctx)
 		for _, n := range nodes {
-			n.mu.RLock()
-			applied := n.applied
-			n.mu.RUnlock()
+			applied := n.replica.Changed()
 			n.roleMu.Lock()
 			role := n.roleChanged
 			n.roleMu.Unlock()

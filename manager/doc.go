@@ -4,10 +4,11 @@
 // # State
 //
 // A manager's cluster state is the projection (package projection) of the
-// control-plane event log (package eventlog): rebuilt on start from the
-// latest snapshot and the events after it, then kept current by tailing
-// the log (notify or logical mode, Config.TailMode). One state sits behind
-// a read-write mutex with the seq it has applied; WaitApplied lets a
+// control-plane event log (package eventlog), followed by an
+// eventlog.Replica: rebuilt on start from the latest snapshot and the
+// events after it, then kept current by tailing the log (notify or logical
+// mode, Config.TailMode). One state sits behind a read-write mutex shared
+// with the replica, which alone changes it; WaitApplied lets a
 // request carrying min_seq wait (bounded) for a seq, which gives
 // read-your-writes on any manager.
 //

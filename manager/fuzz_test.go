@@ -99,8 +99,6 @@ func fuzzManager(t testing.TB, brokerURL string) *Manager {
 		cfg:         cfg,
 		log:         zerolog.Nop(),
 		peers:       newPeerClient(),
-		state:       projection.New(),
-		applied:     make(chan struct{}),
 		roleChanged: make(chan struct{}),
 		deposed:     make(chan struct{}, 1),
 		clientKick:  make(chan struct{}, 1),
@@ -108,6 +106,7 @@ func fuzzManager(t testing.TB, brokerURL string) *Manager {
 	}
 	m.metrics = newMetrics(m)
 	m.handler = m.routes()
+	m.newReplica(nil) // never started: the events below are applied by hand
 	one := 1
 	events := []projection.Payload{
 		projection.WriterElected{Manager: cfg.AdvertiseURL, Epoch: 1},
@@ -124,7 +123,7 @@ func fuzzManager(t testing.TB, brokerURL string) *Manager {
 	for i, p := range events {
 		e := projection.NewEvent(p)
 		e.Seq = int64(i + 1)
-		if err := projection.Apply(m.state, e); err != nil {
+		if err := m.replica.Apply([]logq.Event{e}); err != nil {
 			t.Fatal(err)
 		}
 	}

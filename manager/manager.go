@@ -31,10 +31,11 @@ type Manager struct {
 	metrics *metrics
 	handler http.Handler
 
-	// mu guards state and applied. state changes only in apply.
+	// replica follows the event log into state; it changes state only
+	// under mu (shared with it), in place. Read state under mu.RLock.
+	replica *eventlog.Replica
 	mu      sync.RWMutex
-	state   *projection.State
-	applied chan struct{} // closed and replaced whenever state.Seq grows
+	state   *projection.State // replica.State()
 
 	// wmu serialises the writer's decisions: decide from state, append,
 	// apply. writer and heartbeats are guarded by wmu.
@@ -91,8 +92,6 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		log:         log,
 		db:          db,
 		peers:       newPeerClient(),
-		state:       projection.New(),
-		applied:     make(chan struct{}),
 		roleChanged: make(chan struct{}),
 		deposed:     make(chan struct{}, 1),
 		clientKick:  make(chan struct{}, 1),
@@ -100,82 +99,52 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m.metrics = newMetrics(m)
 	m.handler = m.routes()
-	if err := m.load(ctx); err != nil {
+	m.newReplica(eventlog.NewDB(db, eventlog.TailConfig{
+		DSN:             cfg.DSN,
+		Mode:            cfg.TailMode,
+		SafetyTick:      cfg.SafetyTick,
+		Logger:          log,
+		ApplicationName: "logq-manager-tail",
+	}))
+	if err := m.replica.Start(ctx); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("manager: %w", err)
 	}
+	m.snapSeq = m.replica.SnapshotSeq()
 	m.log.Info().Int64("seq", m.AppliedSeq()).Str("role", string(cfg.Role)).
 		Str("tail_mode", string(cfg.TailMode)).Msg("manager state loaded")
 	return m, nil
 }
 
-// load rebuilds the state from the latest snapshot, if any, and the events
-// after it.
-func (m *Manager) load(ctx context.Context) error {
-	seq, data, err := eventlog.LatestSnapshot(ctx, m.db)
-	switch {
-	case err == nil:
-		s, err := projection.DecodeState(data)
-		if err != nil {
-			// A snapshot we cannot read is not fatal: the log is the truth.
-			m.log.Warn().Err(err).Int64("seq", seq).Msg("ignoring unreadable snapshot; replaying the whole log")
-			break
-		}
-		m.mu.Lock()
-		m.state = s
-		m.mu.Unlock()
-		m.snapSeq = s.Seq
-	case logq.ErrorCode(err) == logq.ENotFound:
-	default:
-		return fmt.Errorf("manager: load snapshot: %w", err)
-	}
-	return m.catchUp(ctx, -1)
-}
-
-// catchUp reads and applies events until the state has applied target, or
-// (target < 0) until the end of the log.
-// Pages are read ahead while the previous one is applied (ReadPages).
-func (m *Manager) catchUp(ctx context.Context, target int64) error {
-	after := m.AppliedSeq()
-	if target >= 0 && after >= target {
-		return nil
-	}
-	err := eventlog.ReadPages(ctx, m.db, after, max(target, 0), 10000, func(events []logq.Event) error {
-		return m.apply(events, false)
+// newReplica makes the manager's follower of log, sharing mu, and points
+// state at its state.
+func (m *Manager) newReplica(log eventlog.Log) {
+	m.replica = eventlog.NewReplica(eventlog.ReplicaConfig{
+		Log: log, Lock: &m.mu, OnApply: m.onApply, Logger: m.log, Name: "this manager",
 	})
-	if err != nil {
-		return fmt.Errorf("manager: catch up: %w", err)
-	}
-	if applied := m.AppliedSeq(); target >= 0 && applied < target {
-		return logq.Errorf(logq.EUnavailable, "event log ends at seq %d, before %d", applied, target)
-	}
-	return nil
+	m.state = m.replica.State()
 }
 
-// apply folds events into the state, skipping those already applied, and
-// wakes the waiters of WaitApplied. It is the only way the state changes:
-// the writer calls it right after appending, the tailer for every event it
-// receives (the writer's own are skipped there).
-func (m *Manager) apply(events []logq.Event, fromTail bool) error {
-	m.mu.Lock()
-	before := m.state.Seq
-	var err error
-	for _, e := range events {
-		if e.Seq <= m.state.Seq {
-			continue
-		}
-		if err = projection.Apply(m.state, e); err != nil {
-			break
-		}
-		if fromTail {
+// catchUp applies events until the state has applied target (or, target
+// <= 0, to the end of the log).
+func (m *Manager) catchUp(ctx context.Context, target int64) error {
+	return m.replica.CatchUp(ctx, target)
+}
+
+// apply folds events the writer has just appended into the state (the
+// tail skips them). It is the only way the writer changes the state;
+// readers apply through the replica's tail.
+func (m *Manager) apply(events []logq.Event, _ bool) error { return m.replica.Apply(events) }
+
+// onApply runs, under mu, after the replica applied events: it records the
+// lag of tailed ones and steps down when the log names a newer writer.
+func (m *Manager) onApply(s *projection.State, events []logq.Event, fromTail bool) {
+	if fromTail {
+		for _, e := range events {
 			m.metrics.observeLag(e.At)
 		}
 	}
-	if m.state.Seq > before {
-		close(m.applied)
-		m.applied = make(chan struct{})
-	}
-	if m.isWriter.Load() && m.state.WriterEpoch > m.epoch.Load() {
+	if m.isWriter.Load() && s.WriterEpoch > m.epoch.Load() {
 		// Another manager was elected: this one's session is as good as
 		// lost. Stop writing now; the role loop steps down.
 		m.setWriter(false)
@@ -184,41 +153,19 @@ func (m *Manager) apply(events []logq.Event, fromTail bool) error {
 		default:
 		}
 	}
-	m.mu.Unlock()
-	return err
 }
 
 // AppliedSeq is the seq of the last event this manager has applied.
-func (m *Manager) AppliedSeq() int64 {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.state.Seq
-}
+func (m *Manager) AppliedSeq() int64 { return m.replica.AppliedSeq() }
 
 // WaitApplied waits until this manager has applied seq, or ctx is done
-// (then a logq ETimeout error).
+// (then a logq ETimeout error when its deadline passed).
 func (m *Manager) WaitApplied(ctx context.Context, seq int64) error {
-	for {
-		m.mu.RLock()
-		cur, ch := m.state.Seq, m.applied
-		m.mu.RUnlock()
-		if cur >= seq {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return logq.Errorf(logq.ETimeout, "seq %d is not applied yet on this manager (applied %d); retry", seq, cur)
-		}
-	}
+	return m.replica.WaitApplied(ctx, seq)
 }
 
 // State returns a copy of the current cluster state.
-func (m *Manager) State() *projection.State {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.state.Clone()
-}
+func (m *Manager) State() *projection.State { return m.replica.Clone() }
 
 // IsWriter reports whether this manager is the writer now.
 func (m *Manager) IsWriter() bool { return m.isWriter.Load() }
@@ -275,7 +222,7 @@ func (m *Manager) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 
 	var wg sync.WaitGroup
-	wg.Go(func() { m.runTail(ctx) })
+	wg.Go(func() { m.replica.Run(ctx) })
 	wg.Go(func() { m.runRole(ctx) })
 	wg.Go(func() { m.runSeenFlush(ctx) })
 
@@ -324,32 +271,6 @@ func (m *Manager) Close() error {
 		m.db.Close()
 	})
 	return nil
-}
-
-// runTail follows the event log and applies every event, restarting the
-// tail (from the applied seq) if it stops on an error.
-func (m *Manager) runTail(ctx context.Context) {
-	backoff := 50 * time.Millisecond
-	for {
-		cfg := eventlog.TailConfig{
-			DSN:             m.cfg.DSN,
-			Mode:            m.cfg.TailMode,
-			SafetyTick:      m.cfg.SafetyTick,
-			Logger:          m.log,
-			ApplicationName: "logq-manager-tail",
-		}
-		err := eventlog.Tail(ctx, cfg, m.AppliedSeq(), func(e logq.Event) error {
-			return m.apply([]logq.Event{e}, true)
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		m.log.Error().Err(err).Int64("seq", m.AppliedSeq()).Dur("retry_in", backoff).Msg("event log tail stopped")
-		if !wait(ctx, backoff) {
-			return
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
 }
 
 // advertiseAddr is the address others reach a listener at: its own, or the

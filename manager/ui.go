@@ -193,7 +193,7 @@ func (m *Manager) serveUI(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		case at > s.Seq:
 			p.Error, status = fmt.Sprintf("seq %d is beyond this manager's applied seq %d; showing the live state", at, s.Seq), http.StatusBadRequest
 		case at < s.Seq:
-			past, err := m.stateAt(ctx, at)
+			past, err := m.replica.StateAt(ctx, at)
 			if err != nil {
 				p.Error, status = fmt.Sprintf("cannot replay to seq %d: %s", at, logq.ErrorMessage(err)), http.StatusServiceUnavailable
 				break
@@ -533,37 +533,6 @@ func (m *Manager) uiEvents(ctx context.Context, seq int64, n int, mark bool) ([]
 			Epoch: e.Epoch, Data: d, Current: mark && e.Seq == seq})
 	}
 	return out, ""
-}
-
-// stateAt replays the event log up to seq: the newest snapshot at or
-// before seq, then the events after it, through projection.Apply.
-func (m *Manager) stateAt(ctx context.Context, seq int64) (*projection.State, error) {
-	if cur := m.State(); seq >= cur.Seq {
-		return cur, nil
-	}
-	s := projection.New()
-	_, data, err := eventlog.LatestSnapshotAtOrBefore(ctx, m.db, seq)
-	switch {
-	case err == nil:
-		if snap, err := projection.DecodeState(data); err == nil {
-			s = snap
-		} // an unreadable snapshot: replay from the start
-	case logq.ErrorCode(err) != logq.ENotFound:
-		return nil, err
-	}
-	for s.Seq < seq {
-		events, err := eventlog.Read(ctx, m.db, s.Seq, int(min(seq-s.Seq, 10000)))
-		if err != nil {
-			return nil, err
-		}
-		if len(events) == 0 {
-			return nil, logq.Errorf(logq.ENotFound, "the event log ends at seq %d", s.Seq)
-		}
-		if err := projection.ApplyAll(s, events); err != nil {
-			return nil, logq.Internal(err, "replay")
-		}
-	}
-	return s, nil
 }
 
 // formatAge prints a duration the way a status page should: 0.4s, 12s,

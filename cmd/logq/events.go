@@ -266,28 +266,9 @@ func replay(ctx context.Context, src eventSource, st *projection.State, to int64
 			st = snap
 		}
 	}
-	n := 0
-	for to == 0 || st.Seq < to {
-		limit := pageSize
-		if to > 0 {
-			limit = int(min(int64(pageSize), to-st.Seq))
-		}
-		page, err := src.read(ctx, st.Seq, limit)
-		if err != nil {
-			return nil, n, err
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, ev := range page {
-			if to > 0 && ev.Seq > to {
-				return st, n, nil
-			}
-			if err := projection.Apply(st, ev); err != nil {
-				return nil, n, fmt.Errorf("replay: %w", err)
-			}
-			n++
-		}
+	n, err := eventlog.Replay(ctx, eventlog.ReadFunc(src.read), st, to)
+	if err != nil {
+		return nil, n, err
 	}
 	return st, n, nil
 }

@@ -140,28 +140,29 @@ func (e *env) coldStart(ctx context.Context) error {
 	return nil
 }
 
-// loadState rebuilds the state as a manager does on start (manager.New):
-// the latest snapshot (when withSnapshot), then every event after it, read
-// a page ahead of the fold (eventlog.ReadPages).
+// loadState rebuilds the state as a manager or a broker does on start:
+// with a snapshot, an eventlog.Replica's Start (the newest snapshot, then
+// the events after it, read a page ahead of the fold); without, the same
+// paged replay of the whole log (eventlog.Replay).
 func loadState(ctx context.Context, db *pgxpool.Pool, withSnapshot bool) (time.Duration, *projection.State, error) {
 	start := time.Now()
-	s := projection.New()
-	if withSnapshot {
-		_, data, err := eventlog.LatestSnapshot(ctx, db)
-		if err != nil {
+	log := eventlog.NewDB(db, eventlog.TailConfig{})
+	if !withSnapshot {
+		s := projection.New()
+		if _, err := eventlog.Replay(ctx, log, s, 0); err != nil {
 			return 0, nil, err
 		}
-		if s, err = projection.DecodeState(data); err != nil {
-			return 0, nil, err
-		}
+		return time.Since(start), s, nil
 	}
-	err := eventlog.ReadPages(ctx, db, s.Seq, 0, coldStartReads, func(events []logq.Event) error {
-		return projection.ApplyAll(s, events)
-	})
-	if err != nil {
+	r := eventlog.NewReplica(eventlog.ReplicaConfig{Log: log, PageSize: coldStartReads})
+	if err := r.Start(ctx); err != nil {
 		return 0, nil, err
 	}
-	return time.Since(start), s, nil
+	if r.SnapshotSeq() == 0 {
+		return 0, nil, fmt.Errorf("cold start: no snapshot loaded")
+	}
+	d := time.Since(start)
+	return d, r.Clone(), nil
 }
 
 func median(ds []time.Duration) time.Duration {
