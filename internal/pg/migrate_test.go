@@ -2,7 +2,6 @@ package pg_test
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
 	"os"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/logq/logq"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgtest"
 )
@@ -21,10 +21,18 @@ import (
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // schemaV0 is schema.sql as the releases before numbered migrations
-// shipped it, frozen: the databases those releases created.
-//
-//go:embed testdata/schema_v0.sql
-var schemaV0 string
+// shipped it: migration 1 is that file's statements unchanged (only its
+// header comment differs), and TestMigrationsUnchanged in the root package
+// keeps it frozen. Run on its own, it makes the databases those releases
+// created: the objects, no schema_migrations.
+func schemaV0(t testing.TB) string {
+	t.Helper()
+	b, err := logq.Migrations.ReadFile("migrations/0001_initial.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -108,7 +116,7 @@ func TestMigrateUpgradesV0(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	old := connect(t, pgtest.NewEmptyDB(t))
-	if _, err := old.Exec(ctx, schemaV0); err != nil {
+	if _, err := old.Exec(ctx, schemaV0(t)); err != nil {
 		t.Fatal(err)
 	}
 	const data = `
