@@ -5,8 +5,7 @@
 // # Writing: one fenced writer
 //
 // A [Writer] is elected by a session-level PostgreSQL advisory lock, taken
-// on one dedicated connection ([Acquire] waits for it, [TryAcquire] does
-// not). On election it bumps writer_lease.epoch and reads the last seq.
+// on one dedicated connection ([Acquire] waits for it). On election it bumps writer_lease.epoch and reads the last seq.
 // Every [Writer.Append] goes through that same connection, in one statement
 // that stores its events only if the lease still carries the writer's
 // epoch. So:
@@ -25,7 +24,7 @@
 // # Reading
 //
 // [Read], [Get], [LastSeq] and [List] read the log through a pool;
-// [SaveSnapshot] and [LatestSnapshot] store and load encoded projection
+// [SaveSnapshot] and [LatestSnapshotAtOrBefore] store and load encoded projection
 // states, so a cold start replays only the events after the snapshot.
 //
 // The servers consume the log through the interface [Log] (read after a

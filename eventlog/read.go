@@ -34,18 +34,6 @@ func readAfter(ctx context.Context, db querier, after int64, limit int) ([]logq.
 	return events, nil
 }
 
-// ReadPages is [Pages] on the log in db's database.
-func ReadPages(ctx context.Context, db *pgxpool.Pool, after, until int64, limit int, fn func([]logq.Event) error) error {
-	return Pages(ctx, poolReader{db}, after, until, limit, fn)
-}
-
-// poolReader reads events through a pool.
-type poolReader struct{ db querier }
-
-func (r poolReader) ReadAfter(ctx context.Context, after int64, limit int) ([]logq.Event, error) {
-	return readAfter(ctx, r.db, after, limit)
-}
-
 // Pages calls fn with every event of r after `after`, in seq order, in
 // pages of up to limit events (DefaultLimit when limit <= 0), until the end
 // of the log or, when until > 0, until the page that holds seq until. It
@@ -176,12 +164,6 @@ func SaveSnapshot(ctx context.Context, db *pgxpool.Pool, seq int64, state []byte
 		return dbError(ctx, err, "eventlog: save snapshot")
 	}
 	return nil
-}
-
-// LatestSnapshot returns the snapshot with the highest seq, or a
-// logq.ENotFound error when there is none.
-func LatestSnapshot(ctx context.Context, db *pgxpool.Pool) (seq int64, state []byte, err error) {
-	return LatestSnapshotAtOrBefore(ctx, db, latest)
 }
 
 // LatestSnapshotAtOrBefore returns the snapshot with the highest seq not

@@ -81,12 +81,6 @@ func Acquire(ctx context.Context, dsn, holder string) (*Writer, error) {
 	return w, err
 }
 
-// TryAcquire is Acquire without waiting: ok is false (with a nil error) when
-// another session holds the lock.
-func TryAcquire(ctx context.Context, dsn, holder string) (w *Writer, ok bool, err error) {
-	return acquire(ctx, dsn, holder, false)
-}
-
 // configureLockConn prepares the writer's lock connection. A cancelled
 // context cancels the running statement on the server (so an abandoned
 // pg_advisory_lock wait ends there too) rather than breaking the

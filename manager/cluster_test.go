@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -507,7 +508,7 @@ func TestRestartRebuildsState(t *testing.T) {
 	}
 	w.maybeSnapshot(testCtx(t)) // the ticker's job, run by hand (its ticker is idle)
 	pool := newPool(t, dsn)
-	snap, _, err := eventlog.LatestSnapshot(testCtx(t), pool)
+	snap, _, err := eventlog.LatestSnapshotAtOrBefore(testCtx(t), pool, math.MaxInt64)
 	if err != nil || snap != w.AppliedSeq() {
 		t.Fatalf("snapshot at %d (%v), want %d", snap, err, w.AppliedSeq())
 	}

@@ -57,11 +57,6 @@ func DecodeState(b []byte) (*State, error) {
 	return s, nil
 }
 
-// encodeJSON is the version-1 encoding (tests of the upgrade path).
-func encodeJSON(s *State) ([]byte, error) {
-	return json.Marshal(snapshot{Version: snapshotVersion, State: s})
-}
-
 // Render returns a stable, human-readable rendering of s: the golden
 // transcripts and `logq state` print it.
 func Render(s *State) string {

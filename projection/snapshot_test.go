@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 )
@@ -121,4 +122,10 @@ func BenchmarkSnapshotDecode(b *testing.B) {
 			}
 		})
 	}
+}
+
+// encodeJSON is the version-1 encoding, which Decode still reads (tests of
+// the upgrade path).
+func encodeJSON(s *State) ([]byte, error) {
+	return json.Marshal(snapshot{Version: snapshotVersion, State: s})
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -50,15 +49,6 @@ func IsConnectionError(err error) bool {
 		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" || pgErr.Code[:2] == "08"
 	}
 	return true
-}
-
-// NotFound maps pgx.ErrNoRows to the given not-found code, and other errors
-// to an internal error with context.
-func NotFound(err error, code, format string, args ...any) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return logq.Errorf(code, format, args...)
-	}
-	return logq.Internal(err, fmt.Sprintf(format, args...))
 }
 
 func sqlState(err error) string {

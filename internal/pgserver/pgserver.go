@@ -306,14 +306,6 @@ func (s *Server) DSN(db string) string {
 	return fmt.Sprintf("postgres://postgres@/%s?host=%s&port=%d&sslmode=disable", db, s.dir, port)
 }
 
-// TCPDSN returns a loopback TCP URL, or "" when the server is socket-only.
-func (s *Server) TCPDSN(db string) string {
-	if s.port == 0 {
-		return ""
-	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.port, db)
-}
-
 // Dir is the data (and socket) directory.
 func (s *Server) Dir() string { return s.dir }
 
@@ -324,10 +316,6 @@ func (s *Server) Stop() error {
 	s.cleanup()
 	return err
 }
-
-// Kill sends SIGKILL to the postmaster, as a crash would. The data stays;
-// Restart brings the server back.
-func (s *Server) Kill() error { return s.stop(syscall.SIGKILL) }
 
 // Restart stops the server (fast mode) if it runs and starts it again on
 // the same directory and port.
