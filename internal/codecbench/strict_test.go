@@ -79,6 +79,7 @@ var strictness = map[string][3]string{
 	"segmentio/encoding": {replaces, replaces, escapes},
 	"sonic-std":          {replaces, replaces, escapes},
 	"sonic-default":      {replaces, keeps, raw},
+	"sonic-copy":         {replaces, keeps, raw},
 	handName:             {replaces, replaces, escapes},
 }
 
@@ -242,6 +243,29 @@ func TestValidText(t *testing.T) {
 	} {
 		if got := validText([]byte(in)); got != want {
 			t.Errorf("validText(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestSameBytes records which libraries encode byte for byte as
+// encoding/json does (HTML characters, U+2028, control characters and
+// invalid UTF-8 included): those can replace it without any answer's
+// bytes changing.
+func TestSameBytes(t *testing.T) {
+	f := newFixture()
+	odd := "<a href='x'>&amp;</a>\u2028\u2029\x00\x1f\x7f\"\\/é\xff 😀"
+	f.consumeAns.Messages[0].Message = odd
+	f.appendReq.Messages[0].Message = odd
+	same := map[string]bool{"encoding/json": true, "goccy/go-json": true, "segmentio/encoding": true, "sonic-std": true}
+	for _, c := range libraries {
+		got := true
+		for _, v := range []any{f.produceBatch, f.appendReq, f.appendAns, f.produceAns, f.consumeReq, f.messagesAns, f.consumeAns} {
+			if !bytes.Equal(must(c.marshal(v)), mustJSON(v)) {
+				got = false
+			}
+		}
+		if got != same[c.name] {
+			t.Errorf("%s: same bytes as encoding/json: %v, recorded %v", c.name, got, same[c.name])
 		}
 	}
 }
