@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -349,13 +350,8 @@ any message failed.`, 0, 1)
 		if stopProgress != nil {
 			stopProgress()
 		}
-		parts := make([]int, 0, len(perPart))
-		for k := range perPart {
-			parts = append(parts, k)
-		}
-		sort.Ints(parts)
 		var dist []string
-		for _, k := range parts {
+		for _, k := range slices.Sorted(maps.Keys(perPart)) {
 			dist = append(dist, fmt.Sprintf("%d:%d", k, perPart[k]))
 		}
 		fmt.Fprintf(e.stderr, "produced %d of %d messages to %s (partition:count %s)\n", ok, lines, *topic, strings.Join(dist, " "))
