@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,17 +21,55 @@ import (
 	"github.com/logq/logq/client"
 )
 
-// managerFlag adds --manager and returns a function making the client.
-func managerFlag(f *flags) func() (*client.Client, error) {
-	s := f.String("manager", client.DefaultManager, "manager `URL`s, comma-separated (tried in order)")
+// clientFlags are the flags of a command that talks to the managers:
+// --manager and, where the command prints data, --json.
+type clientFlags struct {
+	f       *flags
+	stdout  io.Writer
+	manager *string
+	asJSON  *bool // nil: the command has no --json
+}
+
+// addClientFlags adds --manager (env LOGQ_MANAGER) to f.
+func addClientFlags(e *env, f *flags) *clientFlags {
+	cl := &clientFlags{f: f, stdout: e.stdout}
+	cl.manager = f.String("manager", client.DefaultManager, "manager `URL`s, comma-separated (tried in order)")
 	f.fromEnv("manager", "LOGQ_MANAGER")
-	return func() (*client.Client, error) {
-		c, err := client.New(client.Config{Managers: []string{*s}})
-		if err != nil {
-			return nil, usageErrorf("%s: --manager: %v", f.name(), err)
-		}
-		return c, nil
+	return cl
+}
+
+// jsonFlag adds --json, described by usage.
+func (cl *clientFlags) jsonFlag(usage string) {
+	cl.asJSON = cl.f.Bool("json", false, usage)
+}
+
+// client makes a client for the managers of --manager.
+func (cl *clientFlags) client() (*client.Client, error) {
+	c, err := client.New(client.Config{Managers: []string{*cl.manager}})
+	if err != nil {
+		return nil, usageErrorf("%s: --manager: %v", cl.f.name(), err)
 	}
+	return c, nil
+}
+
+// with calls body with a client for the managers of --manager, closed when
+// body returns.
+func (cl *clientFlags) with(ctx context.Context, body func(ctx context.Context, c *client.Client) error) error {
+	c, err := cl.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return body(ctx, c)
+}
+
+// show prints v on stdout: indented JSON with --json, otherwise as text
+// writes it.
+func show[T any](cl *clientFlags, v T, text func(io.Writer, T) error) error {
+	if cl.asJSON != nil && *cl.asJSON {
+		return writeJSON(cl.stdout, v)
+	}
+	return text(cl.stdout, v)
 }
 
 // optionalInt is an int flag that knows whether it was given.
@@ -76,144 +115,122 @@ func writeJSON(w io.Writer, v any) error {
 
 func topicsCreateCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("create NAME", "create a topic", "Create a topic. Its partitions are assigned to the live brokers.", 1, 1)
-	mk := managerFlag(f)
+	cl := addClientFlags(e, f)
 	partitions := f.Int("partitions", 0, "number of partitions `N` (0: the manager's default)")
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
-		ctx := cmd.Context()
 		if *partitions < 0 {
 			return usageErrorf("topics create: --partitions must not be negative")
 		}
-		c, err := mk()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		seq, err := c.CreateTopic(ctx, pos[0], *partitions)
-		if err != nil {
-			return err
-		}
-		info, err := c.DescribeTopic(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "created topic %s with %d partitions (seq %d)\n", pos[0], len(info.Partitions), seq)
-		return nil
+		return cl.with(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+			seq, err := c.CreateTopic(ctx, pos[0], *partitions)
+			if err != nil {
+				return err
+			}
+			info, err := c.DescribeTopic(ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "created topic %s with %d partitions (seq %d)\n", pos[0], len(info.Partitions), seq)
+			return nil
+		})
 	}
 	return cmd
 }
 
 func topicsListCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("list", "list the topics", "List the topics, one per line.", 0, 0)
-	mk := managerFlag(f)
-	asJSON := f.Bool("json", false, "print a JSON array")
+	cl := addClientFlags(e, f)
+	cl.jsonFlag("print a JSON array")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		ctx := cmd.Context()
-		c, err := mk()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		names, err := c.ListTopics(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return writeJSON(e.stdout, names)
-		}
-		for _, n := range names {
-			fmt.Fprintln(e.stdout, n)
-		}
-		return nil
+		return cl.with(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+			names, err := c.ListTopics(ctx)
+			if err != nil {
+				return err
+			}
+			return show(cl, names, printLines)
+		})
 	}
 	return cmd
+}
+
+func printLines(w io.Writer, lines []string) error {
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	return nil
 }
 
 func topicsDescribeCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("describe NAME", "show a topic's partitions, owners and high watermarks", "Show a topic's partitions: owning broker, ownership epoch, high watermark\n(next offset) and whether the partition is writable now.", 1, 1)
-	mk := managerFlag(f)
-	asJSON := f.Bool("json", false, "print JSON")
+	cl := addClientFlags(e, f)
+	cl.jsonFlag("print JSON")
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
-		ctx := cmd.Context()
-		c, err := mk()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		info, err := c.DescribeTopic(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return writeJSON(e.stdout, info)
-		}
-		printTopic(e.stdout, info)
-		return nil
+		return cl.with(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+			info, err := c.DescribeTopic(ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			return show(cl, info, printTopic)
+		})
 	}
 	return cmd
 }
 
-func printTopic(w io.Writer, info *client.TopicInfo) {
+func printTopic(w io.Writer, info *client.TopicInfo) error {
 	fmt.Fprintf(w, "topic %s, %d partitions\n", info.Name, len(info.Partitions))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tBROKER\tADDRESS\tEPOCH\tHIGH WATERMARK\tWRITABLE")
 	for _, p := range info.Partitions {
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d\t%t\n", p.Partition, p.BrokerID, p.Address, p.Epoch, p.HighWatermark, p.Writable)
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
 func brokersCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("brokers", "list the brokers", "List the registered brokers with their liveness and partitions.", 0, 0)
-	mk := managerFlag(f)
-	asJSON := f.Bool("json", false, "print JSON")
+	cl := addClientFlags(e, f)
+	cl.jsonFlag("print JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		ctx := cmd.Context()
-		c, err := mk()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		brokers, err := c.Brokers(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return writeJSON(e.stdout, brokers)
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tADDRESS\tALIVE\tPARTITIONS")
-		for _, b := range brokers {
-			fmt.Fprintf(tw, "%d\t%s\t%t\t%d\n", b.ID, b.Address, b.Alive, b.PartitionCount)
-		}
-		return tw.Flush()
+		return cl.with(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+			brokers, err := c.Brokers(ctx)
+			if err != nil {
+				return err
+			}
+			return show(cl, brokers, printBrokers)
+		})
 	}
 	return cmd
 }
 
+func printBrokers(w io.Writer, brokers []client.BrokerInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tADDRESS\tALIVE\tPARTITIONS")
+	for _, b := range brokers {
+		fmt.Fprintf(tw, "%d\t%s\t%t\t%d\n", b.ID, b.Address, b.Alive, b.PartitionCount)
+	}
+	return tw.Flush()
+}
+
 func sizeCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("size", "print how many messages are left for a consumer", "Print how many messages are left for a consumer (its lag), summed over its partitions.", 0, 0)
-	mk := managerFlag(f)
+	cl := addClientFlags(e, f)
 	topic := f.String("topic", "", "the `topic` (required)")
 	id := f.Int64("consumer-id", 0, "the consumer `id` (required)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		ctx := cmd.Context()
 		if *topic == "" {
 			return usageErrorf("size: --topic is required")
 		}
 		if *id <= 0 {
 			return usageErrorf("size: --consumer-id is required (a positive id)")
 		}
-		c, err := mk()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		n, err := c.Size(ctx, *topic, *id)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(e.stdout, n)
-		return nil
+		return cl.with(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+			n, err := c.Size(ctx, *topic, *id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, n)
+			return nil
+		})
 	}
 	return cmd
 }
@@ -223,7 +240,7 @@ func produceCmd(e *env) *cobra.Command {
 Without --partition, a message goes to the partition of its key's hash, or
 round robin when it has no key. Prints a summary on stderr; exits non-zero if
 any message failed.`, 0, 1)
-	mk := managerFlag(f)
+	cl := addClientFlags(e, f)
 	topic := f.String("topic", "", "the `topic` (required; created if unknown)")
 	key := f.String("key", "", "`key` of every message")
 	keySep := f.String("key-separator", "", "split each line at the first `SEP` into key and message")
@@ -250,7 +267,7 @@ any message failed.`, 0, 1)
 			defer file.Close()
 			in = file
 		}
-		c, err := mk()
+		c, err := cl.client()
 		if err != nil {
 			return err
 		}
@@ -333,13 +350,8 @@ any message failed.`, 0, 1)
 		if stopProgress != nil {
 			stopProgress()
 		}
-		parts := make([]int, 0, len(perPart))
-		for k := range perPart {
-			parts = append(parts, k)
-		}
-		sort.Ints(parts)
 		var dist []string
-		for _, k := range parts {
+		for _, k := range slices.Sorted(maps.Keys(perPart)) {
 			dist = append(dist, fmt.Sprintf("%d:%d", k, perPart[k]))
 		}
 		fmt.Fprintf(e.stderr, "produced %d of %d messages to %s (partition:count %s)\n", ok, lines, *topic, strings.Join(dist, " "))
@@ -392,7 +404,7 @@ func consumeCmd(e *env) *cobra.Command {
 consumer is registered (from the beginning of every partition) and its id is
 printed on stderr: pass it back to resume. Stops when nothing is left, after
 --max messages, or (with --follow) on Ctrl-C.`, 0, 0)
-	mk := managerFlag(f)
+	cl := addClientFlags(e, f)
 	topic := f.String("topic", "", "the `topic` (required)")
 	id := f.Int64("consumer-id", 0, "resume consumer `id` (0: register a new one)")
 	var partition optionalInt
@@ -414,7 +426,7 @@ printed on stderr: pass it back to resume. Stops when nothing is left, after
 		default:
 			return usageErrorf("consume: --format must be value, kv or json, not %q", *format)
 		}
-		c, err := mk()
+		c, err := cl.client()
 		if err != nil {
 			return err
 		}

@@ -8,13 +8,14 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/internal/devcluster"
+	"github.com/logq/logq/internal/devcluster/devclustertest"
 )
 
 // TestClusterCommandsEndToEnd: producers, consumers (with lag), topics
 // add-partitions, rebalance and brokers remove against a dev cluster.
 func TestClusterCommandsEndToEnd(t *testing.T) {
 	t.Parallel()
-	cl := startCluster(t, devcluster.Config{})
+	cl := devclustertest.Start(t, devcluster.Config{})
 	envv := map[string]string{"LOGQ_MANAGER": strings.Join(cl.ManagerURLs(), ",")}
 
 	mustLogq(t, envv, "", "topics", "create", "t", "--partitions", "3")

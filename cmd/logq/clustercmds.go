@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -22,28 +23,23 @@ ownership epochs; the data stays in PostgreSQL) and it is retired, in one
 step. A removed broker that keeps running is fenced: its appends fail and its
 heartbeats are refused. Refused when no other live broker can take its
 partitions.`, 1, 1)
-	mk := managerFlag(f)
-	asJSON := f.Bool("json", false, "print the moves as JSON")
+	cl := addClientFlags(e, f)
+	cl.jsonFlag("print the moves as JSON")
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
-		ctx := cmd.Context()
 		id, err := strconv.ParseInt(pos[0], 10, 64)
 		if err != nil || id <= 0 {
 			return usageErrorf("brokers remove: ID %q is not a positive integer", pos[0])
 		}
-		c, err := mk()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		moves, seq, err := c.RemoveBroker(ctx, id)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return writeJSON(e.stdout, nonNilMoves(moves))
-		}
-		fmt.Fprintf(e.stdout, "removed broker %d (seq %d); %d partitions reassigned\n", id, seq, len(moves))
-		return printMoves(e.stdout, moves)
+		return cl.with(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+			moves, seq, err := c.RemoveBroker(ctx, id)
+			if err != nil {
+				return err
+			}
+			return show(cl, nonNilMoves(moves), func(w io.Writer, moves []client.Move) error {
+				fmt.Fprintf(w, "removed broker %d (seq %d); %d partitions reassigned\n", id, seq, len(moves))
+				return printMoves(w, moves)
+			})
+		})
 	}
 	return cmd
 }
@@ -52,24 +48,20 @@ func topicsAddPartitionsCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("add-partitions NAME", "add partitions to a topic", `Add partitions to a topic (numbered after the existing ones), spread over the
 live brokers. Keys hash over the new partition count from then on, so a key's
 later messages may land in another partition than its earlier ones.`, 1, 1)
-	mk := managerFlag(f)
+	cl := addClientFlags(e, f)
 	count := f.Int("count", 0, "number of partitions `N` to add (required, at least 1)")
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
-		ctx := cmd.Context()
 		if *count < 1 {
 			return usageErrorf("topics add-partitions: --count must be at least 1")
 		}
-		c, err := mk()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		total, seq, err := c.AddPartitions(ctx, pos[0], *count)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "added %d partitions to topic %s: %d in all (seq %d)\n", *count, pos[0], total, seq)
-		return nil
+		return cl.with(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+			total, seq, err := c.AddPartitions(ctx, pos[0], *count)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "added %d partitions to topic %s: %d in all (seq %d)\n", *count, pos[0], total, seq)
+			return nil
+		})
 	}
 	return cmd
 }
@@ -78,28 +70,23 @@ func rebalanceCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("rebalance", "even out partitions over the live brokers", `Even out partitions over the live brokers (after brokers joined): moves
 ownership only, with higher epochs; the data stays in PostgreSQL. Producers
 and consumers carry on (requests in flight are re-routed).`, 0, 0)
-	mk := managerFlag(f)
-	asJSON := f.Bool("json", false, "print the moves as JSON")
+	cl := addClientFlags(e, f)
+	cl.jsonFlag("print the moves as JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		ctx := cmd.Context()
-		c, err := mk()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		moves, seq, err := c.Rebalance(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return writeJSON(e.stdout, nonNilMoves(moves))
-		}
-		if len(moves) == 0 {
-			fmt.Fprintf(e.stdout, "already balanced: nothing moved (seq %d)\n", seq)
-			return nil
-		}
-		fmt.Fprintf(e.stdout, "moved %d partitions (seq %d)\n", len(moves), seq)
-		return printMoves(e.stdout, moves)
+		return cl.with(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+			moves, seq, err := c.Rebalance(ctx)
+			if err != nil {
+				return err
+			}
+			return show(cl, nonNilMoves(moves), func(w io.Writer, moves []client.Move) error {
+				if len(moves) == 0 {
+					fmt.Fprintf(w, "already balanced: nothing moved (seq %d)\n", seq)
+					return nil
+				}
+				fmt.Fprintf(w, "moved %d partitions (seq %d)\n", len(moves), seq)
+				return printMoves(w, moves)
+			})
+		})
 	}
 	return cmd
 }
@@ -142,61 +129,60 @@ not answer). A client silent past the managers' client timeout (default 1m) is
 inactive until its next request.`
 	}
 	cmd, f := newCommand(kind, short, about, 0, 0)
-	mk := managerFlag(f)
+	cl := addClientFlags(e, f)
 	topic := f.String("topic", "", "only the clients of `topic`")
-	asJSON := f.Bool("json", false, "print JSON")
+	cl.jsonFlag("print JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		ctx := cmd.Context()
-		c, err := mk()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		var list []client.ClientInfo
-		if kind == "producers" {
-			list, err = c.Producers(ctx, *topic)
-		} else {
-			list, err = c.Consumers(ctx, *topic)
-		}
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			if list == nil {
-				list = []client.ClientInfo{}
-			}
-			return writeJSON(e.stdout, list)
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		head := "ID\tTOPIC\tPARTITION\tSTATUS\tLAST SEEN"
-		if kind == "consumers" {
-			head += "\tLAG"
-		}
-		fmt.Fprintln(tw, head)
-		for _, ci := range list {
-			part := "all"
-			if ci.Partition != nil {
-				part = strconv.Itoa(*ci.Partition)
-			}
-			status := "active"
-			if !ci.Active {
-				status = "inactive"
-			}
-			seen := "-"
-			if ci.LastSeen != nil {
-				seen = ci.Idle.Truncate(time.Second).String() + " ago"
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s", ci.ID, ci.Topic, part, status, seen)
+		return cl.with(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+			list := c.Producers
 			if kind == "consumers" {
-				lag := strconv.FormatInt(ci.Lag, 10)
-				if !ci.LagKnown {
-					lag += "?"
-				}
-				fmt.Fprintf(tw, "\t%s", lag)
+				list = c.Consumers
 			}
-			fmt.Fprintln(tw)
-		}
-		return tw.Flush()
+			clients, err := list(ctx, *topic)
+			if err != nil {
+				return err
+			}
+			if clients == nil {
+				clients = []client.ClientInfo{}
+			}
+			return show(cl, clients, func(w io.Writer, clients []client.ClientInfo) error {
+				return printClients(w, clients, kind == "consumers")
+			})
+		})
 	}
 	return cmd
+}
+
+// printClients writes a table of producers or consumers (withLag).
+func printClients(w io.Writer, clients []client.ClientInfo, withLag bool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	head := "ID\tTOPIC\tPARTITION\tSTATUS\tLAST SEEN"
+	if withLag {
+		head += "\tLAG"
+	}
+	fmt.Fprintln(tw, head)
+	for _, ci := range clients {
+		part := "all"
+		if ci.Partition != nil {
+			part = strconv.Itoa(*ci.Partition)
+		}
+		status := "active"
+		if !ci.Active {
+			status = "inactive"
+		}
+		seen := "-"
+		if ci.LastSeen != nil {
+			seen = ci.Idle.Truncate(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s", ci.ID, ci.Topic, part, status, seen)
+		if withLag {
+			lag := strconv.FormatInt(ci.Lag, 10)
+			if !ci.LagKnown {
+				lag += "?"
+			}
+			fmt.Fprintf(tw, "\t%s", lag)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
 }

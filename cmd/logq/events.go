@@ -327,9 +327,11 @@ func runEventsList(ctx context.Context, e *env, src *sourceFlags, types []string
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
 	var tw *tabwriter.Writer
+	w := io.Writer(out)
 	if !*asJSON {
 		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SEQ\tAT\tEPOCH\tTYPE\tDATA")
+		w = tw
 	}
 	filter := eventlog.Filter{After: max(*from-1, 0), Until: *to, Types: types, Since: sinceT, Before: untilT}
 	printed := 0
@@ -343,12 +345,8 @@ func runEventsList(ctx context.Context, e *env, src *sourceFlags, types []string
 			return err
 		}
 		for _, ev := range page {
-			if *asJSON {
-				if err := writeEventJSON(out, ev); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", ev.Seq, eventTime(ev.At), ev.Epoch, ev.Type, compactJSON(ev.Data))
+			if err := writeEvent(w, ev, *asJSON); err != nil {
+				return err
 			}
 		}
 		printed += len(page)
@@ -361,6 +359,16 @@ func runEventsList(ctx context.Context, e *env, src *sourceFlags, types []string
 		return tw.Flush()
 	}
 	return nil
+}
+
+// writeEvent writes ev as a JSON line or as a row of tab-separated columns
+// (seq, time, epoch, type, data).
+func writeEvent(w io.Writer, ev logq.Event, asJSON bool) error {
+	if asJSON {
+		return writeEventJSON(w, ev)
+	}
+	_, err := fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\n", ev.Seq, eventTime(ev.At), ev.Epoch, ev.Type, compactJSON(ev.Data))
+	return err
 }
 
 func writeEventJSON(w io.Writer, ev logq.Event) error {
@@ -407,13 +415,7 @@ func runEventsTail(ctx context.Context, e *env, src *sourceFlags, from *int64, a
 			return err
 		}
 	}
-	err = s.tail(ctx, after, func(ev logq.Event) error {
-		if *asJSON {
-			return writeEventJSON(e.stdout, ev)
-		}
-		_, err := fmt.Fprintf(e.stdout, "%d\t%s\t%d\t%s\t%s\n", ev.Seq, eventTime(ev.At), ev.Epoch, ev.Type, compactJSON(ev.Data))
-		return err
-	})
+	err = s.tail(ctx, after, func(ev logq.Event) error { return writeEvent(e.stdout, ev, *asJSON) })
 	if ctx.Err() != nil {
 		return nil // Ctrl-C ends a tail normally
 	}
@@ -592,28 +594,23 @@ func diffStates(replayed, live *projection.State) ([]string, error) {
 // counting repeats, in their order.
 func diffLines(a, b string) []string {
 	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	return append(linesNotIn(la, lb, "- "), linesNotIn(lb, la, "+ ")...)
+}
+
+// linesNotIn returns, prefixed, the lines of a that b lacks: a line b has
+// n times is left out n times.
+func linesNotIn(a, b []string, prefix string) []string {
 	count := map[string]int{}
-	for _, l := range lb {
+	for _, l := range b {
 		count[l]++
 	}
 	var out []string
-	for _, l := range la {
+	for _, l := range a {
 		if count[l] > 0 {
 			count[l]--
 			continue
 		}
-		out = append(out, "- "+l)
-	}
-	countA := map[string]int{}
-	for _, l := range la {
-		countA[l]++
-	}
-	for _, l := range lb {
-		if countA[l] > 0 {
-			countA[l]--
-			continue
-		}
-		out = append(out, "+ "+l)
+		out = append(out, prefix+l)
 	}
 	return out
 }

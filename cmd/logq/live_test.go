@@ -16,28 +16,14 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/internal/devcluster"
+	"github.com/logq/logq/internal/devcluster/devclustertest"
 	"github.com/logq/logq/internal/pgtest"
 	"github.com/logq/logq/projection"
 )
 
-func startCluster(t *testing.T, cfg devcluster.Config) *devcluster.Cluster {
-	t.Helper()
-	if cfg.DSN == "" {
-		cfg.DSN = pgtest.NewDB(t)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := devcluster.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func TestClientCommandsEndToEnd(t *testing.T) {
 	t.Parallel()
-	cl := startCluster(t, devcluster.Config{})
+	cl := devclustertest.Start(t, devcluster.Config{})
 	envv := map[string]string{"LOGQ_MANAGER": strings.Join(cl.ManagerURLs(), ",")}
 
 	r := mustLogq(t, envv, "", "topics", "create", "orders", "--partitions", "3")
@@ -121,7 +107,7 @@ func TestClientCommandsEndToEnd(t *testing.T) {
 
 func TestEventCommandsAgainstALiveCluster(t *testing.T) {
 	t.Parallel()
-	cl := startCluster(t, devcluster.Config{Brokers: 2})
+	cl := devclustertest.Start(t, devcluster.Config{Brokers: 2})
 	db := map[string]string{"LOGQ_DATABASE_URL": cl.DSN}
 	mgr := map[string]string{"LOGQ_MANAGER": cl.Managers[1].URL} // the reader
 	mustLogq(t, mgr, "", "topics", "create", "a", "--partitions", "2")

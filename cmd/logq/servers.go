@@ -108,16 +108,15 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 		if err != nil {
 			return fmt.Errorf("manager: %w", err)
 		}
+		defer ln.Close() // on an error before Serve, which closes it itself
 		if cfg.AdvertiseURL == "" {
 			cfg.AdvertiseURL = "http://" + dialableAddr(ln.Addr().String())
 		}
 		if err := cfg.Validate(); err != nil {
-			ln.Close()
 			return err
 		}
 		m, err := manager.New(cmd.Context(), cfg)
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		return m.Serve(cmd.Context(), ln)
@@ -173,17 +172,16 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 		if err != nil {
 			return fmt.Errorf("broker: %w", err)
 		}
+		defer ln.Close() // on an error before Serve, which closes it itself
 		cfg.ListenAddr = ln.Addr().String()
 		if cfg.AdvertiseAddr == "" {
 			cfg.AdvertiseAddr = dialableAddr(ln.Addr().String())
 		}
 		if err := cfg.WithDefaults().Validate(); err != nil {
-			ln.Close()
 			return err
 		}
 		b, err := broker.New(cmd.Context(), cfg)
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		defer b.Close()
@@ -208,6 +206,3 @@ func dialableAddr(addr string) string {
 	}
 	return addr
 }
-
-// shutdownGrace bounds how long dev waits for its servers on Ctrl-C.
-const shutdownGrace = 30 * time.Second
