@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -156,7 +157,7 @@ func checkPartition(topic string, partition *int, n int) error {
 // set: then the address joins again as a new broker, with a new id.
 func RegisterBroker(s *projection.State, address string, wantID int64, rejoin bool, now time.Time) (Decision, error) {
 	var current, removed int64 // brokers at this address: not removed, removed (the last)
-	for _, bid := range sortedKeys(s.Brokers) {
+	for _, bid := range slices.Sorted(maps.Keys(s.Brokers)) {
 		if b := s.Brokers[bid]; b.Address == address {
 			if b.Removed {
 				removed = bid
@@ -301,13 +302,4 @@ func Rebalance(s *projection.State) (Decision, error) {
 		d.Events = append(d.Events, mv)
 	}
 	return d, nil
-}
-
-func sortedKeys[V any](m map[int64]V) []int64 {
-	ids := make([]int64, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }

@@ -1,6 +1,8 @@
 package decide
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/logq/logq/projection"
@@ -193,10 +195,10 @@ func CheckLiveness(s *projection.State, l Liveness, t Timeouts, now time.Time) D
 			d.Events = append(d.Events, projection.ClientStatusChanged{Client: kind, ID: id, Active: true})
 		}
 	}
-	for _, id := range sortedKeys(s.Producers) {
+	for _, id := range slices.Sorted(maps.Keys(s.Producers)) {
 		check(KindProducer, id, s.Producers[id].Inactive)
 	}
-	for _, id := range sortedKeys(s.Consumers) {
+	for _, id := range slices.Sorted(maps.Keys(s.Consumers)) {
 		check(KindConsumer, id, s.Consumers[id].Inactive)
 	}
 	return d

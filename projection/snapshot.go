@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -46,7 +47,7 @@ func encodeBinary(s *State) []byte {
 	b = binary.AppendVarint(b, s.NextIDs.Consumer)
 
 	b = binary.AppendUvarint(b, uint64(len(s.Brokers)))
-	for _, id := range sortedKeys(s.Brokers) {
+	for _, id := range slices.Sorted(maps.Keys(s.Brokers)) {
 		br := s.Brokers[id]
 		b = binary.AppendVarint(b, id)
 		b = appendString(b, br.Address)
@@ -103,12 +104,12 @@ func encodeBinary(s *State) []byte {
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Producers)))
-	for _, id := range sortedKeys(s.Producers) {
+	for _, id := range slices.Sorted(maps.Keys(s.Producers)) {
 		p := s.Producers[id]
 		client(id, p.Topic, p.Partition, p.Inactive)
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Consumers)))
-	for _, id := range sortedKeys(s.Consumers) {
+	for _, id := range slices.Sorted(maps.Keys(s.Consumers)) {
 		c := s.Consumers[id]
 		client(id, c.Topic, c.Partition, c.Inactive)
 	}
@@ -118,15 +119,6 @@ func encodeBinary(s *State) []byte {
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
-}
-
-func sortedKeys[V any](m map[int64]V) []int64 {
-	keys := make([]int64, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 var errTruncated = errors.New("decode snapshot: truncated or corrupt")
