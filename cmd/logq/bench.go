@@ -26,6 +26,8 @@ docs/benchmarks.md explains the figures.`)
 	only := f.String("only", "", "run only these `sections`, comma-separated: "+strings.Join(bench.Sections, ", "))
 	cpuprofile := f.String("cpuprofile", "", "write a CPU profile of the whole run (client, managers, brokers) to `FILE`")
 	memprofile := f.String("memprofile", "", "write an allocation profile to `FILE` at the end")
+	withPeer := f.Bool("peer", true, "measure NATS JetStream (embedded, file storage) beside logq; --peer=false skips it")
+	plots := f.String("plots", "", "draw the scaling curves as SVG into `DIR` (scaling-partitions.svg, scaling-producers.svg)")
 	mkLog := logFlags(f, "error")
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return helpOK(err)
@@ -38,7 +40,7 @@ docs/benchmarks.md explains the figures.`)
 		return err
 	}
 	cfg := bench.Config{
-		Messages: *messages, Quick: *quick, Logger: log, Progress: e.stderr,
+		Messages: *messages, Quick: *quick, Logger: log, Progress: e.stderr, NoPeer: !*withPeer, PlotDir: *plots,
 		Command: strings.TrimSpace("logq bench " + strings.Join(args, " ")),
 	}
 	if *only != "" {
