@@ -181,40 +181,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Peer != "" {
 		fmt.Fprintf(w, "peer: %s\n\n", r.Peer)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIGURE\tLOGQ\tBASELINE (same run)\tRATIO\tJETSTREAM (same run, no fsync)\tRATIO\tTARGET\tRESULT")
-	withFigures := func(name string, v float64, unit string, figs []Figure) string {
-		s := formatValue(v, unit)
-		if name != "" {
-			s = name + " " + s
-		}
-		for _, f := range figs {
-			s += ", " + f.Name + " " + formatValue(f.Value, f.Unit)
-		}
-		return s
-	}
-	for _, row := range r.Rows {
-		value := withFigures(row.ValueName, row.Value, row.Unit, row.Figures)
-		base, ratio := "", ""
-		if row.Baseline > 0 {
-			base = row.BaselineName + " " + formatValue(row.Baseline, row.Unit)
-			ratio = fmt.Sprintf("%.2fx", row.Ratio)
-		}
-		peer, peerRatio := "", ""
-		if row.Peer > 0 {
-			peer = withFigures(strings.TrimSpace(row.PeerName+" "+row.ValueName), row.Peer, row.Unit, row.PeerFigures)
-			peerRatio = strings.TrimSpace(fmt.Sprintf("%s %.2fx", row.PeerRatioName, row.PeerRatio))
-		}
-		result := "info"
-		if row.Pass != nil {
-			result = "MISS"
-			if *row.Pass {
-				result = "pass"
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Title, value, base, ratio, peer, peerRatio, row.Target, result)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := r.writeRows(w); err != nil {
 		return err
 	}
 	var cpu []string
@@ -255,6 +222,50 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\nHow each figure was measured:\n%s\n", strings.Join(notes, "\n"))
+	}
+	return nil
+}
+
+// writeRows writes the table of figures, if any.
+func (r *Report) writeRows(w io.Writer) error {
+	if len(r.Rows) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FIGURE\tLOGQ\tBASELINE (same run)\tRATIO\tJETSTREAM (same run, no fsync)\tRATIO\tTARGET\tRESULT")
+	withFigures := func(name string, v float64, unit string, figs []Figure) string {
+		s := formatValue(v, unit)
+		if name != "" {
+			s = name + " " + s
+		}
+		for _, f := range figs {
+			s += ", " + f.Name + " " + formatValue(f.Value, f.Unit)
+		}
+		return s
+	}
+	for _, row := range r.Rows {
+		value := withFigures(row.ValueName, row.Value, row.Unit, row.Figures)
+		base, ratio := "", ""
+		if row.Baseline > 0 {
+			base = row.BaselineName + " " + formatValue(row.Baseline, row.Unit)
+			ratio = fmt.Sprintf("%.2fx", row.Ratio)
+		}
+		peer, peerRatio := "", ""
+		if row.Peer > 0 {
+			peer = withFigures(strings.TrimSpace(row.PeerName+" "+row.ValueName), row.Peer, row.Unit, row.PeerFigures)
+			peerRatio = strings.TrimSpace(fmt.Sprintf("%s %.2fx", row.PeerRatioName, row.PeerRatio))
+		}
+		result := "info"
+		if row.Pass != nil {
+			result = "MISS"
+			if *row.Pass {
+				result = "pass"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Title, value, base, ratio, peer, peerRatio, row.Target, result)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -64,32 +64,46 @@ func WriteSVG(path string, c Chart) error {
 
 	rate := plot.New()
 	rate.Title.Text = c.Title
+	if c.Caption != "" {
+		rate.Title.Text += "\n" + c.Caption
+	}
+	rate.Title.TextStyle.Font.Size = vg.Points(10)
 	rate.Y.Label.Text = "throughput, msgs/s"
 	rate.Y.Min = 0
 	rate.Y.Tick.Marker = thousands{}
 	lat := plot.New()
 	lat.Y.Label.Text = "p99 produce latency, ms (log)"
 	lat.Y.Scale = plot.LogScale{}
-	lat.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	lat.Y.Tick.Marker = logTicks{}
 	lat.X.Label.Text = c.XLabel
-	if c.Caption != "" {
-		lat.X.Label.Text += "\n" + c.Caption
-	}
 	for _, p := range []*plot.Plot{rate, lat} {
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = ticks
 		p.X.Min, p.X.Max = xs[0]/1.3, xs[len(xs)-1]*1.3
 		p.Add(plotter.NewGrid())
-		p.Legend.Top = true
-		p.Legend.Left = true
 	}
+	// The legend, top left in the upper panel, over room left for it.
+	rate.Legend.Top, rate.Legend.Left = true, true
+	rate.Legend.XOffs = vg.Points(6)
+	rate.Legend.TextStyle.Font.Size = vg.Points(10)
+	var maxRate, minLat, maxLat float64
+	minLat = math.Inf(1)
+	for _, s := range c.Series {
+		for j := range s.X {
+			maxRate = math.Max(maxRate, s.Rate[j])
+			minLat = math.Min(minLat, math.Max(s.P99[j], minLatency))
+			maxLat = math.Max(maxLat, math.Max(s.P99[j], minLatency))
+		}
+	}
+	rate.Y.Max = math.Max(maxRate, 1) * (1 + 0.12*float64(len(c.Series)+1))
+	lat.Y.Min, lat.Y.Max = minLat/1.5, maxLat*1.5
 	for i, s := range c.Series {
 		rxy, lxy := make(plotter.XYs, len(s.X)), make(plotter.XYs, len(s.X))
 		for j, x := range s.X {
 			rxy[j] = plotter.XY{X: x, Y: s.Rate[j]}
 			lxy[j] = plotter.XY{X: x, Y: math.Max(s.P99[j], minLatency)}
 		}
-		for _, pd := range []struct {
+		for k, pd := range []struct {
 			p   *plot.Plot
 			xys plotter.XYs
 		}{{rate, rxy}, {lat, lxy}} {
@@ -102,7 +116,9 @@ func WriteSVG(path string, c Chart) error {
 			pts.Color = plotutil.Color(i)
 			pts.Shape = plotutil.Shape(i)
 			pd.p.Add(l, pts)
-			pd.p.Legend.Add(s.Name, l, pts)
+			if k == 0 {
+				rate.Legend.Add(s.Name, l, pts)
+			}
 		}
 	}
 
@@ -136,10 +152,34 @@ func (thousands) Ticks(min, max float64) []plot.Tick {
 			continue
 		}
 		switch {
+		case t.Value == 0:
+			ticks[i].Label = "0"
 		case math.Abs(t.Value) >= 1e6:
 			ticks[i].Label = strconv.FormatFloat(t.Value/1e6, 'f', -1, 64) + "M"
 		case math.Abs(t.Value) >= 1e3:
 			ticks[i].Label = strconv.FormatFloat(t.Value/1e3, 'f', -1, 64) + "k"
+		}
+	}
+	return ticks
+}
+
+// logTicks marks a log axis at 1, 2 and 5 of each decade (labelled) and
+// the other integers of it (not).
+type logTicks struct{}
+
+func (logTicks) Ticks(min, max float64) []plot.Tick {
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(min)); e <= math.Ceil(math.Log10(max)); e++ {
+		for i := 1; i < 10; i++ {
+			v := float64(i) * math.Pow10(int(e))
+			if v < min || v > max {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if i == 1 || i == 2 || i == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			ticks = append(ticks, t)
 		}
 	}
 	return ticks
