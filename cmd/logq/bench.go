@@ -28,12 +28,17 @@ docs/benchmarks.md explains the figures.`)
 	memprofile := f.String("memprofile", "", "write an allocation profile to `FILE` at the end")
 	withPeer := f.Bool("peer", true, "measure NATS JetStream (embedded, file storage) beside logq; --peer=false skips it")
 	plots := f.String("plots", "", "draw the scaling curves as SVG into `DIR` (scaling-partitions.svg, scaling-producers.svg)")
+	driverProcess := f.Bool("driver-process", false, "run the load generator (the client of the throughput and scaling figures) in a process of its own, its CPU apart from the servers'")
+	drive := f.Bool("drive", false, "internal: be the driver process of a run with --driver-process (requests on stdin, replies on stdout)")
 	mkLog := logFlags(f, "error")
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return helpOK(err)
 	}
 	if *messages < 0 {
 		return usageErrorf("bench: --messages must be positive")
+	}
+	if *drive {
+		return bench.Drive(ctx, e.stdin, e.stdout)
 	}
 	log, err := mkLog(e.stderr)
 	if err != nil {
@@ -42,6 +47,13 @@ docs/benchmarks.md explains the figures.`)
 	cfg := bench.Config{
 		Messages: *messages, Quick: *quick, Logger: log, Progress: e.stderr, NoPeer: !*withPeer, PlotDir: *plots,
 		Command: strings.TrimSpace("logq bench " + strings.Join(args, " ")),
+	}
+	if *driverProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		cfg.DriverCommand = []string{exe, "bench", "--drive"}
 	}
 	if *only != "" {
 		for _, s := range strings.Split(*only, ",") {

@@ -91,6 +91,13 @@ type Config struct {
 	// PlotDir, when set, is where the scaling curves are drawn
 	// (scaling-partitions.svg, scaling-producers.svg).
 	PlotDir string
+	// DriverCommand, when set, starts the driver process: the Go client
+	// of the throughput figures (batched and unbatched produce, batched
+	// consume) and of the scaling curves then runs in it, its CPU time
+	// apart from the servers' (the latency figures keep their client in
+	// this process). The command must run Drive on its standard input and
+	// output (`logq bench --drive`).
+	DriverCommand []string
 	// Rounds: throughput figures and their baselines alternate in this many
 	// rounds, so that a noisy neighbour slows both alike (default 3).
 	Rounds int
@@ -189,6 +196,8 @@ type env struct {
 	db      *pgxpool.Pool // the cluster's database, for the baselines
 	client  *client.Client
 	peer    *peer.Server // nil with NoPeer
+	load    loadGen      // where the client of the throughput figures runs
+	driver  *driverLoad  // the driver process, with DriverCommand
 	report  *Report
 
 	scalingTopics     map[string]bool       // topics the scaling section created
@@ -257,6 +266,16 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		rep.Peer = e.peer.Description()
 	}
 
+	e.load = localLoad{c: e.client, size: cfg.MessageSize}
+	if len(cfg.DriverCommand) > 0 {
+		e.progress("starting the driver process: %s", strings.Join(cfg.DriverCommand, " "))
+		if e.driver, err = startDriver(ctx, cfg.DriverCommand, e.cluster.ManagerURLs(), cfg.MessageSize, cfg.Progress); err != nil {
+			return nil, err
+		}
+		e.load = e.driver
+		rep.DriverProcess = true
+	}
+
 	steps := []struct {
 		section string
 		run     func(context.Context) error
@@ -284,6 +303,9 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 
 // close stops what Run started, in reverse order.
 func (e *env) close() {
+	if e.driver != nil {
+		e.driver.close()
+	}
 	if e.peer != nil {
 		e.peer.Close()
 	}

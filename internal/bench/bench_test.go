@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,7 +16,52 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("LOGQ_BENCH_DRIVER") == "1" { // the driver process of TestDriverProcess
+		if err := Drive(context.Background(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// TestDriverProcess runs the throughput sections with the client in a
+// driver process (this test binary, run as Drive) and checks that the
+// figures come with the driver's CPU time.
+func TestDriverProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t.Setenv("LOGQ_BENCH_DRIVER", "1") // for the child only: TestMain has run
+	var progress bytes.Buffer
+	rep, err := Run(ctx, Config{
+		Quick: true, NoPeer: true, Only: []string{SectionProduce, SectionUnbatched}, Progress: &progress,
+		DriverCommand: []string{os.Args[0], "-test.run=^$"},
+	})
+	if err != nil {
+		t.Fatalf("run: %v\nprogress:\n%s", err, progress.String())
+	}
+	if !rep.DriverProcess || len(rep.Rows) != 4 {
+		t.Fatalf("driver process %v, %d rows", rep.DriverProcess, len(rep.Rows))
+	}
+	for _, row := range rep.Rows {
+		if !(row.Value > 0) || row.CPU == nil {
+			t.Errorf("%s: value %v, cpu %+v", row.ID, row.Value, row.CPU)
+		}
+	}
+	// CPU time is counted in clock ticks (10 ms): the unbatched produce,
+	// at over 100 µs per message, shows the driver's part even when tiny.
+	if row, _ := rep.Row("produce_unbatched"); row.CPU == nil || !(row.CPU.Driver > 0) {
+		t.Errorf("unbatched produce without the driver's CPU: %+v", row.CPU)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+	if !strings.Contains(table.String(), "driver process") {
+		t.Errorf("the table does not say the driver ran apart:\n%s", table.String())
+	}
 }
 
 // TestQuickRun runs the whole benchmark in quick mode (what `logq bench

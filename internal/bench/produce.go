@@ -80,7 +80,7 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 		baseTime += d
 		baseCPU.add(c)
 		e.progress("batched produce, round %d/%d: %d messages through the Go client", r+1, len(per), n)
-		d, c, err = e.timed(func() (time.Duration, error) { return e.produceBatched(ctx, topic, n, perPartition) })
+		d, c, err = e.timed(func() (time.Duration, error) { return e.load.produceBatched(ctx, topic, n, perPartition) })
 		if err != nil {
 			return err
 		}
@@ -114,26 +114,16 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 	// A second set of consumers reads the same messages again (every
 	// consumer sees every message) straight from the brokers.
 	from := make([]int64, cfg.Partitions)
-	consumers := make([]*client.Consumer, cfg.Partitions)
-	direct := make([]*client.Consumer, cfg.Partitions)
-	for p := range consumers {
-		for _, d := range []bool{false, true} {
-			c, err := e.client.NewConsumer(ctx, topic, client.ConsumerConfig{Partition: client.Partition(p), MaxWait: -1, HeartbeatInterval: -1, Direct: d})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			// Skip the warm-up message.
-			if msgs, err := c.Poll(ctx, 1); err != nil || len(msgs) != 1 {
-				return fmt.Errorf("consume the warm-up message of partition %d: %v (%d messages)", p, err, len(msgs))
-			}
-			if d {
-				direct[p] = c
-			} else {
-				consumers[p] = c
-			}
-		}
+	consumers, err := e.load.consumers(ctx, topic, cfg.Partitions, false)
+	if err != nil {
+		return err
 	}
+	defer consumers.close()
+	direct, err := e.load.consumers(ctx, topic, cfg.Partitions, true)
+	if err != nil {
+		return err
+	}
+	defer direct.close()
 	var jsCons *peer.Consumers
 	if e.peer != nil {
 		if jsCons, err = e.peer.NewConsumers(ctx, jsTopic, "bench"); err != nil {
@@ -160,18 +150,18 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 		baseTime += d
 		baseCPU.add(c)
 		e.progress("batched consume, round %d/%d: %d messages through the Go client", r+1, len(per), n)
-		want := make([]int, len(consumers))
+		want := make([]int, cfg.Partitions)
 		for p := range want {
 			want[p] = splitEven(int(perPartition[p].Load()), len(per))[r]
 		}
-		d, c, err = e.timed(func() (time.Duration, error) { return e.consumeBatched(ctx, consumers, want) })
+		d, c, err = e.timed(func() (time.Duration, error) { return consumers.consume(ctx, want) })
 		if err != nil {
 			return err
 		}
 		logqTime += d
 		logqCPU.add(c)
 		e.progress("batched consume, round %d/%d: the same messages, direct from the brokers", r+1, len(per))
-		d, c, err = e.timed(func() (time.Duration, error) { return e.consumeBatched(ctx, direct, want) })
+		d, c, err = e.timed(func() (time.Duration, error) { return direct.consume(ctx, want) })
 		if err != nil {
 			return err
 		}
@@ -260,13 +250,14 @@ func splitEven(n, k int) []int {
 	return out
 }
 
-// produceBatched sends n messages through batchProducers concurrent
-// producers and returns the time until the last is acknowledged. It counts
-// the messages acknowledged per partition into acked.
-func (e *env) produceBatched(ctx context.Context, topic string, n int, acked []atomic.Int64) (time.Duration, error) {
+// produceBatched sends n messages of size bytes through batchProducers
+// concurrent producers and returns the time until the last is
+// acknowledged. It counts the messages acknowledged per partition into
+// acked.
+func produceBatched(ctx context.Context, c *client.Client, topic string, n, size int, acked []atomic.Int64) (time.Duration, error) {
 	producers := make([]*client.Producer, batchProducers)
 	for i := range producers {
-		p, err := e.client.NewProducer(ctx, topic, client.ProducerConfig{
+		p, err := c.NewProducer(ctx, topic, client.ProducerConfig{
 			BatchSize: produceBatch, BatchBytes: 16 << 20, Buffer: 4 * produceBatch, HeartbeatInterval: -1,
 		})
 		if err != nil {
@@ -300,7 +291,7 @@ func (e *env) produceBatched(ctx context.Context, topic string, n int, acked []a
 				}
 			}()
 			for j := range count {
-				acks <- p.Send(ctx, client.Record{Value: payload(j, e.cfg.MessageSize)})
+				acks <- p.Send(ctx, client.Record{Value: payload(j, size)})
 			}
 			close(acks)
 			<-done
@@ -314,9 +305,49 @@ func (e *env) produceBatched(ctx context.Context, topic string, n int, acked []a
 	return d, nil
 }
 
+// openConsumers registers one consumer per partition of topic (direct:
+// reading from the brokers) and reads the warm-up message of each.
+func openConsumers(ctx context.Context, c *client.Client, topic string, partitions int, direct bool) ([]*client.Consumer, error) {
+	var out []*client.Consumer
+	for p := range partitions {
+		cons, err := c.NewConsumer(ctx, topic, client.ConsumerConfig{Partition: client.Partition(p), MaxWait: -1, HeartbeatInterval: -1, Direct: direct})
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, cons)
+		if msgs, err := cons.Poll(ctx, 1); err != nil || len(msgs) != 1 {
+			closeAll(out)
+			return nil, fmt.Errorf("consume the warm-up message of partition %d: %v (%d messages)", p, err, len(msgs))
+		}
+	}
+	return out, nil
+}
+
+// openProducers registers n unbatched producers (one message per
+// request) on topic.
+func openProducers(ctx context.Context, c *client.Client, topic string, n int) ([]*client.Producer, error) {
+	var out []*client.Producer
+	for range n {
+		p, err := c.NewProducer(ctx, topic, client.ProducerConfig{Linger: -1, BatchSize: 1, HeartbeatInterval: -1})
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func closeAll[T interface{ Close() error }](xs []T) {
+	for _, x := range xs {
+		x.Close()
+	}
+}
+
 // consumeBatched reads want[p] messages from the consumer of partition p,
 // the consumers in parallel, and returns the time it took.
-func (e *env) consumeBatched(ctx context.Context, consumers []*client.Consumer, wants []int) (time.Duration, error) {
+func consumeBatched(ctx context.Context, consumers []*client.Consumer, wants []int) (time.Duration, error) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(consumers))
 	start := time.Now()
@@ -356,15 +387,11 @@ func (e *env) unbatched(ctx context.Context) error {
 	if err := e.topic(ctx, topic); err != nil {
 		return err
 	}
-	producers := make([]*client.Producer, cfg.Clients)
-	for i := range producers {
-		p, err := e.client.NewProducer(ctx, topic, client.ProducerConfig{Linger: -1, BatchSize: 1, HeartbeatInterval: -1})
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		producers[i] = p
+	producers, err := e.load.producers(ctx, topic, cfg.Clients)
+	if err != nil {
+		return err
 	}
+	defer producers.close()
 	base, err := newBaseline(ctx, e.db, "bench_insert", cfg.Partitions)
 	if err != nil {
 		return err
@@ -392,7 +419,7 @@ func (e *env) unbatched(ctx context.Context) error {
 		baseCPU.add(c)
 		e.progress("unbatched produce, round %d/%d: %d messages from %d producers, one per request", r+1, len(per), n, cfg.Clients)
 		d, c, err = e.timed(func() (time.Duration, error) {
-			res, err := produceEach(ctx, producers, n, cfg.MessageSize, time.Time{})
+			res, err := producers.each(ctx, n, time.Time{})
 			logqLat = append(logqLat, res.latencies...)
 			return res.d, err
 		})

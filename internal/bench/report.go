@@ -22,6 +22,9 @@ type Report struct {
 	PostgreSQL string    `json:"postgresql"`
 	Fsync      bool      `json:"fsync"`
 	Quick      bool      `json:"quick"`
+	// DriverProcess: the client of the throughput and scaling figures ran
+	// in a process of its own (CPUUse.Driver is its CPU time).
+	DriverProcess bool `json:"driver_process,omitempty"`
 	// LoadAvg is the machine's 1-minute load average at the start and at
 	// the end of the run (Linux): above the core count, other work
 	// competed for the CPU and the wall-clock figures suffer.
@@ -105,6 +108,9 @@ type CPUUse struct {
 	LogqPG     float64 `json:"logq_postgres"`
 	Baseline   float64 `json:"baseline"`
 	BaselinePG float64 `json:"baseline_postgres"`
+	// Driver is the driver process's, with --driver-process (the client;
+	// Logq is then the managers' and brokers' alone).
+	Driver float64 `json:"driver,omitempty"`
 	// Peer is JetStream's: server and client, both in this process.
 	Peer float64 `json:"jetstream,omitempty"`
 }
@@ -179,7 +185,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprint(w, "\n\n")
 	if r.Peer != "" {
-		fmt.Fprintf(w, "peer: %s\n\n", r.Peer)
+		fmt.Fprintf(w, "peer: %s\n", r.Peer)
+	}
+	if r.DriverProcess {
+		fmt.Fprintf(w, "driver process: the Go client of the throughput and scaling figures ran in a process of its own\n")
+	}
+	if r.Peer != "" || r.DriverProcess {
+		fmt.Fprintln(w)
 	}
 	if err := r.writeRows(w); err != nil {
 		return err
@@ -187,21 +199,37 @@ func (r *Report) WriteTable(w io.Writer) error {
 	var cpu []string
 	for _, row := range r.Rows {
 		if c := row.CPU; c != nil {
-			line := fmt.Sprintf("  %s\t%.1f + %.1f = %.1f\t%.1f + %.1f = %.1f\t%.2fx",
-				row.Title, c.Logq, c.LogqPG, c.Logq+c.LogqPG, c.Baseline, c.BaselinePG, c.Baseline+c.BaselinePG,
-				(c.Logq+c.LogqPG)/(c.Baseline+c.BaselinePG))
+			logq := fmt.Sprintf("%.1f + %.1f", c.Logq, c.LogqPG)
+			if c.Driver > 0 {
+				logq = fmt.Sprintf("%.1f + %.1f + %.1f", c.Logq, c.Driver, c.LogqPG)
+			}
+			total := c.Logq + c.Driver + c.LogqPG
+			line := fmt.Sprintf("  %s\t%s = %.1f\t%.1f + %.1f = %.1f\t%.2fx",
+				row.Title, logq, total, c.Baseline, c.BaselinePG, c.Baseline+c.BaselinePG,
+				total/(c.Baseline+c.BaselinePG))
 			if c.Peer > 0 {
-				line += fmt.Sprintf("\t%.1f\t%.2fx", c.Peer, (c.Logq+c.LogqPG)/c.Peer)
-			} else {
+				line += fmt.Sprintf("\t%.1f\t%.2fx", c.Peer, total/c.Peer)
+			} else if r.Peer != "" {
 				line += "\t\t"
 			}
 			cpu = append(cpu, line)
 		}
 	}
 	if len(cpu) > 0 {
-		fmt.Fprintf(w, "\nCPU per message, µs (this process + PostgreSQL; JetStream: its server and client, in this process):\n")
+		how := "this process + PostgreSQL"
+		if r.DriverProcess {
+			how = "managers and brokers + driver process + PostgreSQL"
+		}
+		if r.Peer != "" {
+			how += "; JetStream: its server and client, in this process"
+		}
+		fmt.Fprintf(w, "\nCPU per message, µs (logq: %s):\n", how)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  FIGURE\tLOGQ\tBASELINE\tLOGQ/BASELINE\tJETSTREAM\tLOGQ/JETSTREAM")
+		head := "  FIGURE\tLOGQ\tBASELINE\tLOGQ/BASELINE"
+		if r.Peer != "" {
+			head += "\tJETSTREAM\tLOGQ/JETSTREAM"
+		}
+		fmt.Fprintln(tw, head)
 		for _, l := range cpu {
 			fmt.Fprintln(tw, l)
 		}
@@ -232,7 +260,11 @@ func (r *Report) writeRows(w io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIGURE\tLOGQ\tBASELINE (same run)\tRATIO\tJETSTREAM (same run, no fsync)\tRATIO\tTARGET\tRESULT")
+	peerCols := "\tJETSTREAM (same run, no fsync)\tRATIO"
+	if r.Peer == "" {
+		peerCols = ""
+	}
+	fmt.Fprintln(tw, "FIGURE\tLOGQ\tBASELINE (same run)\tRATIO"+peerCols+"\tTARGET\tRESULT")
 	withFigures := func(name string, v float64, unit string, figs []Figure) string {
 		s := formatValue(v, unit)
 		if name != "" {
@@ -262,7 +294,10 @@ func (r *Report) writeRows(w io.Writer) error {
 				result = "pass"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Title, value, base, ratio, peer, peerRatio, row.Target, result)
+		if r.Peer != "" {
+			ratio += "\t" + peer + "\t" + peerRatio
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Title, value, base, ratio, row.Target, result)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

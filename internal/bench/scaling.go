@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/logq/logq/client"
 	"github.com/logq/logq/internal/bench/curves"
 	"github.com/logq/logq/internal/bench/peer"
 )
@@ -123,23 +122,12 @@ func (e *env) scalingPeerTopic(ctx context.Context, topic string, partitions int
 
 // scalingLogq runs the closed-loop load of n producers on topic.
 func (e *env) scalingLogq(ctx context.Context, topic string, n int) (ScalingPoint, error) {
-	producers := make([]*client.Producer, n)
-	for i := range producers {
-		p, err := e.client.NewProducer(ctx, topic, client.ProducerConfig{Linger: -1, BatchSize: 1, HeartbeatInterval: -1})
-		if err != nil {
-			for _, p := range producers[:i] {
-				p.Close()
-			}
-			return ScalingPoint{}, err
-		}
-		producers[i] = p
+	producers, err := e.load.producers(ctx, topic, n)
+	if err != nil {
+		return ScalingPoint{}, err
 	}
-	defer func() {
-		for _, p := range producers {
-			p.Close()
-		}
-	}()
-	res, err := produceEach(ctx, producers, 0, e.cfg.MessageSize, time.Now().Add(e.cfg.ScalingFor))
+	defer producers.close()
+	res, err := producers.each(ctx, 0, time.Now().Add(e.cfg.ScalingFor))
 	if err != nil {
 		return ScalingPoint{}, err
 	}
