@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -216,6 +217,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	cfg.Progress = &syncWriter{w: cfg.Progress} // the driver process writes to it too
 	start := time.Now()
 	rep := &Report{
 		Command: cfg.Command, Started: start, Cores: runtime.NumCPU(),
@@ -334,6 +336,18 @@ func createDatabase(ctx context.Context, adminDSN, name string) error {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
+}
+
+// syncWriter serialises the writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }
 
 // errShort is a measurement that did not see every message it waited for.
