@@ -7,7 +7,8 @@
 // and writer failover. The throughput and latency figures are also taken,
 // in the same shapes and the same run, of a peer: NATS JetStream embedded
 // in the process (package peer). The scaling section draws throughput and
-// p99 against partitions and producers (package curves).
+// p99 against partitions and producers (package curves). The client of the
+// throughput figures can run in a driver process of its own (Drive).
 // docs/benchmarks.md explains the figures.
 package bench
 
