@@ -203,7 +203,10 @@ func (b *baseline) rangeRead(ctx context.Context, from []int64, count, batch int
 
 // payload returns a message of size bytes naming its sequence number,
 // padded with 'x'.
-func payload(seq, size int) string {
+func payload(seq, size int) string { return string(payloadBytes(seq, size)) }
+
+// payloadBytes is payload as bytes.
+func payloadBytes(seq, size int) []byte {
 	buf := make([]byte, 0, size)
 	buf = append(buf, 'm')
 	buf = strconv.AppendInt(buf, int64(seq), 10)
@@ -211,5 +214,5 @@ func payload(seq, size int) string {
 	for len(buf) < size {
 		buf = append(buf, 'x')
 	}
-	return string(buf)
+	return buf
 }

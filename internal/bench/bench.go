@@ -4,7 +4,12 @@
 // baseline measured in the same run on the same PostgreSQL: batched and
 // unbatched produce, batched consume, produce and end-to-end latency,
 // reader lag in both tail modes, cold start with and without a snapshot,
-// and writer failover. docs/benchmarks.md explains the figures.
+// and writer failover. The throughput and latency figures are also taken,
+// in the same shapes and the same run, of a peer: NATS JetStream embedded
+// in the process (package peer). The scaling section draws throughput and
+// p99 against partitions and producers (package curves). The client of the
+// throughput figures can run in a driver process of its own (Drive).
+// docs/benchmarks.md explains the figures.
 package bench
 
 import (
@@ -15,6 +20,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +29,7 @@ import (
 
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/bench/peer"
 	"github.com/logq/logq/internal/devcluster"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgserver"
@@ -36,10 +43,11 @@ const (
 	SectionLag       = "lag"       // reader lag, both tail modes
 	SectionColdStart = "coldstart" // projection rebuild from the event log
 	SectionFailover  = "failover"  // writer failover in role auto
+	SectionScaling   = "scaling"   // throughput and p99 against partitions and producers
 )
 
 // Sections lists every section in run order.
-var Sections = []string{SectionProduce, SectionUnbatched, SectionLatency, SectionLag, SectionColdStart, SectionFailover}
+var Sections = []string{SectionProduce, SectionUnbatched, SectionLatency, SectionLag, SectionColdStart, SectionScaling, SectionFailover}
 
 // Config configures a run. Zero fields take the defaults of a full run
 // (Defaults), or of a quick one with Quick.
@@ -71,6 +79,27 @@ type Config struct {
 	// worst case).
 	Events        int
 	SnapshotEvery int
+	// NoPeer leaves out NATS JetStream, the peer measured beside logq in
+	// the sections produce, unbatched, latency and scaling.
+	NoPeer bool
+	// ScalingPartitions and ScalingProducers are the points of the scaling
+	// curves (defaults 1, 3, 12, 48 partitions with ScalingFixedProducers
+	// producers, 64; and 1, 8, 64, 256 producers on Partitions
+	// partitions); ScalingFor is how long each point runs (default 3 s).
+	ScalingPartitions     []int
+	ScalingProducers      []int
+	ScalingFixedProducers int
+	ScalingFor            time.Duration
+	// PlotDir, when set, is where the scaling curves are drawn
+	// (scaling-partitions.svg, scaling-producers.svg).
+	PlotDir string
+	// DriverCommand, when set, starts the driver process: the Go client
+	// of the throughput figures (batched and unbatched produce, batched
+	// consume) and of the scaling curves then runs in it, its CPU time
+	// apart from the servers' (the latency figures keep their client in
+	// this process). The command must run Drive on its standard input and
+	// output (`logq bench --drive`).
+	DriverCommand []string
 	// Rounds: throughput figures and their baselines alternate in this many
 	// rounds, so that a noisy neighbour slows both alike (default 3).
 	Rounds int
@@ -107,6 +136,25 @@ func (c Config) withDefaults() Config {
 	def(&c.Events, 1_000_000, 5_000)
 	def(&c.SnapshotEvery, 10_000, 1_000)
 	def(&c.Rounds, 3, 1)
+	def(&c.ScalingFixedProducers, 64, 8)
+	if len(c.ScalingPartitions) == 0 {
+		c.ScalingPartitions = []int{1, 3, 12, 48}
+		if c.Quick {
+			c.ScalingPartitions = []int{1, 3}
+		}
+	}
+	if len(c.ScalingProducers) == 0 {
+		c.ScalingProducers = []int{1, 8, 64, 256}
+		if c.Quick {
+			c.ScalingProducers = []int{1, 8}
+		}
+	}
+	if c.ScalingFor <= 0 {
+		c.ScalingFor = 3 * time.Second
+		if c.Quick {
+			c.ScalingFor = 150 * time.Millisecond
+		}
+	}
 	if c.LatencyFor <= 0 {
 		c.LatencyFor = 10 * time.Second
 		if c.Quick {
@@ -127,6 +175,11 @@ func (c Config) Validate() error {
 			return fmt.Errorf("unknown section %q (want %s)", s, strings.Join(Sections, ", "))
 		}
 	}
+	for _, n := range append(slices.Clone(c.ScalingPartitions), c.ScalingProducers...) {
+		if n <= 0 {
+			return fmt.Errorf("scaling point %d is not positive", n)
+		}
+	}
 	if c.MessageSize > 0 && c.MessageSize < 16 {
 		return fmt.Errorf("message size %d is under 16 bytes", c.MessageSize)
 	}
@@ -144,7 +197,13 @@ type env struct {
 	cluster *devcluster.Cluster
 	db      *pgxpool.Pool // the cluster's database, for the baselines
 	client  *client.Client
+	peer    *peer.Server // nil with NoPeer
+	load    loadGen      // where the client of the throughput figures runs
+	driver  *driverLoad  // the driver process, with DriverCommand
 	report  *Report
+
+	scalingTopics     map[string]bool       // topics the scaling section created
+	scalingPeerTopics map[string]peer.Topic // and on JetStream
 }
 
 func (e *env) progress(format string, args ...any) {
@@ -159,6 +218,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	cfg.Progress = &syncWriter{w: cfg.Progress} // the driver process writes to it too
 	start := time.Now()
 	rep := &Report{
 		Command: cfg.Command, Started: start, Cores: runtime.NumCPU(),
@@ -201,6 +261,24 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		return nil, err
 	}
 
+	if !cfg.NoPeer && slices.ContainsFunc([]string{SectionProduce, SectionUnbatched, SectionLatency, SectionScaling}, cfg.runs) {
+		e.progress("starting NATS JetStream (embedded, file storage)")
+		if e.peer, err = peer.Start(); err != nil {
+			return nil, err
+		}
+		rep.Peer = e.peer.Description()
+	}
+
+	e.load = localLoad{c: e.client, size: cfg.MessageSize}
+	if len(cfg.DriverCommand) > 0 {
+		e.progress("starting the driver process: %s", strings.Join(cfg.DriverCommand, " "))
+		if e.driver, err = startDriver(ctx, cfg.DriverCommand, e.cluster.ManagerURLs(), cfg.MessageSize, cfg.Progress); err != nil {
+			return nil, err
+		}
+		e.load = e.driver
+		rep.DriverProcess = true
+	}
+
 	steps := []struct {
 		section string
 		run     func(context.Context) error
@@ -210,6 +288,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		{SectionLatency, e.latency},
 		{SectionLag, e.readerLag},
 		{SectionColdStart, e.coldStart},
+		{SectionScaling, e.scaling},
 		{SectionFailover, e.failover}, // last: it stops the writer
 	}
 	for _, s := range steps {
@@ -227,6 +306,12 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 
 // close stops what Run started, in reverse order.
 func (e *env) close() {
+	if e.driver != nil {
+		e.driver.close()
+	}
+	if e.peer != nil {
+		e.peer.Close()
+	}
 	if e.client != nil {
 		e.client.Close()
 	}
@@ -252,6 +337,18 @@ func createDatabase(ctx context.Context, adminDSN, name string) error {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
+}
+
+// syncWriter serialises the writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }
 
 // errShort is a measurement that did not see every message it waited for.

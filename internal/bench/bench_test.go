@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +16,52 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("LOGQ_BENCH_DRIVER") == "1" { // the driver process of TestDriverProcess
+		if err := Drive(context.Background(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// TestDriverProcess runs the throughput sections with the client in a
+// driver process (this test binary, run as Drive) and checks that the
+// figures come with the driver's CPU time.
+func TestDriverProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t.Setenv("LOGQ_BENCH_DRIVER", "1") // for the child only: TestMain has run
+	var progress bytes.Buffer
+	rep, err := Run(ctx, Config{
+		Quick: true, NoPeer: true, Only: []string{SectionProduce, SectionUnbatched}, Progress: &progress,
+		DriverCommand: []string{os.Args[0], "-test.run=^$"},
+	})
+	if err != nil {
+		t.Fatalf("run: %v\nprogress:\n%s", err, progress.String())
+	}
+	if !rep.DriverProcess || len(rep.Rows) != 4 {
+		t.Fatalf("driver process %v, %d rows", rep.DriverProcess, len(rep.Rows))
+	}
+	for _, row := range rep.Rows {
+		if !(row.Value > 0) || row.CPU == nil {
+			t.Errorf("%s: value %v, cpu %+v", row.ID, row.Value, row.CPU)
+		}
+	}
+	// CPU time is counted in clock ticks (10 ms): the unbatched produce,
+	// at over 100 µs per message, shows the driver's part even when tiny.
+	if row, _ := rep.Row("produce_unbatched"); row.CPU == nil || !(row.CPU.Driver > 0) {
+		t.Errorf("unbatched produce without the driver's CPU: %+v", row.CPU)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", table.String())
+	if !strings.Contains(table.String(), "driver process") {
+		t.Errorf("the table does not say the driver ran apart:\n%s", table.String())
+	}
 }
 
 // TestQuickRun runs the whole benchmark in quick mode (what `logq bench
@@ -24,7 +72,8 @@ func TestQuickRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	rep, err := Run(ctx, Config{Quick: true, Progress: &progress, Command: "logq bench --quick"})
+	plots := t.TempDir()
+	rep, err := Run(ctx, Config{Quick: true, Progress: &progress, Command: "logq bench --quick", PlotDir: plots})
 	if err != nil {
 		t.Fatalf("quick run: %v\nprogress:\n%s", err, progress.String())
 	}
@@ -47,6 +96,34 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("%s: target %q without a result", id, row.Target)
 		}
 	}
+	// The peer: every throughput and latency row has JetStream's figure
+	// and a ratio to it, and the report says JetStream does not fsync.
+	for _, id := range []string{"produce_batched", "produce_unbatched", "consume_batched", "consume_batched_direct", "produce_latency", "e2e_latency"} {
+		if row, _ := rep.Row(id); !(row.Peer > 0) || !(row.PeerRatio > 0) || math.IsInf(row.PeerRatio, 0) {
+			t.Errorf("%s: JetStream %v, ratio %v", id, row.Peer, row.PeerRatio)
+		}
+	}
+	if !strings.Contains(rep.Peer, "JetStream") || !strings.Contains(rep.Peer, "NOT fsync") {
+		t.Errorf("peer description %q", rep.Peer)
+	}
+	// The scaling curves: every point through both systems, drawn.
+	c := Config{Quick: true}.withDefaults()
+	if want := 2 * (len(c.ScalingPartitions) + len(c.ScalingProducers)); len(rep.Scaling) != want {
+		t.Errorf("%d scaling points, want %d: %+v", len(rep.Scaling), want, rep.Scaling)
+	}
+	for _, pt := range rep.Scaling {
+		if !(pt.Rate > 0) || pt.Messages == 0 || !(pt.P99 > 0) || pt.Partitions == 0 || pt.Producers == 0 {
+			t.Errorf("scaling point %+v", pt)
+		}
+	}
+	if len(rep.Plots) != len(PlotFiles) {
+		t.Errorf("plots %v, want %d", rep.Plots, len(PlotFiles))
+	}
+	for _, name := range PlotFiles {
+		if b, err := os.ReadFile(filepath.Join(plots, name)); err != nil || !bytes.Contains(b, []byte("<svg")) {
+			t.Errorf("plot %s: %v", name, err)
+		}
+	}
 	if len(rep.Rows) != len(AllRows()) {
 		t.Errorf("%d figures, want %d", len(rep.Rows), len(AllRows()))
 	}
@@ -60,7 +137,7 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("the table lacks %q:\n%s", row.Title, table.String())
 		}
 	}
-	for _, want := range []string{"cores", "PostgreSQL", "go1", "TARGET", "RESULT", "CPU per message"} {
+	for _, want := range []string{"cores", "PostgreSQL", "go1", "TARGET", "RESULT", "CPU per message", "JETSTREAM", "NOT fsync", "Scaling", "LOGQ P99"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, table.String())
 		}

@@ -17,11 +17,12 @@ import (
 // per-message CPU figures show.
 type cpuTime struct {
 	self, pg time.Duration
-	ok       bool // both were readable (Linux /proc)
+	driver   time.Duration // the driver process's, with one
+	ok       bool          // both were readable (Linux /proc)
 }
 
 func (c cpuTime) sub(d cpuTime) cpuTime {
-	return cpuTime{self: c.self - d.self, pg: c.pg - d.pg, ok: c.ok && d.ok}
+	return cpuTime{self: c.self - d.self, pg: c.pg - d.pg, driver: c.driver - d.driver, ok: c.ok && d.ok}
 }
 
 // cpuNow reads the CPU time used so far.
@@ -32,7 +33,12 @@ func (e *env) cpuNow() cpuTime {
 	}
 	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	pg, ok := postgresCPU(e.pg.Dir())
-	return cpuTime{self: self, pg: pg, ok: ok}
+	c := cpuTime{self: self, pg: pg, ok: ok}
+	if e.driver != nil {
+		f, ok := procStat(e.driver.pid())
+		c.driver, c.ok = time.Duration(f.utime+f.stime)*clockTick, c.ok && ok
+	}
+	return c
 }
 
 // clockTick is the unit of /proc/*/stat times (USER_HZ, 100 on Linux).
@@ -97,12 +103,13 @@ func cpuUse(n int, logq, base cpuTime) *CPUUse {
 		return nil
 	}
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(n) }
-	return &CPUUse{Logq: us(logq.self), LogqPG: us(logq.pg), Baseline: us(base.self), BaselinePG: us(base.pg)}
+	return &CPUUse{Logq: us(logq.self), Driver: us(logq.driver), LogqPG: us(logq.pg), Baseline: us(base.self), BaselinePG: us(base.pg)}
 }
 
 func (c *cpuTime) add(d cpuTime) {
 	c.self += d.self
 	c.pg += d.pg
+	c.driver += d.driver
 	c.ok = d.ok
 }
 

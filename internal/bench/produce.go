@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/logq/logq/client"
+	"github.com/logq/logq/internal/bench/peer"
 )
 
 // How the Go client is used for the throughput figures.
@@ -21,7 +22,13 @@ const (
 // topic creates a topic with one partition per broker and returns once
 // every partition has taken an append (so its broker serves it).
 func (e *env) topic(ctx context.Context, name string) error {
-	if _, err := e.client.CreateTopic(ctx, name, e.cfg.Partitions); err != nil {
+	return e.topicOf(ctx, name, e.cfg.Partitions)
+}
+
+// topicOf creates a topic of the given partitions (spread over the
+// brokers) and returns once every partition has taken an append.
+func (e *env) topicOf(ctx context.Context, name string, partitions int) error {
+	if _, err := e.client.CreateTopic(ctx, name, partitions); err != nil {
 		return fmt.Errorf("create topic %s: %w", name, err)
 	}
 	p, err := e.client.NewProducer(ctx, name, client.ProducerConfig{Linger: -1, HeartbeatInterval: -1})
@@ -29,7 +36,7 @@ func (e *env) topic(ctx context.Context, name string) error {
 		return err
 	}
 	defer p.Close()
-	for part := range e.cfg.Partitions {
+	for part := range partitions {
 		if _, err := p.Produce(ctx, client.Record{Value: "warm-up", Partition: client.Partition(part)}); err != nil {
 			return fmt.Errorf("warm up topic %s: %w", name, err)
 		}
@@ -50,9 +57,16 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 		return err
 	}
 	defer base.drop(context.WithoutCancel(ctx))
+	var jsTopic peer.Topic
+	jsAcked := make([]int, cfg.Partitions) // messages acknowledged per partition by JetStream
+	if e.peer != nil {
+		if jsTopic, err = e.peer.CreateTopic(ctx, topic, cfg.Partitions); err != nil {
+			return err
+		}
+	}
 
-	var logqTime, baseTime time.Duration
-	var logqCPU, baseCPU cpuTime
+	var logqTime, baseTime, peerTime time.Duration
+	var logqCPU, baseCPU, peerCPU cpuTime
 	perPartition := make([]atomic.Int64, cfg.Partitions) // messages acknowledged per partition
 	per := splitEven(cfg.Messages, cfg.Rounds)
 	for r, n := range per {
@@ -66,20 +80,33 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 		baseTime += d
 		baseCPU.add(c)
 		e.progress("batched produce, round %d/%d: %d messages through the Go client", r+1, len(per), n)
-		d, c, err = e.timed(func() (time.Duration, error) { return e.produceBatched(ctx, topic, n, perPartition) })
+		d, c, err = e.timed(func() (time.Duration, error) { return e.load.produceBatched(ctx, topic, n, perPartition) })
 		if err != nil {
 			return err
 		}
 		logqTime += d
 		logqCPU.add(c)
+		if e.peer != nil {
+			e.progress("batched produce, round %d/%d: %d messages to JetStream, asynchronous publish", r+1, len(per), n)
+			d, c, err = e.timed(func() (time.Duration, error) {
+				return e.peer.PublishAsync(ctx, jsTopic, batchProducers, n, 4*produceBatch, e.body, jsAcked)
+			})
+			if err != nil {
+				return err
+			}
+			peerTime += d
+			peerCPU.add(c)
+		}
 	}
-	e.report.add(rateRow(Row{
+	e.report.add(e.peerRate(rateRow(Row{
 		CPU: cpuUse(cfg.Messages, logqCPU, baseCPU),
 		ID:  "produce_batched", Title: fmt.Sprintf("batched produce (%s msgs, %d B)", groupThousands(int64(cfg.Messages)), cfg.MessageSize),
 		BaselineName: "raw COPY", Target: "≥ 0.50x",
 		Note: fmt.Sprintf("%d Go producers (client.Producer, batches of %d, via the managers) vs %d parallel COPY streams (one per partition, %d rows per COPY) into a same-shaped table; %d alternating rounds",
-			batchProducers, produceBatch, cfg.Partitions, produceBatch/cfg.Partitions, cfg.Rounds),
-	}, cfg.Messages, logqTime, baseTime, 0.5))
+			batchProducers, produceBatch, cfg.Partitions, produceBatch/cfg.Partitions, cfg.Rounds) +
+			e.peerNote("%d connections publishing asynchronously (up to %d unacknowledged each) round robin to %d streams, one per partition",
+				batchProducers, 4*produceBatch, cfg.Partitions),
+	}, cfg.Messages, logqTime, baseTime, 0.5), "async publish", cfg.Messages, peerTime, peerCPU))
 
 	// Consume what was produced: one consumer per partition, each reading
 	// its partition in polls of consumeBatch, against one range-read
@@ -87,28 +114,25 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 	// A second set of consumers reads the same messages again (every
 	// consumer sees every message) straight from the brokers.
 	from := make([]int64, cfg.Partitions)
-	consumers := make([]*client.Consumer, cfg.Partitions)
-	direct := make([]*client.Consumer, cfg.Partitions)
-	for p := range consumers {
-		for _, d := range []bool{false, true} {
-			c, err := e.client.NewConsumer(ctx, topic, client.ConsumerConfig{Partition: client.Partition(p), MaxWait: -1, HeartbeatInterval: -1, Direct: d})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			// Skip the warm-up message.
-			if msgs, err := c.Poll(ctx, 1); err != nil || len(msgs) != 1 {
-				return fmt.Errorf("consume the warm-up message of partition %d: %v (%d messages)", p, err, len(msgs))
-			}
-			if d {
-				direct[p] = c
-			} else {
-				consumers[p] = c
-			}
-		}
+	consumers, err := e.load.consumers(ctx, topic, cfg.Partitions, false)
+	if err != nil {
+		return err
 	}
-	logqTime, baseTime = 0, 0
-	logqCPU, baseCPU = cpuTime{}, cpuTime{}
+	defer consumers.close()
+	direct, err := e.load.consumers(ctx, topic, cfg.Partitions, true)
+	if err != nil {
+		return err
+	}
+	defer direct.close()
+	var jsCons *peer.Consumers
+	if e.peer != nil {
+		if jsCons, err = e.peer.NewConsumers(ctx, jsTopic, "bench"); err != nil {
+			return err
+		}
+		defer jsCons.Close()
+	}
+	logqTime, baseTime, peerTime = 0, 0, 0
+	logqCPU, baseCPU, peerCPU = cpuTime{}, cpuTime{}, cpuTime{}
 	var directTime time.Duration
 	var directCPU cpuTime
 	for r, n := range per {
@@ -126,38 +150,52 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 		baseTime += d
 		baseCPU.add(c)
 		e.progress("batched consume, round %d/%d: %d messages through the Go client", r+1, len(per), n)
-		want := make([]int, len(consumers))
+		want := make([]int, cfg.Partitions)
 		for p := range want {
 			want[p] = splitEven(int(perPartition[p].Load()), len(per))[r]
 		}
-		d, c, err = e.timed(func() (time.Duration, error) { return e.consumeBatched(ctx, consumers, want) })
+		d, c, err = e.timed(func() (time.Duration, error) { return consumers.consume(ctx, want) })
 		if err != nil {
 			return err
 		}
 		logqTime += d
 		logqCPU.add(c)
 		e.progress("batched consume, round %d/%d: the same messages, direct from the brokers", r+1, len(per))
-		d, c, err = e.timed(func() (time.Duration, error) { return e.consumeBatched(ctx, direct, want) })
+		d, c, err = e.timed(func() (time.Duration, error) { return direct.consume(ctx, want) })
 		if err != nil {
 			return err
 		}
 		directTime += d
 		directCPU.add(c)
+		if jsCons != nil {
+			e.progress("batched consume, round %d/%d: the same count from JetStream, pull consumers", r+1, len(per))
+			jsWant := make([]int, len(jsAcked))
+			for p := range jsWant {
+				jsWant[p] = splitEven(jsAcked[p], len(per))[r]
+			}
+			d, c, err = e.timed(func() (time.Duration, error) { return jsCons.Fetch(ctx, jsWant, consumeBatch) })
+			if err != nil {
+				return err
+			}
+			peerTime += d
+			peerCPU.add(c)
+		}
 	}
-	e.report.add(rateRow(Row{
+	e.report.add(e.peerRate(rateRow(Row{
 		CPU: cpuUse(cfg.Messages, logqCPU, baseCPU),
 		ID:  "consume_batched", Title: fmt.Sprintf("batched consume (%s msgs)", groupThousands(int64(cfg.Messages))),
 		BaselineName: "raw range reads", Target: "≥ 0.25x",
 		Note: fmt.Sprintf("%d Go consumers (one per partition, Poll of up to %d, via the managers) vs %d parallel keyset range-read streams of %d rows on the primary key",
-			cfg.Partitions, consumeBatch, cfg.Partitions, consumeBatch),
-	}, cfg.Messages, logqTime, baseTime, 0.25))
-	e.report.add(rateRow(Row{
+			cfg.Partitions, consumeBatch, cfg.Partitions, consumeBatch) +
+			e.peerNote("%d durable pull consumers (one per stream, acks off, each on its own connection), Fetch of up to %d", cfg.Partitions, consumeBatch),
+	}, cfg.Messages, logqTime, baseTime, 0.25), "pull", cfg.Messages, peerTime, peerCPU))
+	e.report.add(e.peerRate(rateRow(Row{
 		CPU: cpuUse(cfg.Messages, directCPU, baseCPU),
 		ID:  "consume_batched_direct", Title: "batched consume, direct to brokers",
 		BaselineName: "raw range reads", Target: "≥ 0.25x",
 		Note: fmt.Sprintf("the same, with ConsumerConfig.Direct: %d other consumers read the same messages again from the brokers, no manager in between",
 			cfg.Partitions),
-	}, cfg.Messages, directTime, baseTime, 0.25))
+	}, cfg.Messages, directTime, baseTime, 0.25), "pull", cfg.Messages, peerTime, peerCPU))
 	return nil
 }
 
@@ -172,6 +210,33 @@ func rateRow(row Row, n int, d, base time.Duration, want float64) Row {
 	return row
 }
 
+// peerRate adds the peer's figure to a throughput row: n messages in d,
+// using cpu; the row is unchanged when the peer was not measured.
+func (e *env) peerRate(row Row, name string, n int, d time.Duration, cpu cpuTime) Row {
+	if e.peer == nil || d <= 0 {
+		return row
+	}
+	row.PeerName = name
+	row.Peer = float64(n) / d.Seconds()
+	row.PeerRatio = row.Value / row.Peer
+	if row.CPU != nil && cpu.ok {
+		row.CPU.Peer = float64(cpu.self) / float64(time.Microsecond) / float64(n)
+	}
+	return row
+}
+
+// peerNote is the part of a row's note on how the peer was measured, ""
+// without it.
+func (e *env) peerNote(format string, args ...any) string {
+	if e.peer == nil {
+		return ""
+	}
+	return "; JetStream: " + fmt.Sprintf(format, args...)
+}
+
+// body is the peer's message with sequence number seq: payload's, as bytes.
+func (e *env) body(seq int) []byte { return payloadBytes(seq, e.cfg.MessageSize) }
+
 // splitEven splits n into k near-equal positive parts.
 func splitEven(n, k int) []int {
 	k = max(1, min(k, n))
@@ -185,13 +250,14 @@ func splitEven(n, k int) []int {
 	return out
 }
 
-// produceBatched sends n messages through batchProducers concurrent
-// producers and returns the time until the last is acknowledged. It counts
-// the messages acknowledged per partition into acked.
-func (e *env) produceBatched(ctx context.Context, topic string, n int, acked []atomic.Int64) (time.Duration, error) {
+// produceBatched sends n messages of size bytes through batchProducers
+// concurrent producers and returns the time until the last is
+// acknowledged. It counts the messages acknowledged per partition into
+// acked.
+func produceBatched(ctx context.Context, c *client.Client, topic string, n, size int, acked []atomic.Int64) (time.Duration, error) {
 	producers := make([]*client.Producer, batchProducers)
 	for i := range producers {
-		p, err := e.client.NewProducer(ctx, topic, client.ProducerConfig{
+		p, err := c.NewProducer(ctx, topic, client.ProducerConfig{
 			BatchSize: produceBatch, BatchBytes: 16 << 20, Buffer: 4 * produceBatch, HeartbeatInterval: -1,
 		})
 		if err != nil {
@@ -225,7 +291,7 @@ func (e *env) produceBatched(ctx context.Context, topic string, n int, acked []a
 				}
 			}()
 			for j := range count {
-				acks <- p.Send(ctx, client.Record{Value: payload(j, e.cfg.MessageSize)})
+				acks <- p.Send(ctx, client.Record{Value: payload(j, size)})
 			}
 			close(acks)
 			<-done
@@ -239,9 +305,49 @@ func (e *env) produceBatched(ctx context.Context, topic string, n int, acked []a
 	return d, nil
 }
 
+// openConsumers registers one consumer per partition of topic (direct:
+// reading from the brokers) and reads the warm-up message of each.
+func openConsumers(ctx context.Context, c *client.Client, topic string, partitions int, direct bool) ([]*client.Consumer, error) {
+	var out []*client.Consumer
+	for p := range partitions {
+		cons, err := c.NewConsumer(ctx, topic, client.ConsumerConfig{Partition: client.Partition(p), MaxWait: -1, HeartbeatInterval: -1, Direct: direct})
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, cons)
+		if msgs, err := cons.Poll(ctx, 1); err != nil || len(msgs) != 1 {
+			closeAll(out)
+			return nil, fmt.Errorf("consume the warm-up message of partition %d: %v (%d messages)", p, err, len(msgs))
+		}
+	}
+	return out, nil
+}
+
+// openProducers registers n unbatched producers (one message per
+// request) on topic.
+func openProducers(ctx context.Context, c *client.Client, topic string, n int) ([]*client.Producer, error) {
+	var out []*client.Producer
+	for range n {
+		p, err := c.NewProducer(ctx, topic, client.ProducerConfig{Linger: -1, BatchSize: 1, HeartbeatInterval: -1})
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func closeAll[T interface{ Close() error }](xs []T) {
+	for _, x := range xs {
+		x.Close()
+	}
+}
+
 // consumeBatched reads want[p] messages from the consumer of partition p,
 // the consumers in parallel, and returns the time it took.
-func (e *env) consumeBatched(ctx context.Context, consumers []*client.Consumer, wants []int) (time.Duration, error) {
+func consumeBatched(ctx context.Context, consumers []*client.Consumer, wants []int) (time.Duration, error) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(consumers))
 	start := time.Now()
@@ -281,23 +387,27 @@ func (e *env) unbatched(ctx context.Context) error {
 	if err := e.topic(ctx, topic); err != nil {
 		return err
 	}
-	producers := make([]*client.Producer, cfg.Clients)
-	for i := range producers {
-		p, err := e.client.NewProducer(ctx, topic, client.ProducerConfig{Linger: -1, BatchSize: 1, HeartbeatInterval: -1})
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		producers[i] = p
+	producers, err := e.load.producers(ctx, topic, cfg.Clients)
+	if err != nil {
+		return err
 	}
+	defer producers.close()
 	base, err := newBaseline(ctx, e.db, "bench_insert", cfg.Partitions)
 	if err != nil {
 		return err
 	}
 	defer base.drop(context.WithoutCancel(ctx))
 
-	var logqTime, baseTime time.Duration
-	var logqCPU, baseCPU cpuTime
+	var jsTopic peer.Topic
+	if e.peer != nil {
+		if jsTopic, err = e.peer.CreateTopic(ctx, topic, cfg.Partitions); err != nil {
+			return err
+		}
+	}
+
+	var logqTime, baseTime, peerTime time.Duration
+	var logqCPU, baseCPU, peerCPU cpuTime
+	var logqLat, peerLat []time.Duration
 	per := splitEven(cfg.UnbatchedMessages, cfg.Rounds)
 	for r, n := range per {
 		e.progress("unbatched produce, round %d/%d: %d INSERTs, one per commit, from %d connections", r+1, len(per), n, cfg.Clients)
@@ -308,54 +418,94 @@ func (e *env) unbatched(ctx context.Context) error {
 		baseTime += d
 		baseCPU.add(c)
 		e.progress("unbatched produce, round %d/%d: %d messages from %d producers, one per request", r+1, len(per), n, cfg.Clients)
-		d, c, err = e.timed(func() (time.Duration, error) { return produceEach(ctx, producers, n, cfg.MessageSize) })
+		d, c, err = e.timed(func() (time.Duration, error) {
+			res, err := producers.each(ctx, n, time.Time{})
+			logqLat = append(logqLat, res.latencies...)
+			return res.d, err
+		})
 		if err != nil {
 			return err
 		}
 		logqTime += d
 		logqCPU.add(c)
+		if e.peer != nil {
+			e.progress("unbatched produce, round %d/%d: %d messages to JetStream from %d synchronous publishers", r+1, len(per), n, cfg.Clients)
+			d, c, err = e.timed(func() (time.Duration, error) {
+				res, err := e.peer.PublishSync(ctx, peer.SyncLoad{Topic: jsTopic, Publishers: cfg.Clients, Messages: n, Body: e.body})
+				peerLat = append(peerLat, res.Latencies...)
+				return res.Duration, err
+			})
+			if err != nil {
+				return err
+			}
+			peerTime += d
+			peerCPU.add(c)
+		}
 	}
-	e.report.add(rateRow(Row{
+	row := rateRow(Row{
 		CPU: cpuUse(cfg.UnbatchedMessages, logqCPU, baseCPU),
 		ID:  "produce_unbatched", Title: fmt.Sprintf("unbatched produce (%d clients)", cfg.Clients),
 		BaselineName: "INSERT per commit", Target: "≥ 3.00x",
-		Note: fmt.Sprintf("%d producers, each sending one message per request and waiting for its ack (%s messages in all) vs %d connections each doing one INSERT per transaction",
-			cfg.Clients, groupThousands(int64(cfg.UnbatchedMessages)), cfg.Clients),
-	}, cfg.UnbatchedMessages, logqTime, baseTime, 3))
+		Note: fmt.Sprintf("%d producers, each sending one message per request and waiting for its ack (%s messages in all; p99 of send → ack) vs %d connections each doing one INSERT per transaction",
+			cfg.Clients, groupThousands(int64(cfg.UnbatchedMessages)), cfg.Clients) +
+			e.peerNote("%d publishers, each on its own connection, each a synchronous Publish (waits for its ack) at a time, round robin over %d streams", cfg.Clients, cfg.Partitions),
+	}, cfg.UnbatchedMessages, logqTime, baseTime, 3)
+	row.Figures = latencyFigures(logqLat, 0.99)
+	row = e.peerRate(row, "sync publish", cfg.UnbatchedMessages, peerTime, peerCPU)
+	if e.peer != nil {
+		row.PeerFigures = latencyFigures(peerLat, 0.99)
+	}
+	e.report.add(row)
 	return nil
 }
 
-// produceEach sends n messages in all from the producers, each one
-// message at a time, waiting for its acknowledgement before the next.
-func produceEach(ctx context.Context, producers []*client.Producer, n, size int) (time.Duration, error) {
+// loadResult is what a closed-loop load measured.
+type loadResult struct {
+	messages  int
+	d         time.Duration
+	latencies []time.Duration // of each produce, send → ack
+}
+
+// produceEach sends messages from the producers, each one message at a
+// time, waiting for its acknowledgement before the next: n messages in
+// all, or when until is set, as many as they can until then.
+func produceEach(ctx context.Context, producers []*client.Producer, n, size int, until time.Time) (loadResult, error) {
 	var (
 		next atomic.Int64
 		wg   sync.WaitGroup
 		errs = make([]error, len(producers))
+		lats = make([][]time.Duration, len(producers))
 	)
 	start := time.Now()
 	for i, p := range producers {
 		wg.Go(func() {
 			for {
 				j := next.Add(1) - 1
-				if j >= int64(n) {
+				if until.IsZero() && j >= int64(n) {
+					return
+				}
+				t0 := time.Now()
+				if !until.IsZero() && t0.After(until) {
 					return
 				}
 				if _, err := p.Produce(ctx, client.Record{Value: payload(int(j), size)}); err != nil {
 					errs[i] = err
 					return
 				}
+				lats[i] = append(lats[i], time.Since(t0))
 			}
 		})
 	}
 	wg.Wait()
-	d := time.Since(start)
-	for _, err := range errs {
+	res := loadResult{d: time.Since(start)}
+	for i, err := range errs {
 		if err != nil {
-			return 0, err
+			return loadResult{}, err
 		}
+		res.latencies = append(res.latencies, lats[i]...)
 	}
-	return d, nil
+	res.messages = len(res.latencies)
+	return res, nil
 }
 
 // latency produces at a fixed rate for LatencyFor and measures each
@@ -456,15 +606,48 @@ func (e *env) latency(ctx context.Context) error {
 	rate := float64(n) / time.Since(start).Seconds()
 	title := fmt.Sprintf("produce latency @ %s msgs/s", groupThousands(int64(cfg.Rate)))
 	figs := latencyFigures(acked, 0.5, 0.99, 0.999)
-	e.report.add(Row{ID: "produce_latency", Title: title, ValueName: "p50", Value: figs[0].Value, Unit: "ms", Figures: figs[1:],
+	prodRow := Row{ID: "produce_latency", Title: title, ValueName: "p50", Value: figs[0].Value, Unit: "ms", Figures: figs[1:],
 		Note: fmt.Sprintf("one producer (no linger: a batch leaves as soon as the previous one is acknowledged), Send → ack, %s messages, achieved %.0f msgs/s",
-			groupThousands(int64(n)), rate)})
+			groupThousands(int64(n)), rate)}
 	figs = latencyFigures(e2e, 0.5, 0.99, 0.999)
-	e.report.add(Row{ID: "e2e_latency", Title: fmt.Sprintf("end-to-end latency @ %s msgs/s", groupThousands(int64(cfg.Rate))),
+	e2eRow := Row{ID: "e2e_latency", Title: fmt.Sprintf("end-to-end latency @ %s msgs/s", groupThousands(int64(cfg.Rate))),
 		ValueName: "p50", Value: figs[0].Value, Unit: "ms", Figures: figs[1:],
-		Note: "Send → received by one consumer of the whole topic long-polling (Messages, polls of up to 1000)"})
+		Note: "Send → received by one consumer of the whole topic long-polling (Messages, polls of up to 1000)"}
+	if e.peer != nil {
+		jsTopic, err := e.peer.CreateTopic(ctx, topic, cfg.Partitions)
+		if err != nil {
+			return err
+		}
+		e.progress("latency: %d messages at %d/s to JetStream, publish and end to end", n, cfg.Rate)
+		res, err := e.peer.Latency(ctx, jsTopic, cfg.Rate, n, e.body, parseIndexBytes)
+		if err != nil {
+			return err
+		}
+		prodRow = peerLatency(prodRow, res.Publish)
+		prodRow.Note += fmt.Sprintf("; JetStream: one connection publishing asynchronously round robin to %d streams, publish → ack, achieved %.0f msgs/s", cfg.Partitions, res.Rate)
+		e2eRow = peerLatency(e2eRow, res.EndToEnd)
+		e2eRow.Note += fmt.Sprintf("; JetStream: publish → received by %d pull consumers (Consume, up to 1000 buffered), one per stream, on one connection", cfg.Partitions)
+	}
+	e.report.add(prodRow)
+	e.report.add(e2eRow)
 	return nil
 }
+
+// peerLatency adds the peer's latency samples to a latency row (p50 as
+// the headline, p99 and p999 as figures) with the ratio of the p99s.
+func peerLatency(row Row, samples []time.Duration) Row {
+	figs := latencyFigures(samples, 0.5, 0.99, 0.999)
+	row.Peer, row.PeerFigures = figs[0].Value, figs[1:]
+	for _, f := range row.Figures {
+		if f.Name == "p99" && figs[1].Value > 0 {
+			row.PeerRatio, row.PeerRatioName = f.Value/figs[1].Value, "p99"
+		}
+	}
+	return row
+}
+
+// parseIndexBytes is parseIndex of a message body.
+func parseIndexBytes(b []byte) (int, bool) { return parseIndex(string(b)) }
 
 // parseIndex reads the sequence number payload wrote into a message.
 func parseIndex(s string) (int, bool) {
