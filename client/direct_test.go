@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/logq/logq/client"
-	"github.com/logq/logq/internal/devcluster"
+	"github.com/logq/logq/internal/harness/devcluster"
 )
 
 // TestDirectConsumer: consumers polling the brokers directly see every

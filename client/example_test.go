@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/logq/logq/client"
-	"github.com/logq/logq/internal/devcluster"
+	"github.com/logq/logq/internal/harness/devcluster"
 )
 
 // exampleCluster starts a one-broker cluster (with its own throwaway

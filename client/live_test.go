@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/logq/logq/client"
-	"github.com/logq/logq/internal/devcluster"
+	"github.com/logq/logq/internal/harness/devcluster"
 )
 
 // consumeAll polls until want messages have arrived (or the context ends).

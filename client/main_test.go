@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/logq/logq/internal/devcluster/devclustertest"
+	"github.com/logq/logq/internal/harness/devcluster/devclustertest"
 	"github.com/logq/logq/internal/pgtest"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/logq/logq/internal/bench"
+	"github.com/logq/logq/internal/harness/bench"
 )
 
 func benchCmd(e *env) *cobra.Command {

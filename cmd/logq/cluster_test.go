@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/logq/logq"
-	"github.com/logq/logq/internal/devcluster"
-	"github.com/logq/logq/internal/devcluster/devclustertest"
+	"github.com/logq/logq/internal/harness/devcluster"
+	"github.com/logq/logq/internal/harness/devcluster/devclustertest"
 )
 
 // TestClusterCommandsEndToEnd: producers, consumers (with lag), topics

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/logq/logq/internal/devcluster"
+	"github.com/logq/logq/internal/harness/devcluster"
 )
 
 func devCmd(e *env) *cobra.Command {

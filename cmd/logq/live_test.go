@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/logq/logq"
-	"github.com/logq/logq/internal/devcluster"
-	"github.com/logq/logq/internal/devcluster/devclustertest"
+	"github.com/logq/logq/internal/harness/devcluster"
+	"github.com/logq/logq/internal/harness/devcluster/devclustertest"
 	"github.com/logq/logq/internal/pgtest"
 	"github.com/logq/logq/projection"
 )

@@ -138,7 +138,7 @@ const (
 	baseOffset  = 1_000_000
 )
 
-// payload is logq bench's message text (internal/bench): "m<seq>:xxx…".
+// payload is logq bench's message text (internal/harness/bench): "m<seq>:xxx…".
 func payload(seq, size int) string {
 	b := append([]byte{'m'}, strconv.Itoa(seq)...)
 	b = append(b, ':')

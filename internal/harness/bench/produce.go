@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/logq/logq/client"
-	"github.com/logq/logq/internal/bench/peer"
+	"github.com/logq/logq/internal/harness/bench/peer"
 )
 
 // How the Go client is used for the throughput figures.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logq/logq/internal/devcluster"
+	"github.com/logq/logq/internal/harness/devcluster"
 	"github.com/logq/logq/internal/pgtest"
 )
 

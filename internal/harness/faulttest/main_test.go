@@ -52,7 +52,7 @@ func build(out string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, "./cmd/logq")
-	cmd.Dir = filepath.Join("..", "..") // the module root, from internal/faulttest
+	cmd.Dir = filepath.Join("..", "..", "..") // the module root, from internal/harness/faulttest
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/logq: %w\n%s", err, b)
 	}

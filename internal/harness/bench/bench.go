@@ -29,8 +29,8 @@ import (
 
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/eventlog"
-	"github.com/logq/logq/internal/bench/peer"
-	"github.com/logq/logq/internal/devcluster"
+	"github.com/logq/logq/internal/harness/bench/peer"
+	"github.com/logq/logq/internal/harness/devcluster"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgserver"
 )

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/logq/logq/internal/bench/curves"
-	"github.com/logq/logq/internal/bench/peer"
+	"github.com/logq/logq/internal/harness/bench/curves"
+	"github.com/logq/logq/internal/harness/bench/peer"
 )
 
 // Curves of the scaling section and the files they are drawn to.
