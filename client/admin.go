@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/projection"
 )
 
@@ -110,13 +111,8 @@ type Health struct {
 // server's default) and returns the seq of the event that created it.
 // errors.Is(err, ErrTopicExists) when it already exists.
 func (c *Client) CreateTopic(ctx context.Context, name string, partitions int) (int64, error) {
-	body := map[string]any{"topic_name": name}
-	if partitions > 0 {
-		body["partitions"] = partitions
-	}
-	var out struct {
-		Seq int64 `json:"seq"`
-	}
+	body := api.CreateTopicRequest{TopicName: name, Partitions: max(partitions, 0)}
+	var out api.CreateTopicAnswer
 	if err := c.do(ctx, call{method: http.MethodPost, path: "/topics", body: body, noMinSeq: true}, &out); err != nil {
 		return 0, err
 	}
@@ -194,32 +190,32 @@ func (c *Client) RegisterConsumer(ctx context.Context, topic string, partition *
 }
 
 func (c *Client) register(ctx context.Context, path, idField, topic string, partition *int) (int64, error) {
-	body := map[string]any{"topic": topic}
-	if partition != nil {
-		body["partition"] = *partition
+	body := api.RegisterRequest{Topic: topic, Partition: partition}
+	// One answer type for both: a producer's carries producer_id, a
+	// consumer's consumer_id.
+	var out struct {
+		api.RegisterProducerAnswer
+		ConsumerID int64 `json:"consumer_id"`
 	}
-	var out map[string]json.RawMessage
 	if err := c.do(ctx, call{method: http.MethodPost, path: path, body: body, noMinSeq: true}, &out); err != nil {
 		return 0, err
 	}
-	var id, seq int64
-	if err := json.Unmarshal(out[idField], &id); err != nil || id <= 0 {
+	id := out.ProducerID
+	if idField == "consumer_id" {
+		id = out.ConsumerID
+	}
+	if id <= 0 {
 		return 0, &Error{Code: logq.EInternal, Message: fmt.Sprintf("POST %s: answer has no %s", path, idField)}
 	}
-	if raw, ok := out["seq"]; ok {
-		json.Unmarshal(raw, &seq)
-	}
-	c.observeSeq(seq)
+	c.observeSeq(out.Seq)
 	return id, nil
 }
 
 // Size returns the number of messages left for a consumer in topic (summed
 // over the partitions it reads): its lag.
 func (c *Client) Size(ctx context.Context, topic string, consumerID int64) (int64, error) {
-	var out struct {
-		Size int64 `json:"size"`
-	}
-	q := url.Values{"topic": {topic}, "consumer_id": {strconv.FormatInt(consumerID, 10)}}
+	var out api.SizeAnswer
+	q := api.ConsumeRequest{Topic: topic, ConsumerID: consumerID}.Query()
 	if err := c.do(ctx, call{method: http.MethodGet, path: "/size", query: q}, &out); err != nil {
 		return 0, err
 	}
@@ -343,11 +339,8 @@ func (c *Client) AddPartitions(ctx context.Context, topic string, count int) (in
 		return 0, 0, err
 	}
 	have := len(info.Partitions)
-	body := map[string]any{"count": count, "expect_partitions": have}
-	var out struct {
-		Seq        int64 `json:"seq"`
-		Partitions int   `json:"partitions"`
-	}
+	body := api.AddPartitionsRequest{Count: count, ExpectPartitions: have}
+	var out api.AddPartitionsAnswer
 	path := "/topics/" + url.PathEscape(topic) + "/partitions"
 	err = c.do(ctx, call{method: http.MethodPost, path: path, body: body, noMinSeq: true}, &out)
 	if errors.Is(err, ErrConflict) {

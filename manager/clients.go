@@ -6,15 +6,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/projection"
 )
 
@@ -370,11 +369,11 @@ func (m *Manager) listClients(r *http.Request, kind string) (any, error) {
 		}
 	}
 	restore()
-	p, err := m.readParams(r)
-	if err != nil {
+	var p api.ListClientsParams
+	if err := m.decode(r, &p); err != nil {
 		return nil, err
 	}
-	topic, _, err := p.str(pTopic)
+	topic, err := p.TopicOpt()
 	if err != nil {
 		return nil, err
 	}
@@ -470,12 +469,8 @@ func (m *Manager) consumerLags(ctx context.Context, consumers []clientInfo) {
 				errs[j] = err
 				return
 			}
-			q := url.Values{
-				"topic":       {c.Topic},
-				"partition":   {strconv.Itoa(jb.partition)},
-				"consumer_id": {strconv.FormatInt(*c.ConsumerID, 10)},
-			}
-			var ans sizeAnswer
+			q := api.BrokerConsumeRequest{Topic: c.Topic, Partition: jb.partition, ConsumerID: *c.ConsumerID}.Query()
+			var ans api.BrokerSizeAnswer
 			errs[j] = m.callBroker(ctx, o, seq, "size", "GET", "/v1/size", q, nil, &ans, 0)
 			sizes[j] = ans.Size
 		})

@@ -21,6 +21,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/projection"
 )
@@ -403,7 +404,7 @@ func (m *Manager) uiLags(ctx context.Context, consumers []uiClient, seq int64) {
 				return
 			}
 			q := url.Values{"topic": {c.Topic}, "partition": {strconv.Itoa(jb.partition)}, "consumer_id": {strconv.FormatInt(c.ID, 10)}}
-			var ans sizeAnswer
+			var ans api.BrokerSizeAnswer
 			errs[j] = m.callBroker(ctx, o, seq, "size", "GET", "/v1/size", q, nil, &ans, 0)
 			sizes[j] = ans.Size
 		})
