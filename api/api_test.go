@@ -156,11 +156,11 @@ func TestBatchItems(t *testing.T) {
 		t.Fatalf("%+v %v", r, err)
 	}
 	for body, want := range map[string]string{
-		`{"producer_id":1,"messages":["a",{"key":"k"}]}`:            "messages[1]: message is required",
-		`{"producer_id":1,"messages":[5]}`:                          "messages[0] must be an object or a string",
+		`{"producer_id":1,"messages":["a",{"key":"k"}]}`:             "messages[1]: message is required",
+		`{"producer_id":1,"messages":[5]}`:                           "messages[0] must be an object or a string",
 		`{"producer_id":1,"messages":["a",{"message":"x","key":1}]}`: "messages[1]: key must be a string",
-		`{"producer_id":1,"messages":[]}`:                           "messages must hold 1 to 10 messages; got 0",
-		`{"producer_id":1}`:                                         "messages is required (a JSON list in the body)",
+		`{"producer_id":1,"messages":[]}`:                            "messages must hold 1 to 10 messages; got 0",
+		`{"producer_id":1}`:                                          "messages is required (a JSON list in the body)",
 	} {
 		var p ProduceBatchParams
 		if err := decode(t, req("POST", "/x", "", body), &p); err != nil {

@@ -293,7 +293,6 @@ func (m *Manager) handleTopics(r *http.Request, _ httprouter.Params) (any, error
 	return api.TopicsAnswer{Status: success, Topics: names, Seq: seq}, nil
 }
 
-
 func (m *Manager) handleTopic(r *http.Request, ps httprouter.Params) (any, error) {
 	if err := m.readOnly(r); err != nil {
 		return nil, err
@@ -359,7 +358,6 @@ func (m *Manager) highWatermarks(ctx context.Context, owners map[int64]owner, se
 	wg.Wait()
 	return out
 }
-
 
 func (m *Manager) handleBrokers(r *http.Request, _ httprouter.Params) (any, error) {
 	if err := m.readOnly(r); err != nil {
