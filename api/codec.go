@@ -104,6 +104,8 @@ func syntaxText(err error) string {
 	switch {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("%s at byte %d", syn.Error(), syn.Offset)
+	case errors.As(err, &typ) && typ.Field != "":
+		return typ.Field + " has the wrong type"
 	case errors.As(err, &typ):
 		return "not a JSON object of the expected shape"
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):

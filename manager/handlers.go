@@ -210,8 +210,8 @@ func (m *Manager) handleRemoveBroker(r *http.Request, ps httprouter.Params) (any
 
 func (m *Manager) handleAddPartitions(r *http.Request, ps httprouter.Params) (any, error) {
 	topic := ps.ByName("topic")
-	if err := projection.ValidateTopicName(topic); err != nil {
-		return nil, logq.Errorf(logq.EInvalid, "%v", err)
+	if err := api.ValidateTopic(topic); err != nil {
+		return nil, err
 	}
 	var p api.AddPartitionsParams
 	if err := m.decode(r, &p); err != nil {
