@@ -590,3 +590,66 @@ type SeqAnswer struct {
 	Seq  int64  `json:"seq"`
 	Code string `json:"code"`
 }
+
+// StatusAnswer is the "status" every answer carries.
+type StatusAnswer struct {
+	Status string `json:"status"`
+}
+
+// StateAnswer is the answer of GET /state.
+type StateAnswer struct {
+	Status string            `json:"status"`
+	Seq    int64             `json:"seq"`
+	State  *projection.State `json:"state"`
+}
+
+// HealthAnswer is a manager's answer of GET /healthz.
+type HealthAnswer struct {
+	Status            string `json:"status"`
+	Role              string `json:"role"` // "writer" or "reader"
+	ConfiguredRole    string `json:"configured_role"`
+	Name              string `json:"name"`
+	Seq               int64  `json:"seq"`
+	Writer            string `json:"writer"`
+	WriterEpoch       int64  `json:"writer_epoch"`
+	HeartbeatInterval int64  `json:"heartbeat_interval_ms"`
+	HeartbeatTimeout  int64  `json:"heartbeat_timeout_ms"`
+}
+
+// ClientHeartbeatAnswer is the answer of POST /producers/{id}/heartbeat
+// and /consumers/{id}/heartbeat (one of the ids is set).
+type ClientHeartbeatAnswer struct {
+	Status     string `json:"status"`
+	ProducerID *int64 `json:"producer_id,omitempty"`
+	ConsumerID *int64 `json:"consumer_id,omitempty"`
+	Active     bool   `json:"active"`
+	Seq        int64  `json:"seq"`
+}
+
+// ClientsSeenRequest is the body of POST /clients/seen (a reader telling
+// the writer which clients it heard from).
+type ClientsSeenRequest struct {
+	Producers []int64 `json:"producers"`
+	Consumers []int64 `json:"consumers"`
+}
+
+// SeqStatusAnswer is an answer of only a status and a seq (POST
+// /clients/seen).
+type SeqStatusAnswer struct {
+	Status string `json:"status"`
+	Seq    int64  `json:"seq"`
+}
+
+// BrokerHeartbeat is one broker's heartbeat age in GET /ui/heartbeats.
+type BrokerHeartbeat struct {
+	BrokerID int64 `json:"broker_id"`
+	AgeMS    int64 `json:"age_ms"`
+}
+
+// HeartbeatsAnswer is the answer of GET /ui/heartbeats (the writer's
+// heartbeat ages, for the readers' status pages).
+type HeartbeatsAnswer struct {
+	Status     string            `json:"status"`
+	Seq        int64             `json:"seq"`
+	Heartbeats []BrokerHeartbeat `json:"heartbeats"`
+}

@@ -3,7 +3,6 @@ package manager
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"sort"
@@ -216,10 +215,7 @@ func (m *Manager) runSeenFlush(ctx context.Context) {
 }
 
 // seenRequest is the body of POST /clients/seen: ids heard from.
-type seenRequest struct {
-	Producers []int64 `json:"producers"`
-	Consumers []int64 `json:"consumers"`
-}
+type seenRequest = api.ClientsSeenRequest
 
 // flushSeen forwards the producers and consumers heard from since the last
 // flush to the writer (on the writer itself, it records them). What cannot
@@ -256,7 +252,7 @@ func (m *Manager) postToWriter(ctx context.Context, path string, body any) error
 	if target == "" || target == m.cfg.AdvertiseURL {
 		return logq.Errorf(logq.ENotWriter, "no writer is known")
 	}
-	data, err := json.Marshal(body)
+	data, err := api.Marshal(body)
 	if err != nil {
 		return logq.Internal(err, "encode request to the writer")
 	}
@@ -287,7 +283,7 @@ func (m *Manager) handleClientsSeen(r *http.Request, _ httprouter.Params) (any, 
 		return nil, err
 	}
 	var req seenRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	if err := api.Unmarshal(body, &req); err != nil {
 		return nil, logq.Errorf(logq.EInvalid, "body must be {\"producers\":[ids],\"consumers\":[ids]}")
 	}
 	keys := make(map[clientKey]struct{}, len(req.Producers)+len(req.Consumers))
@@ -298,10 +294,7 @@ func (m *Manager) handleClientsSeen(r *http.Request, _ httprouter.Params) (any, 
 		keys[clientKey{kindConsumer, id}] = struct{}{}
 	}
 	m.recordSeen(keys)
-	return struct {
-		Status string `json:"status"`
-		Seq    int64  `json:"seq"`
-	}{success, m.AppliedSeq()}, nil
+	return api.SeqStatusAnswer{Status: success, Seq: m.AppliedSeq()}, nil
 }
 
 // handleClientHeartbeat is POST /producers/{id}/heartbeat or
@@ -319,26 +312,29 @@ func (m *Manager) handleClientHeartbeat(kind string) apiFunc {
 		if err != nil {
 			return nil, err
 		}
-		ans := map[string]any{"status": success, "active": true, "seq": seq}
-		ans[kind+"_id"] = id
+		ans := api.ClientHeartbeatAnswer{Status: success, Active: true, Seq: seq}
+		if kind == kindProducer {
+			ans.ProducerID = &id
+		} else {
+			ans.ConsumerID = &id
+		}
 		return ans, nil
 	}
 }
 
-// clientInfo is one producer or consumer in GET /producers, /consumers.
+// clientInfo is one producer or consumer in GET /producers, /consumers,
+// with what computing its lag needs.
 type clientInfo struct {
-	ProducerID *int64     `json:"producer_id,omitempty"`
-	ConsumerID *int64     `json:"consumer_id,omitempty"`
-	Topic      string     `json:"topic"`
-	Partition  *int       `json:"partition"`
-	Active     bool       `json:"active"`
-	LastSeen   *time.Time `json:"last_seen"` // writer's clock; null when not heard from in this writer's term
-	IdleMS     *int64     `json:"idle_ms"`   // milliseconds since LastSeen, on the writer's clock
-	Lag        *int64     `json:"lag,omitempty"`
-	// LagKnown is false when a broker did not answer (consumers only).
-	LagKnown *bool `json:"lag_known,omitempty"`
-
+	api.ClientInfo
 	parts []int // consumers: the partitions it reads
+}
+
+func clientInfos(in []clientInfo) []api.ClientInfo {
+	out := make([]api.ClientInfo, len(in))
+	for i := range in {
+		out[i] = in[i].ClientInfo
+	}
+	return out
 }
 
 func (m *Manager) handleProducers(r *http.Request, ps httprouter.Params) (any, error) {
@@ -387,14 +383,14 @@ func (m *Manager) listClients(r *http.Request, kind string) (any, error) {
 		out = make([]clientInfo, 0, len(m.state.Producers))
 		for id, c := range m.state.Producers {
 			if topic == "" || c.Topic == topic {
-				out = append(out, clientInfo{ProducerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive})
+				out = append(out, clientInfo{ClientInfo: api.ClientInfo{ProducerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive}})
 			}
 		}
 	} else {
 		out = make([]clientInfo, 0, len(m.state.Consumers))
 		for id, c := range m.state.Consumers {
 			if topic == "" || c.Topic == topic {
-				info := clientInfo{ConsumerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive}
+				info := clientInfo{ClientInfo: api.ClientInfo{ConsumerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive}}
 				if c.Partition != nil {
 					info.parts = []int{*c.Partition}
 				} else if t, ok := m.state.Topics[c.Topic]; ok {
@@ -423,19 +419,11 @@ func (m *Manager) listClients(r *http.Request, kind string) (any, error) {
 	}
 	if kind == kindProducer {
 		sort.Slice(out, func(i, j int) bool { return *out[i].ProducerID < *out[j].ProducerID })
-		return struct {
-			Status    string       `json:"status"`
-			Producers []clientInfo `json:"producers"`
-			Seq       int64        `json:"seq"`
-		}{success, out, seq}, nil
+		return api.ProducersAnswer{Status: success, Producers: clientInfos(out), Seq: seq}, nil
 	}
 	sort.Slice(out, func(i, j int) bool { return *out[i].ConsumerID < *out[j].ConsumerID })
 	m.consumerLags(r.Context(), out)
-	return struct {
-		Status    string       `json:"status"`
-		Consumers []clientInfo `json:"consumers"`
-		Seq       int64        `json:"seq"`
-	}{success, out, seq}, nil
+	return api.ConsumersAnswer{Status: success, Consumers: clientInfos(out), Seq: seq}, nil
 }
 
 // consumerLags fills in each consumer's lag: the sum over its partitions

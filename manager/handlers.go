@@ -409,11 +409,7 @@ func (m *Manager) handleState(r *http.Request, _ httprouter.Params) (any, error)
 		return nil, err
 	}
 	s := m.State()
-	return struct {
-		Status string            `json:"status"`
-		Seq    int64             `json:"seq"`
-		State  *projection.State `json:"state"`
-	}{success, s.Seq, s}, nil
+	return api.StateAnswer{Status: success, Seq: s.Seq, State: s}, nil
 }
 
 func (m *Manager) handleHealth(r *http.Request, _ httprouter.Params) (any, error) {
@@ -424,16 +420,7 @@ func (m *Manager) handleHealth(r *http.Request, _ httprouter.Params) (any, error
 	m.mu.RLock()
 	seq, writer, epoch := m.state.Seq, m.state.Writer, m.state.WriterEpoch
 	m.mu.RUnlock()
-	return struct {
-		Status            string `json:"status"`
-		Role              string `json:"role"`
-		ConfiguredRole    Role   `json:"configured_role"`
-		Name              string `json:"name"`
-		Seq               int64  `json:"seq"`
-		Writer            string `json:"writer"`
-		WriterEpoch       int64  `json:"writer_epoch"`
-		HeartbeatInterval int64  `json:"heartbeat_interval_ms"`
-		HeartbeatTimeout  int64  `json:"heartbeat_timeout_ms"`
-	}{success, role, m.cfg.Role, m.cfg.Name, seq, writer, epoch,
-		m.cfg.HeartbeatInterval.Milliseconds(), m.cfg.HeartbeatTimeout.Milliseconds()}, nil
+	return api.HealthAnswer{Status: success, Role: role, ConfiguredRole: string(m.cfg.Role), Name: m.cfg.Name, Seq: seq,
+		Writer: writer, WriterEpoch: epoch,
+		HeartbeatInterval: m.cfg.HeartbeatInterval.Milliseconds(), HeartbeatTimeout: m.cfg.HeartbeatTimeout.Milliseconds()}, nil
 }

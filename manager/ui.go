@@ -472,14 +472,7 @@ func (m *Manager) uiHeartbeatAges(ctx context.Context) (map[int64]time.Duration,
 	return ages, true, "Heartbeat ages as the writer (" + target + ") sees them."
 }
 
-type uiHeartbeatsAnswer struct {
-	Status     string `json:"status"`
-	Seq        int64  `json:"seq"`
-	Heartbeats []struct {
-		BrokerID int64 `json:"broker_id"`
-		AgeMS    int64 `json:"age_ms"`
-	} `json:"heartbeats"`
-}
+type uiHeartbeatsAnswer = api.HeartbeatsAnswer
 
 // handleUIHeartbeats is GET /ui/heartbeats: on the writer, the time since
 // each broker's last heartbeat (on its clock); elsewhere not_writer.
@@ -499,10 +492,7 @@ func (m *Manager) handleUIHeartbeats(r *http.Request, _ httprouter.Params) (any,
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
-		ans.Heartbeats = append(ans.Heartbeats, struct {
-			BrokerID int64 `json:"broker_id"`
-			AgeMS    int64 `json:"age_ms"`
-		}{id, ages[id].Milliseconds()})
+		ans.Heartbeats = append(ans.Heartbeats, api.BrokerHeartbeat{BrokerID: id, AgeMS: ages[id].Milliseconds()})
 	}
 	return ans, nil
 }
