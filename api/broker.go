@@ -83,7 +83,7 @@ func (it *AppendItem) message(m *AppendMessage, maxBytes int) error {
 	if m.ProducerID, err = requiredInt([]string{"producer_id"}, 1, MaxID, &it.ProducerID); err != nil {
 		return err
 	}
-	if m.Message, err = text(MessageNames, &it.Message, &it.Value); err != nil {
+	if m.Message, err = text(messageNames, &it.Message, &it.Value); err != nil {
 		return err
 	}
 	if m.Key, err = optKey(&it.Key); err != nil {

@@ -12,10 +12,10 @@ import (
 // Names of the parameters that have aliases, canonical name first (the
 // lookup order within one source).
 var (
-	TopicNames      = []string{"topic", "topic_name", "name"}
-	PartitionNames  = []string{"partition", "partition_id", "partition_index", "partition_number", "part"}
-	PartitionsNames = []string{"partitions", "partition_count", "num_partitions", "number_of_partitions"}
-	MessageNames    = []string{"message", "value"}
+	topicNames      = []string{"topic", "topic_name", "name"}
+	partitionNames  = []string{"partition", "partition_id", "partition_index", "partition_number", "part"}
+	partitionsNames = []string{"partitions", "partition_count", "num_partitions", "number_of_partitions"}
+	messageNames    = []string{"message", "value"}
 )
 
 // MaxID bounds producer, consumer and broker ids.
@@ -31,13 +31,13 @@ type TopicFields struct {
 // TopicOpt returns the topic when one is given (unchecked: it is compared
 // with a registered one).
 func (f *TopicFields) TopicOpt() (string, error) {
-	s, _, err := str(TopicNames, &f.Topic, &f.TopicName, &f.Name)
+	s, _, err := str(topicNames, &f.Topic, &f.TopicName, &f.Name)
 	return s, err
 }
 
 // TopicRequired returns a valid topic name.
 func (f *TopicFields) TopicRequired() (string, error) {
-	s, err := requiredStr(TopicNames, &f.Topic, &f.TopicName, &f.Name)
+	s, err := requiredStr(topicNames, &f.Topic, &f.TopicName, &f.Name)
 	if err != nil {
 		return "", err
 	}
@@ -72,7 +72,7 @@ func (f *PartitionFields) all() []*Int {
 // PartitionOpt returns the partition, nil when none is given (0 …
 // MaxPartitions-1; the topic's own count is checked where it is known).
 func (f *PartitionFields) PartitionOpt() (*int, error) {
-	n, ok, err := integer(PartitionNames, 0, projection.MaxPartitions-1, f.all()...)
+	n, ok, err := integer(partitionNames, 0, projection.MaxPartitions-1, f.all()...)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (f *PartitionFields) PartitionOpt() (*int, error) {
 
 // PartitionRequired returns the partition, which must be given.
 func (f *PartitionFields) PartitionRequired() (int, error) {
-	n, err := requiredInt(PartitionNames, 0, projection.MaxPartitions-1, f.all()...)
+	n, err := requiredInt(partitionNames, 0, projection.MaxPartitions-1, f.all()...)
 	return int(n), err
 }
 

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"math"
 	"net/url"
 	"strconv"
@@ -43,7 +46,7 @@ func (p *CreateTopicParams) Request() (CreateTopicRequest, error) {
 	if err != nil {
 		return CreateTopicRequest{}, err
 	}
-	n, _, err := integer(PartitionsNames, 1, projection.MaxPartitions, &p.Partitions, &p.PartitionCount, &p.NumPartitions, &p.NumberOfPartitions)
+	n, _, err := integer(partitionsNames, 1, projection.MaxPartitions, &p.Partitions, &p.PartitionCount, &p.NumPartitions, &p.NumberOfPartitions)
 	return CreateTopicRequest{TopicName: topic, Partitions: int(n)}, err
 }
 
@@ -130,7 +133,7 @@ func (p *ProduceParams) Request(maxMessageBytes int) (ProduceRequest, error) {
 	if r.Topic, err = p.TopicOpt(); err != nil {
 		return r, err
 	}
-	if r.Message, err = text(MessageNames, &p.Message, &p.Value); err != nil {
+	if r.Message, err = text(messageNames, &p.Message, &p.Value); err != nil {
 		return r, err
 	}
 	if r.Key, err = optKey(&p.Key); err != nil {
@@ -225,7 +228,7 @@ func (p *ProduceBatchParams) Request(maxMessages, maxMessageBytes int) (ProduceB
 		if it.notObject {
 			return r, logq.Errorf(logq.EInvalid, "messages[%d] must be an object or a string", i)
 		}
-		if rec.Message, err = text(MessageNames, &it.Message, &it.Value); err != nil {
+		if rec.Message, err = text(messageNames, &it.Message, &it.Value); err != nil {
 			return r, ItemError(i, err)
 		}
 		if rec.Key, err = optKey(&it.Key); err != nil {
@@ -506,8 +509,8 @@ func (p *EventsParams) Range() (from int64, limit int, err error) {
 
 // TopicsAnswer is the answer of GET /topics.
 type TopicsAnswer struct {
-	Status string   `json:"status"`
-	Topics []string `json:"topics"`
+	Status string     `json:"status"`
+	Topics TopicNames `json:"topics"`
 	Seq    int64    `json:"seq"`
 }
 
@@ -542,6 +545,9 @@ type BrokerInfo struct {
 	Address    string          `json:"address"`
 	Alive      bool            `json:"alive"`
 	Partitions []BrokerPartRef `json:"partitions"`
+	// PartitionCount is len(Partitions), or the count an implementation
+	// that lists no partitions answered (decoding only).
+	PartitionCount int `json:"-"`
 }
 
 // BrokersAnswer is the answer of GET /brokers.
@@ -652,4 +658,93 @@ type HeartbeatsAnswer struct {
 	Status     string            `json:"status"`
 	Seq        int64             `json:"seq"`
 	Heartbeats []BrokerHeartbeat `json:"heartbeats"`
+}
+
+// RawStateAnswer is GET /state's answer with the state left undecoded (a
+// client decodes it bare or as a snapshot).
+type RawStateAnswer struct {
+	Status string          `json:"status"`
+	Seq    int64           `json:"seq"`
+	State  json.RawMessage `json:"state"`
+}
+
+// TopicNames is the topic list of GET /topics. It decodes names given as
+// strings or as objects with "topic" or "name" (other implementations).
+type TopicNames []string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *TopicNames) UnmarshalJSON(b []byte) error {
+	var items []json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil {
+		return err
+	}
+	out := make(TopicNames, 0, len(items))
+	for _, it := range items {
+		var name string
+		if json.Unmarshal(it, &name) != nil {
+			var obj struct {
+				Topic string `json:"topic"`
+				Name  string `json:"name"`
+			}
+			if err := json.Unmarshal(it, &obj); err != nil {
+				return fmt.Errorf("unexpected topic list entry %s", it)
+			}
+			name = obj.Topic
+			if name == "" {
+				name = obj.Name
+			}
+		}
+		out = append(out, name)
+	}
+	*t = out
+	return nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler, leniently for other
+// implementations: "partitions" may be a list of objects or of
+// "topic/partition" strings, or a count (PartitionCount).
+func (b *BrokerInfo) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		BrokerID   int64           `json:"broker_id"`
+		Address    string          `json:"address"`
+		Alive      bool            `json:"alive"`
+		Partitions json.RawMessage `json:"partitions"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	*b = BrokerInfo{BrokerID: raw.BrokerID, Address: raw.Address, Alive: raw.Alive}
+	p := bytes.TrimSpace(raw.Partitions)
+	switch {
+	case len(p) == 0 || string(p) == "null":
+	case p[0] == '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(p, &items); err != nil {
+			return fmt.Errorf("broker partitions: %w", err)
+		}
+		for _, it := range items {
+			var ref BrokerPartRef
+			if len(it) > 0 && it[0] == '"' {
+				var s string
+				if err := json.Unmarshal(it, &s); err != nil {
+					return err
+				}
+				ref.Topic = s
+				if i := strings.LastIndexByte(s, '/'); i >= 0 {
+					if n, err := strconv.Atoi(s[i+1:]); err == nil {
+						ref = BrokerPartRef{Topic: s[:i], Partition: n}
+					}
+				}
+			} else if err := json.Unmarshal(it, &ref); err != nil {
+				return fmt.Errorf("broker partitions: %w", err)
+			}
+			b.Partitions = append(b.Partitions, ref)
+		}
+		b.PartitionCount = len(b.Partitions)
+	default:
+		if err := json.Unmarshal(p, &b.PartitionCount); err != nil {
+			return fmt.Errorf("broker partitions: %w", err)
+		}
+	}
+	return nil
 }

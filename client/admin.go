@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,52 +51,13 @@ type TopicPartition struct {
 	Epoch     int64  `json:"epoch,omitempty"` // ownership epoch, when known
 }
 
-// UnmarshalJSON accepts "partitions" as a list of partitions (objects or
-// "topic/partition" strings) or as a count.
-func (b *BrokerInfo) UnmarshalJSON(data []byte) error {
-	var raw struct {
-		ID         int64           `json:"broker_id"`
-		Address    string          `json:"address"`
-		Alive      bool            `json:"alive"`
-		Partitions json.RawMessage `json:"partitions"`
+// brokerInfo converts a broker of GET /brokers.
+func brokerInfo(b api.BrokerInfo) BrokerInfo {
+	out := BrokerInfo{ID: b.BrokerID, Address: b.Address, Alive: b.Alive, PartitionCount: b.PartitionCount}
+	for _, p := range b.Partitions {
+		out.Partitions = append(out.Partitions, TopicPartition{Topic: p.Topic, Partition: p.Partition, Epoch: p.Epoch})
 	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return err
-	}
-	*b = BrokerInfo{ID: raw.ID, Address: raw.Address, Alive: raw.Alive}
-	p := bytes.TrimSpace(raw.Partitions)
-	switch {
-	case len(p) == 0 || string(p) == "null":
-	case p[0] == '[':
-		var items []json.RawMessage
-		if err := json.Unmarshal(p, &items); err != nil {
-			return fmt.Errorf("broker partitions: %w", err)
-		}
-		for _, it := range items {
-			var tp TopicPartition
-			if len(it) > 0 && it[0] == '"' {
-				var s string
-				if err := json.Unmarshal(it, &s); err != nil {
-					return err
-				}
-				tp.Topic = s
-				if i := bytes.LastIndexByte([]byte(s), '/'); i >= 0 {
-					if n, err := strconv.Atoi(s[i+1:]); err == nil {
-						tp = TopicPartition{Topic: s[:i], Partition: n}
-					}
-				}
-			} else if err := json.Unmarshal(it, &tp); err != nil {
-				return fmt.Errorf("broker partitions: %w", err)
-			}
-			b.Partitions = append(b.Partitions, tp)
-		}
-		b.PartitionCount = len(b.Partitions)
-	default:
-		if err := json.Unmarshal(p, &b.PartitionCount); err != nil {
-			return fmt.Errorf("broker partitions: %w", err)
-		}
-	}
-	return nil
+	return out
 }
 
 // Health is a manager's answer to GET /healthz.
@@ -122,30 +82,11 @@ func (c *Client) CreateTopic(ctx context.Context, name string, partitions int) (
 
 // ListTopics returns the names of all topics, sorted.
 func (c *Client) ListTopics(ctx context.Context) ([]string, error) {
-	var out struct {
-		Topics []json.RawMessage `json:"topics"`
-	}
+	var out api.TopicsAnswer
 	if err := c.do(ctx, call{method: http.MethodGet, path: "/topics"}, &out); err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(out.Topics))
-	for _, t := range out.Topics {
-		var name string
-		if json.Unmarshal(t, &name) != nil {
-			var obj struct {
-				Topic string `json:"topic"`
-				Name  string `json:"name"`
-			}
-			if err := json.Unmarshal(t, &obj); err != nil {
-				return nil, &Error{Code: logq.EInternal, Message: fmt.Sprintf("unexpected topic list entry %s", t)}
-			}
-			name = obj.Topic
-			if name == "" {
-				name = obj.Name
-			}
-		}
-		names = append(names, name)
-	}
+	names := append([]string{}, out.Topics...)
 	sort.Strings(names)
 	return names, nil
 }
@@ -153,12 +94,19 @@ func (c *Client) ListTopics(ctx context.Context) ([]string, error) {
 // DescribeTopic returns a topic's partitions with their owners and high
 // watermarks. errors.Is(err, ErrTopicNotFound) for an unknown topic.
 func (c *Client) DescribeTopic(ctx context.Context, name string) (*TopicInfo, error) {
-	var out TopicInfo
-	if err := c.do(ctx, call{method: http.MethodGet, path: "/topics/" + url.PathEscape(name)}, &out); err != nil {
+	var ans api.TopicAnswer
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/topics/" + url.PathEscape(name)}, &ans); err != nil {
 		return nil, err
 	}
+	out := TopicInfo{Name: ans.Topic, Partitions: make([]PartitionInfo, len(ans.Partitions))}
 	if out.Name == "" {
 		out.Name = name
+	}
+	for i, p := range ans.Partitions {
+		out.Partitions[i] = PartitionInfo{Partition: p.Partition, BrokerID: p.BrokerID, Address: p.Address, Epoch: p.Epoch, Writable: p.Writable}
+		if p.HighWatermark != nil {
+			out.Partitions[i].HighWatermark = *p.HighWatermark
+		}
 	}
 	sort.Slice(out.Partitions, func(i, j int) bool { return out.Partitions[i].Partition < out.Partitions[j].Partition })
 	return &out, nil
@@ -166,14 +114,16 @@ func (c *Client) DescribeTopic(ctx context.Context, name string) (*TopicInfo, er
 
 // Brokers lists the registered brokers, by id.
 func (c *Client) Brokers(ctx context.Context) ([]BrokerInfo, error) {
-	var out struct {
-		Brokers []BrokerInfo `json:"brokers"`
-	}
-	if err := c.do(ctx, call{method: http.MethodGet, path: "/brokers"}, &out); err != nil {
+	var ans api.BrokersAnswer
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/brokers"}, &ans); err != nil {
 		return nil, err
 	}
-	sort.Slice(out.Brokers, func(i, j int) bool { return out.Brokers[i].ID < out.Brokers[j].ID })
-	return out.Brokers, nil
+	out := make([]BrokerInfo, len(ans.Brokers))
+	for i, b := range ans.Brokers {
+		out[i] = brokerInfo(b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 // RegisterProducer registers a producer for topic (created if unknown), or
@@ -229,9 +179,7 @@ func (c *Client) Events(ctx context.Context, after int64, limit int) ([]logq.Eve
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var out struct {
-		Events []logq.Event `json:"events"`
-	}
+	var out api.EventsAnswer
 	if err := c.do(ctx, call{method: http.MethodGet, path: "/events", query: q}, &out); err != nil {
 		return nil, err
 	}
@@ -245,10 +193,7 @@ func (c *Client) State(ctx context.Context, minSeq int64) (*projection.State, er
 	if minSeq > 0 {
 		q.Set("min_seq", strconv.FormatInt(minSeq, 10))
 	}
-	var out struct {
-		Seq   int64           `json:"seq"`
-		State json.RawMessage `json:"state"`
-	}
+	var out api.RawStateAnswer
 	if err := c.do(ctx, call{method: http.MethodGet, path: "/state", query: q}, &out); err != nil {
 		return nil, err
 	}
@@ -294,9 +239,9 @@ func DecodeState(data []byte) (*projection.State, error) {
 // Health returns the preferred manager's health (no retries across managers
 // beyond the usual ones).
 func (c *Client) Health(ctx context.Context) (Health, error) {
-	var out Health
+	var out api.HealthAnswer
 	err := c.do(ctx, call{method: http.MethodGet, path: "/healthz", noMinSeq: true}, &out)
-	return out, err
+	return Health{Role: out.Role, Seq: out.Seq, Writer: out.Writer}, err
 }
 
 // Move is one partition's change of owner, as answered by RemoveBroker and
@@ -316,16 +261,13 @@ type Move struct {
 // ErrBrokerRemoved when it was removed already, ErrConflict when no other
 // live broker could take its partitions.
 func (c *Client) RemoveBroker(ctx context.Context, id int64) ([]Move, int64, error) {
-	var out struct {
-		Seq   int64  `json:"seq"`
-		Moved []Move `json:"moved"`
-	}
+	var out api.RemoveBrokerAnswer
 	path := "/brokers/" + strconv.FormatInt(id, 10)
 	if err := c.do(ctx, call{method: http.MethodDelete, path: path, noMinSeq: true}, &out); err != nil {
 		return nil, 0, err
 	}
 	c.observeSeq(out.Seq)
-	return out.Moved, out.Seq, nil
+	return moves(out.Moved), out.Seq, nil
 }
 
 // AddPartitions adds count partitions to a topic (numbered after the
@@ -360,15 +302,21 @@ func (c *Client) AddPartitions(ctx context.Context, topic string, count int) (in
 // ownership only; the data stays in PostgreSQL) and returns the moves
 // (none when already balanced).
 func (c *Client) Rebalance(ctx context.Context) ([]Move, int64, error) {
-	var out struct {
-		Seq   int64  `json:"seq"`
-		Moved []Move `json:"moved"`
-	}
+	var out api.RebalanceAnswer
 	if err := c.do(ctx, call{method: http.MethodPost, path: "/rebalance", noMinSeq: true}, &out); err != nil {
 		return nil, 0, err
 	}
 	c.observeSeq(out.Seq)
-	return out.Moved, out.Seq, nil
+	return moves(out.Moved), out.Seq, nil
+}
+
+// moves converts the moves of an answer.
+func moves(in []api.Move) []Move {
+	out := make([]Move, len(in))
+	for i, m := range in {
+		out[i] = Move{Topic: m.Topic, Partition: m.Partition, FromBroker: m.From, BrokerID: m.BrokerID, Epoch: m.Epoch}
+	}
+	return out
 }
 
 // ClientInfo is a registered producer or consumer as the managers see it.
@@ -389,23 +337,13 @@ type ClientInfo struct {
 	LagKnown bool  `json:"lag_known,omitempty"`
 }
 
-// clientAnswer is one item of GET /producers or /consumers.
-type clientAnswer struct {
-	ProducerID int64      `json:"producer_id"`
-	ConsumerID int64      `json:"consumer_id"`
-	Topic      string     `json:"topic"`
-	Partition  *int       `json:"partition"`
-	Active     bool       `json:"active"`
-	LastSeen   *time.Time `json:"last_seen"`
-	IdleMS     *int64     `json:"idle_ms"`
-	Lag        *int64     `json:"lag"`
-	LagKnown   *bool      `json:"lag_known"`
-}
-
-func (a clientAnswer) info() ClientInfo {
-	ci := ClientInfo{ID: a.ProducerID, Topic: a.Topic, Partition: a.Partition, Active: a.Active, LastSeen: a.LastSeen}
-	if ci.ID == 0 {
-		ci.ID = a.ConsumerID
+// clientInfo converts one item of GET /producers or /consumers.
+func clientInfo(a api.ClientInfo) ClientInfo {
+	ci := ClientInfo{Topic: a.Topic, Partition: a.Partition, Active: a.Active, LastSeen: a.LastSeen}
+	if a.ProducerID != nil {
+		ci.ID = *a.ProducerID
+	} else if a.ConsumerID != nil {
+		ci.ID = *a.ConsumerID
 	}
 	if a.IdleMS != nil {
 		ci.Idle = time.Duration(*a.IdleMS) * time.Millisecond
@@ -434,19 +372,20 @@ func (c *Client) listClients(ctx context.Context, path, field, topic string) ([]
 	if topic != "" {
 		q.Set("topic", topic)
 	}
-	var out map[string]json.RawMessage
+	var out struct {
+		api.ProducersAnswer
+		Consumers []api.ClientInfo `json:"consumers"`
+	}
 	if err := c.do(ctx, call{method: http.MethodGet, path: path, query: q}, &out); err != nil {
 		return nil, err
 	}
-	var items []clientAnswer
-	if raw, ok := out[field]; ok {
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, &Error{Code: logq.EInternal, Message: fmt.Sprintf("GET %s: unexpected answer: %v", path, err)}
-		}
+	items := out.Producers
+	if field == "consumers" {
+		items = out.Consumers
 	}
 	infos := make([]ClientInfo, len(items))
 	for i, it := range items {
-		infos[i] = it.info()
+		infos[i] = clientInfo(it)
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })
 	return infos, nil
