@@ -2,7 +2,10 @@ module github.com/logq/logq
 
 go 1.26.0
 
-require github.com/jackc/pgx/v5 v5.13.0
+require (
+	github.com/goccy/go-json v0.12.0
+	github.com/jackc/pgx/v5 v5.13.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -218,8 +218,10 @@ func TestPartitioner(t *testing.T) {
 }
 
 // TestDecodeAllocs bounds the allocations of decoding a produce_batch of
-// 100 messages: the codec decodes straight into ProduceItems, with no map
-// or intermediate value per message.
+// 100 keyed messages: the codec decodes straight into ProduceItems, with no
+// map or intermediate value per message (today about 5: the codec's copy
+// for each lenient field's UnmarshalJSON, the two strings, the key's
+// pointer).
 func TestDecodeAllocs(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(`{"producer_id":1,"topic":"t","messages":[`)
@@ -241,9 +243,7 @@ func TestDecodeAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	// Per message: its strings, its key's pointer and the codec's own
-	// few; plus the slices.
-	if perMsg := allocs / 100; perMsg > 8 {
+	if perMsg := allocs / 100; perMsg > 6 {
 		t.Fatalf("%.0f allocations for 100 messages (%.1f per message)", allocs, perMsg)
 	}
 }

@@ -196,25 +196,8 @@ func (v *Bool) setText(s string, src uint8) {
 
 func isNull(b []byte) bool { return len(b) == 4 && string(b) == "null" }
 
-// unquote decodes a JSON string; the common case (no escapes) without the
-// codec.
-func unquote(b []byte, dst *string) error {
-	if len(b) >= 2 && b[len(b)-1] == '"' {
-		inner := b[1 : len(b)-1]
-		plain := true
-		for _, c := range inner {
-			if c == '\\' || c == '"' || c < 0x20 {
-				plain = false
-				break
-			}
-		}
-		if plain {
-			*dst = string(inner)
-			return nil
-		}
-	}
-	return Unmarshal(b, dst)
-}
+// unquote decodes a JSON string (of a body Unmarshal has checked).
+func unquote(b []byte, dst *string) error { return decodeTrusted(b, dst) }
 
 // texter is a lenient scalar set from a query or form value.
 type texter interface{ setText(v string, src uint8) }

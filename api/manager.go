@@ -2,12 +2,11 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"strings"
 	"math"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/logq/logq"
@@ -145,12 +144,15 @@ func (p *ProduceParams) Request(maxMessageBytes int) (ProduceRequest, error) {
 	return r, CheckMessage(r.Message, r.Key, maxMessageBytes)
 }
 
+var keyNames = []string{"key"}
+
 func optKey(k *Str) (*string, error) {
-	s, ok, err := str([]string{"key"}, k)
+	s, ok, err := str(keyNames, k)
 	if err != nil || !ok {
 		return nil, err
 	}
-	return &s, nil
+	v := s // allocated only when there is a key
+	return &v, nil
 }
 
 // ProduceAnswer is the answer of POST /producer/produce.
@@ -185,7 +187,7 @@ func (it *ProduceItem) UnmarshalJSON(b []byte) error {
 		return it.Message.UnmarshalJSON(b)
 	case len(b) > 0 && b[0] == '{':
 		type plain ProduceItem
-		return json.Unmarshal(b, (*plain)(it)) // checked whole by Unmarshal already
+		return decodeTrusted(b, (*plain)(it)) // checked whole by Unmarshal already
 	}
 	it.notObject = true
 	return nil
@@ -511,7 +513,7 @@ func (p *EventsParams) Range() (from int64, limit int, err error) {
 type TopicsAnswer struct {
 	Status string     `json:"status"`
 	Topics TopicNames `json:"topics"`
-	Seq    int64    `json:"seq"`
+	Seq    int64      `json:"seq"`
 }
 
 // PartitionInfo is one partition in GET /topics/{topic}.
@@ -663,9 +665,9 @@ type HeartbeatsAnswer struct {
 // RawStateAnswer is GET /state's answer with the state left undecoded (a
 // client decodes it bare or as a snapshot).
 type RawStateAnswer struct {
-	Status string          `json:"status"`
-	Seq    int64           `json:"seq"`
-	State  json.RawMessage `json:"state"`
+	Status string     `json:"status"`
+	Seq    int64      `json:"seq"`
+	State  RawMessage `json:"state"`
 }
 
 // TopicNames is the topic list of GET /topics. It decodes names given as
@@ -674,19 +676,19 @@ type TopicNames []string
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (t *TopicNames) UnmarshalJSON(b []byte) error {
-	var items []json.RawMessage
-	if err := json.Unmarshal(b, &items); err != nil {
+	var items []RawMessage
+	if err := decodeTrusted(b, &items); err != nil {
 		return err
 	}
 	out := make(TopicNames, 0, len(items))
 	for _, it := range items {
 		var name string
-		if json.Unmarshal(it, &name) != nil {
+		if decodeTrusted(it, &name) != nil {
 			var obj struct {
 				Topic string `json:"topic"`
 				Name  string `json:"name"`
 			}
-			if err := json.Unmarshal(it, &obj); err != nil {
+			if err := decodeTrusted(it, &obj); err != nil {
 				return fmt.Errorf("unexpected topic list entry %s", it)
 			}
 			name = obj.Topic
@@ -705,12 +707,12 @@ func (t *TopicNames) UnmarshalJSON(b []byte) error {
 // "topic/partition" strings, or a count (PartitionCount).
 func (b *BrokerInfo) UnmarshalJSON(data []byte) error {
 	var raw struct {
-		BrokerID   int64           `json:"broker_id"`
-		Address    string          `json:"address"`
-		Alive      bool            `json:"alive"`
-		Partitions json.RawMessage `json:"partitions"`
+		BrokerID   int64      `json:"broker_id"`
+		Address    string     `json:"address"`
+		Alive      bool       `json:"alive"`
+		Partitions RawMessage `json:"partitions"`
 	}
-	if err := json.Unmarshal(data, &raw); err != nil {
+	if err := decodeTrusted(data, &raw); err != nil {
 		return err
 	}
 	*b = BrokerInfo{BrokerID: raw.BrokerID, Address: raw.Address, Alive: raw.Alive}
@@ -718,15 +720,15 @@ func (b *BrokerInfo) UnmarshalJSON(data []byte) error {
 	switch {
 	case len(p) == 0 || string(p) == "null":
 	case p[0] == '[':
-		var items []json.RawMessage
-		if err := json.Unmarshal(p, &items); err != nil {
+		var items []RawMessage
+		if err := decodeTrusted(p, &items); err != nil {
 			return fmt.Errorf("broker partitions: %w", err)
 		}
 		for _, it := range items {
 			var ref BrokerPartRef
 			if len(it) > 0 && it[0] == '"' {
 				var s string
-				if err := json.Unmarshal(it, &s); err != nil {
+				if err := decodeTrusted(it, &s); err != nil {
 					return err
 				}
 				ref.Topic = s
@@ -735,14 +737,14 @@ func (b *BrokerInfo) UnmarshalJSON(data []byte) error {
 						ref = BrokerPartRef{Topic: s[:i], Partition: n}
 					}
 				}
-			} else if err := json.Unmarshal(it, &ref); err != nil {
+			} else if err := decodeTrusted(it, &ref); err != nil {
 				return fmt.Errorf("broker partitions: %w", err)
 			}
 			b.Partitions = append(b.Partitions, ref)
 		}
 		b.PartitionCount = len(b.Partitions)
 	default:
-		if err := json.Unmarshal(p, &b.PartitionCount); err != nil {
+		if err := decodeTrusted(p, &b.PartitionCount); err != nil {
 			return fmt.Errorf("broker partitions: %w", err)
 		}
 	}
