@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -212,13 +211,13 @@ func (c *Client) State(ctx context.Context, minSeq int64) (*projection.State, er
 func DecodeState(data []byte) (*projection.State, error) {
 	var probe struct {
 		Version int             `json:"version"`
-		State   json.RawMessage `json:"state"`
+		State   api.RawMessage `json:"state"`
 	}
-	if json.Unmarshal(data, &probe) == nil && probe.Version > 0 && len(probe.State) > 0 {
+	if api.Unmarshal(data, &probe) == nil && probe.Version > 0 && len(probe.State) > 0 {
 		return projection.DecodeState(data)
 	}
 	st := projection.New()
-	if err := json.Unmarshal(data, st); err != nil {
+	if err := api.Unmarshal(data, st); err != nil {
 		return nil, fmt.Errorf("decode state: %w", err)
 	}
 	if st.Brokers == nil {

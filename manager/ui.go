@@ -462,7 +462,7 @@ func (m *Manager) uiHeartbeatAges(ctx context.Context) (map[int64]time.Duration,
 	}
 	defer resp.Body.Close()
 	var ans uiHeartbeatsAnswer
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ans); err != nil || resp.StatusCode != http.StatusOK {
+	if err := api.DecodeReader(io.LimitReader(resp.Body, 1<<20), &ans); err != nil || resp.StatusCode != http.StatusOK {
 		return nil, false, unavailable
 	}
 	ages := make(map[int64]time.Duration, len(ans.Heartbeats))
