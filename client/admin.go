@@ -210,7 +210,7 @@ func (c *Client) State(ctx context.Context, minSeq int64) (*projection.State, er
 // it, bare or wrapped as a snapshot) into a state whose maps are never nil.
 func DecodeState(data []byte) (*projection.State, error) {
 	var probe struct {
-		Version int             `json:"version"`
+		Version int            `json:"version"`
 		State   api.RawMessage `json:"state"`
 	}
 	if api.Unmarshal(data, &probe) == nil && probe.Version > 0 && len(probe.State) > 0 {

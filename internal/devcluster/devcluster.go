@@ -24,6 +24,8 @@ import (
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgserver"
 	"github.com/logq/logq/manager"
+
+	"github.com/logq/logq/api"
 )
 
 // Config configures a cluster. The zero value is one writer, one reader and
@@ -402,12 +404,9 @@ func (c *Cluster) Close() error {
 	return first
 }
 
-type health struct {
-	Status string `json:"status"`
-	Role   string `json:"role"`
-	Seq    int64  `json:"seq"`
-	Writer string `json:"writer"`
-}
+// health is a server's answer of GET /healthz (a broker's decodes too:
+// status and seq).
+type health = api.HealthAnswer
 
 // waitHealth polls url/healthz until ok accepts the answer or ctx is done.
 func waitHealth(ctx context.Context, url string, ok func(health) bool) error {
