@@ -19,13 +19,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/broker"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgserver"
 	"github.com/logq/logq/manager"
-
-	"github.com/logq/logq/api"
 )
 
 // Config configures a cluster. The zero value is one writer, one reader and
