@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/logq/logq"
-
 	"github.com/logq/logq/api"
 )
 

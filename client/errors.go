@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/logq/logq"
-
 	"github.com/logq/logq/api"
 )
 
