@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,11 +13,12 @@ import (
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // MinSeqHeader names the request header that makes the broker wait until
 // it has applied a control-plane seq before serving the request.
-const MinSeqHeader = "X-Logq-Min-Seq"
+const MinSeqHeader = api.HeaderMinSeq
 
 // server is the broker's HTTP API: handlers that parse and answer, the
 // broker doing the work.
@@ -31,6 +31,28 @@ type server struct {
 
 // handlerFunc is a handler that returns its error for writeError.
 type handlerFunc func(w http.ResponseWriter, q *request) error
+
+// request is an incoming request with its body, read once (capped).
+type request struct {
+	*http.Request
+	body []byte
+}
+
+// decode fills dst, a pointer to an api XxxParams, from the request
+// (api.Decode: the one decoder).
+func (q *request) decode(dst any) error { return api.Decode(q.Request, q.body, dst) }
+
+// readRequest reads r's body, capped at limit bytes.
+func readRequest(w http.ResponseWriter, r *http.Request, limit int64) (*request, error) {
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
+	body, err := api.ReadBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return &request{Request: r, body: body}, nil
+}
 
 func newServer(b *Broker) *server {
 	return &server{broker: b, cfg: b.cfg, log: b.log, metrics: b.metrics}
@@ -53,8 +75,8 @@ func (s *server) handler() http.Handler {
 	})
 	r.HandleMethodNotAllowed = true
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{
-			Status: "failure", Code: logq.EInvalid,
+		writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{
+			Status: api.StatusFailure, Code: logq.EInvalid,
 			Message: "method " + r.Method + " not allowed on " + r.URL.Path + " (allowed: " + w.Header().Get("Allow") + ")",
 		})
 	})
@@ -110,12 +132,6 @@ func (s *server) waitMinSeq(r *http.Request) error {
 	return s.broker.WaitApplied(ctx, seq)
 }
 
-type errorBody struct {
-	Status  string `json:"status"`
-	Message string `json:"message"`
-	Code    string `json:"code"`
-}
-
 // writeError is the one place errors become answers: the status from the
 // error's code, a message safe for clients (never an internal error's
 // text), and a log line for internal and unavailable errors.
@@ -128,175 +144,150 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case logq.EUnavailable, logq.ETimeout:
 		hlog.FromRequest(r).Warn().Err(err).Str("path", r.URL.Path).Msg("request failed")
 	}
-	writeJSON(w, status, errorBody{Status: "failure", Message: logq.ErrorMessage(err), Code: code})
+	writeJSON(w, status, api.ErrorBody{Status: api.StatusFailure, Message: logq.ErrorMessage(err), Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := api.Marshal(v)
+	if err != nil {
+		b, status = []byte(`{"status":"failure","message":"internal error","code":"internal"}`), http.StatusInternalServerError
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-type appendAnswer struct {
-	Status     string `json:"status"`
-	Topic      string `json:"topic"`
-	Partition  int    `json:"partition"`
-	BaseOffset int64  `json:"base_offset"`
-	Count      int    `json:"count"`
+	w.Write(append(b, '\n'))
 }
 
 // handleAppend: POST /v1/append.
 func (s *server) handleAppend(w http.ResponseWriter, q *request) error {
-	topic, part, msgs, ok := fastAppend(q)
-	if ok {
-		if err := checkAppend(topic, part, msgs, s.cfg.MaxMessageBytes); err != nil {
-			return err
-		}
-	} else {
-		p, err := q.params()
-		if err != nil {
-			return err
-		}
-		if topic, part, err = p.topicPartition(); err != nil {
-			return err
-		}
-		if msgs, err = p.appendMessages(s.cfg.MaxMessageBytes); err != nil {
-			return err
-		}
+	var p api.AppendParams
+	if err := q.decode(&p); err != nil {
+		return err
 	}
-	if len(msgs) > s.cfg.MaxAppendMessages {
-		return logq.Errorf(logq.EInvalid, "an append holds at most %d messages; got %d", s.cfg.MaxAppendMessages, len(msgs))
-	}
-	base, err := s.broker.append(q.Context(), topic, part, msgs)
+	req, err := p.Request(s.cfg.MaxAppendMessages, s.cfg.MaxMessageBytes)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, appendAnswer{Status: "success", Topic: topic, Partition: part, BaseOffset: base, Count: len(msgs)})
+	if err := s.broker.checkProducers(req.Topic, req.Partition, req.Messages); err != nil {
+		return err
+	}
+	msgs := make([]message, len(req.Messages))
+	for i, m := range req.Messages {
+		msgs[i] = message{ProducerID: m.ProducerID, Key: m.Key, Payload: m.Message}
+	}
+	base, err := s.broker.append(q.Context(), req.Topic, req.Partition, msgs)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.AppendAnswer{Status: api.StatusSuccess, Topic: req.Topic, Partition: req.Partition, BaseOffset: base, Count: len(msgs)})
 	return nil
 }
 
-type messageAnswer struct {
-	Offset     int64     `json:"offset"`
-	Message    string    `json:"message"`
-	Key        *string   `json:"key"`
-	ProducerID int64     `json:"producer_id"`
-	ProducedAt time.Time `json:"produced_at"`
+// checkProducers refuses an append by a producer the state registers for
+// another topic or pins to another partition (api.CheckProducer): the
+// partition a manager or a direct client picks is checked here too. A
+// producer the state does not know is not refused (raw /v1/append users
+// such as benchmarks name their own ids).
+func (b *Broker) checkProducers(topic string, partition int, msgs []api.AppendMessage) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	last := int64(0)
+	for _, m := range msgs {
+		if m.ProducerID == last {
+			continue
+		}
+		last = m.ProducerID
+		if p, ok := b.state.Producers[m.ProducerID]; ok {
+			if err := api.CheckProducer(m.ProducerID, p.Topic, p.Partition, topic, partition); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
-type messagesAnswer struct {
-	Status        string          `json:"status"`
-	Topic         string          `json:"topic"`
-	Partition     int             `json:"partition"`
-	Messages      []messageAnswer `json:"messages"`
-	HighWatermark *int64          `json:"high_watermark,omitempty"`
-}
-
-func toAnswer(msgs []storedMessage) []messageAnswer {
-	out := make([]messageAnswer, len(msgs))
+func toAnswer(msgs []storedMessage) []api.StoredMessage {
+	out := make([]api.StoredMessage, len(msgs))
 	for i, m := range msgs {
-		out[i] = messageAnswer{Offset: m.Offset, Message: m.Payload, Key: m.Key, ProducerID: m.ProducerID, ProducedAt: m.ProducedAt}
+		out[i] = api.StoredMessage{Offset: m.Offset, Message: m.Payload, Key: m.Key, ProducerID: m.ProducerID, ProducedAt: m.ProducedAt}
 	}
 	return out
 }
 
-// consumerParams reads what consume and size address: a consumer's
+// writeMessages writes a consume or read answer.
+func writeMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, hw *int64) {
+	writeJSON(w, http.StatusOK, api.MessagesAnswer{Status: api.StatusSuccess, Topic: topic, Partition: partition, Messages: toAnswer(msgs), HighWatermark: hw})
+}
+
+// consumeRequest reads what consume and size address: a consumer's
 // position in one partition.
-func consumerParams(q *request) (p params, topic string, part int, consumer int64, err error) {
-	if p, err = q.params(); err != nil {
-		return nil, "", 0, 0, err
+func (s *server) consumeRequest(q *request) (api.BrokerConsumeRequest, error) {
+	var p api.BrokerConsumeParams
+	if err := q.decode(&p); err != nil {
+		return api.BrokerConsumeRequest{}, err
 	}
-	if topic, part, err = p.topicPartition(); err != nil {
-		return nil, "", 0, 0, err
-	}
-	consumer, err = p.requiredInt(1, 1<<62, "consumer_id")
-	return p, topic, part, consumer, err
+	return p.Request(s.cfg.MaxReadMessages, s.cfg.LongPollMax)
 }
 
 // handleConsume: POST (or GET) /v1/consume.
 func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
-	p, topic, part, consumer, err := consumerParams(q)
+	req, err := s.consumeRequest(q)
 	if err != nil {
 		return err
 	}
-	limit, err := p.optionalInt(1, 1, int64(s.cfg.MaxReadMessages), "max")
+	msgs, err := s.broker.consume(q.Context(), req.ConsumerID, req.Topic, req.Partition, req.Max, time.Duration(req.WaitMS)*time.Millisecond)
 	if err != nil {
 		return err
 	}
-	waitMS, err := p.optionalInt(0, 0, s.cfg.LongPollMax.Milliseconds(), "wait_ms")
-	if err != nil {
-		return err
-	}
-	msgs, err := s.broker.consume(q.Context(), consumer, topic, part, int(limit), time.Duration(waitMS)*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	writeMessages(w, topic, part, msgs, nil)
+	writeMessages(w, req.Topic, req.Partition, msgs, nil)
 	return nil
 }
 
 // handleRead: GET /v1/read, by offset, without a consumer position.
 func (s *server) handleRead(w http.ResponseWriter, q *request) error {
-	p, err := q.params()
+	var p api.BrokerReadParams
+	if err := q.decode(&p); err != nil {
+		return err
+	}
+	req, err := p.Request(s.cfg.MaxReadMessages)
 	if err != nil {
 		return err
 	}
-	topic, part, err := p.topicPartition()
+	msgs, hw, err := s.broker.read(q.Context(), req.Topic, req.Partition, req.Offset, req.Max)
 	if err != nil {
 		return err
 	}
-	from, err := p.optionalInt(0, 0, 1<<62, "offset")
-	if err != nil {
-		return err
-	}
-	limit, err := p.optionalInt(100, 1, int64(s.cfg.MaxReadMessages), "max")
-	if err != nil {
-		return err
-	}
-	msgs, hw, err := s.broker.read(q.Context(), topic, part, from, int(limit))
-	if err != nil {
-		return err
-	}
-	writeMessages(w, topic, part, msgs, &hw)
+	writeMessages(w, req.Topic, req.Partition, msgs, &hw)
 	return nil
 }
 
 // handleSize: GET /v1/size.
 func (s *server) handleSize(w http.ResponseWriter, q *request) error {
-	_, topic, part, consumer, err := consumerParams(q)
+	req, err := s.consumeRequest(q)
 	if err != nil {
 		return err
 	}
-	hw, pos, err := s.broker.size(q.Context(), consumer, topic, part)
+	hw, pos, err := s.broker.size(q.Context(), req.ConsumerID, req.Topic, req.Partition)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"status": "success", "topic": topic, "partition": part,
-		"size": max(hw-pos, 0), "high_watermark": hw, "position": pos,
-	})
+	writeJSON(w, http.StatusOK, api.BrokerSizeAnswer{Status: api.StatusSuccess, Topic: req.Topic, Partition: req.Partition,
+		Size: max(hw-pos, 0), HighWatermark: hw, Position: pos})
 	return nil
-}
-
-type partitionAnswer struct {
-	Topic         string `json:"topic"`
-	Partition     int    `json:"partition"`
-	Epoch         int64  `json:"epoch"`
-	HighWatermark int64  `json:"high_watermark"`
 }
 
 // handlePartitions: GET /v1/partitions, the partitions served now.
 func (s *server) handlePartitions(w http.ResponseWriter, q *request) error {
 	parts := s.broker.servedPartitions()
-	out := make([]partitionAnswer, len(parts))
+	out := make([]api.ServedPartition, len(parts))
 	for i, pt := range parts {
-		out[i] = partitionAnswer{Topic: pt.topic, Partition: pt.partition, Epoch: pt.epoch, HighWatermark: pt.hw.Load()}
+		out[i] = api.ServedPartition{Topic: pt.topic, Partition: pt.partition, Epoch: pt.epoch, HighWatermark: pt.hw.Load()}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "broker_id": s.broker.ID(), "partitions": out})
+	writeJSON(w, http.StatusOK, api.PartitionsAnswer{Status: api.StatusSuccess, BrokerID: s.broker.ID(), Partitions: out})
 	return nil
 }
 
 // handleHealth: GET /healthz.
 func (s *server) handleHealth(w http.ResponseWriter, q *request) error {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "broker_id": s.broker.ID(), "seq": s.broker.AppliedSeq()})
+	writeJSON(w, http.StatusOK, api.BrokerHealthAnswer{Status: api.StatusSuccess, BrokerID: s.broker.ID(), Seq: s.broker.AppliedSeq()})
 	return nil
 }

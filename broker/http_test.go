@@ -40,7 +40,7 @@ func TestBadInput(t *testing.T) {
 		{"message not an object", "POST", "/v1/append", `{"topic":"orders","partition":0,"messages":["m"]}`, 400},
 		{"message null", "POST", "/v1/append", `{"topic":"orders","partition":0,"messages":[null]}`, 400},
 		{"message text missing", "POST", "/v1/append", msg(`"producer_id":1`), 400},
-		{"message text a number", "POST", "/v1/append", msg(`"producer_id":1,"message":5`), 400},
+		{"message text an object", "POST", "/v1/append", msg(`"producer_id":1,"message":{"a":5}`), 400},
 		{"producer missing", "POST", "/v1/append", msg(`"message":"m"`), 400},
 		{"producer zero", "POST", "/v1/append", msg(`"producer_id":0,"message":"m"`), 400},
 		{"producer negative", "POST", "/v1/append", msg(`"producer_id":-3,"message":"m"`), 400},

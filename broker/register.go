@@ -3,7 +3,6 @@ package broker
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // managerRequestTimeout bounds one registration or heartbeat request.
@@ -62,8 +62,8 @@ func (b *Broker) heartbeatLoop(ctx context.Context, advertise string) {
 			err = b.register(call, advertise)
 			registered = err == nil
 		} else {
-			var out struct{}
-			err = call(fmt.Sprintf("/brokers/%d/heartbeat", b.ID()), map[string]any{"address": advertise}, &out)
+			var out api.BrokerAnswer
+			err = call(fmt.Sprintf("/brokers/%d/heartbeat", b.ID()), api.HeartbeatRequest{Address: advertise}, &out)
 			if errors.Is(err, logq.ErrBrokerNotFound) {
 				// The manager does not know us (a fresh control plane?):
 				// register again under the same id.
@@ -96,13 +96,8 @@ func (b *Broker) heartbeatLoop(ctx context.Context, advertise string) {
 // register asks a manager for this broker's id (sending the configured or
 // previously assigned id, if any) and starts acting on assignments.
 func (b *Broker) register(call func(path string, body, out any) error, advertise string) error {
-	req := map[string]any{"address": advertise}
-	if id := b.ID(); id != 0 {
-		req["broker_id"] = id
-	}
-	var out struct {
-		BrokerID int64 `json:"broker_id"`
-	}
+	req := api.RegisterBrokerRequest{Address: advertise, BrokerID: b.ID()}
+	var out api.BrokerAnswer
 	if err := call("/brokers", req, &out); err != nil {
 		return err
 	}
@@ -136,7 +131,7 @@ func isFinal(err error) bool {
 // error answer becomes a *logq.Error with the answer's code (or the most
 // general code of its status).
 func postJSON(ctx context.Context, hc *http.Client, url string, body, out any) error {
-	data, err := json.Marshal(body)
+	data, err := api.Marshal(body)
 	if err != nil {
 		return err
 	}
@@ -155,11 +150,8 @@ func postJSON(ctx context.Context, hc *http.Client, url string, body, out any) e
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		}
-		json.Unmarshal(raw, &e)
+		var e api.ErrorBody
+		api.Unmarshal(raw, &e)
 		if e.Code == "" {
 			e.Code = logq.CodeForStatus(resp.StatusCode)
 		}
@@ -168,7 +160,7 @@ func postJSON(ctx context.Context, hc *http.Client, url string, body, out any) e
 		}
 		return logq.Errorf(e.Code, "%s", e.Message)
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
+	if err := api.Unmarshal(raw, out); err != nil {
 		return fmt.Errorf("decode answer of %s: %w", url, err)
 	}
 	return nil

@@ -1,9 +1,7 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/projection"
 )
 
@@ -51,52 +50,13 @@ type TopicPartition struct {
 	Epoch     int64  `json:"epoch,omitempty"` // ownership epoch, when known
 }
 
-// UnmarshalJSON accepts "partitions" as a list of partitions (objects or
-// "topic/partition" strings) or as a count.
-func (b *BrokerInfo) UnmarshalJSON(data []byte) error {
-	var raw struct {
-		ID         int64           `json:"broker_id"`
-		Address    string          `json:"address"`
-		Alive      bool            `json:"alive"`
-		Partitions json.RawMessage `json:"partitions"`
+// brokerInfo converts a broker of GET /brokers.
+func brokerInfo(b api.BrokerInfo) BrokerInfo {
+	out := BrokerInfo{ID: b.BrokerID, Address: b.Address, Alive: b.Alive, PartitionCount: b.PartitionCount}
+	for _, p := range b.Partitions {
+		out.Partitions = append(out.Partitions, TopicPartition{Topic: p.Topic, Partition: p.Partition, Epoch: p.Epoch})
 	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return err
-	}
-	*b = BrokerInfo{ID: raw.ID, Address: raw.Address, Alive: raw.Alive}
-	p := bytes.TrimSpace(raw.Partitions)
-	switch {
-	case len(p) == 0 || string(p) == "null":
-	case p[0] == '[':
-		var items []json.RawMessage
-		if err := json.Unmarshal(p, &items); err != nil {
-			return fmt.Errorf("broker partitions: %w", err)
-		}
-		for _, it := range items {
-			var tp TopicPartition
-			if len(it) > 0 && it[0] == '"' {
-				var s string
-				if err := json.Unmarshal(it, &s); err != nil {
-					return err
-				}
-				tp.Topic = s
-				if i := bytes.LastIndexByte([]byte(s), '/'); i >= 0 {
-					if n, err := strconv.Atoi(s[i+1:]); err == nil {
-						tp = TopicPartition{Topic: s[:i], Partition: n}
-					}
-				}
-			} else if err := json.Unmarshal(it, &tp); err != nil {
-				return fmt.Errorf("broker partitions: %w", err)
-			}
-			b.Partitions = append(b.Partitions, tp)
-		}
-		b.PartitionCount = len(b.Partitions)
-	default:
-		if err := json.Unmarshal(p, &b.PartitionCount); err != nil {
-			return fmt.Errorf("broker partitions: %w", err)
-		}
-	}
-	return nil
+	return out
 }
 
 // Health is a manager's answer to GET /healthz.
@@ -110,13 +70,8 @@ type Health struct {
 // server's default) and returns the seq of the event that created it.
 // errors.Is(err, ErrTopicExists) when it already exists.
 func (c *Client) CreateTopic(ctx context.Context, name string, partitions int) (int64, error) {
-	body := map[string]any{"topic_name": name}
-	if partitions > 0 {
-		body["partitions"] = partitions
-	}
-	var out struct {
-		Seq int64 `json:"seq"`
-	}
+	body := api.CreateTopicRequest{TopicName: name, Partitions: max(partitions, 0)}
+	var out api.CreateTopicAnswer
 	if err := c.do(ctx, call{method: http.MethodPost, path: "/topics", body: body, noMinSeq: true}, &out); err != nil {
 		return 0, err
 	}
@@ -126,30 +81,11 @@ func (c *Client) CreateTopic(ctx context.Context, name string, partitions int) (
 
 // ListTopics returns the names of all topics, sorted.
 func (c *Client) ListTopics(ctx context.Context) ([]string, error) {
-	var out struct {
-		Topics []json.RawMessage `json:"topics"`
-	}
+	var out api.TopicsAnswer
 	if err := c.do(ctx, call{method: http.MethodGet, path: "/topics"}, &out); err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(out.Topics))
-	for _, t := range out.Topics {
-		var name string
-		if json.Unmarshal(t, &name) != nil {
-			var obj struct {
-				Topic string `json:"topic"`
-				Name  string `json:"name"`
-			}
-			if err := json.Unmarshal(t, &obj); err != nil {
-				return nil, &Error{Code: logq.EInternal, Message: fmt.Sprintf("unexpected topic list entry %s", t)}
-			}
-			name = obj.Topic
-			if name == "" {
-				name = obj.Name
-			}
-		}
-		names = append(names, name)
-	}
+	names := append([]string{}, out.Topics...)
 	sort.Strings(names)
 	return names, nil
 }
@@ -157,12 +93,19 @@ func (c *Client) ListTopics(ctx context.Context) ([]string, error) {
 // DescribeTopic returns a topic's partitions with their owners and high
 // watermarks. errors.Is(err, ErrTopicNotFound) for an unknown topic.
 func (c *Client) DescribeTopic(ctx context.Context, name string) (*TopicInfo, error) {
-	var out TopicInfo
-	if err := c.do(ctx, call{method: http.MethodGet, path: "/topics/" + url.PathEscape(name)}, &out); err != nil {
+	var ans api.TopicAnswer
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/topics/" + url.PathEscape(name)}, &ans); err != nil {
 		return nil, err
 	}
+	out := TopicInfo{Name: ans.Topic, Partitions: make([]PartitionInfo, len(ans.Partitions))}
 	if out.Name == "" {
 		out.Name = name
+	}
+	for i, p := range ans.Partitions {
+		out.Partitions[i] = PartitionInfo{Partition: p.Partition, BrokerID: p.BrokerID, Address: p.Address, Epoch: p.Epoch, Writable: p.Writable}
+		if p.HighWatermark != nil {
+			out.Partitions[i].HighWatermark = *p.HighWatermark
+		}
 	}
 	sort.Slice(out.Partitions, func(i, j int) bool { return out.Partitions[i].Partition < out.Partitions[j].Partition })
 	return &out, nil
@@ -170,14 +113,16 @@ func (c *Client) DescribeTopic(ctx context.Context, name string) (*TopicInfo, er
 
 // Brokers lists the registered brokers, by id.
 func (c *Client) Brokers(ctx context.Context) ([]BrokerInfo, error) {
-	var out struct {
-		Brokers []BrokerInfo `json:"brokers"`
-	}
-	if err := c.do(ctx, call{method: http.MethodGet, path: "/brokers"}, &out); err != nil {
+	var ans api.BrokersAnswer
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/brokers"}, &ans); err != nil {
 		return nil, err
 	}
-	sort.Slice(out.Brokers, func(i, j int) bool { return out.Brokers[i].ID < out.Brokers[j].ID })
-	return out.Brokers, nil
+	out := make([]BrokerInfo, len(ans.Brokers))
+	for i, b := range ans.Brokers {
+		out[i] = brokerInfo(b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 // RegisterProducer registers a producer for topic (created if unknown), or
@@ -194,32 +139,32 @@ func (c *Client) RegisterConsumer(ctx context.Context, topic string, partition *
 }
 
 func (c *Client) register(ctx context.Context, path, idField, topic string, partition *int) (int64, error) {
-	body := map[string]any{"topic": topic}
-	if partition != nil {
-		body["partition"] = *partition
+	body := api.RegisterRequest{Topic: topic, Partition: partition}
+	// One answer type for both: a producer's carries producer_id, a
+	// consumer's consumer_id.
+	var out struct {
+		api.RegisterProducerAnswer
+		ConsumerID int64 `json:"consumer_id"`
 	}
-	var out map[string]json.RawMessage
 	if err := c.do(ctx, call{method: http.MethodPost, path: path, body: body, noMinSeq: true}, &out); err != nil {
 		return 0, err
 	}
-	var id, seq int64
-	if err := json.Unmarshal(out[idField], &id); err != nil || id <= 0 {
+	id := out.ProducerID
+	if idField == "consumer_id" {
+		id = out.ConsumerID
+	}
+	if id <= 0 {
 		return 0, &Error{Code: logq.EInternal, Message: fmt.Sprintf("POST %s: answer has no %s", path, idField)}
 	}
-	if raw, ok := out["seq"]; ok {
-		json.Unmarshal(raw, &seq)
-	}
-	c.observeSeq(seq)
+	c.observeSeq(out.Seq)
 	return id, nil
 }
 
 // Size returns the number of messages left for a consumer in topic (summed
 // over the partitions it reads): its lag.
 func (c *Client) Size(ctx context.Context, topic string, consumerID int64) (int64, error) {
-	var out struct {
-		Size int64 `json:"size"`
-	}
-	q := url.Values{"topic": {topic}, "consumer_id": {strconv.FormatInt(consumerID, 10)}}
+	var out api.SizeAnswer
+	q := api.ConsumeRequest{Topic: topic, ConsumerID: consumerID}.Query()
 	if err := c.do(ctx, call{method: http.MethodGet, path: "/size", query: q}, &out); err != nil {
 		return 0, err
 	}
@@ -233,9 +178,7 @@ func (c *Client) Events(ctx context.Context, after int64, limit int) ([]logq.Eve
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var out struct {
-		Events []logq.Event `json:"events"`
-	}
+	var out api.EventsAnswer
 	if err := c.do(ctx, call{method: http.MethodGet, path: "/events", query: q}, &out); err != nil {
 		return nil, err
 	}
@@ -249,10 +192,7 @@ func (c *Client) State(ctx context.Context, minSeq int64) (*projection.State, er
 	if minSeq > 0 {
 		q.Set("min_seq", strconv.FormatInt(minSeq, 10))
 	}
-	var out struct {
-		Seq   int64           `json:"seq"`
-		State json.RawMessage `json:"state"`
-	}
+	var out api.RawStateAnswer
 	if err := c.do(ctx, call{method: http.MethodGet, path: "/state", query: q}, &out); err != nil {
 		return nil, err
 	}
@@ -270,14 +210,14 @@ func (c *Client) State(ctx context.Context, minSeq int64) (*projection.State, er
 // it, bare or wrapped as a snapshot) into a state whose maps are never nil.
 func DecodeState(data []byte) (*projection.State, error) {
 	var probe struct {
-		Version int             `json:"version"`
-		State   json.RawMessage `json:"state"`
+		Version int            `json:"version"`
+		State   api.RawMessage `json:"state"`
 	}
-	if json.Unmarshal(data, &probe) == nil && probe.Version > 0 && len(probe.State) > 0 {
+	if api.Unmarshal(data, &probe) == nil && probe.Version > 0 && len(probe.State) > 0 {
 		return projection.DecodeState(data)
 	}
 	st := projection.New()
-	if err := json.Unmarshal(data, st); err != nil {
+	if err := api.Unmarshal(data, st); err != nil {
 		return nil, fmt.Errorf("decode state: %w", err)
 	}
 	if st.Brokers == nil {
@@ -298,9 +238,9 @@ func DecodeState(data []byte) (*projection.State, error) {
 // Health returns the preferred manager's health (no retries across managers
 // beyond the usual ones).
 func (c *Client) Health(ctx context.Context) (Health, error) {
-	var out Health
+	var out api.HealthAnswer
 	err := c.do(ctx, call{method: http.MethodGet, path: "/healthz", noMinSeq: true}, &out)
-	return out, err
+	return Health{Role: out.Role, Seq: out.Seq, Writer: out.Writer}, err
 }
 
 // Move is one partition's change of owner, as answered by RemoveBroker and
@@ -320,16 +260,13 @@ type Move struct {
 // ErrBrokerRemoved when it was removed already, ErrConflict when no other
 // live broker could take its partitions.
 func (c *Client) RemoveBroker(ctx context.Context, id int64) ([]Move, int64, error) {
-	var out struct {
-		Seq   int64  `json:"seq"`
-		Moved []Move `json:"moved"`
-	}
+	var out api.RemoveBrokerAnswer
 	path := "/brokers/" + strconv.FormatInt(id, 10)
 	if err := c.do(ctx, call{method: http.MethodDelete, path: path, noMinSeq: true}, &out); err != nil {
 		return nil, 0, err
 	}
 	c.observeSeq(out.Seq)
-	return out.Moved, out.Seq, nil
+	return moves(out.Moved), out.Seq, nil
 }
 
 // AddPartitions adds count partitions to a topic (numbered after the
@@ -343,11 +280,8 @@ func (c *Client) AddPartitions(ctx context.Context, topic string, count int) (in
 		return 0, 0, err
 	}
 	have := len(info.Partitions)
-	body := map[string]any{"count": count, "expect_partitions": have}
-	var out struct {
-		Seq        int64 `json:"seq"`
-		Partitions int   `json:"partitions"`
-	}
+	body := api.AddPartitionsRequest{Count: count, ExpectPartitions: have}
+	var out api.AddPartitionsAnswer
 	path := "/topics/" + url.PathEscape(topic) + "/partitions"
 	err = c.do(ctx, call{method: http.MethodPost, path: path, body: body, noMinSeq: true}, &out)
 	if errors.Is(err, ErrConflict) {
@@ -367,15 +301,21 @@ func (c *Client) AddPartitions(ctx context.Context, topic string, count int) (in
 // ownership only; the data stays in PostgreSQL) and returns the moves
 // (none when already balanced).
 func (c *Client) Rebalance(ctx context.Context) ([]Move, int64, error) {
-	var out struct {
-		Seq   int64  `json:"seq"`
-		Moved []Move `json:"moved"`
-	}
+	var out api.RebalanceAnswer
 	if err := c.do(ctx, call{method: http.MethodPost, path: "/rebalance", noMinSeq: true}, &out); err != nil {
 		return nil, 0, err
 	}
 	c.observeSeq(out.Seq)
-	return out.Moved, out.Seq, nil
+	return moves(out.Moved), out.Seq, nil
+}
+
+// moves converts the moves of an answer.
+func moves(in []api.Move) []Move {
+	out := make([]Move, len(in))
+	for i, m := range in {
+		out[i] = Move{Topic: m.Topic, Partition: m.Partition, FromBroker: m.From, BrokerID: m.BrokerID, Epoch: m.Epoch}
+	}
+	return out
 }
 
 // ClientInfo is a registered producer or consumer as the managers see it.
@@ -396,23 +336,13 @@ type ClientInfo struct {
 	LagKnown bool  `json:"lag_known,omitempty"`
 }
 
-// clientAnswer is one item of GET /producers or /consumers.
-type clientAnswer struct {
-	ProducerID int64      `json:"producer_id"`
-	ConsumerID int64      `json:"consumer_id"`
-	Topic      string     `json:"topic"`
-	Partition  *int       `json:"partition"`
-	Active     bool       `json:"active"`
-	LastSeen   *time.Time `json:"last_seen"`
-	IdleMS     *int64     `json:"idle_ms"`
-	Lag        *int64     `json:"lag"`
-	LagKnown   *bool      `json:"lag_known"`
-}
-
-func (a clientAnswer) info() ClientInfo {
-	ci := ClientInfo{ID: a.ProducerID, Topic: a.Topic, Partition: a.Partition, Active: a.Active, LastSeen: a.LastSeen}
-	if ci.ID == 0 {
-		ci.ID = a.ConsumerID
+// clientInfo converts one item of GET /producers or /consumers.
+func clientInfo(a api.ClientInfo) ClientInfo {
+	ci := ClientInfo{Topic: a.Topic, Partition: a.Partition, Active: a.Active, LastSeen: a.LastSeen}
+	if a.ProducerID != nil {
+		ci.ID = *a.ProducerID
+	} else if a.ConsumerID != nil {
+		ci.ID = *a.ConsumerID
 	}
 	if a.IdleMS != nil {
 		ci.Idle = time.Duration(*a.IdleMS) * time.Millisecond
@@ -441,19 +371,20 @@ func (c *Client) listClients(ctx context.Context, path, field, topic string) ([]
 	if topic != "" {
 		q.Set("topic", topic)
 	}
-	var out map[string]json.RawMessage
+	var out struct {
+		api.ProducersAnswer
+		Consumers []api.ClientInfo `json:"consumers"`
+	}
 	if err := c.do(ctx, call{method: http.MethodGet, path: path, query: q}, &out); err != nil {
 		return nil, err
 	}
-	var items []clientAnswer
-	if raw, ok := out[field]; ok {
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, &Error{Code: logq.EInternal, Message: fmt.Sprintf("GET %s: unexpected answer: %v", path, err)}
-		}
+	items := out.Producers
+	if field == "consumers" {
+		items = out.Consumers
 	}
 	infos := make([]ClientInfo, len(items))
 	for i, it := range items {
-		infos[i] = it.info()
+		infos[i] = clientInfo(it)
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })
 	return infos, nil

@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // DefaultManager is the manager URL used when Config.Managers is empty: the
@@ -207,7 +207,7 @@ type call struct {
 func (c *Client) do(ctx context.Context, cl call, out any) error {
 	var body []byte
 	if cl.body != nil {
-		b, err := marshalBody(cl.body)
+		b, err := api.Marshal(cl.body)
 		if err != nil {
 			return &Error{Code: logq.EInvalid, Message: fmt.Sprintf("encode request: %v", err)}
 		}
@@ -314,18 +314,10 @@ func (c *Client) attempt(ctx context.Context, cl call, u string, body []byte, ou
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return errorFromResponse(req, resp.StatusCode, data)
 	}
-	if fa, ok := out.(fastAnswer); ok {
-		if status, ok := fa.decodeJSON(data); ok {
-			if status != "" && status != "success" {
-				return errorFromResponse(req, http.StatusInternalServerError, data)
-			}
-			return nil
-		}
-	}
 	var st struct {
 		Status string `json:"status"`
 	}
-	if err := json.Unmarshal(data, &st); err != nil {
+	if err := api.Unmarshal(data, &st); err != nil {
 		return &Error{StatusCode: resp.StatusCode, Code: logq.EInternal, Method: req.Method, URL: redactURL(u),
 			Message: fmt.Sprintf("%s %s: answer is not JSON: %v", req.Method, redactURL(u), err)}
 	}
@@ -333,7 +325,7 @@ func (c *Client) attempt(ctx context.Context, cl call, u string, body []byte, ou
 		return errorFromResponse(req, http.StatusInternalServerError, data)
 	}
 	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
+		if err := api.Unmarshal(data, out); err != nil {
 			return &Error{StatusCode: resp.StatusCode, Code: logq.EInternal, Method: req.Method, URL: redactURL(u),
 				Message: fmt.Sprintf("%s %s: unexpected answer: %v", req.Method, redactURL(u), err)}
 		}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"iter"
 	"net/http"
-	"net/url"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/logq/logq/api"
 )
 
 // Defaults for ConsumerConfig.
@@ -145,25 +145,22 @@ func (c *Consumer) poll(ctx context.Context, max int, wait time.Duration) ([]Mes
 			return msgs, nil
 		}
 	}
-	q := url.Values{
-		"topic":       {c.topic},
-		"consumer_id": {strconv.FormatInt(c.id, 10)},
-		"max":         {strconv.Itoa(max)},
-	}
-	if wait > 0 {
-		q.Set("wait_ms", strconv.FormatInt(wait.Milliseconds(), 10))
-	}
-	var out pollAnswer
+	q := api.ConsumeRequest{Topic: c.topic, ConsumerID: c.id, Max: max, WaitMS: wait.Milliseconds()}.Query()
+	var out api.ConsumeBatchAnswer
 	c.hb.touch()
 	err := c.c.do(ctx, call{method: http.MethodGet, path: "/consumer/consume_batch", query: q, wait: wait}, &out)
 	c.hb.touch()
 	if err != nil {
 		return nil, err
 	}
-	for i := range out.Messages {
-		out.Messages[i].Topic = c.topic
+	msgs := make([]Message, len(out.Messages))
+	for i, m := range out.Messages {
+		msgs[i] = Message{Topic: c.topic, Partition: m.Partition, Offset: m.Offset, Value: m.Message}
+		if m.Key != nil {
+			msgs[i].Key = *m.Key
+		}
 	}
-	return out.Messages, nil
+	return msgs, nil
 }
 
 func max0(d time.Duration) time.Duration {

@@ -1,14 +1,12 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 
-	"github.com/logq/logq/internal/fastjson"
+	"github.com/logq/logq/api"
 )
 
 // Direct consume: a Consumer with ConsumerConfig.Direct reads its
@@ -93,117 +91,36 @@ func (c *Consumer) pollDirect(ctx context.Context, max int, wait bool) (out []Me
 	return out, len(out) > 0 || !wait
 }
 
-// consumeRequest is the body of a broker's POST /v1/consume.
-type consumeRequest struct {
-	Topic      string
-	Partition  int
-	ConsumerID int64
-	Max        int
-}
-
-func (r consumeRequest) appendJSON(b []byte) []byte {
-	b = append(b, `{"topic":`...)
-	b = fastjson.AppendString(b, r.Topic)
-	b = append(b, `,"partition":`...)
-	b = fastjson.AppendInt(b, int64(r.Partition))
-	b = append(b, `,"consumer_id":`...)
-	b = fastjson.AppendInt(b, r.ConsumerID)
-	b = append(b, `,"max":`...)
-	b = fastjson.AppendInt(b, int64(r.Max))
-	return append(b, '}')
-}
-
-// brokerMessages is a broker's consume answer: its messages' offset,
-// message and key (producer_id and produced_at are skipped).
-type brokerMessages struct {
-	Messages []struct {
-		Offset  int64   `json:"offset"`
-		Message string  `json:"message"`
-		Key     *string `json:"key"`
-	} `json:"messages"`
-
-	topic     string
-	partition int
-	out       []Message // filled by decodeJSON, or from Messages
-}
-
-func (a *brokerMessages) decodeJSON(data []byte) (status string, ok bool) {
-	d := fastjson.NewDecoder(data)
-	seen := false
-	ok = d.Object(func(k string) bool {
-		if k != "messages" {
-			_, ok := member(d, k, &status, "messages")
-			return ok
-		}
-		if seen || d.Null() {
-			return false
-		}
-		seen = true
-		a.out = make([]Message, 0, bytes.Count(data, []byte(`"offset"`))) // no growing
-		return d.Array(func() bool {
-			m := Message{Topic: a.topic, Partition: a.partition}
-			var hasO, hasM, hasK bool
-			ok := d.Object(func(k string) bool {
-				var ok bool
-				switch k {
-				case "offset":
-					m.Offset, ok = d.Int()
-					ok, hasO = ok && !hasO, true
-				case "message":
-					m.Value, ok = d.String()
-					ok, hasM = ok && !hasM, true
-				case "key":
-					if hasK {
-						return false
-					}
-					hasK = true
-					if d.Null() {
-						return true
-					}
-					m.Key, ok = d.String()
-				default:
-					for _, f := range []string{"offset", "message", "key"} {
-						if strings.EqualFold(k, f) {
-							return false
-						}
-					}
-					return d.Skip()
-				}
-				return ok
-			})
-			a.out = append(a.out, m)
-			return ok && hasO && hasM
-		})
-	})
-	return status, ok && seen && d.End()
-}
-
 // fetchDirect consumes up to max messages of one partition from its broker.
 func (c *Consumer) fetchDirect(ctx context.Context, part PartitionInfo, max int) ([]Message, error) {
 	base, err := normalizeURL(part.Address)
 	if err != nil {
 		return nil, err
 	}
-	hdr := http.Header{}
-	if seq := c.c.Seq(); seq > 0 {
-		hdr.Set("X-Logq-Min-Seq", strconv.FormatInt(seq, 10))
-	}
-	ans := &brokerMessages{topic: c.topic, partition: part.Partition}
+	var ans api.MessagesAnswer
 	err = c.c.attemptOnce(ctx, call{
-		method: http.MethodPost, path: "/v1/consume", base: base, header: hdr, noMinSeq: true,
-		body: consumeRequest{Topic: c.topic, Partition: part.Partition, ConsumerID: c.id, Max: max},
-	}, ans)
+		method: http.MethodPost, path: "/v1/consume", base: base, header: c.c.minSeqHeader(), noMinSeq: true,
+		body: api.BrokerConsumeRequest{Topic: c.topic, Partition: part.Partition, ConsumerID: c.id, Max: max},
+	}, &ans)
 	if err != nil {
 		return nil, err
 	}
-	if ans.out == nil { // decoded by encoding/json
-		for _, m := range ans.Messages {
-			msg := Message{Topic: c.topic, Partition: part.Partition, Offset: m.Offset, Value: m.Message}
-			if m.Key != nil {
-				msg.Key = *m.Key
-			}
-			ans.out = append(ans.out, msg)
+	out := make([]Message, len(ans.Messages))
+	for i, m := range ans.Messages {
+		out[i] = Message{Topic: c.topic, Partition: part.Partition, Offset: m.Offset, Value: m.Message}
+		if m.Key != nil {
+			out[i].Key = *m.Key
 		}
 	}
-	return ans.out, nil
+	return out, nil
+}
+
+// minSeqHeader carries the client's seq to a broker (X-Logq-Min-Seq), so
+// that the broker knows what the client's writes made.
+func (c *Client) minSeqHeader() http.Header {
+	hdr := http.Header{}
+	if seq := c.Seq(); seq > 0 {
+		hdr.Set(api.HeaderMinSeq, strconv.FormatInt(seq, 10))
+	}
+	return hdr
 }

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // Sentinel errors, for errors.Is. They are logq's own sentinels: an error
@@ -87,18 +87,11 @@ func (e *Error) Unwrap() []error {
 	return errs
 }
 
-// failure is the body of every error answer.
-type failure struct {
-	Status  string `json:"status"`
-	Message string `json:"message"`
-	Code    string `json:"code"`
-}
-
 // errorFromResponse builds the *Error for a non-2xx answer.
 func errorFromResponse(req *http.Request, status int, body []byte) *Error {
 	e := &Error{StatusCode: status, Method: req.Method, URL: redactURL(req.URL.String())}
-	var f failure
-	if json.Unmarshal(body, &f) == nil {
+	var f api.ErrorBody
+	if api.Unmarshal(body, &f) == nil {
 		e.Code, e.Message = f.Code, f.Message
 	}
 	if e.Code == "" {

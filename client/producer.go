@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // directRoutesTTL is how long a direct producer trusts its map of the
@@ -137,6 +136,7 @@ type Producer struct {
 	cancel context.CancelFunc
 
 	rr     atomic.Uint64 // round robin in direct mode
+	fixed  *int          // the registered partition, when this producer registered for one
 	routes atomic.Pointer[TopicInfo]
 	routed atomic.Int64 // unix nanoseconds when routes was fetched
 
@@ -173,6 +173,7 @@ func (c *Client) NewProducer(ctx context.Context, topic string, cfg ProducerConf
 	}
 	p := &Producer{
 		c: c, topic: topic, id: id, cfg: cfg,
+		fixed: fixedPartition(cfg),
 		in:    make(chan *pending, cfg.Buffer),
 		flush: make(chan chan struct{}),
 		quit:  make(chan struct{}),
@@ -182,6 +183,16 @@ func (c *Client) NewProducer(ctx context.Context, topic string, cfg ProducerConf
 	p.hb = newIdleHeartbeat(c, "producer", id, cfg.HeartbeatInterval)
 	go p.loop()
 	return p, nil
+}
+
+// fixedPartition is the partition the producer registered for: cfg's, when
+// it registered (a reused ID's is known to the servers only).
+func fixedPartition(cfg ProducerConfig) *int {
+	if cfg.ID != 0 || cfg.Partition == nil {
+		return nil
+	}
+	v := *cfg.Partition
+	return &v
 }
 
 // ID is the producer's id.
@@ -327,19 +338,12 @@ func (p *Producer) send(batch []*pending) {
 	p.sendManager(batch)
 }
 
-type batchItem struct {
-	Message   string `json:"message"`
-	Key       string `json:"key,omitempty"`
-	Partition *int   `json:"partition,omitempty"`
-}
-
-type batchResult struct {
-	Partition int   `json:"partition"`
-	Offset    int64 `json:"offset"`
-	Error     *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+// optKey is a record's key on the wire: none when empty.
+func optKey(key string) *string {
+	if key == "" {
+		return nil
+	}
+	return &key
 }
 
 // retryableItem reports whether one record's failure may pass on a resend:
@@ -357,12 +361,12 @@ func retryableItem(err error) bool {
 func (p *Producer) sendManager(batch []*pending) {
 	deadline := time.Now().Add(max(p.c.cfg.RetryTimeout, 0))
 	for attempt := 0; len(batch) > 0; attempt++ {
-		items := make([]batchItem, len(batch))
+		items := make([]api.Record, len(batch))
 		for i, m := range batch {
-			items[i] = batchItem{Message: m.rec.Value, Key: m.rec.Key, Partition: m.rec.Partition}
+			items[i] = api.Record{Message: m.rec.Value, Key: optKey(m.rec.Key), Partition: m.rec.Partition}
 		}
-		body := produceBatchBody{Topic: p.topic, ProducerID: p.id, Messages: items}
-		var out produceBatchAnswer
+		body := api.ProduceBatchRequest{Topic: p.topic, ProducerID: p.id, Messages: items}
+		var out api.ProduceBatchAnswer
 		err := p.c.do(p.ctx, call{
 			method: http.MethodPost, path: "/producer/produce_batch", body: body,
 			retryIf: func(err error) bool { return errors.Is(err, ErrFenced) },
@@ -389,7 +393,11 @@ func (p *Producer) sendManager(batch []*pending) {
 				m.fut.complete(Ack{}, e)
 				continue
 			}
-			m.fut.complete(Ack{Topic: p.topic, Partition: r.Partition, Offset: r.Offset}, nil)
+			if r.Partition == nil || r.Offset == nil {
+				m.fut.complete(Ack{}, &Error{Code: logq.EInternal, Message: "produce_batch answered a result without partition and offset"})
+				continue
+			}
+			m.fut.complete(Ack{Topic: p.topic, Partition: *r.Partition, Offset: *r.Offset}, nil)
 		}
 		batch = again
 		if len(batch) > 0 {
@@ -401,14 +409,6 @@ func (p *Producer) sendManager(batch []*pending) {
 			}
 		}
 	}
-}
-
-// keyPartition is the partition of a key among n: FNV-1a (32 bits) modulo n,
-// as the servers compute it.
-func keyPartition(key string, n int) int {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(n))
 }
 
 // sendDirect sends each partition's records of a batch to the broker that
@@ -438,19 +438,14 @@ func (p *Producer) sendDirect(batch []*pending) {
 	groups := map[int][]*pending{}
 	var order []int
 	var fallback []*pending
+	// The servers' partitioner, in their order: the registered partition,
+	// the explicit one, the key's hash, round robin.
+	pt := api.Partitioner{Topic: p.topic, ProducerID: p.id, N: n, Fixed: p.fixed, Writable: writable, RR: &p.rr}
 	for _, m := range batch {
-		part := -1
-		switch {
-		case m.rec.Partition != nil:
-			part = *m.rec.Partition
-		case m.rec.Key != "":
-			part = keyPartition(m.rec.Key, n)
-		case p.cfg.Partition != nil:
-			part = *p.cfg.Partition
-		case len(writable) > 0:
-			part = writable[p.rr.Add(1)%uint64(len(writable))]
-		}
-		if part < 0 || part >= n || !rt.Partitions[part].Writable || rt.Partitions[part].Address == "" {
+		part, err := pt.Pick(m.rec.Partition, optKey(m.rec.Key))
+		if err != nil || part >= n || !rt.Partitions[part].Writable || rt.Partitions[part].Address == "" {
+			// Through the managers, which answer the same choice (or
+			// the same error).
 			fallback = append(fallback, m)
 			continue
 		}
@@ -497,27 +492,19 @@ func (p *Producer) appendTo(part PartitionInfo, ms []*pending) error {
 	if err != nil {
 		return err
 	}
-	type item struct {
-		ProducerID int64  `json:"producer_id"`
-		Key        string `json:"key,omitempty"`
-		Message    string `json:"message"`
-	}
-	items := make([]item, len(ms))
+	items := make([]api.AppendMessage, len(ms))
 	for i, m := range ms {
-		items[i] = item{ProducerID: p.id, Key: m.rec.Key, Message: m.rec.Value}
+		items[i] = api.AppendMessage{ProducerID: p.id, Key: optKey(m.rec.Key), Message: m.rec.Value}
 	}
-	body := map[string]any{"topic": p.topic, "partition": part.Partition, "messages": items}
-	var out struct {
-		BaseOffset int64 `json:"base_offset"`
-		Count      int   `json:"count"`
-	}
-	hdr := http.Header{}
-	if seq := p.c.Seq(); seq > 0 {
-		hdr.Set("X-Logq-Min-Seq", strconv.FormatInt(seq, 10))
-	}
-	err = p.c.attemptOnce(p.ctx, call{method: http.MethodPost, path: "/v1/append", body: body, base: base, header: hdr, noMinSeq: true}, &out)
+	body := api.AppendRequest{Topic: p.topic, Partition: part.Partition, Messages: items}
+	var out api.AppendAnswer
+	err = p.c.attemptOnce(p.ctx, call{method: http.MethodPost, path: "/v1/append", body: body, base: base, header: p.c.minSeqHeader(), noMinSeq: true}, &out)
 	if err != nil {
-		if retryable(err) || errors.Is(err, ErrFenced) || errors.Is(err, ErrBrokerRemoved) || errors.Is(err, ErrNotFound) {
+		// A refusal of the partition (the broker checks the producer's
+		// registration: one reused by ID may be pinned to a partition
+		// this client does not know) goes through the managers, which
+		// choose the registered partition or explain the mistake.
+		if retryable(err) || errors.Is(err, ErrFenced) || errors.Is(err, ErrBrokerRemoved) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
 			return err
 		}
 		for _, m := range ms {

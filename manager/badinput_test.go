@@ -34,6 +34,7 @@ func TestBadInput(t *testing.T) {
 	a.ok("POST", w.url+"/topics", map[string]any{"topic_name": "u", "partitions": 1})
 	a.ok("POST", w.url+"/producer/register", map[string]any{"topic": "t"})
 	a.ok("POST", w.url+"/consumer/register", map[string]any{"topic": "t"})
+	a.ok("POST", w.url+"/consumer/register", map[string]any{"topic": "t", "partition": 1}) // consumer 2
 	fixture := a.ok("POST", w.url+"/producer/register", map[string]any{"topic": "t", "partition": 1})
 	waitSeq(t, r, fixture.int("seq"))
 
@@ -64,6 +65,11 @@ func TestBadInput(t *testing.T) {
 		{"topic exists", "POST", "/topics", `{"topic_name":"t"}`, "", 409, logq.ETopicExists},
 		{"topic exists (form)", "POST", "/topics", `name=t`, "application/x-www-form-urlencoded", 409, logq.ETopicExists},
 		{"topic oversized body", "POST", "/topics", big, "", 413, logq.ETooLarge},
+		{"topic named .", "POST", "/topics", `{"topic_name":"."}`, "", 400, logq.EInvalid},
+		{"topic named ..", "POST", "/topics", `{"name":".."}`, "", 400, logq.EInvalid},
+		{"topic number_of_partitions zero", "POST", "/topics", `{"topic_name":"x","number_of_partitions":0}`, "", 400, logq.EInvalid},
+		{"topic lone surrogate", "POST", "/topics", `{"topic_name":"x\ud800"}`, "", 400, logq.EInvalid},
+		{"add partitions to ..", "POST", "/topics/../partitions", `{"count":1}`, "", 400, logq.EInvalid},
 
 		// POST /producer/register
 		{"producer missing topic", "POST", "/producer/register", `{}`, "", 400, logq.EInvalid},
@@ -73,6 +79,8 @@ func TestBadInput(t *testing.T) {
 		{"producer partition huge", "POST", "/producer/register", `{"topic":"t","partition_id":99999999999}`, "", 400, logq.EInvalid},
 		{"producer partition of a new topic", "POST", "/producer/register", `{"topic":"brand-new","partition":5}`, "", 400, logq.EInvalid},
 		{"producer malformed", "POST", "/producer/register", `{"topic":"t",}`, "", 400, logq.EInvalid},
+		{"producer topic ..", "POST", "/producer/register", `{"topic":".."}`, "", 400, logq.EInvalid},
+		{"producer part out of range", "POST", "/producer/register", `{"topic":"t","part":2}`, "", 400, logq.EInvalid},
 
 		// POST /consumer/register
 		{"consumer unknown topic", "POST", "/consumer/register", `{"topic":"nope"}`, "", 404, logq.ETopicNotFound},
@@ -106,6 +114,10 @@ func TestBadInput(t *testing.T) {
 		{"produce other partition than registered", "POST", "/producer/produce", `{"producer_id":2,"message":"m","partition":0}`, "", 400, logq.EInvalid},
 		{"produce wrong topic", "POST", "/producer/produce", `{"producer_id":1,"topic":"u","message":"m"}`, "", 400, logq.EInvalid},
 		{"produce oversized", "POST", "/producer/produce", bigMsg, "", 413, logq.ETooLarge},
+		{"produce lone surrogate", "POST", "/producer/produce", `{"producer_id":1,"message":"a\ud800b"}`, "", 400, logq.EInvalid},
+		{"produce lone low surrogate key", "POST", "/producer/produce", `{"producer_id":1,"message":"m","key":"\udc00"}`, "", 400, logq.EInvalid},
+		{"produce partition_number other than registered", "POST", "/producer/produce", `{"producer_id":2,"value":"m","partition_number":0}`, "", 400, logq.EInvalid},
+		{"produce partition_number out of range", "POST", "/producer/produce", `{"producer_id":1,"message":"m","partition_number":2}`, "", 400, logq.EInvalid},
 
 		// POST /producer/produce_batch
 		{"batch missing messages", "POST", "/producer/produce_batch", `{"producer_id":1}`, "", 400, logq.EInvalid},
@@ -115,6 +127,8 @@ func TestBadInput(t *testing.T) {
 		{"batch item without message", "POST", "/producer/produce_batch", `{"producer_id":1,"messages":[{"key":"k"}]}`, "", 400, logq.EInvalid},
 		{"batch item bad partition", "POST", "/producer/produce_batch", `{"producer_id":1,"messages":[{"message":"a","partition":9}]}`, "", 400, logq.EInvalid},
 		{"batch unknown producer", "POST", "/producer/produce_batch", `{"producer_id":77,"messages":["a"]}`, "", 404, logq.EProducerNotFound},
+		{"batch item other partition than registered", "POST", "/producer/produce_batch", `{"producer_id":2,"messages":["a",{"message":"b","partition_index":0}]}`, "", 400, logq.EInvalid},
+		{"batch item lone surrogate", "POST", "/producer/produce_batch", `{"producer_id":1,"messages":["\ud83d"]}`, "", 400, logq.EInvalid},
 
 		// consume, consume_batch, size
 		{"consume missing consumer", "GET", "/consumer/consume?topic=t", "", "", 400, logq.EInvalid},
@@ -126,6 +140,12 @@ func TestBadInput(t *testing.T) {
 		{"consume_batch max over", "GET", "/consumer/consume_batch?consumer_id=1&max=10001", "", "", 400, logq.EInvalid},
 		{"consume_batch wait negative", "GET", "/consumer/consume_batch?consumer_id=1&wait_ms=-1", "", "", 400, logq.EInvalid},
 		{"consume_batch wait over", "GET", "/consumer/consume_batch?consumer_id=1&wait_ms=40000", "", "", 400, logq.EInvalid},
+		{"consume partition not in the topic", "GET", "/consumer/consume?consumer_id=1&partition=2", "", "", 400, logq.EInvalid},
+		{"consume partition not the consumer's", "GET", "/consumer/consume?consumer_id=2&partition_id=0", "", "", 400, logq.EInvalid},
+		{"consume_batch partition not the consumer's", "POST", "/consumer/consume_batch", `{"consumer_id":2,"partition_index":0}`, "", 400, logq.EInvalid},
+		{"consume partition negative", "GET", "/consumer/consume?consumer_id=1&partition_number=-1", "", "", 400, logq.EInvalid},
+		{"size partition not in the topic", "GET", "/size?consumer_id=1&partition=7", "", "", 400, logq.EInvalid},
+		{"size partition not the consumer's", "GET", "/size?consumer_id=2&partition=0", "", "", 400, logq.EInvalid},
 		{"size missing consumer", "GET", "/size?topic=t", "", "", 400, logq.EInvalid},
 		{"size unknown consumer", "GET", "/size?topic=t&consumer_id=5", "", "", 404, logq.EConsumerNotFound},
 

@@ -3,18 +3,16 @@ package manager
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/decide"
 )
 
@@ -182,10 +180,7 @@ func (m *Manager) runSeenFlush(ctx context.Context) {
 }
 
 // seenRequest is the body of POST /clients/seen: ids heard from.
-type seenRequest struct {
-	Producers []int64 `json:"producers"`
-	Consumers []int64 `json:"consumers"`
-}
+type seenRequest = api.ClientsSeenRequest
 
 // flushSeen forwards the producers and consumers heard from since the last
 // flush to the writer (on the writer itself, it records them). What cannot
@@ -222,7 +217,7 @@ func (m *Manager) postToWriter(ctx context.Context, path string, body any) error
 	if target == "" || target == m.cfg.AdvertiseURL {
 		return logq.Errorf(logq.ENotWriter, "no writer is known")
 	}
-	data, err := json.Marshal(body)
+	data, err := api.Marshal(body)
 	if err != nil {
 		return logq.Internal(err, "encode request to the writer")
 	}
@@ -253,7 +248,7 @@ func (m *Manager) handleClientsSeen(r *http.Request, _ httprouter.Params) (any, 
 		return nil, err
 	}
 	var req seenRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	if err := api.Unmarshal(body, &req); err != nil {
 		return nil, logq.Errorf(logq.EInvalid, "body must be {\"producers\":[ids],\"consumers\":[ids]}")
 	}
 	keys := make(map[clientKey]struct{}, len(req.Producers)+len(req.Consumers))
@@ -264,10 +259,7 @@ func (m *Manager) handleClientsSeen(r *http.Request, _ httprouter.Params) (any, 
 		keys[clientKey{Kind: kindConsumer, ID: id}] = struct{}{}
 	}
 	m.recordSeen(keys)
-	return struct {
-		Status string `json:"status"`
-		Seq    int64  `json:"seq"`
-	}{success, m.AppliedSeq()}, nil
+	return api.SeqStatusAnswer{Status: success, Seq: m.AppliedSeq()}, nil
 }
 
 // handleClientHeartbeat is POST /producers/{id}/heartbeat or
@@ -285,26 +277,29 @@ func (m *Manager) handleClientHeartbeat(kind string) apiFunc {
 		if err != nil {
 			return nil, err
 		}
-		ans := map[string]any{"status": success, "active": true, "seq": seq}
-		ans[kind+"_id"] = id
+		ans := api.ClientHeartbeatAnswer{Status: success, Active: true, Seq: seq}
+		if kind == kindProducer {
+			ans.ProducerID = &id
+		} else {
+			ans.ConsumerID = &id
+		}
 		return ans, nil
 	}
 }
 
-// clientInfo is one producer or consumer in GET /producers, /consumers.
+// clientInfo is one producer or consumer in GET /producers, /consumers,
+// with what computing its lag needs.
 type clientInfo struct {
-	ProducerID *int64     `json:"producer_id,omitempty"`
-	ConsumerID *int64     `json:"consumer_id,omitempty"`
-	Topic      string     `json:"topic"`
-	Partition  *int       `json:"partition"`
-	Active     bool       `json:"active"`
-	LastSeen   *time.Time `json:"last_seen"` // writer's clock; null when not heard from in this writer's term
-	IdleMS     *int64     `json:"idle_ms"`   // milliseconds since LastSeen, on the writer's clock
-	Lag        *int64     `json:"lag,omitempty"`
-	// LagKnown is false when a broker did not answer (consumers only).
-	LagKnown *bool `json:"lag_known,omitempty"`
-
+	api.ClientInfo
 	parts []int // consumers: the partitions it reads
+}
+
+func clientInfos(in []clientInfo) []api.ClientInfo {
+	out := make([]api.ClientInfo, len(in))
+	for i := range in {
+		out[i] = in[i].ClientInfo
+	}
+	return out
 }
 
 func (m *Manager) handleProducers(r *http.Request, ps httprouter.Params) (any, error) {
@@ -335,11 +330,11 @@ func (m *Manager) listClients(r *http.Request, kind string) (any, error) {
 		}
 	}
 	restore()
-	p, err := m.readParams(r)
-	if err != nil {
+	var p api.ListClientsParams
+	if err := m.decode(r, &p); err != nil {
 		return nil, err
 	}
-	topic, _, err := p.str(pTopic)
+	topic, err := p.TopicOpt()
 	if err != nil {
 		return nil, err
 	}
@@ -353,14 +348,14 @@ func (m *Manager) listClients(r *http.Request, kind string) (any, error) {
 		out = make([]clientInfo, 0, len(m.state.Producers))
 		for id, c := range m.state.Producers {
 			if topic == "" || c.Topic == topic {
-				out = append(out, clientInfo{ProducerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive})
+				out = append(out, clientInfo{ClientInfo: api.ClientInfo{ProducerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive}})
 			}
 		}
 	} else {
 		out = make([]clientInfo, 0, len(m.state.Consumers))
 		for id, c := range m.state.Consumers {
 			if topic == "" || c.Topic == topic {
-				info := clientInfo{ConsumerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive}
+				info := clientInfo{ClientInfo: api.ClientInfo{ConsumerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive}}
 				if c.Partition != nil {
 					info.parts = []int{*c.Partition}
 				} else if t, ok := m.state.Topics[c.Topic]; ok {
@@ -389,19 +384,11 @@ func (m *Manager) listClients(r *http.Request, kind string) (any, error) {
 	}
 	if kind == kindProducer {
 		sort.Slice(out, func(i, j int) bool { return *out[i].ProducerID < *out[j].ProducerID })
-		return struct {
-			Status    string       `json:"status"`
-			Producers []clientInfo `json:"producers"`
-			Seq       int64        `json:"seq"`
-		}{success, out, seq}, nil
+		return api.ProducersAnswer{Status: success, Producers: clientInfos(out), Seq: seq}, nil
 	}
 	sort.Slice(out, func(i, j int) bool { return *out[i].ConsumerID < *out[j].ConsumerID })
 	m.consumerLags(r.Context(), out)
-	return struct {
-		Status    string       `json:"status"`
-		Consumers []clientInfo `json:"consumers"`
-		Seq       int64        `json:"seq"`
-	}{success, out, seq}, nil
+	return api.ConsumersAnswer{Status: success, Consumers: clientInfos(out), Seq: seq}, nil
 }
 
 // consumerLags fills in each consumer's lag: the sum over its partitions
@@ -435,12 +422,8 @@ func (m *Manager) consumerLags(ctx context.Context, consumers []clientInfo) {
 				errs[j] = err
 				return
 			}
-			q := url.Values{
-				"topic":       {c.Topic},
-				"partition":   {strconv.Itoa(jb.partition)},
-				"consumer_id": {strconv.FormatInt(*c.ConsumerID, 10)},
-			}
-			var ans sizeAnswer
+			q := api.BrokerConsumeRequest{Topic: c.Topic, Partition: jb.partition, ConsumerID: *c.ConsumerID}.Query()
+			var ans api.BrokerSizeAnswer
 			errs[j] = m.callBroker(ctx, o, seq, "size", "GET", "/v1/size", q, nil, &ans, 0)
 			sizes[j] = ans.Size
 		})

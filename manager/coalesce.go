@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // A second level of group commit. Many producers sending one message each
@@ -41,7 +42,7 @@ type appendLane struct {
 
 type laneAppend struct {
 	ctx  context.Context
-	msgs []appendMessage
+	msgs []api.AppendMessage
 	size int
 	done chan laneResult // buffered: never blocks the sender
 }
@@ -68,7 +69,7 @@ func (m *Manager) appendLane(topic string, partition int) *appendLane {
 // appendTo appends messages to one partition through its owner and returns
 // the offset of the first, coalescing with the concurrent appends to the
 // same partition.
-func (m *Manager) appendTo(ctx context.Context, topic string, partition int, msgs []appendMessage) (int64, error) {
+func (m *Manager) appendTo(ctx context.Context, topic string, partition int, msgs []api.AppendMessage) (int64, error) {
 	a := &laneAppend{ctx: ctx, msgs: msgs, done: make(chan laneResult, 1)}
 	for _, msg := range msgs {
 		a.size += len(msg.Message) + 32
@@ -130,7 +131,7 @@ func (m *Manager) sendQueued(l *appendLane) {
 
 	msgs := batch[0].msgs
 	if len(batch) > 1 {
-		msgs = make([]appendMessage, 0, count)
+		msgs = make([]api.AppendMessage, 0, count)
 		for _, a := range batch {
 			msgs = append(msgs, a.msgs...)
 		}
@@ -148,11 +149,11 @@ func (m *Manager) sendQueued(l *appendLane) {
 
 // appendOnce appends messages to one partition through its owner and
 // returns the offset of the first.
-func (m *Manager) appendOnce(ctx context.Context, topic string, partition int, msgs []appendMessage) (int64, error) {
-	var ans appendAnswer
+func (m *Manager) appendOnce(ctx context.Context, topic string, partition int, msgs []api.AppendMessage) (int64, error) {
+	var ans api.AppendAnswer
 	err := m.onPartition(ctx, topic, partition, func(o owner, seq int64) error {
 		return m.callBroker(ctx, o, seq, "append", "POST", "/v1/append", nil,
-			appendRequest{Topic: topic, Partition: partition, Messages: msgs}, &ans, 0)
+			api.AppendRequest{Topic: topic, Partition: partition, Messages: msgs}, &ans, 0)
 	})
 	if err != nil {
 		return 0, err

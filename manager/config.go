@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/eventlog"
 )
 
@@ -228,9 +229,9 @@ func (c Config) Validate() error {
 		return logq.Errorf(logq.EInvalid, "manager: heartbeat timeout %v must exceed the heartbeat interval %v",
 			c.HeartbeatTimeout, c.HeartbeatInterval)
 	}
-	if c.WriteTimeout <= maxWaitMS*time.Millisecond {
+	if c.WriteTimeout <= api.MaxWaitMS*time.Millisecond {
 		return logq.Errorf(logq.EInvalid, "manager: write timeout %v must exceed the longest long poll (%v)",
-			c.WriteTimeout, maxWaitMS*time.Millisecond)
+			c.WriteTimeout, api.MaxWaitMS*time.Millisecond)
 	}
 	if c.MaxBodyBytes < 1024 {
 		return logq.Errorf(logq.EInvalid, "manager: max body bytes %d is below 1024", c.MaxBodyBytes)

@@ -3,7 +3,6 @@ package manager
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -14,12 +13,13 @@ import (
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // headerForwarded marks a write forwarded by a reader, naming it; a
 // manager that is not the writer refuses such a write rather than forward
 // it again (no loops between managers with stale views).
-const headerForwarded = "X-Logq-Forwarded-By"
+const headerForwarded = api.HeaderForwarded
 
 // maxForwardAnswer bounds the writer's answer relayed to a client.
 const maxForwardAnswer = 1 << 20
@@ -117,11 +117,8 @@ func (m *Manager) forwardTo(r *http.Request, target string, body []byte) (ans an
 		return nil, false, logq.Errorf(logq.EUnavailable, "the writer %s broke off its answer; retry", target)
 	}
 	m.metrics.forwarded.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
-	var fields struct {
-		Seq  int64  `json:"seq"`
-		Code string `json:"code"`
-	}
-	json.Unmarshal(answer, &fields)
+	var fields api.SeqAnswer
+	api.Unmarshal(answer, &fields)
 	if resp.StatusCode == http.StatusOK && fields.Seq > 0 {
 		wctx, cancel := context.WithTimeout(r.Context(), m.cfg.MinSeqWait)
 		m.WaitApplied(wctx, fields.Seq) // best effort: the answer stands either way

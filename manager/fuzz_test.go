@@ -14,78 +14,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/internal/httpfuzz"
 	"github.com/logq/logq/projection"
 )
 
 // Fuzz targets for hostile input (seed corpora in testdata/fuzz/):
 //
-//	go test ./manager -run '^$' -fuzz '^FuzzParams$' -fuzztime 30s
 //	go test ./manager -run '^$' -fuzz '^FuzzHandlers$' -fuzztime 30s
-
-// FuzzParams feeds the request decoder any query string, content type and
-// body, then reads every parameter every endpoint reads, as every endpoint
-// does (batch items included). Each step decodes or returns a 400/413 —
-// never a panic, never an internal error — and what is accepted is within
-// its documented range.
-func FuzzParams(f *testing.F) {
-	f.Add("", uint8(1), []byte(`{"topic_name":"orders","partitions":3}`))
-	f.Add("topic=t&consumer_id=1&max=10&wait_ms=100&min_seq=4", uint8(0), []byte(nil))
-	f.Add("", uint8(2), []byte(`name=orders&partition_id=2&producer_id=1&message=hi&key=k`))
-	f.Add("", uint8(1), []byte(`{"producer_id":"1","messages":["a",{"message":1.5,"key":"k","partition":"2"},{"message":true}]}`))
-	f.Add("", uint8(1), []byte(`{"topic":"t","partition":1e3,"partitions":-1,"message":{"x":1}}`))
-	f.Add("min_seq=99999999999999999999", uint8(1), []byte(`{"address":"http://127.0.0.1:1","broker_id":"5"}`))
-	f.Add("", uint8(1), []byte("{\"topic\":\"\xff\"}"))
-	f.Add("", uint8(1), []byte(`{"topic":"t"} trailing`))
-	f.Add("", uint8(0), []byte(`[[[[[[[[[[[[[[[[`))
-	const maxBody = 1 << 16
-	f.Fuzz(func(t *testing.T, query string, ct uint8, body []byte) {
-		r := httpfuzz.Request(http.MethodPost, "/x", query, httpfuzz.ContentType(ct), body)
-		r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, maxBody)
-		p, err := parseParams(r)
-		if err != nil {
-			if !httpfuzz.ClientError(err) {
-				t.Fatalf("parseParams: %v (code %s)", err, logq.ErrorCode(err))
-			}
-			return
-		}
-		read := func(p *params) {
-			for _, names := range [][]string{pTopic, pAddress, pKey} {
-				if s, ok, err := p.str(names); !httpfuzz.ClientError(err) || (err == nil && !ok && s != "") {
-					t.Fatalf("str %v: %q %v %v", names, s, ok, err)
-				}
-			}
-			for _, names := range [][]string{pPartitions, pProducer, pConsumer, pBroker, pMinSeq, pMax, pWaitMS, pFrom, pLimit} {
-				n, ok, err := p.integer(names, 1, 1000)
-				if !httpfuzz.ClientError(err) || (ok && (n < 1 || n > 1000)) {
-					t.Fatalf("integer %v: %d %v %v", names, n, ok, err)
-				}
-			}
-			if part, err := p.optPartition(); !httpfuzz.ClientError(err) || (part != nil && (*part < 0 || *part > maxPartitionIndex)) {
-				t.Fatalf("optPartition: %v %v", part, err)
-			}
-			if _, err := p.message(); !httpfuzz.ClientError(err) {
-				t.Fatalf("message: %v", err)
-			}
-			if _, err := p.key(); !httpfuzz.ClientError(err) {
-				t.Fatalf("key: %v", err)
-			}
-			if topic, err := topicParam(p); !httpfuzz.ClientError(err) || (err == nil && projection.ValidateTopicName(topic) != nil) {
-				t.Fatalf("topicParam: %q %v", topic, err)
-			}
-		}
-		read(p)
-		items, err := p.list(pMessages)
-		if !httpfuzz.ClientError(err) {
-			t.Fatalf("list: %v", err)
-		}
-		for _, it := range items {
-			if obj, ok := it.(map[string]any); ok {
-				read(paramsOf(obj))
-			}
-		}
-	})
-}
 
 // fuzzManager is a manager without a database: a reader whose state names
 // itself as the writer (so control-plane writes are refused with 503
@@ -140,7 +76,7 @@ func (fb *fakeBroker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch r.URL.Path {
 	case "/v1/append":
-		var req appendRequest
+		var req api.AppendRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) == 0 {
 			w.WriteHeader(400)
 			io.WriteString(w, `{"status":"failure","code":"invalid","message":"bad append"}`)

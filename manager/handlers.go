@@ -3,7 +3,6 @@ package manager
 import (
 	"context"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,98 +13,62 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/projection"
 )
 
-const (
-	success = "success"
+const success = api.StatusSuccess
 
-	defaultEventsLimit = 100
-	maxEventsLimit     = 10000
-)
+// readBody reads the whole (size-limited) body (api.ReadBody).
+func readBody(r *http.Request) ([]byte, error) { return api.ReadBody(r) }
 
-// Answers of the control-plane endpoints.
-type (
-	createTopicAnswer struct {
-		Status     string `json:"status"`
-		Message    string `json:"message"`
-		Seq        int64  `json:"seq"`
-		Topic      string `json:"topic"`
-		Partitions int    `json:"partitions"`
-	}
-	producerAnswer struct {
-		Status     string `json:"status"`
-		ProducerID int64  `json:"producer_id"`
-		Seq        int64  `json:"seq"`
-		Topic      string `json:"topic"`
-		Partition  *int   `json:"partition"`
-	}
-	consumerAnswer struct {
-		Status     string `json:"status"`
-		ConsumerID int64  `json:"consumer_id"`
-		Seq        int64  `json:"seq"`
-		Topic      string `json:"topic"`
-		Partition  *int   `json:"partition"`
-	}
-	brokerAnswer struct {
-		Status   string `json:"status"`
-		BrokerID int64  `json:"broker_id"`
-		Seq      int64  `json:"seq"`
-	}
-)
-
-// readParams parses a read's parameters and waits for its min_seq.
-func (m *Manager) readParams(r *http.Request) (*params, error) {
-	p, err := parseParams(r)
+// decode reads a request's parameters into dst, a pointer to an api
+// XxxParams (api.Decode: the one decoder), and waits for its min_seq when
+// it has one.
+func (m *Manager) decode(r *http.Request, dst any) error {
+	body, err := api.ReadBody(r)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	minSeq, ok, err := p.integer(pMinSeq, 0, math.MaxInt64)
-	if err != nil {
-		return nil, err
+	if err := api.Decode(r, body, dst); err != nil {
+		return err
 	}
-	if ok && minSeq > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), m.cfg.MinSeqWait)
-		defer cancel()
-		if err := m.WaitApplied(ctx, minSeq); err != nil {
-			return nil, err
-		}
+	ms, ok := dst.(interface{ MinSeqValue() (int64, error) })
+	if !ok {
+		return nil
 	}
-	return p, nil
+	minSeq, err := ms.MinSeqValue()
+	if err != nil || minSeq == 0 {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.MinSeqWait)
+	defer cancel()
+	return m.WaitApplied(ctx, minSeq)
 }
 
-// topicParam returns a valid topic name parameter.
-func topicParam(p *params) (string, error) {
-	topic, err := p.requiredStr(pTopic)
-	if err != nil {
-		return "", err
-	}
-	if err := projection.ValidateTopicName(topic); err != nil {
-		return "", logq.Errorf(logq.EInvalid, "%v", err)
-	}
-	return topic, nil
+// readOnly decodes a read that takes nothing but min_seq.
+func (m *Manager) readOnly(r *http.Request) error {
+	var p api.ReadParams
+	return m.decode(r, &p)
 }
 
 func (m *Manager) handleCreateTopic(r *http.Request, _ httprouter.Params) (any, error) {
-	p, err := parseParams(r)
+	var p api.CreateTopicParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
 	if err != nil {
 		return nil, err
 	}
-	topic, err := topicParam(p)
-	if err != nil {
-		return nil, err
-	}
-	n, _, err := p.integer(pPartitions, 1, projection.MaxPartitions)
-	if err != nil {
-		return nil, err
-	}
-	seq, err := m.createTopic(r.Context(), topic, int(n))
+	topic := req.TopicName
+	seq, err := m.createTopic(r.Context(), topic, req.Partitions)
 	if err != nil {
 		return nil, err
 	}
 	count := m.partitionCount(topic)
-	return createTopicAnswer{
+	return api.CreateTopicAnswer{
 		Status:     success,
 		Message:    fmt.Sprintf("topic %q created with %d partitions", topic, count),
 		Seq:        seq,
@@ -123,42 +86,48 @@ func (m *Manager) partitionCount(topic string) int {
 	return 0
 }
 
-// registrationParams reads what producer and consumer registration take:
-// a topic and, optionally, one partition of it.
-func registrationParams(r *http.Request) (topic string, partition *int, err error) {
-	p, err := parseParams(r)
-	if err != nil {
-		return "", nil, err
+// registration reads what producer and consumer registration take: a
+// topic and, optionally, one partition of it.
+func (m *Manager) registration(r *http.Request) (api.RegisterRequest, error) {
+	var p api.RegisterParams
+	if err := m.decode(r, &p); err != nil {
+		return api.RegisterRequest{}, err
 	}
-	if topic, err = topicParam(p); err != nil {
-		return "", nil, err
+	return p.Request()
+}
+
+// registeredFor describes a registration for the answer's message.
+func registeredFor(kind string, id int64, req api.RegisterRequest) string {
+	if req.Partition != nil {
+		return fmt.Sprintf("%s %d registered for partition %d of topic %q", kind, id, *req.Partition, req.Topic)
 	}
-	partition, err = p.optPartition()
-	return topic, partition, err
+	return fmt.Sprintf("%s %d registered for topic %q", kind, id, req.Topic)
 }
 
 func (m *Manager) handleRegisterProducer(r *http.Request, _ httprouter.Params) (any, error) {
-	topic, partition, err := registrationParams(r)
+	req, err := m.registration(r)
 	if err != nil {
 		return nil, err
 	}
-	id, seq, err := m.registerProducer(r.Context(), topic, partition)
+	id, seq, err := m.registerProducer(r.Context(), req.Topic, req.Partition)
 	if err != nil {
 		return nil, err
 	}
-	return producerAnswer{Status: success, ProducerID: id, Seq: seq, Topic: topic, Partition: partition}, nil
+	return api.RegisterProducerAnswer{Status: success, Message: registeredFor("producer", id, req),
+		ProducerID: id, Seq: seq, Topic: req.Topic, Partition: req.Partition}, nil
 }
 
 func (m *Manager) handleRegisterConsumer(r *http.Request, _ httprouter.Params) (any, error) {
-	topic, partition, err := registrationParams(r)
+	req, err := m.registration(r)
 	if err != nil {
 		return nil, err
 	}
-	id, seq, err := m.registerConsumer(r.Context(), topic, partition)
+	id, seq, err := m.registerConsumer(r.Context(), req.Topic, req.Partition)
 	if err != nil {
 		return nil, err
 	}
-	return consumerAnswer{Status: success, ConsumerID: id, Seq: seq, Topic: topic, Partition: partition}, nil
+	return api.RegisterConsumerAnswer{Status: success, Message: registeredFor("consumer", id, req),
+		ConsumerID: id, Seq: seq, Topic: req.Topic, Partition: req.Partition}, nil
 }
 
 // checkAddress accepts a broker address: host:port or an absolute http(s)
@@ -185,41 +154,27 @@ func checkAddress(addr string) error {
 }
 
 func (m *Manager) handleRegisterBroker(r *http.Request, _ httprouter.Params) (any, error) {
-	p, err := parseParams(r)
+	var p api.RegisterBrokerParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
 	if err != nil {
 		return nil, err
 	}
-	addr, err := p.requiredStr(pAddress)
+	if err := checkAddress(req.Address); err != nil {
+		return nil, err
+	}
+	id, seq, err := m.registerBroker(r.Context(), req.Address, req.BrokerID, req.Rejoin)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkAddress(addr); err != nil {
-		return nil, err
-	}
-	id, _, err := p.integer(pBroker, 1, math.MaxInt64)
-	if err != nil {
-		return nil, err
-	}
-	rejoin, err := p.boolean(pRejoin)
-	if err != nil {
-		return nil, err
-	}
-	id, seq, err := m.registerBroker(r.Context(), addr, id, rejoin)
-	if err != nil {
-		return nil, err
-	}
-	return brokerAnswer{Status: success, BrokerID: id, Seq: seq}, nil
+	return api.BrokerAnswer{Status: success, BrokerID: id, Seq: seq}, nil
 }
 
 // moveInfo is one reassignment in the answers of DELETE /brokers/{id} and
 // POST /rebalance.
-type moveInfo struct {
-	Topic     string `json:"topic"`
-	Partition int    `json:"partition"`
-	From      int64  `json:"from_broker_id"`
-	BrokerID  int64  `json:"broker_id"`
-	Epoch     int64  `json:"epoch"`
-}
+type moveInfo = api.Move
 
 // newMoveInfo describes a reassignment decided against s.
 func newMoveInfo(s *projection.State, mv projection.PartitionAssigned) moveInfo {
@@ -249,36 +204,25 @@ func (m *Manager) handleRemoveBroker(r *http.Request, ps httprouter.Params) (any
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		Status   string     `json:"status"`
-		Message  string     `json:"message"`
-		BrokerID int64      `json:"broker_id"`
-		Seq      int64      `json:"seq"`
-		Moved    []moveInfo `json:"moved"`
-	}{success, fmt.Sprintf("broker %d removed; %d partitions reassigned", id, len(moves)), id, seq, nonNil(moves)}, nil
+	return api.RemoveBrokerAnswer{Status: success, Message: fmt.Sprintf("broker %d removed; %d partitions reassigned", id, len(moves)),
+		BrokerID: id, Seq: seq, Moved: nonNil(moves)}, nil
 }
 
 func (m *Manager) handleAddPartitions(r *http.Request, ps httprouter.Params) (any, error) {
 	topic := ps.ByName("topic")
-	if err := projection.ValidateTopicName(topic); err != nil {
-		return nil, logq.Errorf(logq.EInvalid, "%v", err)
+	if err := api.ValidateTopic(topic); err != nil {
+		return nil, err
 	}
-	p, err := parseParams(r)
+	var p api.AddPartitionsParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
 	if err != nil {
 		return nil, err
 	}
-	count, err := p.requiredInt(pCount, math.MinInt64, math.MaxInt64)
-	if err != nil {
-		return nil, err
-	}
-	if count < 1 || count > projection.MaxPartitions {
-		return nil, logq.Errorf(logq.EInvalid, "count must be between 1 and %d; got %d", projection.MaxPartitions, count)
-	}
-	expect, ok, err := p.integer(pExpect, 1, projection.MaxPartitions)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
+	count, expect := req.Count, req.ExpectPartitions
+	if expect == 0 {
 		expect = -1
 	}
 	seq, err := m.addPartitions(r.Context(), topic, int(count), int(expect))
@@ -286,14 +230,8 @@ func (m *Manager) handleAddPartitions(r *http.Request, ps httprouter.Params) (an
 		return nil, err
 	}
 	total := m.partitionCount(topic)
-	return struct {
-		Status     string `json:"status"`
-		Message    string `json:"message"`
-		Topic      string `json:"topic"`
-		Added      int    `json:"added"`
-		Partitions int    `json:"partitions"`
-		Seq        int64  `json:"seq"`
-	}{success, fmt.Sprintf("added %d partitions to topic %q (%d in all)", count, topic, total), topic, int(count), total, seq}, nil
+	return api.AddPartitionsAnswer{Status: success, Message: fmt.Sprintf("added %d partitions to topic %q (%d in all)", count, topic, total),
+		Topic: topic, Added: count, Partitions: total, Seq: seq}, nil
 }
 
 func (m *Manager) handleRebalance(r *http.Request, _ httprouter.Params) (any, error) {
@@ -304,12 +242,7 @@ func (m *Manager) handleRebalance(r *http.Request, _ httprouter.Params) (any, er
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		Status  string     `json:"status"`
-		Message string     `json:"message"`
-		Seq     int64      `json:"seq"`
-		Moved   []moveInfo `json:"moved"`
-	}{success, fmt.Sprintf("%d partitions moved", len(moves)), seq, nonNil(moves)}, nil
+	return api.RebalanceAnswer{Status: success, Message: fmt.Sprintf("%d partitions moved", len(moves)), Seq: seq, Moved: nonNil(moves)}, nil
 }
 
 // pathID parses a positive id from the path.
@@ -326,14 +259,15 @@ func (m *Manager) handleHeartbeat(r *http.Request, ps httprouter.Params) (any, e
 	if err != nil {
 		return nil, err
 	}
-	p, err := parseParams(r)
+	var p api.HeartbeatParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
 	if err != nil {
 		return nil, err
 	}
-	addr, _, err := p.str(pAddress)
-	if err != nil {
-		return nil, err
-	}
+	addr := req.Address
 	if addr != "" {
 		if err := checkAddress(addr); err != nil {
 			return nil, err
@@ -343,38 +277,24 @@ func (m *Manager) handleHeartbeat(r *http.Request, ps httprouter.Params) (any, e
 	if err != nil {
 		return nil, err
 	}
-	return brokerAnswer{Status: success, BrokerID: id, Seq: seq}, nil
+	return api.BrokerAnswer{Status: success, BrokerID: id, Seq: seq}, nil
 }
 
 // Reads.
 
 func (m *Manager) handleTopics(r *http.Request, _ httprouter.Params) (any, error) {
-	if _, err := m.readParams(r); err != nil {
+	if err := m.readOnly(r); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()
 	names := m.state.TopicNames()
 	seq := m.state.Seq
 	m.mu.RUnlock()
-	return struct {
-		Status string   `json:"status"`
-		Topics []string `json:"topics"`
-		Seq    int64    `json:"seq"`
-	}{success, names, seq}, nil
-}
-
-// partitionInfo is one partition in GET /topics/{topic}.
-type partitionInfo struct {
-	Partition     int    `json:"partition"`
-	BrokerID      int64  `json:"broker_id"`
-	Address       string `json:"address"`
-	Epoch         int64  `json:"epoch"`
-	HighWatermark *int64 `json:"high_watermark"`
-	Writable      bool   `json:"writable"`
+	return api.TopicsAnswer{Status: success, Topics: names, Seq: seq}, nil
 }
 
 func (m *Manager) handleTopic(r *http.Request, ps httprouter.Params) (any, error) {
-	if _, err := m.readParams(r); err != nil {
+	if err := m.readOnly(r); err != nil {
 		return nil, err
 	}
 	topic := ps.ByName("topic")
@@ -384,10 +304,10 @@ func (m *Manager) handleTopic(r *http.Request, ps httprouter.Params) (any, error
 		m.mu.RUnlock()
 		return nil, logq.Errorf(logq.ETopicNotFound, "topic %q not found", topic)
 	}
-	infos := make([]partitionInfo, len(t.Partitions))
+	infos := make([]api.PartitionInfo, len(t.Partitions))
 	owners := map[int64]owner{}
 	for i, part := range t.Partitions {
-		infos[i] = partitionInfo{Partition: part.Index, BrokerID: part.Broker, Epoch: part.Epoch, Writable: m.state.Writable(topic, i)}
+		infos[i] = api.PartitionInfo{Partition: part.Index, BrokerID: part.Broker, Epoch: part.Epoch, Writable: m.state.Writable(topic, i)}
 		if b, ok := m.state.Brokers[part.Broker]; ok {
 			infos[i].Address = b.Address
 			if infos[i].Writable {
@@ -404,12 +324,7 @@ func (m *Manager) handleTopic(r *http.Request, ps httprouter.Params) (any, error
 			infos[i].HighWatermark = &v
 		}
 	}
-	return struct {
-		Status     string          `json:"status"`
-		Topic      string          `json:"topic"`
-		Partitions []partitionInfo `json:"partitions"`
-		Seq        int64           `json:"seq"`
-	}{success, topic, infos, seq}, nil
+	return api.TopicAnswer{Status: success, Topic: topic, Partitions: infos, Seq: seq}, nil
 }
 
 type partKey struct {
@@ -429,7 +344,7 @@ func (m *Manager) highWatermarks(ctx context.Context, owners map[int64]owner, se
 	var wg sync.WaitGroup
 	for _, o := range owners {
 		wg.Go(func() {
-			var ans brokerPartitionsAnswer
+			var ans api.PartitionsAnswer
 			if err := m.callBroker(ctx, o, seq, "partitions", "GET", "/v1/partitions", nil, nil, &ans, 0); err != nil {
 				return
 			}
@@ -444,89 +359,57 @@ func (m *Manager) highWatermarks(ctx context.Context, owners map[int64]owner, se
 	return out
 }
 
-// brokerInfo is one broker in GET /brokers.
-type brokerInfo struct {
-	BrokerID   int64           `json:"broker_id"`
-	Address    string          `json:"address"`
-	Alive      bool            `json:"alive"`
-	Partitions []brokerPartRef `json:"partitions"`
-}
-
-type brokerPartRef struct {
-	Topic     string `json:"topic"`
-	Partition int    `json:"partition"`
-	Epoch     int64  `json:"epoch"`
-}
-
 func (m *Manager) handleBrokers(r *http.Request, _ httprouter.Params) (any, error) {
-	if _, err := m.readParams(r); err != nil {
+	if err := m.readOnly(r); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()
 	ids := m.state.BrokerIDs()
-	brokers := make([]brokerInfo, 0, len(ids))
-	byBroker := map[int64][]brokerPartRef{}
+	brokers := make([]api.BrokerInfo, 0, len(ids))
+	byBroker := map[int64][]api.BrokerPartRef{}
 	for _, name := range m.state.TopicNames() {
 		for _, p := range m.state.Topics[name].Partitions {
-			byBroker[p.Broker] = append(byBroker[p.Broker], brokerPartRef{Topic: name, Partition: p.Index, Epoch: p.Epoch})
+			byBroker[p.Broker] = append(byBroker[p.Broker], api.BrokerPartRef{Topic: name, Partition: p.Index, Epoch: p.Epoch})
 		}
 	}
 	for _, id := range ids {
 		b := m.state.Brokers[id]
 		parts := byBroker[id]
 		if parts == nil {
-			parts = []brokerPartRef{}
+			parts = []api.BrokerPartRef{}
 		}
-		brokers = append(brokers, brokerInfo{BrokerID: id, Address: b.Address, Alive: b.Alive, Partitions: parts})
+		brokers = append(brokers, api.BrokerInfo{BrokerID: id, Address: b.Address, Alive: b.Alive, Partitions: parts})
 	}
 	seq := m.state.Seq
 	m.mu.RUnlock()
-	return struct {
-		Status  string       `json:"status"`
-		Brokers []brokerInfo `json:"brokers"`
-		Seq     int64        `json:"seq"`
-	}{success, brokers, seq}, nil
+	return api.BrokersAnswer{Status: success, Brokers: brokers, Seq: seq}, nil
 }
 
 func (m *Manager) handleEvents(r *http.Request, _ httprouter.Params) (any, error) {
-	p, err := m.readParams(r)
+	var p api.EventsParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	from, limit, err := p.Range()
 	if err != nil {
 		return nil, err
 	}
-	from, _, err := p.integer(pFrom, 0, math.MaxInt64)
-	if err != nil {
-		return nil, err
-	}
-	limit, ok, err := p.integer(pLimit, 1, maxEventsLimit)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		limit = defaultEventsLimit
-	}
-	events, err := eventlog.Read(r.Context(), m.db, from, int(limit))
+	events, err := eventlog.Read(r.Context(), m.db, from, limit)
 	if err != nil {
 		return nil, err
 	}
 	if events == nil {
 		events = []logq.Event{}
 	}
-	return struct {
-		Status string       `json:"status"`
-		Events []logq.Event `json:"events"`
-	}{success, events}, nil
+	return api.EventsAnswer{Status: success, Events: events}, nil
 }
 
 func (m *Manager) handleState(r *http.Request, _ httprouter.Params) (any, error) {
-	if _, err := m.readParams(r); err != nil {
+	if err := m.readOnly(r); err != nil {
 		return nil, err
 	}
 	s := m.State()
-	return struct {
-		Status string            `json:"status"`
-		Seq    int64             `json:"seq"`
-		State  *projection.State `json:"state"`
-	}{success, s.Seq, s}, nil
+	return api.StateAnswer{Status: success, Seq: s.Seq, State: s}, nil
 }
 
 func (m *Manager) handleHealth(r *http.Request, _ httprouter.Params) (any, error) {
@@ -537,16 +420,7 @@ func (m *Manager) handleHealth(r *http.Request, _ httprouter.Params) (any, error
 	m.mu.RLock()
 	seq, writer, epoch := m.state.Seq, m.state.Writer, m.state.WriterEpoch
 	m.mu.RUnlock()
-	return struct {
-		Status            string `json:"status"`
-		Role              string `json:"role"`
-		ConfiguredRole    Role   `json:"configured_role"`
-		Name              string `json:"name"`
-		Seq               int64  `json:"seq"`
-		Writer            string `json:"writer"`
-		WriterEpoch       int64  `json:"writer_epoch"`
-		HeartbeatInterval int64  `json:"heartbeat_interval_ms"`
-		HeartbeatTimeout  int64  `json:"heartbeat_timeout_ms"`
-	}{success, role, m.cfg.Role, m.cfg.Name, seq, writer, epoch,
-		m.cfg.HeartbeatInterval.Milliseconds(), m.cfg.HeartbeatTimeout.Milliseconds()}, nil
+	return api.HealthAnswer{Status: success, Role: role, ConfiguredRole: string(m.cfg.Role), Name: m.cfg.Name, Seq: seq,
+		Writer: writer, WriterEpoch: epoch,
+		HeartbeatInterval: m.cfg.HeartbeatInterval.Milliseconds(), HeartbeatTimeout: m.cfg.HeartbeatTimeout.Milliseconds()}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // apiFunc is a handler: it returns the success body (marshalled as JSON
@@ -118,13 +119,6 @@ func (m *Manager) handle(r *httprouter.Router, method, path string, fn apiFunc) 
 	})
 }
 
-// errorBody is every error answer.
-type errorBody struct {
-	Status  string `json:"status"`
-	Message string `json:"message"`
-	Code    string `json:"code"`
-}
-
 // writeError is the one place errors become HTTP answers: the status comes
 // from logq.HTTPStatus, the message from logq.ErrorMessage (never the text
 // of an internal error), and only internal errors are logged.
@@ -141,11 +135,11 @@ func (m *Manager) writeError(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 func writeFailure(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, errorBody{Status: "failure", Message: message, Code: code})
+	writeJSON(w, status, api.ErrorBody{Status: api.StatusFailure, Message: message, Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := marshalJSON(v)
+	b, err := api.Marshal(v)
 	if err != nil {
 		b = []byte(`{"status":"failure","message":"internal error","code":"internal"}`)
 		status = http.StatusInternalServerError

@@ -172,16 +172,16 @@ func lastSeq(t *testing.T, pool *pgxpool.Pool) int64 {
 	return seq
 }
 
-// api is an HTTP client for tests.
-type api struct {
+// testAPI is an HTTP client for tests.
+type testAPI struct {
 	t  *testing.T
 	hc *http.Client
 }
 
-func newAPI(t *testing.T) *api {
+func newAPI(t *testing.T) *testAPI {
 	tr := &http.Transport{MaxIdleConnsPerHost: 16}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &api{t: t, hc: &http.Client{Transport: tr, Timeout: 40 * time.Second}}
+	return &testAPI{t: t, hc: &http.Client{Transport: tr, Timeout: 40 * time.Second}}
 }
 
 // answer is a decoded JSON answer.
@@ -207,7 +207,7 @@ func (a answer) int(k string) int64 {
 
 // do sends a request. body is nil, a string (sent as is, with
 // contentType), or a value sent as JSON.
-func (a *api) do(method, url string, body any, contentType ...string) answer {
+func (a *testAPI) do(method, url string, body any, contentType ...string) answer {
 	a.t.Helper()
 	var rd io.Reader
 	ct := ""
@@ -256,7 +256,7 @@ func (a *api) do(method, url string, body any, contentType ...string) answer {
 }
 
 // ok sends a request that must succeed and returns its answer.
-func (a *api) ok(method, url string, body any) answer {
+func (a *testAPI) ok(method, url string, body any) answer {
 	a.t.Helper()
 	ans := a.do(method, url, body)
 	if ans.status != http.StatusOK || ans.str("status") != "success" {

@@ -3,11 +3,8 @@ package manager
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,21 +13,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // HeaderMinSeq asks a broker to apply the event log up to this seq before
 // checking ownership (docs/api.md, Broker API).
-const HeaderMinSeq = "X-Logq-Min-Seq"
+const HeaderMinSeq = api.HeaderMinSeq
 
 const (
-	defaultConsumeMax  = 100
-	maxConsumeMax      = 10000
-	maxWaitMS          = 30000
 	maxBrokerAnswer    = 256 << 20
 	multiPartitionPoll = 250 * time.Millisecond
 )
@@ -64,50 +58,6 @@ func brokerURL(addr string) string {
 	return "http://" + addr
 }
 
-// Broker API messages (docs/api.md).
-type (
-	appendMessage struct {
-		ProducerID int64   `json:"producer_id"`
-		Key        *string `json:"key,omitempty"`
-		Message    string  `json:"message"`
-	}
-	appendRequest struct {
-		Topic     string          `json:"topic"`
-		Partition int             `json:"partition"`
-		Messages  []appendMessage `json:"messages"`
-	}
-	appendAnswer struct {
-		BaseOffset int64 `json:"base_offset"`
-		Count      int   `json:"count"`
-	}
-	consumeRequest struct {
-		Topic      string `json:"topic"`
-		Partition  int    `json:"partition"`
-		ConsumerID int64  `json:"consumer_id"`
-		Max        int    `json:"max,omitempty"`
-		WaitMS     int64  `json:"wait_ms,omitempty"`
-	}
-	brokerMessage struct {
-		Offset  int64   `json:"offset"`
-		Message string  `json:"message"`
-		Key     *string `json:"key"`
-		raw     rawText // when decoded by fastpath.go
-	}
-	consumeBrokerAnswer struct {
-		Messages []brokerMessage `json:"messages"`
-	}
-	sizeAnswer struct {
-		Size int64 `json:"size"`
-	}
-	brokerPartitionsAnswer struct {
-		Partitions []struct {
-			Topic         string `json:"topic"`
-			Partition     int    `json:"partition"`
-			HighWatermark int64  `json:"high_watermark"`
-		} `json:"partitions"`
-	}
-)
-
 // callBroker sends one request to a broker, carrying minSeq, and decodes a
 // 200 answer into out. An error answer becomes the broker's logq error
 // (its internal errors as EUnavailable, without their text); a broker that
@@ -118,7 +68,7 @@ func (m *Manager) callBroker(ctx context.Context, o owner, minSeq int64, op, met
 	defer cancel()
 	var body io.Reader
 	if in != nil {
-		b, err := marshalJSON(in)
+		b, err := api.Marshal(in)
 		if err != nil {
 			return logq.Internal(err, "encode broker request")
 		}
@@ -151,15 +101,15 @@ func (m *Manager) callBroker(ctx context.Context, o owner, minSeq int64, op, met
 		resp.Body.Close()
 	}()
 	if resp.StatusCode == http.StatusOK {
-		if err := decodeBrokerAnswer(io.LimitReader(resp.Body, maxBrokerAnswer), out); err != nil {
+		if err := api.DecodeReader(io.LimitReader(resp.Body, maxBrokerAnswer), out); err != nil {
 			m.metrics.brokerRequests.WithLabelValues(op, logq.EUnavailable).Inc()
 			return logq.Errorf(logq.EUnavailable, "broker %d sent a malformed answer; retry", o.broker)
 		}
 		m.metrics.brokerRequests.WithLabelValues(op, "ok").Inc()
 		return nil
 	}
-	var eb errorBody
-	json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&eb)
+	var eb api.ErrorBody
+	api.DecodeReader(io.LimitReader(resp.Body, 64<<10), &eb)
 	code := eb.Code
 	if code == "" || logq.HTTPStatus(code) == http.StatusInternalServerError && code != logq.EInternal {
 		code = logq.CodeForStatus(resp.StatusCode)
@@ -223,18 +173,9 @@ func (m *Manager) counter(name string) *atomic.Uint64 {
 	return c.(*atomic.Uint64)
 }
 
-// partitioner chooses partitions for one producer's messages.
-type partitioner struct {
-	topic    string
-	n        int
-	fixed    *int  // the producer's own partition, if registered for one
-	writable []int // writable partitions now, for round robin
-	rr       *atomic.Uint64
-}
-
 // partitionerFor checks the producer (and the topic, when given: it must be
 // the producer's) and captures what choosing a partition needs.
-func (m *Manager) partitionerFor(producerID int64, topic string) (*partitioner, error) {
+func (m *Manager) partitionerFor(producerID int64, topic string) (*api.Partitioner, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	prod, ok := m.state.Producers[producerID]
@@ -251,157 +192,86 @@ func (m *Manager) partitionerFor(producerID int64, topic string) (*partitioner, 
 	if !ok {
 		return nil, logq.Errorf(logq.ETopicNotFound, "topic %q not found", topic)
 	}
-	pt := &partitioner{topic: topic, n: len(t.Partitions), fixed: prod.Partition, rr: m.counter("p/" + topic)}
+	pt := &api.Partitioner{Topic: topic, ProducerID: producerID, N: len(t.Partitions), Fixed: prod.Partition, RR: m.counter("p/" + topic)}
 	for i := range t.Partitions {
 		if m.state.Writable(topic, i) {
-			pt.writable = append(pt.writable, i)
+			pt.Writable = append(pt.Writable, i)
 		}
 	}
 	return pt, nil
 }
 
-// pick chooses the partition of one message: the producer's own, the
-// explicit one, the key's hash (FNV-1a mod partitions), or round robin over
-// the writable partitions.
-func (pt *partitioner) pick(producerID int64, explicit *int, key *string) (int, error) {
-	switch {
-	case pt.fixed != nil:
-		if explicit != nil && *explicit != *pt.fixed {
-			return 0, logq.Errorf(logq.EInvalid, "producer %d is registered for partition %d, not %d", producerID, *pt.fixed, *explicit)
-		}
-		return *pt.fixed, nil
-	case explicit != nil:
-		if *explicit >= pt.n {
-			return 0, logq.Errorf(logq.EInvalid, "topic %q has partitions 0..%d; no partition %d", pt.topic, pt.n-1, *explicit)
-		}
-		return *explicit, nil
-	case key != nil:
-		return KeyPartition(*key, pt.n), nil
-	case len(pt.writable) == 0:
-		return 0, logq.Errorf(logq.EUnavailable, "no partition of topic %q has a live broker; retry", pt.topic)
-	}
-	return pt.writable[int((pt.rr.Add(1)-1)%uint64(len(pt.writable)))], nil
-}
-
-// KeyPartition is the partition of a key among n: FNV-1a (32 bits) of the
-// key modulo n. The Go client uses the same function.
-func KeyPartition(key string, n int) int {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(n))
-}
-
-type produceAnswer struct {
-	Status    string `json:"status"`
-	Partition int    `json:"partition"`
-	Offset    int64  `json:"offset"`
-}
+// KeyPartition is the partition of a key among n (api.KeyPartition).
+func KeyPartition(key string, n int) int { return api.KeyPartition(key, n) }
 
 func (m *Manager) handleProduce(r *http.Request, _ httprouter.Params) (any, error) {
-	p, err := m.readParams(r)
+	var p api.ProduceParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request(m.cfg.MaxMessageBytes)
 	if err != nil {
 		return nil, err
 	}
-	producerID, err := p.requiredInt(pProducer, 1, math.MaxInt64)
+	pt, err := m.partitionerFor(req.ProducerID, req.Topic)
 	if err != nil {
 		return nil, err
 	}
-	topic, _, err := p.str(pTopic)
+	partition, err := pt.Pick(req.Partition, req.Key)
 	if err != nil {
 		return nil, err
 	}
-	msg, err := p.message()
+	base, err := m.appendTo(r.Context(), pt.Topic, partition, []api.AppendMessage{{ProducerID: req.ProducerID, Key: req.Key, Message: req.Message}})
 	if err != nil {
 		return nil, err
 	}
-	key, err := p.key()
-	if err != nil {
-		return nil, err
-	}
-	explicit, err := p.optPartition()
-	if err != nil {
-		return nil, err
-	}
-	if err := m.checkMessage(msg, key); err != nil {
-		return nil, err
-	}
-	pt, err := m.partitionerFor(producerID, topic)
-	if err != nil {
-		return nil, err
-	}
-	partition, err := pt.pick(producerID, explicit, key)
-	if err != nil {
-		return nil, err
-	}
-	base, err := m.appendTo(r.Context(), pt.topic, partition, []appendMessage{{ProducerID: producerID, Key: key, Message: msg}})
-	if err != nil {
-		return nil, err
-	}
-	return produceAnswer{Status: success, Partition: partition, Offset: base}, nil
-}
-
-// batchResult is one message's outcome in a batch produce.
-type batchResult struct {
-	Partition *int       `json:"partition,omitempty"`
-	Offset    *int64     `json:"offset,omitempty"`
-	Error     *errorItem `json:"error,omitempty"`
-}
-
-type errorItem struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	return api.ProduceAnswer{Status: success, Partition: partition, Offset: base}, nil
 }
 
 func (m *Manager) handleProduceBatch(r *http.Request, _ httprouter.Params) (any, error) {
-	producerID, topic, items, err := m.produceBatchParams(r)
+	var p api.ProduceBatchParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request(m.cfg.MaxBatchMessages, m.cfg.MaxMessageBytes)
 	if err != nil {
 		return nil, err
 	}
-	if items.len() == 0 || items.len() > m.cfg.MaxBatchMessages {
-		return nil, logq.Errorf(logq.EInvalid, "messages must hold 1 to %d messages; got %d", m.cfg.MaxBatchMessages, items.len())
-	}
-	pt, err := m.partitionerFor(producerID, topic)
+	pt, err := m.partitionerFor(req.ProducerID, req.Topic)
 	if err != nil {
 		return nil, err
 	}
 
-	// Validate every message first: bad input changes nothing.
-	n := items.len()
-	msgs := make([]appendMessage, n)
+	// Choose every message's partition first: bad input changes nothing.
+	n := len(req.Messages)
+	msgs := make([]api.AppendMessage, n)
 	parts := make([]int, n)
-	results := make([]batchResult, n)
+	results := make([]api.BatchResult, n)
 	groups := map[int][]int{} // partition → indexes into msgs, in order
-	for i := range n {
-		text, key, explicit, err := items.at(i)
-		if err != nil {
-			return nil, err
-		}
-		if err := m.checkMessage(text, key); err != nil {
-			return nil, itemError(i, err)
-		}
-		msgs[i] = appendMessage{ProducerID: producerID, Key: key, Message: text}
-		parts[i], err = pt.pick(producerID, explicit, key)
+	for i, rec := range req.Messages {
+		msgs[i] = api.AppendMessage{ProducerID: req.ProducerID, Key: rec.Key, Message: rec.Message}
+		parts[i], err = pt.Pick(rec.Partition, rec.Key)
 		switch {
 		case err == nil:
 			groups[parts[i]] = append(groups[parts[i]], i)
 		case logq.ErrorCode(err) == logq.EInvalid:
-			return nil, itemError(i, err)
+			return nil, api.ItemError(i, err)
 		default:
-			results[i].Error = &errorItem{Code: logq.ErrorCode(err), Message: logq.ErrorMessage(err)}
+			results[i].Error = &api.ItemFailure{Code: logq.ErrorCode(err), Message: logq.ErrorMessage(err)}
 		}
 	}
 
 	var wg sync.WaitGroup
 	for partition, idx := range groups {
 		wg.Go(func() {
-			batch := make([]appendMessage, len(idx))
+			batch := make([]api.AppendMessage, len(idx))
 			for j, i := range idx {
 				batch[j] = msgs[i]
 			}
-			base, err := m.appendTo(r.Context(), pt.topic, partition, batch)
+			base, err := m.appendTo(r.Context(), pt.Topic, partition, batch)
 			for j, i := range idx {
 				if err != nil {
-					results[i].Error = &errorItem{Code: logq.ErrorCode(err), Message: logq.ErrorMessage(err)}
+					results[i].Error = &api.ItemFailure{Code: logq.ErrorCode(err), Message: logq.ErrorMessage(err)}
 					continue
 				}
 				part, off := partition, base+int64(j)
@@ -412,7 +282,7 @@ func (m *Manager) handleProduceBatch(r *http.Request, _ httprouter.Params) (any,
 	wg.Wait()
 
 	failed := 0
-	var first *errorItem
+	var first *api.ItemFailure
 	for _, res := range results {
 		if res.Error != nil {
 			failed++
@@ -424,37 +294,13 @@ func (m *Manager) handleProduceBatch(r *http.Request, _ httprouter.Params) (any,
 	if failed == len(results) {
 		return nil, &logq.Error{Code: first.Code, Message: first.Message}
 	}
-	return produceBatchAnswer{success, results}, nil
-}
-
-// checkMessage refuses, before anything is written, a message the brokers
-// would refuse: over MaxMessageBytes with its key (413), holding NUL
-// characters (PostgreSQL text cannot) or invalid UTF-8 (400). A batch with
-// one such message is refused whole, so no partition takes part of it.
-func (m *Manager) checkMessage(text string, key *string) error {
-	n := len(text)
-	if key != nil {
-		n += len(*key)
-	}
-	if n > m.cfg.MaxMessageBytes {
-		return logq.Errorf(logq.ETooLarge, "message of %d bytes (with its key) is over the %d-byte limit", n, m.cfg.MaxMessageBytes)
-	}
-	if strings.IndexByte(text, 0) >= 0 || (key != nil && strings.IndexByte(*key, 0) >= 0) {
-		return logq.Errorf(logq.EInvalid, "message and key cannot contain NUL characters")
-	}
-	if !utf8.ValidString(text) || (key != nil && !utf8.ValidString(*key)) {
-		return logq.Errorf(logq.EInvalid, "message and key must be valid UTF-8")
-	}
-	return nil
-}
-
-func itemError(i int, err error) error {
-	return logq.Errorf(logq.ErrorCode(err), "messages[%d]: %s", i, logq.ErrorMessage(err))
+	return api.ProduceBatchAnswer{Status: success, Results: results}, nil
 }
 
 // consumerPartitions checks the consumer (and the topic, when given) and
-// returns its topic and partitions.
-func (m *Manager) consumerPartitions(consumerID int64, topic string) (string, []int, error) {
+// returns its topic and the partitions to read: the one asked for, which
+// must exist and be one the consumer reads, or else all of its own.
+func (m *Manager) consumerPartitions(consumerID int64, topic string, only *int) (string, []int, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	c, ok := m.state.Consumers[consumerID]
@@ -471,7 +317,14 @@ func (m *Manager) consumerPartitions(consumerID int64, topic string) (string, []
 	if !ok {
 		return "", nil, logq.Errorf(logq.ETopicNotFound, "topic %q not found", topic)
 	}
-	if c.Partition != nil {
+	switch {
+	case only != nil && *only >= len(t.Partitions):
+		return "", nil, logq.Errorf(logq.EInvalid, "topic %q has partitions 0..%d; no partition %d", topic, len(t.Partitions)-1, *only)
+	case only != nil && c.Partition != nil && *c.Partition != *only:
+		return "", nil, logq.Errorf(logq.EInvalid, "consumer %d is registered for partition %d, not %d", consumerID, *c.Partition, *only)
+	case only != nil:
+		return topic, []int{*only}, nil
+	case c.Partition != nil:
 		return topic, []int{*c.Partition}, nil
 	}
 	parts := make([]int, len(t.Partitions))
@@ -481,32 +334,26 @@ func (m *Manager) consumerPartitions(consumerID int64, topic string) (string, []
 	return topic, parts, nil
 }
 
-// consumeParams reads topic and consumer_id of a consume or size request.
-func (m *Manager) consumeParams(r *http.Request) (*params, int64, string, []int, error) {
-	p, err := m.readParams(r)
-	if err != nil {
-		return nil, 0, "", nil, err
+// consumeParams reads a consume, consume_batch or size request and
+// resolves the consumer's partitions.
+func (m *Manager) consumeParams(r *http.Request) (api.ConsumeRequest, string, []int, error) {
+	var p api.ConsumeParams
+	if err := m.decode(r, &p); err != nil {
+		return api.ConsumeRequest{}, "", nil, err
 	}
-	consumerID, err := p.requiredInt(pConsumer, 1, math.MaxInt64)
+	req, err := p.Request()
 	if err != nil {
-		return nil, 0, "", nil, err
+		return req, "", nil, err
 	}
-	topic, _, err := p.str(pTopic)
-	if err != nil {
-		return nil, 0, "", nil, err
-	}
-	topic, parts, err := m.consumerPartitions(consumerID, topic)
-	if err != nil {
-		return nil, 0, "", nil, err
-	}
-	return p, consumerID, topic, parts, nil
+	topic, parts, err := m.consumerPartitions(req.ConsumerID, req.Topic, req.Partition)
+	return req, topic, parts, err
 }
 
 // fetch consumes up to max messages of one partition for a consumer.
-func (m *Manager) fetch(ctx context.Context, topic string, partition int, consumerID int64, max int, wait time.Duration) ([]brokerMessage, error) {
-	var ans consumeBrokerAnswer
+func (m *Manager) fetch(ctx context.Context, topic string, partition int, consumerID int64, max int, wait time.Duration) ([]api.StoredMessage, error) {
+	var ans api.MessagesAnswer
 	err := m.onPartition(ctx, topic, partition, func(o owner, seq int64) error {
-		return m.callBroker(ctx, o, seq, "consume", "POST", "/v1/consume", nil, consumeRequest{
+		return m.callBroker(ctx, o, seq, "consume", "POST", "/v1/consume", nil, api.BrokerConsumeRequest{
 			Topic: topic, Partition: partition, ConsumerID: consumerID, Max: max, WaitMS: wait.Milliseconds(),
 		}, &ans, wait)
 	})
@@ -554,58 +401,31 @@ func (m *Manager) consumeRound(ctx context.Context, topic string, parts []int, c
 
 type polled struct {
 	partition int
-	msg       brokerMessage
-}
-
-type consumeAnswer struct {
-	Status    string  `json:"status"`
-	Message   *string `json:"message"`
-	Partition *int    `json:"partition"`
-	Offset    *int64  `json:"offset"`
-	Key       *string `json:"key"`
+	msg       api.StoredMessage
 }
 
 func (m *Manager) handleConsume(r *http.Request, _ httprouter.Params) (any, error) {
-	_, consumerID, topic, parts, err := m.consumeParams(r)
+	req, topic, parts, err := m.consumeParams(r)
 	if err != nil {
 		return nil, err
 	}
-	got, answered, err := m.consumeRound(r.Context(), topic, parts, consumerID, 1)
+	got, answered, err := m.consumeRound(r.Context(), topic, parts, req.ConsumerID, 1)
 	if len(got) > 0 {
 		g := got[0]
-		return consumeAnswer{Status: success, Message: &g.msg.Message, Partition: &g.partition, Offset: &g.msg.Offset, Key: g.msg.Key}, nil
+		return api.ConsumeAnswer{Status: success, Message: &g.msg.Message, Partition: &g.partition, Offset: &g.msg.Offset, Key: g.msg.Key}, nil
 	}
 	if !answered && err != nil {
 		return nil, err
 	}
-	return consumeAnswer{Status: success}, nil
-}
-
-type batchMessage struct {
-	Topic     string  `json:"topic"`
-	Partition int     `json:"partition"`
-	Offset    int64   `json:"offset"`
-	Message   string  `json:"message"`
-	Key       *string `json:"key"`
-	raw       rawText // Message and Key as the broker encoded them (fastpath.go)
+	return api.ConsumeAnswer{Status: success}, nil
 }
 
 func (m *Manager) handleConsumeBatch(r *http.Request, _ httprouter.Params) (any, error) {
-	p, consumerID, topic, parts, err := m.consumeParams(r)
+	req, topic, parts, err := m.consumeParams(r)
 	if err != nil {
 		return nil, err
 	}
-	max, ok, err := p.integer(pMax, 1, maxConsumeMax)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		max = defaultConsumeMax
-	}
-	waitMS, _, err := p.integer(pWaitMS, 0, maxWaitMS)
-	if err != nil {
-		return nil, err
-	}
+	consumerID, max, waitMS := req.ConsumerID, req.Max, req.WaitMS
 	deadline := time.Now().Add(time.Duration(waitMS) * time.Millisecond)
 	ctx := r.Context()
 	var got []polled
@@ -636,33 +456,29 @@ func (m *Manager) handleConsumeBatch(r *http.Request, _ httprouter.Params) (any,
 			break // a failing broker ends the wait rather than spin
 		}
 	}
-	out := make([]batchMessage, len(got))
+	out := make([]api.BatchMessage, len(got))
 	for i, g := range got {
-		out[i] = batchMessage{Topic: topic, Partition: g.partition, Offset: g.msg.Offset, Message: g.msg.Message, Key: g.msg.Key, raw: g.msg.raw}
+		out[i] = api.BatchMessage{Topic: topic, Partition: g.partition, Offset: g.msg.Offset, Message: g.msg.Message, Key: g.msg.Key}
 	}
-	return consumeBatchAnswer{success, out}, nil
+	return api.ConsumeBatchAnswer{Status: success, Messages: out}, nil
 }
 
 func (m *Manager) handleSize(r *http.Request, _ httprouter.Params) (any, error) {
-	_, consumerID, topic, parts, err := m.consumeParams(r)
+	req, topic, parts, err := m.consumeParams(r)
 	if err != nil {
 		return nil, err
 	}
-	sizes := make([]int64, len(parts))
+	sizes := make([]api.PartitionSize, len(parts))
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
 	for i, partition := range parts {
 		wg.Go(func() {
-			var ans sizeAnswer
+			var ans api.BrokerSizeAnswer
 			errs[i] = m.onPartition(r.Context(), topic, partition, func(o owner, seq int64) error {
-				q := url.Values{
-					"topic":       {topic},
-					"partition":   {strconv.Itoa(partition)},
-					"consumer_id": {strconv.FormatInt(consumerID, 10)},
-				}
+				q := api.BrokerConsumeRequest{Topic: topic, Partition: partition, ConsumerID: req.ConsumerID}.Query()
 				return m.callBroker(r.Context(), o, seq, "size", "GET", "/v1/size", q, nil, &ans, 0)
 			})
-			sizes[i] = ans.Size
+			sizes[i] = api.PartitionSize{Partition: partition, Size: ans.Size}
 		})
 	}
 	wg.Wait()
@@ -671,10 +487,7 @@ func (m *Manager) handleSize(r *http.Request, _ httprouter.Params) (any, error) 
 		if errs[i] != nil {
 			return nil, errs[i]
 		}
-		total += sizes[i]
+		total += sizes[i].Size
 	}
-	return struct {
-		Status string `json:"status"`
-		Size   int64  `json:"size"`
-	}{success, total}, nil
+	return api.SizeAnswer{Status: success, Size: total, Sizes: sizes}, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/projection"
 )
@@ -403,7 +404,7 @@ func (m *Manager) uiLags(ctx context.Context, consumers []uiClient, seq int64) {
 				return
 			}
 			q := url.Values{"topic": {c.Topic}, "partition": {strconv.Itoa(jb.partition)}, "consumer_id": {strconv.FormatInt(c.ID, 10)}}
-			var ans sizeAnswer
+			var ans api.BrokerSizeAnswer
 			errs[j] = m.callBroker(ctx, o, seq, "size", "GET", "/v1/size", q, nil, &ans, 0)
 			sizes[j] = ans.Size
 		})
@@ -461,7 +462,7 @@ func (m *Manager) uiHeartbeatAges(ctx context.Context) (map[int64]time.Duration,
 	}
 	defer resp.Body.Close()
 	var ans uiHeartbeatsAnswer
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ans); err != nil || resp.StatusCode != http.StatusOK {
+	if err := api.DecodeReader(io.LimitReader(resp.Body, 1<<20), &ans); err != nil || resp.StatusCode != http.StatusOK {
 		return nil, false, unavailable
 	}
 	ages := make(map[int64]time.Duration, len(ans.Heartbeats))
@@ -471,14 +472,7 @@ func (m *Manager) uiHeartbeatAges(ctx context.Context) (map[int64]time.Duration,
 	return ages, true, "Heartbeat ages as the writer (" + target + ") sees them."
 }
 
-type uiHeartbeatsAnswer struct {
-	Status     string `json:"status"`
-	Seq        int64  `json:"seq"`
-	Heartbeats []struct {
-		BrokerID int64 `json:"broker_id"`
-		AgeMS    int64 `json:"age_ms"`
-	} `json:"heartbeats"`
-}
+type uiHeartbeatsAnswer = api.HeartbeatsAnswer
 
 // handleUIHeartbeats is GET /ui/heartbeats: on the writer, the time since
 // each broker's last heartbeat (on its clock); elsewhere not_writer.
@@ -498,10 +492,7 @@ func (m *Manager) handleUIHeartbeats(r *http.Request, _ httprouter.Params) (any,
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
-		ans.Heartbeats = append(ans.Heartbeats, struct {
-			BrokerID int64 `json:"broker_id"`
-			AgeMS    int64 `json:"age_ms"`
-		}{id, ages[id].Milliseconds()})
+		ans.Heartbeats = append(ans.Heartbeats, api.BrokerHeartbeat{BrokerID: id, AgeMS: ages[id].Milliseconds()})
 	}
 	return ans, nil
 }

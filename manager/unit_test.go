@@ -46,56 +46,6 @@ func TestKeyPartitionIsFNV1a(t *testing.T) {
 	}
 }
 
-func TestParams(t *testing.T) {
-	t.Parallel()
-	req := func(method, target, ct, body string) *http.Request {
-		r := httptest.NewRequest(method, target, strings.NewReader(body))
-		if ct != "" {
-			r.Header.Set("Content-Type", ct)
-		}
-		return r
-	}
-	// JSON body wins over the query; aliases; numeric strings.
-	p, err := parseParams(req("POST", "/x?topic=q&partition=1", "", `{"name":"b","partition_index":"3"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if topic, _ := p.requiredStr(pTopic); topic != "b" {
-		t.Fatalf("topic %q", topic)
-	}
-	if part, err := p.optPartition(); err != nil || *part != 3 {
-		t.Fatalf("partition %v %v", part, err)
-	}
-	// A form body, and JSON sent with a form content type (curl -d).
-	p, _ = parseParams(req("POST", "/x", "application/x-www-form-urlencoded", `topic_name=f&partition_id=2`))
-	if topic, _ := p.requiredStr(pTopic); topic != "f" {
-		t.Fatalf("form topic %q", topic)
-	}
-	p, err = parseParams(req("POST", "/x", "application/x-www-form-urlencoded", `{"topic":"j"}`))
-	if topic, _ := p.requiredStr(pTopic); err != nil || topic != "j" {
-		t.Fatalf("curl -d JSON: %q %v", topic, err)
-	}
-	// Integers: 1e3 is an integer, 1.5 and 1e30 are not.
-	p, _ = parseParams(req("POST", "/x", "", `{"a":1e3,"b":1.5,"c":1e30,"d":null}`))
-	if n, _, err := p.integer([]string{"a"}, 0, 5000); err != nil || n != 1000 {
-		t.Fatalf("1e3: %v %v", n, err)
-	}
-	for _, k := range []string{"b", "c"} {
-		if _, _, err := p.integer([]string{k}, 0, 1<<62); logq.ErrorCode(err) != logq.EInvalid {
-			t.Fatalf("%s: %v", k, err)
-		}
-	}
-	if _, ok, err := p.integer([]string{"d"}, 0, 1); ok || err != nil {
-		t.Fatalf("null counts as absent: %v %v", ok, err)
-	}
-	// Oversized bodies are too_large.
-	r := req("POST", "/x", "", `{"a":"`+strings.Repeat("x", 100)+`"}`)
-	r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, 10)
-	if _, err := parseParams(r); logq.ErrorCode(err) != logq.ETooLarge {
-		t.Fatalf("oversized: %v", err)
-	}
-}
-
 // TestPanicsAndInternalErrors: a panic is a JSON 500 and an internal
 // error's text never reaches the client.
 func TestPanicsAndInternalErrors(t *testing.T) {

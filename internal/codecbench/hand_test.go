@@ -6,7 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/logq/logq/internal/fastjson"
+	"github.com/logq/logq/internal/codecbench/fastjson"
 )
 
 // The hand codec exactly as logq uses it today: these functions are copies

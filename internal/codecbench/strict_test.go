@@ -9,7 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/logq/logq/internal/fastjson"
+	"github.com/logq/logq/internal/codecbench/fastjson"
 )
 
 // TestSameValues checks the benchmark is fair: every library decodes what

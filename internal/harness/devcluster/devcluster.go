@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/broker"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/pg"
@@ -402,12 +403,9 @@ func (c *Cluster) Close() error {
 	return first
 }
 
-type health struct {
-	Status string `json:"status"`
-	Role   string `json:"role"`
-	Seq    int64  `json:"seq"`
-	Writer string `json:"writer"`
-}
+// health is a server's answer of GET /healthz (a broker's decodes too:
+// status and seq).
+type health = api.HealthAnswer
 
 // waitHealth polls url/healthz until ok accepts the answer or ctx is done.
 func waitHealth(ctx context.Context, url string, ok func(health) bool) error {

@@ -1,5 +1,8 @@
-// Package fastjson encodes and decodes the JSON of logq's hot paths
-// (batches of messages through produce and consume) without reflection.
+// Package fastjson is the hand-written JSON codec logq's hot paths used
+// before the codec comparison (package codecbench, docs/benchmarks.md "JSON
+// codec") chose goccy/go-json. Nothing in logq uses it any more: it is kept,
+// unchanged, only as that comparison's baseline, so the figures stay
+// reproducible.
 //
 // It is not a general JSON library. The encoder appends strings and
 // numbers exactly as encoding/json writes them. The decoder is a cursor

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	json "github.com/goccy/go-json"
+)
+
+// The one JSON codec of the wire contract. Every request and answer of the
+// HTTP APIs is encoded and decoded here, so the library behind it is a
+// one-file choice: goccy/go-json, chosen by the benchmark of
+// internal/codecbench (docs/benchmarks.md): it encodes byte for byte as
+// encoding/json does and is the fastest of the maintained libraries on
+// batched produce and consume. Like every codec measured, it replaces
+// invalid UTF-8 and lone surrogates with U+FFFD when decoding: Unmarshal
+// refuses them first.
+
+// RawMessage is an undecoded JSON value.
+type RawMessage = json.RawMessage
+
+// Marshal encodes v as JSON.
+func Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Unmarshal decodes one JSON value into v, strictly: the data must be
+// valid UTF-8, hold nothing after the value and no lone UTF-16 surrogate
+// escape (which a decoder would otherwise turn into U+FFFD silently).
+func Unmarshal(data []byte, v any) error {
+	if !utf8.Valid(data) {
+		return errInvalidUTF8
+	}
+	if err := checkSurrogates(data); err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+// DecodeReader reads r to its end and decodes it into v, as Unmarshal
+// does: for answers read from a peer.
+func DecodeReader(r io.Reader, v any) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	return Unmarshal(data, v)
+}
+
+// decodeTrusted decodes a fragment of a value Unmarshal has checked already
+// (in a custom UnmarshalJSON).
+func decodeTrusted(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+var errInvalidUTF8 = errors.New("not valid UTF-8")
+
+// checkSurrogates refuses a \uXXXX escape of a UTF-16 surrogate that is not
+// a high surrogate followed by an escaped low one.
+func checkSurrogates(data []byte) error {
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(data) {
+			return nil // a syntax error, for the decoder to report
+		}
+		if data[i+1] != 'u' {
+			i++ // an escaped character: skip it (\\ included)
+			continue
+		}
+		r, ok := hex4(data, i+2)
+		if !ok {
+			return nil
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			lo, ok := rune(0), false
+			if i+7 < len(data) && data[i+6] == '\\' && data[i+7] == 'u' {
+				lo, ok = hex4(data, i+8)
+			}
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return fmt.Errorf("lone UTF-16 surrogate \\u%04x at byte %d", r, i)
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return fmt.Errorf("lone UTF-16 surrogate \\u%04x at byte %d", r, i)
+		default:
+			i += 5
+		}
+	}
+	return nil
+}
+
+func hex4(data []byte, at int) (rune, bool) {
+	if at+4 > len(data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range data[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// syntaxText describes a decoding error without echoing the input.
+func syntaxText(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("%s at byte %d", syn.Error(), syn.Offset)
+	case errors.As(err, &typ) && typ.Field != "":
+		return typ.Field + " has the wrong type"
+	case errors.As(err, &typ):
+		return "not a JSON object of the expected shape"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "unexpected end of input"
+	case errors.Is(err, errInvalidUTF8):
+		return "not valid UTF-8"
+	}
+	return err.Error()
+}
