@@ -364,3 +364,26 @@ func BenchmarkDecodeAppend(b *testing.B) {
 		}
 	}
 }
+
+// TestUnquoteAllocs: a plain JSON string is decoded without the codec (one
+// allocation, the string); one with escapes goes through the codec and
+// still decodes right.
+func TestUnquoteAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation bounds do not hold under the race detector")
+	}
+	var s string
+	plain := []byte(`"` + strings.Repeat("x", 100) + `"`)
+	if n := testing.AllocsPerRun(100, func() {
+		if err := unquote(plain, &s); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Fatalf("%v allocations to unquote a plain string, want 1 (the fast path was bypassed)", n)
+	}
+	for in, want := range map[string]string{`"a\"b"`: `a"b`, `"\u00e9\n"`: "é\n", `"😀"`: "😀", `""`: ""} {
+		if err := unquote([]byte(in), &s); err != nil || s != want {
+			t.Errorf("unquote(%s) = %q, %v; want %q", in, s, err, want)
+		}
+	}
+}
