@@ -196,7 +196,6 @@ func (v *Bool) setText(s string, src uint8) {
 
 func isNull(b []byte) bool { return len(b) == 4 && string(b) == "null" }
 
-
 // texter is a lenient scalar set from a query or form value.
 type texter interface{ setText(v string, src uint8) }
 
