@@ -155,12 +155,18 @@ func (c *Consumer) poll(ctx context.Context, max int, wait time.Duration) ([]Mes
 	}
 	msgs := make([]Message, len(out.Messages))
 	for i, m := range out.Messages {
-		msgs[i] = Message{Topic: c.topic, Partition: m.Partition, Offset: m.Offset, Value: m.Message}
-		if m.Key != nil {
-			msgs[i].Key = *m.Key
-		}
+		msgs[i] = c.message(m.Partition, m.Offset, m.Message, m.Key)
 	}
 	return msgs, nil
+}
+
+// message is one delivered message as the client hands it out.
+func (c *Consumer) message(partition int, offset int64, value string, key *string) Message {
+	m := Message{Topic: c.topic, Partition: partition, Offset: offset, Value: value}
+	if key != nil {
+		m.Key = *key
+	}
+	return m
 }
 
 func max0(d time.Duration) time.Duration {

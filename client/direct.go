@@ -107,10 +107,7 @@ func (c *Consumer) fetchDirect(ctx context.Context, part PartitionInfo, max int)
 	}
 	out := make([]Message, len(ans.Messages))
 	for i, m := range ans.Messages {
-		out[i] = Message{Topic: c.topic, Partition: part.Partition, Offset: m.Offset, Value: m.Message}
-		if m.Key != nil {
-			out[i].Key = *m.Key
-		}
+		out[i] = c.message(part.Partition, m.Offset, m.Message, m.Key)
 	}
 	return out, nil
 }
