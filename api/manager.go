@@ -454,11 +454,11 @@ type AddPartitionsAnswer struct {
 // Move is one reassignment in the answers of DELETE /brokers/{id} and
 // POST /rebalance.
 type Move struct {
-	Topic     string `json:"topic"`
-	Partition int    `json:"partition"`
-	From      int64  `json:"from_broker_id"` // 0: it had no owner
-	BrokerID  int64  `json:"broker_id"`
-	Epoch     int64  `json:"epoch"` // the new ownership epoch
+	Topic      string `json:"topic"`
+	Partition  int    `json:"partition"`
+	FromBroker int64  `json:"from_broker_id"` // 0: it had no owner
+	BrokerID   int64  `json:"broker_id"`
+	Epoch      int64  `json:"epoch"` // the new ownership epoch
 }
 
 // RemoveBrokerAnswer is the answer of DELETE /brokers/{id}.

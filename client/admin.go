@@ -244,14 +244,8 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 }
 
 // Move is one partition's change of owner, as answered by RemoveBroker and
-// Rebalance.
-type Move struct {
-	Topic      string `json:"topic"`
-	Partition  int    `json:"partition"`
-	FromBroker int64  `json:"from_broker_id"` // 0: it had no owner
-	BrokerID   int64  `json:"broker_id"`
-	Epoch      int64  `json:"epoch"` // the new ownership epoch
-}
+// Rebalance: the wire contract's own type.
+type Move = api.Move
 
 // RemoveBroker decommissions a broker: its partitions move to live brokers
 // (with higher epochs) and it is retired, so that its appends are fenced and
@@ -309,13 +303,12 @@ func (c *Client) Rebalance(ctx context.Context) ([]Move, int64, error) {
 	return moves(out.Moved), out.Seq, nil
 }
 
-// moves converts the moves of an answer.
+// moves returns an answer's moves, never nil.
 func moves(in []api.Move) []Move {
-	out := make([]Move, len(in))
-	for i, m := range in {
-		out[i] = Move{Topic: m.Topic, Partition: m.Partition, FromBroker: m.From, BrokerID: m.BrokerID, Epoch: m.Epoch}
+	if in == nil {
+		return []Move{}
 	}
-	return out
+	return in
 }
 
 // ClientInfo is a registered producer or consumer as the managers see it.

@@ -180,7 +180,7 @@ type moveInfo = api.Move
 func newMoveInfo(s *projection.State, mv projection.PartitionAssigned) moveInfo {
 	info := moveInfo{Topic: mv.Topic, Partition: mv.Partition, BrokerID: mv.BrokerID, Epoch: mv.Epoch}
 	if t, ok := s.Topics[mv.Topic]; ok && mv.Partition < len(t.Partitions) {
-		info.From = t.Partitions[mv.Partition].Broker
+		info.FromBroker = t.Partitions[mv.Partition].Broker
 	}
 	return info
 }
