@@ -39,7 +39,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 }
 
 func BenchmarkGroupCommitFsync(b *testing.B) {
-	ctx := testCtx(b, 2*time.Minute)
+	ctx := pgtest.Context(b, 2*time.Minute)
 	srv, err := pgserver.Start(ctx, pgserver.Options{Fsync: true})
 	if err != nil {
 		b.Fatal(err)
@@ -65,7 +65,7 @@ const benchAppenders, benchPartitions = 64, 3
 var benchPayload = strings.Repeat("x", 100)
 
 func benchGroupCommit(b *testing.B, dsn string) {
-	ctx := testCtx(b, 10*time.Minute)
+	ctx := pgtest.Context(b, 10*time.Minute)
 	db := connect(b, dsn)
 	s := pgstore.New(db)
 	if _, err := db.Exec(ctx, `CREATE TABLE baseline (LIKE messages INCLUDING ALL)`); err != nil {
@@ -152,9 +152,7 @@ func runAppenders(b *testing.B, n int, appendOne func(g, i int) error) time.Dura
 // HTTP API (64 concurrent clients, one message per request).
 func BenchmarkAppendHTTP(b *testing.B) {
 	dsn := pgtest.NewDB(b)
-	cp := newControlPlane(b, dsn)
-	cp.brokers(1)
-	seq := cp.topic("orders", 1, 1, 1)
+	_, seq := withTopic(b, dsn, "orders", 1, 1, 1)
 	tb := startBroker(b, Config{DSN: dsn, ID: 1})
 	tb.waitApplied(seq)
 	tb.client.Transport.(*http.Transport).MaxIdleConnsPerHost = benchAppenders
@@ -177,9 +175,7 @@ func BenchmarkAppendHTTP(b *testing.B) {
 func BenchmarkAppendBatchHTTP(b *testing.B) {
 	const clients, perRequest = 8, 1000
 	dsn := pgtest.NewDB(b)
-	cp := newControlPlane(b, dsn)
-	cp.brokers(1)
-	seq := cp.topic("orders", 1, 1, 1)
+	_, seq := withTopic(b, dsn, "orders", 1, 1, 1)
 	tb := startBroker(b, Config{DSN: dsn, ID: 1})
 	tb.waitApplied(seq)
 	payloads := make([]string, perRequest)
@@ -224,7 +220,7 @@ func BenchmarkAppendBatchHTTP(b *testing.B) {
 	})
 	b.StopTimer()
 	db := connect(b, dsn)
-	ctx := testCtx(b, 10*time.Minute)
+	ctx := pgtest.Context(b, 10*time.Minute)
 	if _, err := db.Exec(ctx, `CREATE TABLE baseline (LIKE messages INCLUDING ALL)`); err != nil {
 		b.Fatal(err)
 	}
