@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/logq/logq/broker/storage/pgstore"
-	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgserver"
 	"github.com/logq/logq/internal/pgtest"
 )
@@ -39,25 +38,8 @@ func BenchmarkGroupCommit(b *testing.B) {
 }
 
 func BenchmarkGroupCommitFsync(b *testing.B) {
-	ctx := pgtest.Context(b, 2*time.Minute)
-	srv, err := pgserver.Start(ctx, pgserver.Options{Fsync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { srv.Stop() })
-	conn, err := pgx.Connect(ctx, srv.DSN("postgres"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE logq"); err != nil {
-		b.Fatal(err)
-	}
-	db := connect(b, srv.DSN("logq"))
-	if err := pg.Migrate(ctx, db); err != nil {
-		b.Fatal(err)
-	}
-	benchGroupCommit(b, srv.DSN("logq"))
+	_, dsn := pgtest.NewServerWith(b, pgserver.Options{Fsync: true})
+	benchGroupCommit(b, dsn)
 }
 
 const benchAppenders, benchPartitions = 64, 3

@@ -167,9 +167,16 @@ func createDB(ctx context.Context, name, from string) error {
 // URL names a database holding logq's schema.
 func NewServer(t testing.TB) (*pgserver.Server, string) {
 	t.Helper()
+	return NewServerWith(t, pgserver.Options{})
+}
+
+// NewServerWith is NewServer with the server started from opts (e.g. with
+// fsync on, for a benchmark whose cost is the commit's WAL flush).
+func NewServerWith(t testing.TB, opts pgserver.Options) (*pgserver.Server, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := pgserver.Start(ctx, pgserver.Options{})
+	s, err := pgserver.Start(ctx, opts)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
