@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/logq/logq/broker/storage/pgstore"
-	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgserver"
 	"github.com/logq/logq/internal/pgtest"
 )
@@ -39,25 +38,8 @@ func BenchmarkGroupCommit(b *testing.B) {
 }
 
 func BenchmarkGroupCommitFsync(b *testing.B) {
-	ctx := testCtx(b, 2*time.Minute)
-	srv, err := pgserver.Start(ctx, pgserver.Options{Fsync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { srv.Stop() })
-	conn, err := pgx.Connect(ctx, srv.DSN("postgres"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE logq"); err != nil {
-		b.Fatal(err)
-	}
-	db := connect(b, srv.DSN("logq"))
-	if err := pg.Migrate(ctx, db); err != nil {
-		b.Fatal(err)
-	}
-	benchGroupCommit(b, srv.DSN("logq"))
+	_, dsn := pgtest.NewServerWith(b, pgserver.Options{Fsync: true})
+	benchGroupCommit(b, dsn)
 }
 
 const benchAppenders, benchPartitions = 64, 3
@@ -65,7 +47,7 @@ const benchAppenders, benchPartitions = 64, 3
 var benchPayload = strings.Repeat("x", 100)
 
 func benchGroupCommit(b *testing.B, dsn string) {
-	ctx := testCtx(b, 10*time.Minute)
+	ctx := pgtest.Context(b, 10*time.Minute)
 	db := connect(b, dsn)
 	s := pgstore.New(db)
 	if _, err := db.Exec(ctx, `CREATE TABLE baseline (LIKE messages INCLUDING ALL)`); err != nil {
@@ -152,9 +134,7 @@ func runAppenders(b *testing.B, n int, appendOne func(g, i int) error) time.Dura
 // HTTP API (64 concurrent clients, one message per request).
 func BenchmarkAppendHTTP(b *testing.B) {
 	dsn := pgtest.NewDB(b)
-	cp := newControlPlane(b, dsn)
-	cp.brokers(1)
-	seq := cp.topic("orders", 1, 1, 1)
+	_, seq := withTopic(b, dsn, "orders", 1, 1, 1)
 	tb := startBroker(b, Config{DSN: dsn, ID: 1})
 	tb.waitApplied(seq)
 	tb.client.Transport.(*http.Transport).MaxIdleConnsPerHost = benchAppenders
@@ -177,9 +157,7 @@ func BenchmarkAppendHTTP(b *testing.B) {
 func BenchmarkAppendBatchHTTP(b *testing.B) {
 	const clients, perRequest = 8, 1000
 	dsn := pgtest.NewDB(b)
-	cp := newControlPlane(b, dsn)
-	cp.brokers(1)
-	seq := cp.topic("orders", 1, 1, 1)
+	_, seq := withTopic(b, dsn, "orders", 1, 1, 1)
 	tb := startBroker(b, Config{DSN: dsn, ID: 1})
 	tb.waitApplied(seq)
 	payloads := make([]string, perRequest)
@@ -224,7 +202,7 @@ func BenchmarkAppendBatchHTTP(b *testing.B) {
 	})
 	b.StopTimer()
 	db := connect(b, dsn)
-	ctx := testCtx(b, 10*time.Minute)
+	ctx := pgtest.Context(b, 10*time.Minute)
 	if _, err := db.Exec(ctx, `CREATE TABLE baseline (LIKE messages INCLUDING ALL)`); err != nil {
 		b.Fatal(err)
 	}

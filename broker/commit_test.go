@@ -12,25 +12,27 @@ import (
 	"github.com/logq/logq"
 	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/broker/storage/pgstore"
+	"github.com/logq/logq/internal/pgtest"
 )
 
-// startCommitter runs a committer until the test ends.
-func startCommitter(t testing.TB, s storage.Store, maxMessages int) *committer {
+// startCommitter runs a committer on a fresh store until the test ends.
+func startCommitter(t testing.TB, maxMessages int) (testStore, *committer) {
 	t.Helper()
+	s := newTestStore(t)
 	c := newCommitter(s, maxMessages, 1<<20)
 	go c.run()
 	t.Cleanup(func() {
 		c.close(errors.New("test over"))
 		c.wait(context.Background())
 	})
-	return c
+	return s, c
 }
 
 // claimPartition claims topic/partition at epoch for broker 1 and returns
 // it as served through c.
 func claimPartition(t testing.TB, s storage.Store, c *committer, topic string, partition int, epoch int64) *partition {
 	t.Helper()
-	next, err := s.Claim(testCtx(t, time.Minute), topic, partition, 1, epoch)
+	next, err := s.Claim(pgtest.Context(t, time.Minute), topic, partition, 1, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,9 +44,8 @@ func claimPartition(t testing.TB, s storage.Store, c *committer, topic string, p
 // appender's messages in its order.
 func TestGroupCommitGathersConcurrentAppends(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, time.Minute)
-	s := newTestStore(t)
-	c := startCommitter(t, s, 100)
+	ctx := pgtest.Context(t, time.Minute)
+	s, c := startCommitter(t, 100)
 	p := claimPartition(t, s, c, "t", 0, 1)
 	var commits, maxBatch atomic.Int64
 	c.batched = func(messages, requests int) {
@@ -96,9 +97,8 @@ func TestGroupCommitGathersConcurrentAppends(t *testing.T) {
 // A transaction that fails fails every request in it, and commits none.
 func TestGroupCommitFailureFailsWholeBatch(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, time.Minute)
-	s := newTestStore(t)
-	c := startCommitter(t, s, 1000)
+	ctx := pgtest.Context(t, time.Minute)
+	s, c := startCommitter(t, 1000)
 	p := claimPartition(t, s, c, "t", 0, 1)
 	queued, taken := make(chan struct{}, 100), make(chan int, 100)
 	c.queued = func() { queued <- struct{}{} }
@@ -166,9 +166,8 @@ func TestGroupCommitFailureFailsWholeBatch(t *testing.T) {
 // and the committer stops taking requests.
 func TestGroupCommitFenced(t *testing.T) {
 	t.Parallel()
-	ctx := testCtx(t, time.Minute)
-	s := newTestStore(t)
-	c := startCommitter(t, s, 1000)
+	ctx := pgtest.Context(t, time.Minute)
+	s, c := startCommitter(t, 1000)
 	p := claimPartition(t, s, c, "t", 0, 1)
 	fenced := make(chan struct{})
 	c.fenced = func(*partition, error) { close(fenced) }
@@ -198,13 +197,12 @@ func TestGroupCommitAcrossPartitions(t *testing.T) {
 	for _, path := range []string{"insert", "copy"} {
 		t.Run(path, func(t *testing.T) {
 			t.Parallel()
-			ctx := testCtx(t, time.Minute)
-			s := newTestStore(t)
+			ctx := pgtest.Context(t, time.Minute)
 			size := 1
 			if path == "copy" {
 				size = pgstore.CopyThreshold
 			}
-			c := startCommitter(t, s, 10000)
+			s, c := startCommitter(t, 10000)
 			pa, pb := claimPartition(t, s, c, "t", 0, 1), claimPartition(t, s, c, "t", 1, 1)
 			queued, taken := make(chan struct{}, 100), make(chan int, 100)
 			c.queued = func() { queued <- struct{}{} }

@@ -97,18 +97,24 @@ func TestFanOut(t *testing.T) {
 	}
 }
 
-// A long-poll consume on an empty partition is woken by an append.
-func TestLongPollWokenByAppend(t *testing.T) {
-	t.Parallel()
+// startLongPollBroker starts broker 1 owning orders/0; waiting receives
+// each time a long-poll consume starts to wait.
+func startLongPollBroker(t *testing.T) (*testBroker, <-chan struct{}) {
+	t.Helper()
 	dsn := pgtest.NewDB(t)
-	cp := newControlPlane(t, dsn)
-	cp.brokers(1)
-	seq := cp.topic("orders", 1)
+	_, seq := withTopic(t, dsn, "orders", 1)
 	waiting := make(chan struct{}, 10)
 	b := startBrokerWith(t, Config{DSN: dsn, ID: 1}, func(b *Broker) {
 		b.longPollWaiting = func() { waiting <- struct{}{} }
 	})
 	b.waitApplied(seq)
+	return b, waiting
+}
+
+// A long-poll consume on an empty partition is woken by an append.
+func TestLongPollWokenByAppend(t *testing.T) {
+	t.Parallel()
+	b, waiting := startLongPollBroker(t)
 
 	// Nothing comes: an empty answer once wait_ms has passed.
 	status, out := b.do("POST", "/v1/consume", map[string]any{"topic": "orders", "partition": 0, "consumer_id": 1, "wait_ms": 20})
@@ -144,15 +150,7 @@ func TestLongPollWokenByAppend(t *testing.T) {
 // flight: every acknowledged append is stored.
 func TestShutdownDrains(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.NewDB(t)
-	cp := newControlPlane(t, dsn)
-	cp.brokers(1)
-	seq := cp.topic("orders", 1)
-	waiting := make(chan struct{}, 10)
-	b := startBrokerWith(t, Config{DSN: dsn, ID: 1}, func(b *Broker) {
-		b.longPollWaiting = func() { waiting <- struct{}{} }
-	})
-	b.waitApplied(seq)
+	b, waiting := startLongPollBroker(t)
 	polled := make(chan int, 1)
 	go func() {
 		status, _ := b.do("POST", "/v1/consume", map[string]any{"topic": "orders", "partition": 0, "consumer_id": 1, "wait_ms": 30000})

@@ -17,18 +17,19 @@ import (
 // one acknowledged must be) is retried once the test has ended its
 // disruption.
 type producerLoad struct {
-	mu    sync.Mutex
-	cond  *sync.Cond
-	acked map[partKey]map[int64]string
-	n     int64
-	fails atomic.Int64  // appends that failed (and were retried)
-	back  chan struct{} // closed when no disruption is in progress
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	partitions int
+	mu         sync.Mutex
+	cond       *sync.Cond
+	acked      map[partKey]map[int64]string
+	n          int64
+	fails      atomic.Int64  // appends that failed (and were retried)
+	back       chan struct{} // closed when no disruption is in progress
+	stop       chan struct{}
+	wg         sync.WaitGroup
 }
 
 func startProducers(t *testing.T, target func() *testBroker, producers, partitions int) *producerLoad {
-	l := &producerLoad{acked: map[partKey]map[int64]string{}, back: make(chan struct{}), stop: make(chan struct{})}
+	l := &producerLoad{partitions: partitions, acked: map[partKey]map[int64]string{}, back: make(chan struct{}), stop: make(chan struct{})}
 	l.cond = sync.NewCond(&l.mu)
 	close(l.back)
 	for p := range producers {
@@ -90,30 +91,26 @@ func (l *producerLoad) waitAcked(n int64) {
 }
 
 // disrupt marks the start of a disruption: failed appends wait for
-// recovered before they retry.
+// recoverAndCheck before they retry.
 func (l *producerLoad) disrupt() {
 	l.mu.Lock()
 	l.back = make(chan struct{})
 	l.mu.Unlock()
 }
 
-func (l *producerLoad) recovered() {
+// recoverAndCheck ends the disruption, waits for 200 more acknowledged
+// appends, stops the producers and verifies that every acknowledged message
+// is stored in s at its offset and that the partitions are gap-free.
+func (l *producerLoad) recoverAndCheck(t *testing.T, s storage.Store) {
+	t.Helper()
 	l.mu.Lock()
 	close(l.back)
 	l.mu.Unlock()
-}
-
-func (l *producerLoad) halt() {
+	l.waitAcked(200)
 	close(l.stop)
 	l.wg.Wait()
-}
-
-// check verifies that every acknowledged message is stored at its offset
-// and that the partitions are gap-free.
-func (l *producerLoad) check(t *testing.T, s storage.Store, partitions int) {
-	t.Helper()
 	total := 0
-	for part := range partitions {
+	for part := range l.partitions {
 		msgs := allMessages(t, s, "orders", part)
 		checkGapFree(t, fmt.Sprint("partition ", part), msgs)
 		for off, payload := range l.acked[partKey{"orders", part}] {
@@ -132,9 +129,7 @@ func (l *producerLoad) check(t *testing.T, s storage.Store, partitions int) {
 func TestBrokerRestart(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.NewDB(t)
-	cp := newControlPlane(t, dsn)
-	cp.brokers(1)
-	seq := cp.topic("orders", 1, 1)
+	_, seq := withTopic(t, dsn, "orders", 1, 1)
 	var cur atomic.Pointer[testBroker]
 	b := startBroker(t, Config{DSN: dsn, ID: 1})
 	b.waitApplied(seq)
@@ -151,10 +146,7 @@ func TestBrokerRestart(t *testing.T) {
 	b2 := startBroker(t, Config{DSN: dsn, ID: 1})
 	b2.waitApplied(seq)
 	cur.Store(b2)
-	load.recovered()
-	load.waitAcked(200)
-	load.halt()
-	load.check(t, b2.store, 2)
+	load.recoverAndCheck(t, b2.store)
 
 	// The consumer goes on where it was.
 	if _, offs := b2.consumeHTTP("orders", 0, 7, 5); len(offs) != 5 || offs[0] != 25 {
@@ -168,9 +160,7 @@ func TestBrokerRestart(t *testing.T) {
 func TestPostgresRestart(t *testing.T) {
 	t.Parallel()
 	srv, dsn := pgtest.NewServer(t)
-	cp := newControlPlane(t, dsn)
-	cp.brokers(1)
-	seq := cp.topic("orders", 1, 1)
+	cp, seq := withTopic(t, dsn, "orders", 1, 1)
 	b := startBroker(t, Config{DSN: dsn, ID: 1})
 	b.waitApplied(seq)
 
@@ -181,13 +171,10 @@ func TestPostgresRestart(t *testing.T) {
 	}
 
 	load.disrupt()
-	if err := srv.Restart(testCtx(t, 2*time.Minute)); err != nil {
+	if err := srv.Restart(pgtest.Context(t, 2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	load.recovered()
-	load.waitAcked(200)
-	load.halt()
-	load.check(t, b.store, 2)
+	load.recoverAndCheck(t, b.store)
 
 	if _, offs := b.consumeHTTP("orders", 1, 7, 5); len(offs) != 5 || offs[0] != 30 {
 		t.Fatalf("after the restart the consumer got offsets %v; want 30…", offs)

@@ -18,19 +18,11 @@ import (
 	"github.com/logq/logq"
 	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/eventlog"
-	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgtest"
 	"github.com/logq/logq/projection"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
-// testCtx returns a context that ends with the test (or after d).
-func testCtx(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func testLogger(t testing.TB) zerolog.Logger {
 	if os.Getenv("LOGQ_TEST_LOG") != "" {
@@ -39,15 +31,8 @@ func testLogger(t testing.TB) zerolog.Logger {
 	return zerolog.Nop()
 }
 
-func connect(t testing.TB, dsn string) *pgxpool.Pool {
-	t.Helper()
-	db, err := pg.Connect(testCtx(t, time.Minute), dsn, 70)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	return db
-}
+// connect opens a pool on dsn for the test, closed when it ends.
+func connect(t testing.TB, dsn string) *pgxpool.Pool { return pgtest.Pool(t, dsn, 70) }
 
 // controlPlane appends control-plane events for a test, as a manager would.
 type controlPlane struct {
@@ -58,7 +43,7 @@ type controlPlane struct {
 
 func newControlPlane(t testing.TB, dsn string) *controlPlane {
 	t.Helper()
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	w, err := eventlog.Acquire(ctx, dsn, "test-"+t.Name())
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +59,7 @@ func (c *controlPlane) append(payloads ...projection.Payload) int64 {
 	for i, p := range payloads {
 		events[i] = projection.NewEvent(p)
 	}
-	out, err := c.w.Append(testCtx(c.t, time.Minute), events...)
+	out, err := c.w.Append(pgtest.Context(c.t, time.Minute), events...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -90,6 +75,15 @@ func (c *controlPlane) topic(name string, owners ...int64) int64 {
 		ps = append(ps, projection.PartitionAssigned{Topic: name, Partition: i, BrokerID: o, Epoch: 1})
 	}
 	return c.append(ps...)
+}
+
+// withTopic is the usual start of a test on dsn: broker 1 registered and
+// topic created with one partition per owner; seq is the last event.
+func withTopic(t testing.TB, dsn, topic string, owners ...int64) (cp *controlPlane, seq int64) {
+	t.Helper()
+	cp = newControlPlane(t, dsn)
+	cp.brokers(1)
+	return cp, cp.topic(topic, owners...)
 }
 
 func (c *controlPlane) brokers(ids ...int64) int64 {
@@ -123,7 +117,7 @@ func startBroker(t testing.TB, cfg Config) *testBroker {
 func startBrokerWith(t testing.TB, cfg Config, setup func(*Broker)) *testBroker {
 	t.Helper()
 	cfg.Logger = testLogger(t)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	b, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +162,7 @@ func (tb *testBroker) stop() {
 // waitApplied waits until the broker has applied seq.
 func (tb *testBroker) waitApplied(seq int64) {
 	tb.t.Helper()
-	if err := tb.WaitApplied(testCtx(tb.t, 30*time.Second), seq); err != nil {
+	if err := tb.WaitApplied(pgtest.Context(tb.t, 30*time.Second), seq); err != nil {
 		tb.t.Fatalf("broker %d: %v", tb.ID(), err)
 	}
 }
@@ -273,7 +267,7 @@ func allMessages(t testing.TB, s storage.Store, topic string, partition int) []s
 	t.Helper()
 	var out []storedMessage
 	for {
-		msgs, err := s.Read(testCtx(t, time.Minute), topic, partition, int64(len(out)), 10000, 64<<20)
+		msgs, err := s.Read(pgtest.Context(t, time.Minute), topic, partition, int64(len(out)), 10000, 64<<20)
 		if err != nil {
 			t.Fatal(err)
 		}

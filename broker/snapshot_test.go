@@ -17,12 +17,10 @@ import (
 func TestStartsFromSnapshot(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.NewDB(t)
-	cp := newControlPlane(t, dsn)
-	cp.brokers(1)
-	seq := cp.topic("snap", 1)
+	cp, seq := withTopic(t, dsn, "snap", 1)
 
 	db := connect(t, dsn)
-	ctx := testCtx(t, time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
 	all, err := eventlog.Read(ctx, db, 0, 100)
 	if err != nil {
 		t.Fatal(err)

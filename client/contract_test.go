@@ -2,10 +2,10 @@ package client_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +14,7 @@ import (
 	"github.com/logq/logq/api"
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/internal/harness/devcluster"
+	"github.com/logq/logq/internal/pgtest"
 )
 
 // TestPinnedProducerInBothModes: a producer registered for partition 1
@@ -26,12 +27,8 @@ import (
 func TestPinnedProducerInBothModes(t *testing.T) {
 	t.Parallel()
 	cl := startCluster(t, devcluster.Config{Readers: -1})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := newClient(t, client.Config{Managers: cl.ManagerURLs()})
-	if _, err := c.CreateTopic(ctx, "pinned", 3); err != nil {
-		t.Fatal(err)
-	}
+	ctx := pgtest.Context(t, 60*time.Second)
+	c := clientWithTopic(ctx, t, client.Config{Managers: cl.ManagerURLs()}, "pinned")
 	// Keys whose hash is not partition 1.
 	var keys []string
 	for i := 0; len(keys) < 20; i++ {
@@ -99,10 +96,20 @@ func TestPartitionFieldsHonoured(t *testing.T) {
 	t.Parallel()
 	cl := startCluster(t, devcluster.Config{Readers: -1})
 	base := cl.ManagerURLs()[0]
-	post := func(path string, body any) map[string]any {
+	// do sends a request to the first manager and returns its JSON answer,
+	// which must be a 200.
+	do := func(method, path string, body any) map[string]any {
 		t.Helper()
-		b, _ := json.Marshal(body)
-		resp, err := http.Post(base+path, "application/json", bytes.NewReader(b))
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, base+path, rd)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,24 +117,12 @@ func TestPartitionFieldsHonoured(t *testing.T) {
 		var out map[string]any
 		json.NewDecoder(resp.Body).Decode(&out)
 		if resp.StatusCode != 200 {
-			t.Fatalf("POST %s: %d %v", path, resp.StatusCode, out)
+			t.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, out)
 		}
 		return out
 	}
-	get := func(path string) map[string]any {
-		t.Helper()
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		if resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %d %v", path, resp.StatusCode, out)
-		}
-		return out
-	}
+	post := func(path string, body any) map[string]any { return do("POST", path, body) }
+	get := func(path string) map[string]any { return do("GET", path, nil) }
 	created := post("/topics", map[string]any{"name": "fields", "number_of_partitions": 3})
 	if created["partitions"] != 3.0 {
 		t.Fatalf("number_of_partitions ignored: %v", created)

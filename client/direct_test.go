@@ -1,13 +1,13 @@
 package client_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/internal/harness/devcluster"
+	"github.com/logq/logq/internal/pgtest"
 )
 
 // TestDirectConsumer: consumers polling the brokers directly see every
@@ -16,12 +16,8 @@ import (
 func TestDirectConsumer(t *testing.T) {
 	t.Parallel()
 	cl := startCluster(t, devcluster.Config{Readers: -1})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := newClient(t, client.Config{Managers: cl.ManagerURLs()})
-	if _, err := c.CreateTopic(ctx, "dc", 3); err != nil {
-		t.Fatal(err)
-	}
+	ctx := pgtest.Context(t, 60*time.Second)
+	c := clientWithTopic(ctx, t, client.Config{Managers: cl.ManagerURLs()}, "dc")
 	p, err := c.NewProducer(ctx, "dc", client.ProducerConfig{BatchSize: 250})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/internal/harness/devcluster"
+	"github.com/logq/logq/internal/pgtest"
 )
 
 // consumeAll polls until want messages have arrived (or the context ends).
@@ -24,6 +25,41 @@ func consumeAll(ctx context.Context, t *testing.T, cons *client.Consumer, want i
 		got = append(got, msgs...)
 	}
 	return got
+}
+
+// clientWithTopic returns a client configured by cfg, with a new topic of
+// three partitions.
+func clientWithTopic(ctx context.Context, t *testing.T, cfg client.Config, topic string) *client.Client {
+	t.Helper()
+	c := newClient(t, cfg)
+	if _, err := c.CreateTopic(ctx, topic, 3); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// checkAcked consumes all of topic and checks that every acknowledged
+// value is at its offset (there may be more: at-least-once).
+func checkAcked(ctx context.Context, t *testing.T, c *client.Client, topic string, acked map[string]client.Ack) {
+	t.Helper()
+	cons, err := c.NewConsumer(ctx, topic, client.ConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	size, err := cons.Size(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[client.Ack]string{}
+	for _, m := range consumeAll(ctx, t, cons, int(size)) {
+		at[client.Ack{Topic: topic, Partition: m.Partition, Offset: m.Offset}] = m.Value
+	}
+	for v, ack := range acked {
+		if at[ack] != v {
+			t.Fatalf("acknowledged %s at %+v, found %q there", v, ack, at[ack])
+		}
+	}
 }
 
 func TestProduceConsume10000InOrderPerPartition(t *testing.T) {
@@ -121,12 +157,8 @@ func TestProduceConsume10000InOrderPerPartition(t *testing.T) {
 func TestDirectProducerAndIterator(t *testing.T) {
 	t.Parallel()
 	cl := startCluster(t, devcluster.Config{Readers: -1})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := newClient(t, client.Config{Managers: cl.ManagerURLs()})
-	if _, err := c.CreateTopic(ctx, "direct", 3); err != nil {
-		t.Fatal(err)
-	}
+	ctx := pgtest.Context(t, 60*time.Second)
+	c := clientWithTopic(ctx, t, client.Config{Managers: cl.ManagerURLs()}, "direct")
 	p, err := c.NewProducer(ctx, "direct", client.ProducerConfig{Direct: true, BatchSize: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -215,12 +247,8 @@ func TestTypedErrorsFromALiveCluster(t *testing.T) {
 func TestWriterFailoverLosesNoAcknowledgedMessage(t *testing.T) {
 	t.Parallel()
 	cl := startCluster(t, devcluster.Config{Auto: true, Readers: 1, Brokers: 3})
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	c := newClient(t, client.Config{Managers: cl.ManagerURLs(), MaxBackoff: 200 * time.Millisecond})
-	if _, err := c.CreateTopic(ctx, "fo", 3); err != nil {
-		t.Fatal(err)
-	}
+	ctx := pgtest.Context(t, 90*time.Second)
+	c := clientWithTopic(ctx, t, client.Config{Managers: cl.ManagerURLs(), MaxBackoff: 200 * time.Millisecond}, "fo")
 	p, err := c.NewProducer(ctx, "fo", client.ProducerConfig{BatchSize: 50, Linger: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -278,37 +306,15 @@ func TestWriterFailoverLosesNoAcknowledgedMessage(t *testing.T) {
 
 	// Every acknowledged message is there, at its offset (retries may add
 	// duplicates: at-least-once).
-	cons, err := c.NewConsumer(ctx, "fo", client.ConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	size, err := cons.Size(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := consumeAll(ctx, t, cons, int(size))
-	at := map[client.Ack]string{}
-	for _, m := range got {
-		at[client.Ack{Topic: "fo", Partition: m.Partition, Offset: m.Offset}] = m.Value
-	}
-	for v, ack := range acked {
-		if at[ack] != v {
-			t.Fatalf("acknowledged %s at %+v, found %q there", v, ack, at[ack])
-		}
-	}
+	checkAcked(ctx, t, c, "fo", acked)
 }
 
 func TestDirectProducerFallsBackWhenABrokerDies(t *testing.T) {
 	t.Parallel()
 	cl := startCluster(t, devcluster.Config{Readers: -1, Brokers: 3,
 		HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := newClient(t, client.Config{Managers: cl.ManagerURLs(), MaxBackoff: 100 * time.Millisecond})
-	if _, err := c.CreateTopic(ctx, "d", 3); err != nil {
-		t.Fatal(err)
-	}
+	ctx := pgtest.Context(t, 60*time.Second)
+	c := clientWithTopic(ctx, t, client.Config{Managers: cl.ManagerURLs(), MaxBackoff: 100 * time.Millisecond}, "d")
 	p, err := c.NewProducer(ctx, "d", client.ProducerConfig{Direct: true, BatchSize: 20})
 	if err != nil {
 		t.Fatal(err)
@@ -335,22 +341,5 @@ func TestDirectProducerFallsBackWhenABrokerDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	send(90, 300)
-	cons, err := c.NewConsumer(ctx, "d", client.ConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	size, err := cons.Size(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := map[client.Ack]string{}
-	for _, m := range consumeAll(ctx, t, cons, int(size)) {
-		at[client.Ack{Topic: "d", Partition: m.Partition, Offset: m.Offset}] = m.Value
-	}
-	for v, ack := range acked {
-		if at[ack] != v {
-			t.Fatalf("acknowledged %s at %+v, found %q", v, ack, at[ack])
-		}
-	}
+	checkAcked(ctx, t, c, "d", acked)
 }

@@ -1,11 +1,8 @@
 package eventlog_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq/eventlog"
@@ -18,31 +15,13 @@ import (
 // tails have stopped.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	for _, mode := range modes {
-		t.Run(string(mode), func(t *testing.T) {
-			t.Parallel()
-			eventlogtest.Run(t, func(t *testing.T) eventlogtest.Instance {
-				log, dsn := newLog(t, mode)
-				admin := adminConn(t, dsn)
-				t.Cleanup(func() { noSlotsLeft(t, admin) }) // runs after the tails' cleanups
-				return eventlogtest.Instance{Log: log, Writer: acquire(t, dsn, "writer")}
-			})
+	eachMode(t, func(t *testing.T, mode eventlog.Mode) {
+		eventlogtest.Run(t, func(t *testing.T) eventlogtest.Instance {
+			log, dsn := newLog(t, mode)
+			admin := adminConn(t, dsn)
+			t.Cleanup(func() { waitNoSlots(t, admin) }) // runs after the tails' cleanups
+			return eventlogtest.Instance{Log: log, Writer: acquire(t, dsn, "writer")}
 		})
-	}
-}
-
-// noSlotsLeft waits until the database has no replication slot left; it
-// runs at cleanup, when the test's context is done.
-func noSlotsLeft(t *testing.T, admin *pgx.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	waitFor(t, 10*time.Second, "replication slots to be dropped", func() bool {
-		var n int
-		err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()").Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n == 0
 	})
 }
 
@@ -50,7 +29,7 @@ func noSlotsLeft(t *testing.T, admin *pgx.Conn) {
 func newLog(t *testing.T, mode eventlog.Mode) (*eventlog.DB, string) {
 	t.Helper()
 	dsn := pgtest.NewDB(t)
-	return eventlog.NewDB(newPool(t, dsn), eventlog.TailConfig{
+	return eventlog.NewDB(pgtest.Pool(t, dsn, 4), eventlog.TailConfig{
 		DSN: dsn, Mode: mode, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
 	}), dsn
 }

@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/eventlog/eventlogtest"
-	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgtest"
 )
 
@@ -21,23 +19,20 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 var modes = []eventlog.Mode{eventlog.ModeNotify, eventlog.ModeLogical}
 
-// testCtx is the test's context, bounded so a hung test fails rather than
-// stalls the run.
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+// eachMode runs test once per tail mode, in parallel.
+func eachMode(t *testing.T, test func(t *testing.T, mode eventlog.Mode)) {
+	t.Helper()
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			test(t, mode)
+		})
+	}
 }
 
-func newPool(t *testing.T, dsn string) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pg.Connect(testCtx(t), dsn, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
+// testCtx is the test's context, bounded so a hung test fails rather than
+// stalls the run.
+func testCtx(t *testing.T) context.Context { return pgtest.Context(t, 2*time.Minute) }
 
 // adminConn is a plain connection for the test's own inspection and
 // sabotage, opened up front (some tests refuse new connections).
@@ -84,22 +79,14 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func queryInt(t *testing.T, conn *pgx.Conn, sql string, args ...any) int64 {
+// query returns the one value of a one-row query.
+func query[T any](t *testing.T, conn *pgx.Conn, sql string, args ...any) T {
 	t.Helper()
-	var n int64
-	if err := conn.QueryRow(testCtx(t), sql, args...).Scan(&n); err != nil {
+	var v T
+	if err := conn.QueryRow(testCtx(t), sql, args...).Scan(&v); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
-	return n
-}
-
-func queryString(t *testing.T, conn *pgx.Conn, sql string, args ...any) string {
-	t.Helper()
-	var s string
-	if err := conn.QueryRow(testCtx(t), sql, args...).Scan(&s); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return s
+	return v
 }
 
 // waitNoSlots waits until the database has no replication slot left (a
@@ -107,7 +94,7 @@ func queryString(t *testing.T, conn *pgx.Conn, sql string, args ...any) string {
 func waitNoSlots(t *testing.T, admin *pgx.Conn) {
 	t.Helper()
 	waitFor(t, 10*time.Second, "replication slots to be dropped", func() bool {
-		return queryInt(t, admin, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()") == 0
+		return query[int64](t, admin, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()") == 0
 	})
 }
 

@@ -15,7 +15,7 @@ func TestGetList(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	dsn := pgtest.NewDB(t)
-	pool := newPool(t, dsn)
+	pool := pgtest.Pool(t, dsn, 4)
 	w := acquire(t, dsn, "w")
 
 	// Read, LastSeq and snapshots are the conformance suite's (ReadAfter).

@@ -22,46 +22,43 @@ import (
 // snapshot it cannot decode is skipped for an older one or the log.
 func TestReplicaNeedsNoEventBeforeItsSnapshot(t *testing.T) {
 	t.Parallel()
-	for _, mode := range modes {
-		t.Run(string(mode), func(t *testing.T) {
-			t.Parallel()
-			ctx := testCtx(t)
-			log, dsn := newLog(t, mode)
-			admin := adminConn(t, dsn)
-			in := eventlogtest.Instance{Log: log, Writer: acquire(t, dsn, "writer")}
-			states := eventlogtest.History(t, in, 30)
-			last := int64(len(states) - 1)
-			if _, err := admin.Exec(ctx, "DELETE FROM events WHERE seq <= 30"); err != nil {
-				t.Fatal(err)
-			}
+	eachMode(t, func(t *testing.T, mode eventlog.Mode) {
+		ctx := testCtx(t)
+		log, dsn := newLog(t, mode)
+		admin := adminConn(t, dsn)
+		in := eventlogtest.Instance{Log: log, Writer: acquire(t, dsn, "writer")}
+		states := eventlogtest.History(t, in, 30)
+		last := int64(len(states) - 1)
+		if _, err := admin.Exec(ctx, "DELETE FROM events WHERE seq <= 30"); err != nil {
+			t.Fatal(err)
+		}
 
-			r := eventlogtest.StartReplica(t, eventlog.ReplicaConfig{Log: log})
-			if r.SnapshotSeq() != 30 || r.AppliedSeq() != last {
-				t.Fatalf("replica from snapshot %d at seq %d; want 30 and %d", r.SnapshotSeq(), r.AppliedSeq(), last)
-			}
-			eventlogtest.SameState(t, "after Start", r.Clone(), states[last])
-			for i := range 3 {
-				stored := eventlogtest.Append(t, in.Writer, projection.NewEvent(projection.TopicCreated{Topic: fmt.Sprint("later", i), Partitions: 1}))
-				eventlogtest.WaitApplied(t, r, stored[0].Seq)
-			}
-			if _, err := r.StateAt(ctx, 31); err != nil {
-				t.Errorf("StateAt(31), after the snapshot: %v", err)
-			}
-			if _, err := r.StateAt(ctx, 29); err == nil {
-				t.Error("StateAt(29) succeeded without the events before the snapshot")
-			}
+		r := eventlogtest.StartReplica(t, eventlog.ReplicaConfig{Log: log})
+		if r.SnapshotSeq() != 30 || r.AppliedSeq() != last {
+			t.Fatalf("replica from snapshot %d at seq %d; want 30 and %d", r.SnapshotSeq(), r.AppliedSeq(), last)
+		}
+		eventlogtest.SameState(t, "after Start", r.Clone(), states[last])
+		for i := range 3 {
+			stored := eventlogtest.Append(t, in.Writer, projection.NewEvent(projection.TopicCreated{Topic: fmt.Sprint("later", i), Partitions: 1}))
+			eventlogtest.WaitApplied(t, r, stored[0].Seq)
+		}
+		if _, err := r.StateAt(ctx, 31); err != nil {
+			t.Errorf("StateAt(31), after the snapshot: %v", err)
+		}
+		if _, err := r.StateAt(ctx, 29); err == nil {
+			t.Error("StateAt(29) succeeded without the events before the snapshot")
+		}
 
-			// A newer snapshot that does not decode: the replica falls back
-			// to the log (here complete from 31 on only, so it must fail
-			// rather than invent a state).
-			if err := log.SaveSnapshot(ctx, last, []byte("not a state")); err != nil {
-				t.Fatal(err)
-			}
-			if err := eventlog.NewReplica(eventlog.ReplicaConfig{Log: log}).Start(ctx); err == nil {
-				t.Error("a replica started from an unreadable snapshot over a truncated log")
-			}
-		})
-	}
+		// A newer snapshot that does not decode: the replica falls back
+		// to the log (here complete from 31 on only, so it must fail
+		// rather than invent a state).
+		if err := log.SaveSnapshot(ctx, last, []byte("not a state")); err != nil {
+			t.Fatal(err)
+		}
+		if err := eventlog.NewReplica(eventlog.ReplicaConfig{Log: log}).Start(ctx); err == nil {
+			t.Error("a replica started from an unreadable snapshot over a truncated log")
+		}
+	})
 }
 
 // failingTail is the log whose first tails fail after delivering one event.

@@ -41,9 +41,9 @@ func TestLogicalSlotConfirms(t *testing.T) {
 		mustAppend(t, w, ev("T", fmt.Sprintf(`{"i": %d}`, i)))
 	}
 	c.Wait(t, 5)
-	lsn := queryString(t, admin, "SELECT pg_current_wal_lsn()::text")
+	lsn := query[string](t, admin, "SELECT pg_current_wal_lsn()::text")
 	waitFor(t, 10*time.Second, "the slot to confirm "+lsn, func() bool {
-		return queryInt(t, admin, `
+		return query[int64](t, admin, `
 			SELECT count(*) FROM pg_replication_slots
 			WHERE database = current_database() AND temporary AND confirmed_flush_lsn >= $1::pg_lsn`, lsn) == 1
 	})
@@ -59,68 +59,62 @@ func TestLogicalSlotConfirms(t *testing.T) {
 // back, without repeating any.
 func TestTailSurvivesKilledConnection(t *testing.T) {
 	t.Parallel()
-	for _, mode := range modes {
-		t.Run(string(mode), func(t *testing.T) {
-			t.Parallel()
-			ctx := testCtx(t)
-			dsn := pgtest.NewDB(t)
-			admin := adminConn(t, dsn)
-			w := acquire(t, dsn, "w")
-			c, stop := startTail(t, eventlog.TailConfig{DSN: dsn, Mode: mode}, 0)
+	eachMode(t, func(t *testing.T, mode eventlog.Mode) {
+		ctx := testCtx(t)
+		dsn := pgtest.NewDB(t)
+		admin := adminConn(t, dsn)
+		w := acquire(t, dsn, "w")
+		c, stop := startTail(t, eventlog.TailConfig{DSN: dsn, Mode: mode}, 0)
 
-			for i := range 10 {
-				mustAppend(t, w, ev("T", fmt.Sprintf(`{"i": %d}`, i)))
-			}
-			c.Wait(t, 10)
+		for i := range 10 {
+			mustAppend(t, w, ev("T", fmt.Sprintf(`{"i": %d}`, i)))
+		}
+		c.Wait(t, 10)
 
-			var db string
-			if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		db := query[string](t, admin, "SELECT current_database()")
+		// A database cannot refuse connections from inside itself.
+		maint := adminConn(t, pgtest.WithDatabase(dsn, "postgres"))
+		allow := func(ok bool) {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := maint.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %t", pgx.Identifier{db}.Sanitize(), ok)); err != nil {
 				t.Fatal(err)
 			}
-			// A database cannot refuse connections from inside itself.
-			maint := adminConn(t, pgtest.WithDatabase(dsn, "postgres"))
-			allow := func(ok bool) {
-				t.Helper()
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if _, err := maint.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %t", pgx.Identifier{db}.Sanitize(), ok)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			allow(false)
-			t.Cleanup(func() { allow(true) })
-			rows, _ := admin.Query(ctx, `
+		}
+		allow(false)
+		t.Cleanup(func() { allow(true) })
+		rows, _ := admin.Query(ctx, `
 				SELECT pid FROM pg_stat_activity
 				WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'logq-tail'`)
-			pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := map[eventlog.Mode]int{eventlog.ModeNotify: 1, eventlog.ModeLogical: 2}[mode]; len(pids) != want {
-				t.Fatalf("%d logq-tail backends; want %d", len(pids), want)
-			}
-			if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", pids); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, 10*time.Second, "terminated tail backends to exit", func() bool {
-				return queryInt(t, admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)", pids) == 0
-			})
-
-			for i := range 10 {
-				mustAppend(t, w, ev("T", fmt.Sprintf(`{"i": %d}`, 10+i)))
-			}
-			if n := len(c.Events()); n != 10 {
-				t.Fatalf("tailer delivered %d events while it could not connect; want 10", n)
-			}
-			allow(true)
-
-			got := c.Wait(t, 20)
-			checkSeqs(t, got, 1, 20)
-			if err := stop(); !errors.Is(err, context.Canceled) {
-				t.Fatalf("Tail returned %v; want context.Canceled", err)
-			}
-			checkSeqs(t, c.Events(), 1, 20)
-			waitNoSlots(t, admin)
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[eventlog.Mode]int{eventlog.ModeNotify: 1, eventlog.ModeLogical: 2}[mode]; len(pids) != want {
+			t.Fatalf("%d logq-tail backends; want %d", len(pids), want)
+		}
+		if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", pids); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "terminated tail backends to exit", func() bool {
+			return query[int64](t, admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)", pids) == 0
 		})
-	}
+
+		for i := range 10 {
+			mustAppend(t, w, ev("T", fmt.Sprintf(`{"i": %d}`, 10+i)))
+		}
+		if n := len(c.Events()); n != 10 {
+			t.Fatalf("tailer delivered %d events while it could not connect; want 10", n)
+		}
+		allow(true)
+
+		got := c.Wait(t, 20)
+		checkSeqs(t, got, 1, 20)
+		if err := stop(); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Tail returned %v; want context.Canceled", err)
+		}
+		checkSeqs(t, c.Events(), 1, 20)
+		waitNoSlots(t, admin)
+	})
 }

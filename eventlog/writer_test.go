@@ -16,7 +16,7 @@ import (
 // waitingLocks counts sessions waiting for an advisory lock in the test's
 // database.
 func waitingLocks(t *testing.T, admin *pgx.Conn) int64 {
-	return queryInt(t, admin, `
+	return query[int64](t, admin, `
 		SELECT count(*) FROM pg_locks
 		WHERE locktype = 'advisory' AND NOT granted
 		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
@@ -113,7 +113,7 @@ func TestWriterFencedBySessionLoss(t *testing.T) {
 	ctx := testCtx(t)
 	dsn := pgtest.NewDB(t)
 	admin := adminConn(t, dsn)
-	pool := newPool(t, dsn)
+	pool := pgtest.Pool(t, dsn, 4)
 
 	a := acquire(t, dsn, "a")
 	mustAppend(t, a, ev("A", `{"n": 1}`))
@@ -139,7 +139,7 @@ func TestWriterFencedBySessionLoss(t *testing.T) {
 	}
 	aLast := a.LastSeq()
 
-	if queryInt(t, admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND application_name = 'logq-writer'", a.BackendPID()) != 1 {
+	if query[int64](t, admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND application_name = 'logq-writer'", a.BackendPID()) != 1 {
 		t.Fatal("A's backend is not in pg_stat_activity as logq-writer")
 	}
 	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend($1)", a.BackendPID()); err != nil {
@@ -207,7 +207,7 @@ func TestWriterFencedByEpochBump(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Done not closed after fencing")
 	}
-	if n := queryInt(t, admin, "SELECT count(*) FROM events"); n != 1 {
+	if n := query[int64](t, admin, "SELECT count(*) FROM events"); n != 1 {
 		t.Fatalf("%d events stored; want 1", n)
 	}
 }

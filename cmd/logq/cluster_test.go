@@ -7,16 +7,13 @@ import (
 	"testing"
 
 	"github.com/logq/logq"
-	"github.com/logq/logq/internal/harness/devcluster"
-	"github.com/logq/logq/internal/harness/devcluster/devclustertest"
 )
 
 // TestClusterCommandsEndToEnd: producers, consumers (with lag), topics
 // add-partitions, rebalance and brokers remove against a dev cluster.
 func TestClusterCommandsEndToEnd(t *testing.T) {
 	t.Parallel()
-	cl := devclustertest.Start(t, devcluster.Config{})
-	envv := map[string]string{"LOGQ_MANAGER": strings.Join(cl.ManagerURLs(), ",")}
+	envv := startCluster(t)
 
 	mustLogq(t, envv, "", "topics", "create", "t", "--partitions", "3")
 	mustLogq(t, envv, strings.Repeat("x\n", 9), "produce", "--topic", "t")

@@ -21,10 +21,17 @@ import (
 	"github.com/logq/logq/projection"
 )
 
+// startCluster starts a dev cluster for the test and returns the
+// environment that points logq at its managers.
+func startCluster(t *testing.T) map[string]string {
+	t.Helper()
+	cl := devclustertest.Start(t, devcluster.Config{})
+	return map[string]string{"LOGQ_MANAGER": strings.Join(cl.ManagerURLs(), ",")}
+}
+
 func TestClientCommandsEndToEnd(t *testing.T) {
 	t.Parallel()
-	cl := devclustertest.Start(t, devcluster.Config{})
-	envv := map[string]string{"LOGQ_MANAGER": strings.Join(cl.ManagerURLs(), ",")}
+	envv := startCluster(t)
 
 	r := mustLogq(t, envv, "", "topics", "create", "orders", "--partitions", "3")
 	if !regexp.MustCompile(`^created topic orders with 3 partitions \(seq \d+\)\n$`).MatchString(r.stdout) {

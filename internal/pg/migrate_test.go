@@ -34,21 +34,7 @@ func schemaV0(t testing.TB) string {
 	return string(b)
 }
 
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func connect(t testing.TB, dsn string) *pgxpool.Pool {
-	t.Helper()
-	db, err := pg.Connect(testCtx(t), dsn, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	return db
-}
+func testCtx(t testing.TB) context.Context { return pgtest.Context(t, time.Minute) }
 
 // appliedVersions returns schema_migrations as "version name" lines.
 func appliedVersions(t testing.TB, db *pgxpool.Pool) []string {
@@ -115,7 +101,7 @@ func schemaDump(t testing.TB, db *pgxpool.Pool) string {
 func TestMigrateUpgradesV0(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	old := connect(t, pgtest.NewEmptyDB(t))
+	old := pgtest.Pool(t, pgtest.NewEmptyDB(t), 20)
 	if _, err := old.Exec(ctx, schemaV0(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +131,7 @@ func TestMigrateUpgradesV0(t *testing.T) {
 		t.Fatalf("schema_migrations = %q; want %q", got, want)
 	}
 
-	fresh := connect(t, pgtest.NewEmptyDB(t))
+	fresh := pgtest.Pool(t, pgtest.NewEmptyDB(t), 20)
 	if err := pg.Migrate(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +189,7 @@ func tableContents(t testing.TB, db *pgxpool.Pool) string {
 func TestMigrateAgainIsANoOp(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	db := connect(t, pgtest.NewDB(t))
+	db := pgtest.Pool(t, pgtest.NewDB(t), 20)
 	if got, want := appliedVersions(t, db), allMigrations(t); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("schema_migrations = %q; want %q", got, want)
 	}
@@ -234,7 +220,7 @@ func TestMigrateAgainIsANoOp(t *testing.T) {
 func TestMigrateConcurrently(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	db := connect(t, pgtest.NewEmptyDB(t))
+	db := pgtest.Pool(t, pgtest.NewEmptyDB(t), 20)
 	ms, err := pg.Migrations()
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +264,7 @@ func TestMigrateConcurrently(t *testing.T) {
 func TestMigrateEachInItsOwnTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	db := connect(t, pgtest.NewEmptyDB(t))
+	db := pgtest.Pool(t, pgtest.NewEmptyDB(t), 20)
 	ms := []pg.Migration{
 		{Version: 1, Name: "a", SQL: `CREATE TABLE a (id int)`},
 		{Version: 2, Name: "b", SQL: `CREATE TABLE b (id int); SELECT 1/0`},

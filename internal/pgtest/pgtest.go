@@ -7,7 +7,8 @@
 //
 //	func TestX(t *testing.T) {
 //		t.Parallel()
-//		dsn := pgtest.NewDB(t)
+//		ctx := pgtest.Context(t, time.Minute)
+//		db := pgtest.Pool(t, pgtest.NewDB(t), 4)
 //		...
 //	}
 package pgtest
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
 
 	"github.com/logq/logq/internal/pg"
@@ -165,9 +167,16 @@ func createDB(ctx context.Context, name, from string) error {
 // URL names a database holding logq's schema.
 func NewServer(t testing.TB) (*pgserver.Server, string) {
 	t.Helper()
+	return NewServerWith(t, pgserver.Options{})
+}
+
+// NewServerWith is NewServer with the server started from opts (e.g. with
+// fsync on, for a benchmark whose cost is the commit's WAL flush).
+func NewServerWith(t testing.TB, opts pgserver.Options) (*pgserver.Server, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := pgserver.Start(ctx, pgserver.Options{})
+	s, err := pgserver.Start(ctx, opts)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -190,6 +199,27 @@ func NewServer(t testing.TB) (*pgserver.Server, string) {
 		t.Fatalf("pgtest: %v", err)
 	}
 	return s, dsn
+}
+
+// Context returns a context that ends after d, so that a hung test fails
+// rather than stalls the run, or at the test's cleanup. Unlike t.Context it
+// is still live in the cleanup functions registered after it.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Pool connects a pool of at most maxConns connections to dsn and closes
+// it when the test ends.
+func Pool(t testing.TB, dsn string, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	db, err := pg.Connect(Context(t, time.Minute), dsn, maxConns)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(db.Close)
+	return db
 }
 
 // WithDatabase returns dsn with its database name replaced.

@@ -18,7 +18,7 @@ import (
 //	go test -run '^$' -bench ScanMessages ./broker/storage/pgstore
 func BenchmarkScanMessages(b *testing.B) {
 	ctx := testCtx(b)
-	db := connect(b, pgtest.NewDB(b))
+	db := pgtest.Pool(b, pgtest.NewDB(b), 20)
 	const n = 10000
 	if _, err := db.Exec(ctx, `INSERT INTO messages (topic, partition, "offset", produced_at, producer_id, key, payload)
 		SELECT 't', 0, i, now(), 1, NULL, $1 FROM generate_series(0, $2 - 1) i`, strings.Repeat("x", 100), n); err != nil {
@@ -56,7 +56,7 @@ func BenchmarkScanMessages(b *testing.B) {
 //	go test -run '^$' -bench AppendOnePartition ./broker/storage/pgstore
 func BenchmarkAppendOnePartition(b *testing.B) {
 	ctx := testCtx(b)
-	s := New(connect(b, pgtest.NewDB(b)))
+	s := New(pgtest.Pool(b, pgtest.NewDB(b), 20))
 	if _, err := s.Claim(ctx, "t", 0, 1, 1); err != nil {
 		b.Fatal(err)
 	}

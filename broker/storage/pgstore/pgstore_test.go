@@ -14,31 +14,16 @@ import (
 	"github.com/logq/logq"
 	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/broker/storage/storagetest"
-	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func connect(t testing.TB, dsn string) *pgxpool.Pool {
-	t.Helper()
-	db, err := pg.Connect(testCtx(t), dsn, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	return db
-}
+func testCtx(t testing.TB) context.Context { return pgtest.Context(t, time.Minute) }
 
 // harness is a Store on a fresh database, as the suite wants it.
 func harness(t *testing.T) storagetest.Harness {
-	db := connect(t, pgtest.NewDB(t))
+	db := pgtest.Pool(t, pgtest.NewDB(t), 20)
 	return storagetest.Harness{
 		Store: New(db),
 		Bulk:  CopyThreshold,
@@ -81,7 +66,7 @@ func (p *paths) counts() [5]int64 {
 func TestFastPaths(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	s := New(connect(t, pgtest.NewDB(t)))
+	s := New(pgtest.Pool(t, pgtest.NewDB(t), 20))
 	for p := range 2 {
 		if _, err := s.Claim(ctx, "t", p, 1, 1); err != nil {
 			t.Fatal(err)
@@ -131,7 +116,7 @@ func TestScanBinaryMessages(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	dsn := pgtest.NewDB(t)
-	db := connect(t, dsn)
+	db := pgtest.Pool(t, dsn, 20)
 	_, err := db.Exec(ctx, `INSERT INTO messages (topic, partition, "offset", produced_at, producer_id, key, payload) VALUES
 		('t', 0, 0, '2025-01-02 03:04:05.123456+00', 1, NULL, 'hello'),
 		('t', 0, 1, '1999-12-31 23:59:59.999999+00', 9223372036854775807, 'k é', ''),
@@ -139,14 +124,21 @@ func TestScanBinaryMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast := New(db)
-	got, err := fast.Read(ctx, "t", 0, 0, 10, 1<<20)
-	if err != nil {
-		t.Fatal(err)
+	// read reads t/0 through a new store on db, which must scan the rows
+	// binary times in binary and the rest generically.
+	read := func(what string, db *pgxpool.Pool, binary int64) []storage.StoredMessage {
+		t.Helper()
+		s := New(db)
+		msgs, err := s.Read(ctx, "t", 0, 0, 10, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := s.paths.counts(); c[3] != binary || c[4] != 1-binary {
+			t.Fatalf("%s scanned %d in binary, %d generically", what, c[3], c[4])
+		}
+		return msgs
 	}
-	if c := fast.paths.counts(); c[3] != 1 || c[4] != 0 {
-		t.Fatalf("the pool's read scanned %d in binary, %d generically; want the binary path", c[3], c[4])
-	}
+	got := read("the pool's read (want the binary path)", db, 1)
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -157,14 +149,7 @@ func TestScanBinaryMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer textDB.Close()
-	slow := New(textDB)
-	want, err := slow.Read(ctx, "t", 0, 0, 10, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := slow.paths.counts(); c[3] != 0 || c[4] != 1 {
-		t.Fatalf("the simple protocol's read scanned %d in binary, %d generically: not the reference", c[3], c[4])
-	}
+	want := read("the simple protocol's read (the reference: want the generic path)", textDB, 0)
 	if len(got) != len(want) || len(got) != 3 {
 		t.Fatalf("got %d messages, want %d", len(got), len(want))
 	}
@@ -184,7 +169,7 @@ func TestScanBinaryMessages(t *testing.T) {
 func TestConsumerRowCreatedOnce(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	db := connect(t, pgtest.NewDB(t))
+	db := pgtest.Pool(t, pgtest.NewDB(t), 20)
 	s := New(db)
 	if _, err := s.Claim(ctx, "t", 0, 1, 1); err != nil {
 		t.Fatal(err)
@@ -215,7 +200,7 @@ func TestConsumerRowCreatedOnce(t *testing.T) {
 // stored nothing.
 func TestDeadlockIsRetryable(t *testing.T) {
 	ctx := testCtx(t)
-	db := connect(t, pgtest.NewDB(t))
+	db := pgtest.Pool(t, pgtest.NewDB(t), 20)
 	if _, err := db.Exec(ctx, `INSERT INTO partitions (topic, partition, epoch, owner) VALUES ('t', 0, 1, 1), ('t', 1, 1, 1)`); err != nil {
 		t.Fatal(err)
 	}
