@@ -140,18 +140,8 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 	}
 	log := cfg.Logger.With().Str("component", "broker").Logger()
-	b := &Broker{
-		cfg:           cfg,
-		log:           log,
-		db:            db,
-		store:         pgstore.New(db),
-		metrics:       newMetrics(),
-		parts:         map[partKey]*partition{},
-		refused:       map[partKey]int64{},
-		reconcileCh:   make(chan struct{}, 1),
-		closing:       make(chan struct{}),
-		heartbeatDone: make(chan struct{}),
-	}
+	b := newBroker(cfg, log)
+	b.db, b.store = db, pgstore.New(db)
 	// The control-plane pool serves only this start (the newest snapshot
 	// and the events after it); the tail has connections of its own.
 	b.newReplica(eventlog.NewDB(ctl, eventlog.TailConfig{
@@ -180,6 +170,21 @@ func (b *Broker) newReplica(log eventlog.Log) {
 		OnApply: func(*projection.State, []logq.Event, bool) { b.kickReconcile() },
 	})
 	b.state = b.replica.State()
+}
+
+// newBroker is a Broker with its in-memory parts made and nothing started:
+// no storage, no replica, no goroutines.
+func newBroker(cfg Config, log zerolog.Logger) *Broker {
+	return &Broker{
+		cfg:           cfg,
+		log:           log,
+		metrics:       newMetrics(),
+		parts:         map[partKey]*partition{},
+		refused:       map[partKey]int64{},
+		reconcileCh:   make(chan struct{}, 1),
+		closing:       make(chan struct{}),
+		heartbeatDone: make(chan struct{}),
+	}
 }
 
 // newLane starts a group-commit lane; closeLanes stops it.

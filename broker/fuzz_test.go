@@ -23,16 +23,7 @@ import (
 func fuzzBroker() *Broker {
 	cfg := Config{DSN: "postgres://fuzz.invalid/x", ID: 0, Managers: []string{"http://fuzz.invalid"},
 		MinSeqWait: time.Millisecond, MaxRequestBytes: 1 << 16, MaxMessageBytes: 1 << 10, MaxAppendMessages: 100}.WithDefaults()
-	b := &Broker{
-		cfg:           cfg,
-		log:           zerolog.Nop(),
-		metrics:       newMetrics(),
-		parts:         map[partKey]*partition{},
-		refused:       map[partKey]int64{},
-		reconcileCh:   make(chan struct{}, 1),
-		closing:       make(chan struct{}),
-		heartbeatDone: make(chan struct{}),
-	}
+	b := newBroker(cfg, zerolog.Nop())
 	b.newReplica(nil) // never started: the state stays empty
 	return b
 }
