@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/advertise"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/projection"
 )
@@ -212,7 +211,7 @@ func (m *Manager) Serve(ctx context.Context, ln net.Listener) error {
 	if m.cfg.AdvertiseURL == "" {
 		// Nothing runs yet that reads cfg: the tail, the role loop and the
 		// HTTP server start below.
-		m.cfg.AdvertiseURL = "http://" + advertiseAddr(ln.Addr())
+		m.cfg.AdvertiseURL = "http://" + advertise.Addr(ln.Addr())
 		if m.cfg.Name == "" {
 			m.cfg.Name = m.cfg.AdvertiseURL
 			m.log = m.log.With().Str("manager", m.cfg.Name).Logger()
@@ -271,20 +270,6 @@ func (m *Manager) Close() error {
 		m.db.Close()
 	})
 	return nil
-}
-
-// advertiseAddr is the address others reach a listener at: its own, or the
-// host name with its port for a listener on all interfaces.
-func advertiseAddr(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok || !tcp.IP.IsUnspecified() {
-		return a.String()
-	}
-	host, err := os.Hostname()
-	if err != nil {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 }
 
 // wait waits for d or ctx; it reports whether d passed.
