@@ -1,4 +1,20 @@
-package manager
+// Package statuspage is the status page of a logq manager: GET /ui,
+// server-rendered with html/template from the manager's state, refreshed in
+// place by a few lines of plain JavaScript (assets/ui.js polls the same URL
+// and swaps the content). No build step, no CDN: the assets are embedded
+// and served at GET /ui/assets/{name}, under a Content-Security-Policy
+// that keeps the page to them.
+//
+// GET /ui?at=SEQ shows the state as of SEQ: the latest snapshot at or
+// before SEQ plus the events after it, folded by projection.Apply, the
+// same replay `logq state --at SEQ` does. Live values (high watermarks,
+// consumer lag, heartbeat ages) exist only for now and are not shown then.
+//
+// The page knows nothing of the manager: it asks a Source (which the
+// manager implements) for the state, the events and the live values, and
+// its handlers return their failures as logq errors for the manager's one
+// error writer (a browser gets the page with the error on it instead).
+package statuspage
 
 import (
 	"bytes"
@@ -10,7 +26,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"path"
 	"sort"
 	"strconv"
@@ -18,81 +33,114 @@ import (
 	"sync"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
-
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
-	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/projection"
 )
 
-// The status page: GET /ui on every manager, server-rendered with
-// html/template from this manager's state, refreshed in place by a few
-// lines of plain JavaScript (ui/ui.js polls the same URL and swaps the
-// content). No build step, no CDN: the assets are embedded.
-//
-// GET /ui?at=SEQ shows the state as of SEQ: the latest snapshot at or
-// before SEQ plus the events after it, folded by projection.Apply, the
-// same replay `logq state --at SEQ` does. Live values (high watermarks,
-// consumer lag, heartbeat ages) exist only for now and are not shown then.
+//go:embed assets
+var assets embed.FS
 
-//go:embed ui
-var uiFS embed.FS
-
-var uiTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{
+var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"atLink": func(seq int64) string { return "ui?at=" + strconv.FormatInt(seq, 10) },
-}).ParseFS(uiFS, "ui/page.html"))
+}).ParseFS(assets, "assets/page.html"))
 
 // Bounds of the page, so that a large cluster renders quickly.
 const (
-	uiMaxRows          = 200 // brokers, partitions, consumers, producers
-	uiDefaultEvents    = 25
-	uiMaxEvents        = 500
-	uiRefresh          = 2 * time.Second
-	uiLagConcurrency   = 16
-	uiHeartbeatTimeout = 500 * time.Millisecond
+	maxRows        = 200 // brokers, partitions, consumers, producers
+	defaultEvents  = 25
+	maxEvents      = 500
+	refresh        = 2 * time.Second
+	lagConcurrency = 16
+	maxLiveWait    = 2 * time.Second // for the brokers' answers
 )
 
-// uiCSP keeps the page to its own assets.
-const uiCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// HeartbeatWait bounds the wait for the writer's heartbeat ages, here and
+// at GET /ui/heartbeats (the writer's decision lock may be busy): a page
+// must not hang on a slow database.
+const HeartbeatWait = 500 * time.Millisecond
 
-// uiRoutes registers the status page, its assets and the writer's
-// heartbeat ages (read by the readers' pages).
-func (m *Manager) uiRoutes(r *httprouter.Router) {
-	r.Handle("GET", "/ui", m.uiObserved("/ui", m.serveUI))
-	r.Handle("GET", "/ui/assets/:name", m.uiObserved("/ui/assets/:name", serveUIAsset))
-	m.handle(r, "GET", "/ui/heartbeats", m.handleUIHeartbeats)
+// csp keeps the page to its own assets.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// Config is what the page says about the manager serving it.
+type Config struct {
+	Name, AdvertiseURL string
+	Role, TailMode     string // as configured
+	// HeartbeatInterval and HeartbeatTimeout are the brokers' (they color
+	// the heartbeat ages); BrokerTimeout bounds the calls to brokers.
+	HeartbeatInterval, HeartbeatTimeout, BrokerTimeout time.Duration
+	// Client asks the writer for its heartbeat ages (GET /ui/heartbeats).
+	Client *http.Client
 }
 
-// uiObserved records metrics for a handler that writes its own answer.
-func (m *Manager) uiObserved(route string, h func(w http.ResponseWriter, r *http.Request, ps httprouter.Params)) httprouter.Handle {
-	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		h(sw, r, ps)
-		m.metrics.observeRequest(route, r.Method, sw.code(), time.Since(start))
-	}
+// Partition names one partition at the broker that answered for it.
+type Partition struct {
+	Topic  string
+	Index  int
+	Broker int64
 }
 
-func serveUIAsset(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	name := ps.ByName("name")
-	if path.Ext(name) == ".html" {
-		name = "" // templates are not assets
+// Source is what the page shows, as the manager knows it.
+type Source interface {
+	// IsWriter reports whether this manager is the writer.
+	IsWriter() bool
+	// State returns the current state; the page does not change it.
+	State() *projection.State
+	// StateAt returns the state as of seq, replayed from the log.
+	StateAt(ctx context.Context, seq int64) (*projection.State, error)
+	// Events returns up to limit events with seq > from, oldest first.
+	Events(ctx context.Context, from int64, limit int) ([]logq.Event, error)
+	// HighWatermarks asks the brokers (id → address) for the high
+	// watermarks of the partitions they own; a broker that does not
+	// answer leaves its partitions out.
+	HighWatermarks(ctx context.Context, seq int64, brokers map[int64]string) map[Partition]int64
+	// Lag returns how many messages of one partition the consumer has not
+	// consumed yet, as the partition's owner answers.
+	Lag(ctx context.Context, seq int64, topic string, partition int, consumer int64) (int64, error)
+	// HeartbeatAges returns, on the writer, the time since each broker's
+	// last heartbeat; ok is false on a reader or when the writer does not
+	// tell within wait.
+	HeartbeatAges(wait time.Duration) (ages map[int64]time.Duration, ok bool)
+	// KnownWriter is the URL of the writer named by the log, "" if none.
+	KnownWriter() string
+}
+
+// Page serves the status page of one manager.
+type Page struct {
+	cfg Config
+	src Source
+}
+
+// New returns the page of the manager described by cfg, showing src.
+func New(cfg Config, src Source) *Page {
+	if cfg.Client == nil {
+		cfg.Client = http.DefaultClient
 	}
-	data, err := uiFS.ReadFile("ui/" + name)
-	if err != nil || name == "" {
-		writeFailure(w, http.StatusNotFound, logq.ENotFound, fmt.Sprintf("no asset %q", ps.ByName("name")))
-		return
+	return &Page{cfg: cfg, src: src}
+}
+
+// ServeAsset is GET /ui/assets/{name}: the page's script, style sheet and
+// images; an unknown name (the template included) is ENotFound.
+func ServeAsset(w http.ResponseWriter, name string) error {
+	file := name
+	if path.Ext(file) == ".html" {
+		file = "" // templates are not assets
 	}
-	w.Header().Set("Content-Type", mime.TypeByExtension(path.Ext(name)))
+	data, err := assets.ReadFile("assets/" + file)
+	if err != nil || file == "" {
+		return logq.Errorf(logq.ENotFound, "no asset %q", name)
+	}
+	w.Header().Set("Content-Type", mime.TypeByExtension(path.Ext(file)))
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Write(data)
+	return nil
 }
 
 // The page's data.
 type (
-	uiPage struct {
+	page struct {
 		Name, Advertise, Role, ConfiguredRole, TailMode string
 		AppliedSeq                                      int64 // live
 		Seq                                             int64 // of the state shown
@@ -109,16 +157,16 @@ type (
 		BrokersAlive, BrokersTotal, PartitionCount, Unwritable int
 		ActiveConsumers, ActiveProducers                       int
 
-		Brokers   []uiBroker
-		Topics    []uiTopic
-		Consumers []uiClient
-		Producers []uiClient
-		Events    []uiEvent
+		Brokers   []brokerRow
+		Topics    []topicTable
+		Consumers []clientRow
+		Producers []clientRow
+		Events    []eventRow
 		EventsErr string
-		// More counts rows left out by uiMaxRows, per table.
+		// More counts rows left out by maxRows, per table.
 		MoreBrokers, MorePartitions, MoreConsumers, MoreProducers int
 	}
-	uiBroker struct {
+	brokerRow struct {
 		ID           int64
 		Address      string
 		Alive        bool
@@ -127,11 +175,11 @@ type (
 		HeartbeatAge string
 		AgeClass     string // ok, warn, bad or ""
 	}
-	uiTopic struct {
+	topicTable struct {
 		Name       string
-		Partitions []uiPartition
+		Partitions []partitionRow
 	}
-	uiPartition struct {
+	partitionRow struct {
 		Index         int
 		Broker        int64
 		Address       string
@@ -139,7 +187,7 @@ type (
 		HighWatermark string
 		Writable      bool
 	}
-	uiClient struct {
+	clientRow struct {
 		ID        int64
 		Topic     string
 		Partition string
@@ -149,7 +197,7 @@ type (
 
 		parts []int
 	}
-	uiEvent struct {
+	eventRow struct {
 		Seq     int64
 		At      string
 		Type    string
@@ -159,32 +207,33 @@ type (
 	}
 )
 
-// serveUI renders the page; a bad ?at= renders the live page with the
-// error and status 400.
-func (m *Manager) serveUI(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+// Serve is GET /ui: it renders the page. A bad ?at= or ?events= renders
+// the live page with the error and status 400 for a browser, and is a logq
+// error (EInvalid; EUnavailable when the replay fails) for an API client.
+func (sp *Page) Serve(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	status := http.StatusOK
-	p := uiPage{
-		Name: m.cfg.Name, Advertise: m.cfg.AdvertiseURL, ConfiguredRole: string(m.cfg.Role),
-		TailMode: string(m.cfg.TailMode), Role: "reader", RefreshMS: uiRefresh.Milliseconds(),
-		HeartbeatInterval: m.cfg.HeartbeatInterval.String(), HeartbeatTimeout: m.cfg.HeartbeatTimeout.String(),
+	p := page{
+		Name: sp.cfg.Name, Advertise: sp.cfg.AdvertiseURL, ConfiguredRole: sp.cfg.Role,
+		TailMode: sp.cfg.TailMode, Role: "reader", RefreshMS: refresh.Milliseconds(),
+		HeartbeatInterval: sp.cfg.HeartbeatInterval.String(), HeartbeatTimeout: sp.cfg.HeartbeatTimeout.String(),
 		Now: time.Now().UTC().Format("2006-01-02 15:04:05 UTC"),
 	}
-	if m.IsWriter() {
+	if sp.src.IsWriter() {
 		p.Role = "writer"
 	}
 	q := r.URL.Query()
-	nEvents := uiDefaultEvents
+	nEvents := defaultEvents
 	if v := q.Get("events"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > uiMaxEvents {
-			p.Error, status = fmt.Sprintf("events=%q: want a number of events from 0 to %d", v, uiMaxEvents), http.StatusBadRequest
+		if err != nil || n < 0 || n > maxEvents {
+			p.Error, status = fmt.Sprintf("events=%q: want a number of events from 0 to %d", v, maxEvents), http.StatusBadRequest
 		} else {
 			nEvents = n
 		}
 	}
-	s := m.State()
+	s := sp.src.State()
 	p.AppliedSeq = s.Seq
 	if v := q.Get("at"); v != "" {
 		at, err := strconv.ParseInt(v, 10, 64)
@@ -194,7 +243,7 @@ func (m *Manager) serveUI(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		case at > s.Seq:
 			p.Error, status = fmt.Sprintf("seq %d is beyond this manager's applied seq %d; showing the live state", at, s.Seq), http.StatusBadRequest
 		case at < s.Seq:
-			past, err := m.replica.StateAt(ctx, at)
+			past, err := sp.src.StateAt(ctx, at)
 			if err != nil {
 				p.Error, status = fmt.Sprintf("cannot replay to seq %d: %s", at, logq.ErrorMessage(err)), http.StatusServiceUnavailable
 				break
@@ -204,8 +253,8 @@ func (m *Manager) serveUI(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	}
 	p.Seq, p.Writer, p.WriterEpoch = s.Seq, s.Writer, s.WriterEpoch
 	p.PrevSeq, p.NextSeq = max(0, s.Seq-1), min(p.AppliedSeq, s.Seq+1)
-	m.uiFill(ctx, &p, s)
-	p.Events, p.EventsErr = m.uiEvents(ctx, s.Seq, nEvents, p.Replay)
+	sp.fill(ctx, &p, s)
+	p.Events, p.EventsErr = sp.events(ctx, s.Seq, nEvents, p.Replay)
 
 	if status != http.StatusOK && !acceptsHTML(r) {
 		// An API client (curl, a script) gets the API's JSON failure; a
@@ -214,21 +263,20 @@ func (m *Manager) serveUI(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		if status == http.StatusServiceUnavailable {
 			code = logq.EUnavailable
 		}
-		writeFailure(w, status, code, p.Error)
-		return
+		return &logq.Error{Code: code, Message: p.Error}
 	}
 	var buf bytes.Buffer
-	if err := uiTemplate.Execute(&buf, &p); err != nil {
-		m.writeError(w, r, logq.Internal(err, "render the status page"))
-		return
+	if err := pageTemplate.Execute(&buf, &p); err != nil {
+		return logq.Internal(err, "render the status page")
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", uiCSP)
+	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+	return nil
 }
 
 // acceptsHTML reports whether the request asks for HTML by name, as
@@ -243,40 +291,40 @@ func acceptsHTML(r *http.Request) bool {
 	return false
 }
 
-// uiFill fills the tables from s, plus, for the live state, the values
+// fill fills the tables from s, plus, for the live state, the values
 // only the brokers and the writer have.
-func (m *Manager) uiFill(ctx context.Context, p *uiPage, s *projection.State) {
-	owners := map[int64]owner{}
+func (sp *Page) fill(ctx context.Context, p *page, s *projection.State) {
+	live := map[int64]string{} // broker id → address
 	for _, id := range s.BrokerIDs() {
 		b := s.Brokers[id]
 		p.BrokersTotal++
 		if b.Alive && !b.Removed {
 			p.BrokersAlive++
-			owners[id] = owner{broker: id, address: b.Address}
+			live[id] = b.Address
 		}
-		if len(p.Brokers) == uiMaxRows {
+		if len(p.Brokers) == maxRows {
 			p.MoreBrokers++
 			continue
 		}
-		p.Brokers = append(p.Brokers, uiBroker{ID: id, Address: b.Address, Alive: b.Alive, Removed: b.Removed,
+		p.Brokers = append(p.Brokers, brokerRow{ID: id, Address: b.Address, Alive: b.Alive, Removed: b.Removed,
 			Partitions: len(s.PartitionsOf(id)), HeartbeatAge: "—"})
 	}
 	rows := 0
 	for _, name := range s.TopicNames() {
 		t := s.Topics[name]
-		ut := uiTopic{Name: name}
+		ut := topicTable{Name: name}
 		for _, part := range t.Partitions {
 			p.PartitionCount++
 			writable := s.Writable(name, part.Index)
 			if !writable {
 				p.Unwritable++
 			}
-			if rows == uiMaxRows {
+			if rows == maxRows {
 				p.MorePartitions++
 				continue
 			}
 			rows++
-			up := uiPartition{Index: part.Index, Broker: part.Broker, Epoch: part.Epoch, Writable: writable, HighWatermark: "—"}
+			up := partitionRow{Index: part.Index, Broker: part.Broker, Epoch: part.Epoch, Writable: writable, HighWatermark: "—"}
 			if b, ok := s.Brokers[part.Broker]; ok {
 				up.Address = b.Address
 			}
@@ -284,8 +332,8 @@ func (m *Manager) uiFill(ctx context.Context, p *uiPage, s *projection.State) {
 		}
 		p.Topics = append(p.Topics, ut)
 	}
-	p.Consumers, p.MoreConsumers, p.ActiveConsumers = uiClients(s, false)
-	p.Producers, p.MoreProducers, p.ActiveProducers = uiClients(s, true)
+	p.Consumers, p.MoreConsumers, p.ActiveConsumers = clientRows(s, false)
+	p.Producers, p.MoreProducers, p.ActiveProducers = clientRows(s, true)
 	if p.Replay {
 		p.HeartbeatNote = "High watermarks, lags and heartbeat ages are live values: shown for the current seq only."
 		return
@@ -295,18 +343,18 @@ func (m *Manager) uiFill(ctx context.Context, p *uiPage, s *projection.State) {
 	// broker), lags (one per consumer and partition), heartbeat ages (the
 	// writer's memory).
 	var wg sync.WaitGroup
-	var hwm map[partKey]int64
-	wg.Go(func() { hwm = m.highWatermarks(ctx, owners, s.Seq) })
-	wg.Go(func() { m.uiLags(ctx, p.Consumers, s.Seq) })
+	var hwm map[Partition]int64
+	wg.Go(func() { hwm = sp.src.HighWatermarks(ctx, s.Seq, live) })
+	wg.Go(func() { sp.lags(ctx, p.Consumers, s.Seq) })
 	var ages map[int64]time.Duration
 	var agesOK bool
-	wg.Go(func() { ages, agesOK, p.HeartbeatNote = m.uiHeartbeatAges(ctx) })
+	wg.Go(func() { ages, agesOK, p.HeartbeatNote = sp.heartbeatAges(ctx) })
 	wg.Wait()
 	for i := range p.Topics {
 		t := &p.Topics[i]
 		for j := range t.Partitions {
 			pt := &t.Partitions[j]
-			if v, ok := hwm[partKey{t.Name, pt.Index, pt.Broker}]; ok {
+			if v, ok := hwm[Partition{t.Name, pt.Index, pt.Broker}]; ok {
 				pt.HighWatermark = strconv.FormatInt(v, 10)
 			} else if pt.Writable {
 				pt.HighWatermark = "?"
@@ -322,9 +370,9 @@ func (m *Manager) uiFill(ctx context.Context, p *uiPage, s *projection.State) {
 			}
 			b.HeartbeatAge = formatAge(age)
 			switch {
-			case age < m.cfg.HeartbeatInterval*3/2:
+			case age < sp.cfg.HeartbeatInterval*3/2:
 				b.AgeClass = "ok"
-			case age < m.cfg.HeartbeatTimeout:
+			case age < sp.cfg.HeartbeatTimeout:
 				b.AgeClass = "warn"
 			default:
 				b.AgeClass = "bad"
@@ -334,8 +382,8 @@ func (m *Manager) uiFill(ctx context.Context, p *uiPage, s *projection.State) {
 }
 
 // uiClients lists the producers or consumers of s, by id, at most
-// uiMaxRows, with how many were left out and how many are active.
-func uiClients(s *projection.State, producers bool) (out []uiClient, more, active int) {
+// maxRows, with how many were left out and how many are active.
+func clientRows(s *projection.State, producers bool) (out []clientRow, more, active int) {
 	type row struct {
 		id        int64
 		topic     string
@@ -357,11 +405,11 @@ func uiClients(s *projection.State, producers bool) (out []uiClient, more, activ
 		if !c.inactive {
 			active++
 		}
-		if len(out) == uiMaxRows {
+		if len(out) == maxRows {
 			more++
 			continue
 		}
-		u := uiClient{ID: c.id, Topic: c.topic, Partition: "all", Active: !c.inactive, Lag: "—"}
+		u := clientRow{ID: c.id, Topic: c.topic, Partition: "all", Active: !c.inactive, Lag: "—"}
 		switch t, ok := s.Topics[c.topic]; {
 		case c.partition != nil:
 			u.Partition = strconv.Itoa(*c.partition)
@@ -376,11 +424,11 @@ func uiClients(s *projection.State, producers bool) (out []uiClient, more, activ
 	return out, more, active
 }
 
-// uiLags asks the owning brokers each consumer's lag (GET /v1/size per
-// partition), with bounded concurrency; a lag some broker did not answer
-// for is shown as "≥ N?".
-func (m *Manager) uiLags(ctx context.Context, consumers []uiClient, seq int64) {
-	ctx, cancel := context.WithTimeout(ctx, min(m.cfg.BrokerTimeout, 2*time.Second))
+// lags asks the owning brokers each consumer's lag (per partition), with
+// bounded concurrency; a lag some broker did not answer for is shown as
+// "≥ N?".
+func (sp *Page) lags(ctx context.Context, consumers []clientRow, seq int64) {
+	ctx, cancel := context.WithTimeout(ctx, min(sp.cfg.BrokerTimeout, maxLiveWait))
 	defer cancel()
 	type job struct{ c, partition int }
 	var jobs []job
@@ -391,22 +439,14 @@ func (m *Manager) uiLags(ctx context.Context, consumers []uiClient, seq int64) {
 	}
 	sizes := make([]int64, len(jobs))
 	errs := make([]error, len(jobs))
-	sem := make(chan struct{}, uiLagConcurrency)
+	sem := make(chan struct{}, lagConcurrency)
 	var wg sync.WaitGroup
 	for j, jb := range jobs {
 		c := consumers[jb.c]
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			o, _, err := m.ownerOf(c.Topic, jb.partition)
-			if err != nil {
-				errs[j] = err
-				return
-			}
-			q := url.Values{"topic": {c.Topic}, "partition": {strconv.Itoa(jb.partition)}, "consumer_id": {strconv.FormatInt(c.ID, 10)}}
-			var ans api.BrokerSizeAnswer
-			errs[j] = m.callBroker(ctx, o, seq, "size", "GET", "/v1/size", q, nil, &ans, 0)
-			sizes[j] = ans.Size
+			sizes[j], errs[j] = sp.src.Lag(ctx, seq, c.Topic, jb.partition, c.ID)
 		})
 	}
 	wg.Wait()
@@ -434,34 +474,35 @@ func (m *Manager) uiLags(ctx context.Context, consumers []uiClient, seq int64) {
 	}
 }
 
-// uiHeartbeatAges returns the brokers' heartbeat ages: this manager's own
-// on the writer, the writer's (GET /ui/heartbeats) on a reader.
-func (m *Manager) uiHeartbeatAges(ctx context.Context) (map[int64]time.Duration, bool, string) {
-	if m.IsWriter() {
-		ages, ok := m.heartbeatAges(uiHeartbeatTimeout)
+// heartbeatAges returns the brokers' heartbeat ages and a note on them:
+// this manager's own on the writer, the writer's (GET /ui/heartbeats) on
+// a reader.
+func (sp *Page) heartbeatAges(ctx context.Context) (map[int64]time.Duration, bool, string) {
+	if sp.src.IsWriter() {
+		ages, ok := sp.src.HeartbeatAges(HeartbeatWait)
 		if !ok {
 			return nil, false, "Heartbeat ages are unavailable: the writer is busy; they return with the next refresh."
 		}
 		return ages, true, ""
 	}
-	target := m.knownWriter()
-	if target == "" || target == m.cfg.AdvertiseURL {
+	target := sp.src.KnownWriter()
+	if target == "" || target == sp.cfg.AdvertiseURL {
 		return nil, false, "Heartbeat ages are known to the writer only, and no writer is known."
 	}
-	ctx, cancel := context.WithTimeout(ctx, uiHeartbeatTimeout)
+	ctx, cancel := context.WithTimeout(ctx, HeartbeatWait)
 	defer cancel()
 	unavailable := "Heartbeat ages are known to the writer only, and the writer (" + target + ") did not answer."
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target+"/ui/heartbeats", nil)
 	if err != nil {
 		return nil, false, unavailable
 	}
-	req.Header.Set(headerForwarded, m.cfg.Name)
-	resp, err := m.peers.Do(req)
+	req.Header.Set(api.HeaderForwarded, sp.cfg.Name)
+	resp, err := sp.cfg.Client.Do(req)
 	if err != nil {
 		return nil, false, unavailable
 	}
 	defer resp.Body.Close()
-	var ans uiHeartbeatsAnswer
+	var ans api.HeartbeatsAnswer
 	if err := api.DecodeReader(io.LimitReader(resp.Body, 1<<20), &ans); err != nil || resp.StatusCode != http.StatusOK {
 		return nil, false, unavailable
 	}
@@ -472,43 +513,18 @@ func (m *Manager) uiHeartbeatAges(ctx context.Context) (map[int64]time.Duration,
 	return ages, true, "Heartbeat ages as the writer (" + target + ") sees them."
 }
 
-type uiHeartbeatsAnswer = api.HeartbeatsAnswer
-
-// handleUIHeartbeats is GET /ui/heartbeats: on the writer, the time since
-// each broker's last heartbeat (on its clock); elsewhere not_writer.
-func (m *Manager) handleUIHeartbeats(r *http.Request, _ httprouter.Params) (any, error) {
-	ages, ok := m.heartbeatAges(uiHeartbeatTimeout)
-	if !ok {
-		if !m.IsWriter() {
-			return nil, logq.Errorf(logq.ENotWriter, "heartbeat ages are known to the writer only; this manager is not the writer")
-		}
-		return nil, logq.Errorf(logq.EUnavailable, "the writer is busy; retry")
-	}
-	var ans uiHeartbeatsAnswer
-	ans.Status, ans.Seq = success, m.AppliedSeq()
-	ids := make([]int64, 0, len(ages))
-	for id := range ages {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
-		ans.Heartbeats = append(ans.Heartbeats, api.BrokerHeartbeat{BrokerID: id, AgeMS: ages[id].Milliseconds()})
-	}
-	return ans, nil
-}
-
-// uiEvents returns the n events up to seq, newest first; mark highlights
+// events returns the n events up to seq, newest first; mark highlights
 // the one at seq (the replay target).
-func (m *Manager) uiEvents(ctx context.Context, seq int64, n int, mark bool) ([]uiEvent, string) {
+func (sp *Page) events(ctx context.Context, seq int64, n int, mark bool) ([]eventRow, string) {
 	if n == 0 || seq == 0 {
 		return nil, ""
 	}
 	from := max(0, seq-int64(n))
-	events, err := eventlog.Read(ctx, m.db, from, int(seq-from))
+	events, err := sp.src.Events(ctx, from, int(seq-from))
 	if err != nil {
 		return nil, "cannot read the event log: " + logq.ErrorMessage(err)
 	}
-	out := make([]uiEvent, 0, len(events))
+	out := make([]eventRow, 0, len(events))
 	for i := len(events) - 1; i >= 0; i-- {
 		e := events[i]
 		var data bytes.Buffer
@@ -520,7 +536,7 @@ func (m *Manager) uiEvents(ctx context.Context, seq int64, n int, mark bool) ([]
 		if len(d) > 300 {
 			d = d[:300] + "…"
 		}
-		out = append(out, uiEvent{Seq: e.Seq, At: e.At.UTC().Format("2006-01-02 15:04:05.000"), Type: e.Type,
+		out = append(out, eventRow{Seq: e.Seq, At: e.At.UTC().Format("2006-01-02 15:04:05.000"), Type: e.Type,
 			Epoch: e.Epoch, Data: d, Current: mark && e.Seq == seq})
 	}
 	return out, ""
