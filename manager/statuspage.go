@@ -3,9 +3,7 @@ package manager
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -26,7 +24,7 @@ func (m *Manager) uiRoutes(r *httprouter.Router) {
 	page := statuspage.New(statuspage.Config{
 		Name: m.cfg.Name, AdvertiseURL: m.cfg.AdvertiseURL, Role: string(m.cfg.Role), TailMode: string(m.cfg.TailMode),
 		HeartbeatInterval: m.cfg.HeartbeatInterval, HeartbeatTimeout: m.cfg.HeartbeatTimeout,
-		BrokerTimeout: m.cfg.BrokerTimeout, Client: m.peers,
+		Client: m.peers,
 	}, pageSource{m})
 	r.Handle("GET", "/ui", m.uiObserved("/ui", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 		return page.Serve(w, r)
@@ -104,14 +102,16 @@ func (s pageSource) HighWatermarks(ctx context.Context, seq int64, brokers map[i
 	return out
 }
 
-// Lag asks the partition's owner (GET /v1/size).
-func (s pageSource) Lag(ctx context.Context, seq int64, topic string, partition int, consumer int64) (int64, error) {
-	o, _, err := s.m.ownerOf(topic, partition)
-	if err != nil {
-		return 0, err
+// ConsumerLags asks the partitions' owners, as GET /consumers does.
+func (s pageSource) ConsumerLags(ctx context.Context, consumers []statuspage.Consumer) []statuspage.Lag {
+	infos := make([]clientInfo, len(consumers))
+	for i, c := range consumers {
+		infos[i] = clientInfo{ClientInfo: api.ClientInfo{ConsumerID: &c.ID, Topic: c.Topic}, parts: c.Partitions}
 	}
-	q := url.Values{"topic": {topic}, "partition": {strconv.Itoa(partition)}, "consumer_id": {strconv.FormatInt(consumer, 10)}}
-	var ans api.BrokerSizeAnswer
-	err = s.m.callBroker(ctx, o, seq, "size", "GET", "/v1/size", q, nil, &ans, 0)
-	return ans.Size, err
+	s.m.consumerLags(ctx, infos)
+	out := make([]statuspage.Lag, len(infos))
+	for i, c := range infos {
+		out[i] = statuspage.Lag{Messages: *c.Lag, Known: *c.LagKnown}
+	}
+	return out
 }

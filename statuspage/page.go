@@ -47,12 +47,10 @@ var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMa
 
 // Bounds of the page, so that a large cluster renders quickly.
 const (
-	maxRows        = 200 // brokers, partitions, consumers, producers
-	defaultEvents  = 25
-	maxEvents      = 500
-	refresh        = 2 * time.Second
-	lagConcurrency = 16
-	maxLiveWait    = 2 * time.Second // for the brokers' answers
+	maxRows       = 200 // brokers, partitions, consumers, producers
+	defaultEvents = 25
+	maxEvents     = 500
+	refresh       = 2 * time.Second
 )
 
 // HeartbeatWait bounds the wait for the writer's heartbeat ages, here and
@@ -68,8 +66,8 @@ type Config struct {
 	Name, AdvertiseURL string
 	Role, TailMode     string // as configured
 	// HeartbeatInterval and HeartbeatTimeout are the brokers' (they color
-	// the heartbeat ages); BrokerTimeout bounds the calls to brokers.
-	HeartbeatInterval, HeartbeatTimeout, BrokerTimeout time.Duration
+	// the heartbeat ages).
+	HeartbeatInterval, HeartbeatTimeout time.Duration
 	// Client asks the writer for its heartbeat ages (GET /ui/heartbeats).
 	Client *http.Client
 }
@@ -79,6 +77,21 @@ type Partition struct {
 	Topic  string
 	Index  int
 	Broker int64
+}
+
+// Consumer names the partitions of a topic one consumer reads.
+type Consumer struct {
+	ID         int64
+	Topic      string
+	Partitions []int
+}
+
+// Lag is a consumer's lag: Messages summed over its partitions; Known is
+// false when some partition's owner did not answer (Messages then counts
+// the others).
+type Lag struct {
+	Messages int64
+	Known    bool
 }
 
 // Source is what the page shows, as the manager knows it.
@@ -95,9 +108,10 @@ type Source interface {
 	// watermarks of the partitions they own; a broker that does not
 	// answer leaves its partitions out.
 	HighWatermarks(ctx context.Context, seq int64, brokers map[int64]string) map[Partition]int64
-	// Lag returns how many messages of one partition the consumer has not
-	// consumed yet, as the partition's owner answers.
-	Lag(ctx context.Context, seq int64, topic string, partition int, consumer int64) (int64, error)
+	// ConsumerLags returns each consumer's lag (one per consumer, in
+	// order): how many messages of its partitions it has not consumed
+	// yet, as their owners answer.
+	ConsumerLags(ctx context.Context, consumers []Consumer) []Lag
 	// HeartbeatAges returns, on the writer, the time since each broker's
 	// last heartbeat; ok is false on a reader or when the writer does not
 	// tell within wait.
@@ -345,7 +359,7 @@ func (sp *Page) fill(ctx context.Context, p *page, s *projection.State) {
 	var wg sync.WaitGroup
 	var hwm map[Partition]int64
 	wg.Go(func() { hwm = sp.src.HighWatermarks(ctx, s.Seq, live) })
-	wg.Go(func() { sp.lags(ctx, p.Consumers, s.Seq) })
+	wg.Go(func() { sp.lags(ctx, p.Consumers) })
 	var ages map[int64]time.Duration
 	var agesOK bool
 	wg.Go(func() { ages, agesOK, p.HeartbeatNote = sp.heartbeatAges(ctx) })
@@ -424,51 +438,27 @@ func clientRows(s *projection.State, producers bool) (out []clientRow, more, act
 	return out, more, active
 }
 
-// lags asks the owning brokers each consumer's lag (per partition), with
-// bounded concurrency; a lag some broker did not answer for is shown as
-// "≥ N?".
-func (sp *Page) lags(ctx context.Context, consumers []clientRow, seq int64) {
-	ctx, cancel := context.WithTimeout(ctx, min(sp.cfg.BrokerTimeout, maxLiveWait))
-	defer cancel()
-	type job struct{ c, partition int }
-	var jobs []job
-	for i, c := range consumers {
-		for _, pt := range c.parts {
-			jobs = append(jobs, job{i, pt})
-		}
-	}
-	sizes := make([]int64, len(jobs))
-	errs := make([]error, len(jobs))
-	sem := make(chan struct{}, lagConcurrency)
-	var wg sync.WaitGroup
-	for j, jb := range jobs {
-		c := consumers[jb.c]
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			sizes[j], errs[j] = sp.src.Lag(ctx, seq, c.Topic, jb.partition, c.ID)
-		})
-	}
-	wg.Wait()
-	lags := make([]int64, len(consumers))
-	unknown := make([]bool, len(consumers))
-	for j, jb := range jobs {
-		if errs[j] != nil {
-			unknown[jb.c] = true
-			continue
-		}
-		lags[jb.c] += sizes[j]
-	}
+// lags fills in the consumers' lags; a lag some broker did not answer for
+// is shown as "≥ N?".
+func (sp *Page) lags(ctx context.Context, consumers []clientRow) {
+	var ask []Consumer
+	var rows []*clientRow
 	for i := range consumers {
-		c := &consumers[i]
-		if len(c.parts) == 0 {
-			continue
+		if c := &consumers[i]; len(c.parts) > 0 {
+			ask = append(ask, Consumer{ID: c.ID, Topic: c.Topic, Partitions: c.parts})
+			rows = append(rows, c)
 		}
-		c.Lag = strconv.FormatInt(lags[i], 10)
+	}
+	if len(ask) == 0 {
+		return
+	}
+	for i, lag := range sp.src.ConsumerLags(ctx, ask) {
+		c := rows[i]
+		c.Lag = strconv.FormatInt(lag.Messages, 10)
 		switch {
-		case unknown[i]:
+		case !lag.Known:
 			c.Lag, c.LagClass = "≥ "+c.Lag+"?", "warn"
-		case lags[i] == 0:
+		case lag.Messages == 0:
 			c.LagClass = "ok"
 		}
 	}

@@ -2,7 +2,6 @@ package statuspage_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,7 +19,7 @@ type fakeSource struct {
 	writer    bool
 	events    []logq.Event
 	stateAt   error                   // StateAt fails with it
-	lagErr    error                   // Lag fails with it for partition 1
+	lagsLost  bool                    // lags over several partitions are not known
 	ages      map[int64]time.Duration // nil: not known
 	knownURL  string
 	hwmBroker map[int64]string // the brokers HighWatermarks was asked
@@ -76,11 +75,12 @@ func (f *fakeSource) HighWatermarks(_ context.Context, _ int64, brokers map[int6
 	return map[statuspage.Partition]int64{{Topic: "t", Index: 0, Broker: 1}: 7} // broker 2 does not answer
 }
 
-func (f *fakeSource) Lag(_ context.Context, _ int64, _ string, partition int, _ int64) (int64, error) {
-	if partition == 1 && f.lagErr != nil {
-		return 0, f.lagErr
+func (f *fakeSource) ConsumerLags(_ context.Context, consumers []statuspage.Consumer) []statuspage.Lag {
+	out := make([]statuspage.Lag, len(consumers))
+	for i, c := range consumers {
+		out[i] = statuspage.Lag{Messages: 3 * int64(len(c.Partitions)), Known: !f.lagsLost || len(c.Partitions) == 1}
 	}
-	return 3, nil
+	return out
 }
 
 func (f *fakeSource) HeartbeatAges(time.Duration) (map[int64]time.Duration, bool) {
@@ -90,7 +90,7 @@ func (f *fakeSource) HeartbeatAges(time.Duration) (map[int64]time.Duration, bool
 func serve(t *testing.T, f *fakeSource, target string, html bool) (*httptest.ResponseRecorder, error) {
 	t.Helper()
 	page := statuspage.New(statuspage.Config{Name: "m", AdvertiseURL: "http://self", Role: "auto", TailMode: "notify",
-		HeartbeatInterval: time.Second, HeartbeatTimeout: 5 * time.Second, BrokerTimeout: time.Second}, f)
+		HeartbeatInterval: time.Second, HeartbeatTimeout: 5 * time.Second, Client: http.DefaultClient}, f)
 	req := httptest.NewRequest("GET", target, nil)
 	if html {
 		req.Header.Set("Accept", "text/html")
@@ -105,13 +105,13 @@ func TestServe(t *testing.T) {
 	t.Parallel()
 	t.Run("live writer", func(t *testing.T) {
 		f := newFakeSource(t)
-		f.writer, f.ages, f.lagErr = true, map[int64]time.Duration{1: 400 * time.Millisecond, 2: 7 * time.Second}, errors.New("down")
+		f.writer, f.ages, f.lagsLost = true, map[int64]time.Duration{1: 400 * time.Millisecond, 2: 7 * time.Second}, true
 		w, err := serve(t, f, "/ui", false)
 		if err != nil || w.Code != 200 {
 			t.Fatalf("%d, %v", w.Code, err)
 		}
 		body := text(w.Body.String())
-		for _, want := range []string{"0.4s ago", "7.0s ago", "≥ 3?"} {
+		for _, want := range []string{"0.4s ago", "7.0s ago", "≥ 6?"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("the page does not show %q:\n%s", want, tail(body, 2000))
 			}
