@@ -90,8 +90,7 @@
 // never sending an internal error's text. Bodies are size-limited, panics
 // become JSON 500s, unknown routes JSON 404/405s; zerolog's hlog adds
 // request ids and an access log, and /metrics serves Prometheus metrics
-// from a registry of the manager's own (docs/metrics.md). GET /ui is a
-// status page for people (ui.go): server-rendered from the state, its
-// assets embedded, refreshed in place by a little plain JavaScript, and
-// able to show the state replayed to any earlier seq.
+// from a registry of the manager's own (docs/metrics.md). GET /ui is the
+// status page for people, package statuspage, which sees the manager
+// through the narrow statuspage.Source (statuspage.go).
 package manager

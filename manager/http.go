@@ -64,7 +64,7 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "GET", "/events", m.handleEvents)
 	m.handle(r, "GET", "/state", m.handleState)
 	m.handle(r, "GET", "/healthz", m.handleHealth)
-	m.uiRoutes(r) // the status page, /ui (ui.go)
+	m.uiRoutes(r) // the status page, /ui (statuspage.go)
 
 	// Data plane, routed to brokers by every manager.
 	m.handle(r, "POST", "/producer/produce", m.handleProduce)

@@ -1,11 +1,7 @@
 package manager_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"regexp"
@@ -19,107 +15,20 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/logq/logq/internal/harness/devcluster"
-	"github.com/logq/logq/internal/pgtest"
+	"github.com/logq/logq/internal/harness/devcluster/devclustertest"
 )
 
 // These tests run a whole cluster (devcluster: a writer, a reader, three
 // brokers) on the test's own database, drive traffic through its HTTP API
-// and look at what the servers expose: /metrics here, /ui in ui_test.go.
-
-func startDevCluster(t *testing.T) *devcluster.Cluster {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := devcluster.Start(ctx, devcluster.Config{DSN: pgtest.NewDB(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// httpc is a client without kept connections: nothing lingers for goleak.
-var httpc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-
-// call sends a request with a JSON body (nil: none), checks the answer is
-// a success and decodes it into a map.
-func call(t *testing.T, method, url string, body any) map[string]any {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := httpc.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil || resp.StatusCode != http.StatusOK || out["status"] != "success" {
-		t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, raw)
-	}
-	return out
-}
-
-func num(t *testing.T, v any) int64 {
-	t.Helper()
-	f, ok := v.(float64)
-	if !ok {
-		t.Fatalf("%v is not a number", v)
-	}
-	return int64(f)
-}
-
-// traffic is what a test sent through the cluster.
-type traffic struct {
-	topic     string
-	produced  int
-	consumer  int64 // consumer of the whole topic, consumed some
-	consumed  int
-	consumer2 int64 // consumer of partition 0 only, consumed nothing
-	producer  int64
-	seq       int64 // seq of the last write
-}
-
-// sendTraffic creates a topic of 3 partitions through mgr, produces n
-// messages round robin (one request each), consumes k of them with one
-// consumer and registers a second consumer for partition 0.
-func sendTraffic(t *testing.T, mgr, topic string, n, k int) traffic {
-	t.Helper()
-	tr := traffic{topic: topic, produced: n, consumed: k}
-	call(t, "POST", mgr+"/topics", map[string]any{"topic_name": topic, "partitions": 3})
-	tr.producer = num(t, call(t, "POST", mgr+"/producer/register", map[string]any{"topic": topic})["producer_id"])
-	for i := range n {
-		call(t, "POST", mgr+"/producer/produce", map[string]any{"topic": topic, "producer_id": tr.producer, "message": fmt.Sprintf("m-%d", i)})
-	}
-	tr.consumer = num(t, call(t, "POST", mgr+"/consumer/register", map[string]any{"topic": topic})["consumer_id"])
-	for range k {
-		ans := call(t, "GET", fmt.Sprintf("%s/consumer/consume?topic=%s&consumer_id=%d", mgr, topic, tr.consumer), nil)
-		if ans["message"] == nil {
-			t.Fatalf("consume: no message: %v", ans)
-		}
-	}
-	ans := call(t, "POST", mgr+"/consumer/register", map[string]any{"topic": topic, "partition": 0})
-	tr.consumer2, tr.seq = num(t, ans["consumer_id"]), num(t, ans["seq"])
-	return tr
-}
+// and look at what the servers expose: /metrics here, /ui in package
+// statuspage.
 
 // scrape is one /metrics answer, parsed.
 type scrape map[string]*dto.MetricFamily
 
 func getMetrics(t *testing.T, base string) scrape {
 	t.Helper()
-	resp, err := httpc.Get(base + "/metrics")
+	resp, err := devclustertest.Client.Get(base + "/metrics")
 	if err != nil {
 		t.Fatalf("GET %s/metrics: %v", base, err)
 	}
@@ -170,27 +79,6 @@ next:
 
 func (s scrape) has(name string) bool { _, ok := s[name]; return ok }
 
-// eventually retries check (which reports what is still wrong, "" when
-// all is well) until it passes or the deadline; no sleeping, a ticker.
-func eventually(t *testing.T, timeout time.Duration, check func() string) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		msg := check()
-		if msg == "" {
-			return
-		}
-		select {
-		case <-deadline.C:
-			t.Fatalf("after %v: %s", timeout, msg)
-		case <-tick.C:
-		}
-	}
-}
-
 // TestMetrics scrapes every server before and after traffic and checks that
 // the numbers follow it: produce and consume counts and latencies, group
 // commit batch sizes, high watermarks, consumer lag per consumer and
@@ -198,7 +86,7 @@ func eventually(t *testing.T, timeout time.Duration, check func() string) {
 // age, the writer's epoch.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	c := startDevCluster(t)
+	c := devclustertest.Start(t, devcluster.Config{})
 	writer, reader := c.Managers[0].URL, c.Managers[1].URL
 
 	before := map[string]scrape{}
@@ -211,45 +99,45 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	// Through the reader: it routes produce and consume, forwards writes.
-	tr := sendTraffic(t, reader, "metrics", 30, 10)
+	tr := devclustertest.SendTraffic(t, reader, "metrics", 30, 10)
 
 	// Brokers: what they committed and served, per partition and consumer.
-	eventually(t, 15*time.Second, func() string {
+	devclustertest.Eventually(t, 15*time.Second, func() string {
 		var appended, consumed, hw, lag1, lag2, batches, consumes, omitted float64
 		for _, n := range c.Brokers {
 			s := getMetrics(t, n.URL)
 			appended += s.sum("logq_broker_appended_messages_total")
 			consumed += s.sum("logq_broker_consumed_messages_total")
-			hw += s.sum("logq_broker_high_watermark", "topic", tr.topic)
-			lag1 += s.sum("logq_broker_consumer_lag", "topic", tr.topic, "consumer", strconv.FormatInt(tr.consumer, 10))
-			lag2 += s.sum("logq_broker_consumer_lag", "topic", tr.topic, "consumer", strconv.FormatInt(tr.consumer2, 10), "partition", "0")
-			hw0 := s.sum("logq_broker_high_watermark", "topic", tr.topic, "partition", "0")
+			hw += s.sum("logq_broker_high_watermark", "topic", tr.Topic)
+			lag1 += s.sum("logq_broker_consumer_lag", "topic", tr.Topic, "consumer", strconv.FormatInt(tr.Consumer, 10))
+			lag2 += s.sum("logq_broker_consumer_lag", "topic", tr.Topic, "consumer", strconv.FormatInt(tr.Consumer2, 10), "partition", "0")
+			hw0 := s.sum("logq_broker_high_watermark", "topic", tr.Topic, "partition", "0")
 			if s.has("logq_broker_high_watermark") && hw0 > 0 && lag2 != hw0 {
-				return fmt.Sprintf("%s: consumer %d lags %v in partition 0, whose high watermark is %v", n.Name, tr.consumer2, lag2, hw0)
+				return fmt.Sprintf("%s: consumer %d lags %v in partition 0, whose high watermark is %v", n.Name, tr.Consumer2, lag2, hw0)
 			}
 			batches += s.sum("logq_broker_group_commit_messages")
 			consumes += s.sum("logq_broker_consume_seconds")
 			omitted += s.sum("logq_broker_consumer_lag_omitted")
-			if s.sum("logq_broker_applied_seq") < float64(tr.seq) {
-				return fmt.Sprintf("%s: applied seq %v < %d", n.Name, s.sum("logq_broker_applied_seq"), tr.seq)
+			if s.sum("logq_broker_applied_seq") < float64(tr.Seq) {
+				return fmt.Sprintf("%s: applied seq %v < %d", n.Name, s.sum("logq_broker_applied_seq"), tr.Seq)
 			}
 			if !s.has("logq_broker_append_seconds") || !s.has("logq_broker_group_commit_requests") {
 				return n.Name + ": no append latency or group-commit request histogram"
 			}
 		}
 		want := fmt.Sprintf("appended %d consumed %d hw %d lag %d batches>0 consumes>=%d omitted 0",
-			tr.produced, tr.consumed, tr.produced, tr.produced-tr.consumed, tr.consumed)
+			tr.Produced, tr.Consumed, tr.Produced, tr.Produced-tr.Consumed, tr.Consumed)
 		got := fmt.Sprintf("appended %v consumed %v hw %v lag %v batches %v consumes %v omitted %v",
 			appended, consumed, hw, lag1, batches, consumes, omitted)
-		if appended != float64(tr.produced) || consumed != float64(tr.consumed) || hw != float64(tr.produced) ||
-			lag1 != float64(tr.produced-tr.consumed) || batches == 0 || consumes < float64(tr.consumed) || omitted != 0 {
+		if appended != float64(tr.Produced) || consumed != float64(tr.Consumed) || hw != float64(tr.Produced) ||
+			lag1 != float64(tr.Produced-tr.Consumed) || batches == 0 || consumes < float64(tr.Consumed) || omitted != 0 {
 			return "brokers: want " + want + ", got " + got
 		}
 		return ""
 	})
 
 	// Managers: routing on the reader, the cluster as both see it.
-	eventually(t, 15*time.Second, func() string {
+	devclustertest.Eventually(t, 15*time.Second, func() string {
 		w, r := getMetrics(t, writer), getMetrics(t, reader)
 		for _, x := range []struct {
 			what      string
@@ -259,10 +147,10 @@ func TestMetrics(t *testing.T) {
 			{"reader is_writer", r.sum("logq_manager_is_writer"), 0},
 			{"writer epoch (reader)", r.sum("logq_manager_writer_epoch"), w.sum("logq_manager_writer_epoch")},
 			{"reader applied seq", r.sum("logq_manager_applied_seq"), w.sum("logq_manager_applied_seq")},
-			{"produce requests on the reader", r.sum("logq_manager_http_requests_total", "route", "/producer/produce", "code", "200"), float64(tr.produced)},
-			{"produce latencies on the reader", r.sum("logq_manager_http_request_duration_seconds", "route", "/producer/produce"), float64(tr.produced)},
-			{"consume requests on the reader", r.sum("logq_manager_http_requests_total", "route", "/consumer/consume", "code", "200"), float64(tr.consumed)},
-			{"appends routed to brokers", r.sum("logq_manager_broker_requests_total", "op", "append", "code", "ok"), float64(tr.produced)},
+			{"produce requests on the reader", r.sum("logq_manager_http_requests_total", "route", "/producer/produce", "code", "200"), float64(tr.Produced)},
+			{"produce latencies on the reader", r.sum("logq_manager_http_request_duration_seconds", "route", "/producer/produce"), float64(tr.Produced)},
+			{"consume requests on the reader", r.sum("logq_manager_http_requests_total", "route", "/consumer/consume", "code", "200"), float64(tr.Consumed)},
+			{"appends routed to brokers", r.sum("logq_manager_broker_requests_total", "op", "append", "code", "ok"), float64(tr.Produced)},
 			{"writes forwarded by the reader", r.sum("logq_manager_forwarded_writes_total", "code", "200"), 4},
 			{"live brokers (writer)", w.sum("logq_manager_broker_alive"), 3},
 			{"live brokers (reader)", r.sum("logq_manager_broker_alive"), 3},
@@ -279,8 +167,8 @@ func TestMetrics(t *testing.T) {
 				return fmt.Sprintf("%s = %v, want %v", x.what, x.got, x.want)
 			}
 		}
-		if w.sum("logq_manager_writer_epoch") < 1 || w.sum("logq_manager_applied_seq") < float64(tr.seq) {
-			return fmt.Sprintf("writer: epoch %v, applied seq %v (want ≥ 1, ≥ %d)", w.sum("logq_manager_writer_epoch"), w.sum("logq_manager_applied_seq"), tr.seq)
+		if w.sum("logq_manager_writer_epoch") < 1 || w.sum("logq_manager_applied_seq") < float64(tr.Seq) {
+			return fmt.Sprintf("writer: epoch %v, applied seq %v (want ≥ 1, ≥ %d)", w.sum("logq_manager_writer_epoch"), w.sum("logq_manager_applied_seq"), tr.Seq)
 		}
 		if got, was := w.sum("logq_manager_events_appended_total"), before[c.Managers[0].Name].sum("logq_manager_events_appended_total"); got < was+4 {
 			return fmt.Sprintf("writer appended %v events, %v before the traffic", got, was)

@@ -1,4 +1,4 @@
-package manager_test
+package statuspage_test
 
 import (
 	"bytes"
@@ -17,7 +17,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/logq/logq/internal/harness/devcluster"
+	"github.com/logq/logq/internal/harness/devcluster/devclustertest"
+	"github.com/logq/logq/internal/pgtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // The status page is checked in a real browser: headless Chromium loads
 // /ui from a running cluster (the page's JavaScript runs, and refreshes the
@@ -137,7 +143,7 @@ func topicRows(dom, topic string) map[string]string {
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := httpc.Get(url)
+	resp, err := devclustertest.Client.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -154,21 +160,21 @@ func get(t *testing.T, url string) (int, string) {
 func TestStatusPage(t *testing.T) {
 	t.Parallel()
 	chromium(t) // fail early, with what to install
-	c := startDevCluster(t)
+	c := devclustertest.Start(t, devcluster.Config{})
 	writer, reader := c.Managers[0].URL, c.Managers[1].URL
-	tr := sendTraffic(t, writer, "ui-orders", 30, 10)
-	eventually(t, 10*time.Second, func() string {
-		if s := getMetrics(t, reader).sum("logq_manager_applied_seq"); s < float64(tr.seq) {
-			return fmt.Sprintf("reader applied %v < %d", s, tr.seq)
+	tr := devclustertest.SendTraffic(t, writer, "ui-orders", 30, 10)
+	devclustertest.Eventually(t, 10*time.Second, func() string {
+		if s := devclustertest.Num(t, devclustertest.Call(t, "GET", reader+"/healthz", nil)["seq"]); s < tr.Seq {
+			return fmt.Sprintf("reader applied %d < %d", s, tr.Seq)
 		}
 		return ""
 	})
 	// The seq that created the topic, from the event log.
-	events := call(t, "GET", writer+"/events?limit=1000", nil)["events"].([]any)
+	events := devclustertest.Call(t, "GET", writer+"/events?limit=1000", nil)["events"].([]any)
 	var created, lastAssigned int64
 	for _, e := range events {
 		ev := e.(map[string]any)
-		seq := num(t, ev["seq"])
+		seq := devclustertest.Num(t, ev["seq"])
 		data := fmt.Sprint(ev["data"])
 		switch {
 		case ev["type"] == "TopicCreated" && strings.Contains(data, "ui-orders"):
@@ -206,9 +212,9 @@ func TestStatusPage(t *testing.T) {
 				t.Errorf("broker %d row %q: want its address %s, alive, a heartbeat age", b.ID, row, b.Addr)
 			}
 		}
-		parts := topicRows(dom, tr.topic)
+		parts := topicRows(dom, tr.Topic)
 		if len(parts) != 3 {
-			t.Fatalf("topic %s: %d partition rows, want 3", tr.topic, len(parts))
+			t.Fatalf("topic %s: %d partition rows, want 3", tr.Topic, len(parts))
 		}
 		var hwSum int64
 		hw0 := int64(-1)
@@ -225,23 +231,23 @@ func TestStatusPage(t *testing.T) {
 				hw0 = hw
 			}
 		}
-		if hwSum != int64(tr.produced) {
-			t.Errorf("high watermarks add up to %d, want %d", hwSum, tr.produced)
+		if hwSum != int64(tr.Produced) {
+			t.Errorf("high watermarks add up to %d, want %d", hwSum, tr.Produced)
 		}
 		consumers := rows(dom, "data-consumer-id")
-		if row, want := consumers[strconv.FormatInt(tr.consumer, 10)], fmt.Sprintf("%s all active %d", tr.topic, tr.produced-tr.consumed); !strings.HasSuffix(row, want) {
-			t.Errorf("consumer %d row %q, want … %q", tr.consumer, row, want)
+		if row, want := consumers[strconv.FormatInt(tr.Consumer, 10)], fmt.Sprintf("%s all active %d", tr.Topic, tr.Produced-tr.Consumed); !strings.HasSuffix(row, want) {
+			t.Errorf("consumer %d row %q, want … %q", tr.Consumer, row, want)
 		}
-		if row, want := consumers[strconv.FormatInt(tr.consumer2, 10)], fmt.Sprintf("%s 0 active %d", tr.topic, hw0); !strings.HasSuffix(row, want) {
-			t.Errorf("consumer %d row %q, want … %q", tr.consumer2, row, want)
+		if row, want := consumers[strconv.FormatInt(tr.Consumer2, 10)], fmt.Sprintf("%s 0 active %d", tr.Topic, hw0); !strings.HasSuffix(row, want) {
+			t.Errorf("consumer %d row %q, want … %q", tr.Consumer2, row, want)
 		}
-		if row := rows(dom, "data-producer-id")[strconv.FormatInt(tr.producer, 10)]; !strings.HasSuffix(row, tr.topic+" all active") {
-			t.Errorf("producer %d row %q", tr.producer, row)
+		if row := rows(dom, "data-producer-id")[strconv.FormatInt(tr.Producer, 10)]; !strings.HasSuffix(row, tr.Topic+" all active") {
+			t.Errorf("producer %d row %q", tr.Producer, row)
 		}
 		ev := rows(dom, "data-seq")
 		if len(ev) < 10 || !strings.Contains(ev[strconv.FormatInt(created, 10)], "TopicCreated") ||
-			!strings.Contains(ev[strconv.FormatInt(tr.seq, 10)], "ConsumerRegistered") {
-			t.Errorf("events: %d rows; want the latest, with TopicCreated at %d and ConsumerRegistered at %d", len(ev), created, tr.seq)
+			!strings.Contains(ev[strconv.FormatInt(tr.Seq, 10)], "ConsumerRegistered") {
+			t.Errorf("events: %d rows; want the latest, with TopicCreated at %d and ConsumerRegistered at %d", len(ev), created, tr.Seq)
 		}
 	}
 
@@ -272,7 +278,7 @@ func TestStatusPage(t *testing.T) {
 	t.Run("replay", func(t *testing.T) {
 		t.Parallel()
 		before := dumpDOM(t, fmt.Sprintf("%s/ui?at=%d", reader, created-1), time.Second)
-		if strings.Contains(before, `data-topic="`+tr.topic+`"`) || !strings.Contains(element(before, "replay-notice"), fmt.Sprintf("as of seq %d", created-1)) {
+		if strings.Contains(before, `data-topic="`+tr.Topic+`"`) || !strings.Contains(element(before, "replay-notice"), fmt.Sprintf("as of seq %d", created-1)) {
 			t.Errorf("at seq %d (before TopicCreated): the topic shows, or no replay notice", created-1)
 		}
 		if strings.Contains(before, "data-refreshes") {
@@ -282,16 +288,16 @@ func TestStatusPage(t *testing.T) {
 			t.Errorf("seq card %q, want %d", got, created-1)
 		}
 		after := dumpDOM(t, fmt.Sprintf("%s/ui?at=%d", reader, lastAssigned), time.Second)
-		parts := topicRows(after, tr.topic)
+		parts := topicRows(after, tr.Topic)
 		if len(parts) != 3 {
-			t.Fatalf("at seq %d: %d partitions of %s, want 3", lastAssigned, len(parts), tr.topic)
+			t.Fatalf("at seq %d: %d partitions of %s, want 3", lastAssigned, len(parts), tr.Topic)
 		}
 		for p, row := range parts {
 			if !regexp.MustCompile(`broker \d+ \S+ 1 — yes$`).MatchString(row) {
 				t.Errorf("at seq %d, partition %s: %q; want an owner at epoch 1 and no live high watermark", lastAssigned, p, row)
 			}
 		}
-		if rows(after, "data-consumer-id")[strconv.FormatInt(tr.consumer, 10)] != "" {
+		if rows(after, "data-consumer-id")[strconv.FormatInt(tr.Consumer, 10)] != "" {
 			t.Errorf("at seq %d the consumer registered later shows", lastAssigned)
 		}
 		ev := rows(after, "data-seq")
@@ -306,7 +312,7 @@ func TestStatusPage(t *testing.T) {
 // heartbeat ages come from the writer only.
 func TestStatusPageHTTP(t *testing.T) {
 	t.Parallel()
-	c := startDevCluster(t)
+	c := devclustertest.Start(t, devcluster.Config{})
 	writer, reader := c.Managers[0].URL, c.Managers[1].URL
 	for _, tc := range []struct {
 		path   string
@@ -334,7 +340,7 @@ func TestStatusPageHTTP(t *testing.T) {
 		if tc.html {
 			req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
 		}
-		resp, err := httpc.Do(req)
+		resp, err := devclustertest.Client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -344,7 +350,7 @@ func TestStatusPageHTTP(t *testing.T) {
 			t.Errorf("GET %s (html %t): %d, want %d with %q:\n%s", tc.path, tc.html, resp.StatusCode, tc.status, tc.want, tail(string(b), 500))
 		}
 	}
-	resp, err := httpc.Get(writer + "/ui/assets/ui.js")
+	resp, err := devclustertest.Client.Get(writer + "/ui/assets/ui.js")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +358,7 @@ func TestStatusPageHTTP(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/javascript") {
 		t.Errorf("ui.js Content-Type %q", ct)
 	}
-	resp, err = httpc.Get(writer + "/ui")
+	resp, err = devclustertest.Client.Get(writer + "/ui")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +367,7 @@ func TestStatusPageHTTP(t *testing.T) {
 		t.Errorf("/ui Content-Security-Policy %q", csp)
 	}
 
-	hb := call(t, "GET", writer+"/ui/heartbeats", nil)
+	hb := devclustertest.Call(t, "GET", writer+"/ui/heartbeats", nil)
 	if list, _ := hb["heartbeats"].([]any); len(list) != 3 {
 		t.Errorf("writer /ui/heartbeats: %v", hb)
 	}
