@@ -13,6 +13,10 @@ import (
 	"github.com/logq/logq/projection"
 )
 
+// multiPartitionPoll is how long a consume_batch over several partitions
+// long-polls one of them before it asks the others again.
+const multiPartitionPoll = 250 * time.Millisecond
+
 // consumerPartitions checks the consumer (and the topic, when given) and
 // returns its topic and the partitions to read: the one asked for, which
 // must exist and be one the consumer reads, or else all of its own.
