@@ -3,7 +3,6 @@ package manager
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -25,24 +24,7 @@ type brokerNode struct {
 // startBroker starts a broker that registers with the given managers.
 func startBroker(t *testing.T, dsn string, managers ...string) *brokerNode {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(testCtx(t), broker.Config{
-		DSN:      dsn,
-		Managers: managers,
-		Logger:   testLogger(t).With().Str("broker", ln.Addr().String()).Logger(),
-	})
-	if err != nil {
-		ln.Close()
-		t.Fatalf("broker.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &brokerNode{Broker: b, addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	go func() { n.done <- b.Serve(ctx, ln) }()
-	t.Cleanup(func() { n.stop(t) })
-	return n
+	return startMemberBroker(t, broker.Config{DSN: dsn, Managers: managers})
 }
 
 func (n *brokerNode) stop(t *testing.T) {

@@ -74,14 +74,10 @@
 // # Data plane
 //
 // Every manager routes produce, consume and size requests to the brokers
-// owning the partitions (docs/api.md, "Broker API"), over one keep-alive
-// HTTP client, sending its applied seq in X-Logq-Min-Seq so that a broker
-// knows of an assignment before it checks ownership. A produce goes to the
-// producer's partition, an explicit one, the key's FNV-1a hash modulo the
-// partition count (KeyPartition) or the next writable partition in round
-// robin. A consume rotates over the consumer's partitions and returns the
-// first message found. On a fenced answer the manager waits briefly for a
-// newer event, re-routes and retries once.
+// owning the partitions through a router (package router), which routes by
+// this manager's replica and sends its applied seq to the brokers; the
+// manager registers the router's handlers and calls brokers for its own
+// reads (high watermarks, lags) through it (brokers.go).
 //
 // # HTTP
 //

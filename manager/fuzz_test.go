@@ -17,6 +17,7 @@ import (
 	"github.com/logq/logq/api"
 	"github.com/logq/logq/internal/httpfuzz"
 	"github.com/logq/logq/projection"
+	"github.com/logq/logq/router"
 )
 
 // Fuzz targets for hostile input (seed corpora in testdata/fuzz/):
@@ -34,15 +35,15 @@ func fuzzManager(t testing.TB, brokerURL string) *Manager {
 	m := &Manager{
 		cfg:         cfg,
 		log:         zerolog.Nop(),
-		peers:       newPeerClient(),
+		peers:       router.NewPeerClient(),
 		roleChanged: make(chan struct{}),
 		deposed:     make(chan struct{}, 1),
 		clientKick:  make(chan struct{}, 1),
 		seenKick:    make(chan struct{}, 1),
 	}
 	m.metrics = newMetrics(m)
-	m.handler = m.routes()
 	m.newReplica(nil) // never started: the events below are applied by hand
+	m.handler = m.routes()
 	one := 1
 	events := []projection.Payload{
 		projection.WriterElected{Manager: cfg.AdvertiseURL, Epoch: 1},

@@ -66,14 +66,14 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "GET", "/healthz", m.handleHealth)
 	m.uiRoutes(r) // the status page, /ui (statuspage.go)
 
-	// Data plane, routed to brokers by every manager.
-	m.handle(r, "POST", "/producer/produce", m.handleProduce)
-	m.handle(r, "POST", "/producer/produce_batch", m.handleProduceBatch)
-	m.handle(r, "GET", "/consumer/consume", m.handleConsume)
-	m.handle(r, "POST", "/consumer/consume", m.handleConsume)
-	m.handle(r, "GET", "/consumer/consume_batch", m.handleConsumeBatch)
-	m.handle(r, "POST", "/consumer/consume_batch", m.handleConsumeBatch)
-	m.handle(r, "GET", "/size", m.handleSize)
+	// Data plane (package router), routed to brokers by every manager.
+	m.handle(r, "POST", "/producer/produce", routed(m.router.Produce))
+	m.handle(r, "POST", "/producer/produce_batch", routed(m.router.ProduceBatch))
+	m.handle(r, "GET", "/consumer/consume", routed(m.router.Consume))
+	m.handle(r, "POST", "/consumer/consume", routed(m.router.Consume))
+	m.handle(r, "GET", "/consumer/consume_batch", routed(m.router.ConsumeBatch))
+	m.handle(r, "POST", "/consumer/consume_batch", routed(m.router.ConsumeBatch))
+	m.handle(r, "GET", "/size", routed(m.router.Size))
 
 	metricsHandler := m.metrics.handler()
 	r.Handle("GET", "/metrics", func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {

@@ -18,6 +18,7 @@ import (
 	"github.com/logq/logq/internal/advertise"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/projection"
+	"github.com/logq/logq/router"
 )
 
 // Manager is one broker manager: the projection of the event log, the
@@ -26,7 +27,8 @@ type Manager struct {
 	cfg     Config
 	log     zerolog.Logger
 	db      *pgxpool.Pool
-	peers   *http.Client // brokers and the writer: one client, keep-alive
+	peers   *http.Client   // brokers and the writer: one client, keep-alive
+	router  *router.Router // the data plane
 	metrics *metrics
 	handler http.Handler
 
@@ -58,9 +60,6 @@ type Manager struct {
 	roleMu      sync.Mutex
 	roleChanged chan struct{} // closed and replaced when isWriter changes
 
-	rr    sync.Map // round-robin counters: "p/"+topic and "c/"+consumer id → *atomic.Uint64
-	lanes sync.Map // appends waiting per partition (coalesce.go): laneKey → *appendLane
-
 	served    atomic.Bool
 	closeOnce sync.Once
 }
@@ -90,14 +89,13 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg:         cfg,
 		log:         log,
 		db:          db,
-		peers:       newPeerClient(),
+		peers:       router.NewPeerClient(),
 		roleChanged: make(chan struct{}),
 		deposed:     make(chan struct{}, 1),
 		clientKick:  make(chan struct{}, 1),
 		seenKick:    make(chan struct{}, 1),
 	}
 	m.metrics = newMetrics(m)
-	m.handler = m.routes()
 	m.newReplica(eventlog.NewDB(db, eventlog.TailConfig{
 		DSN:             cfg.DSN,
 		Mode:            cfg.TailMode,
@@ -105,6 +103,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		Logger:          log,
 		ApplicationName: "logq-manager-tail",
 	}))
+	m.handler = m.routes()
 	if err := m.replica.Start(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("manager: %w", err)
@@ -115,13 +114,14 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// newReplica makes the manager's follower of log, sharing mu, and points
-// state at its state.
+// newReplica makes the manager's follower of log, sharing mu, points
+// state at its state and makes the router that routes by it.
 func (m *Manager) newReplica(log eventlog.Log) {
 	m.replica = eventlog.NewReplica(eventlog.ReplicaConfig{
 		Log: log, Lock: &m.mu, OnApply: m.onApply, Logger: m.log, Name: "this manager",
 	})
 	m.state = m.replica.State()
+	m.router = m.newRouter()
 }
 
 // catchUp applies events until the state has applied target (or, target

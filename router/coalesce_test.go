@@ -1,4 +1,4 @@
-package manager
+package router
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/projection"
 )
 
 // TestAppendsCoalesce proves the coalescing path is taken: while
@@ -38,20 +39,18 @@ func TestAppendsCoalesce(t *testing.T) {
 		json.NewEncoder(w).Encode(api.AppendAnswer{Status: api.StatusSuccess, Topic: req.Topic, Partition: req.Partition, BaseOffset: base, Count: len(req.Messages)})
 	}))
 	defer broker.Close()
-	m := fuzzManager(t, broker.URL)
-	defer m.peers.CloseIdleConnections()
+	one := 1 // producer 2 is pinned to partition 1
+	rt := newTestRouter(t, broker.URL, 3, projection.ProducerRegistered{ProducerID: 2, Topic: "t", Partition: &one})
 
 	type result struct {
-		code   int
+		err    error
 		offset int64
 	}
 	results := make(chan result, 32)
 	produce := func() {
-		rec := httptest.NewRecorder()
-		m.handler.ServeHTTP(rec, httptest.NewRequest("POST", "/producer/produce", strings.NewReader(`{"producer_id":2,"message":"m"}`)))
-		var ans api.ProduceAnswer
-		json.Unmarshal(rec.Body.Bytes(), &ans)
-		results <- result{rec.Code, ans.Offset}
+		ans, err := rt.Produce(httptest.NewRequest("POST", "/producer/produce", strings.NewReader(`{"producer_id":2,"message":"m"}`)))
+		pa, _ := ans.(api.ProduceAnswer)
+		results <- result{err, pa.Offset}
 	}
 	var wg sync.WaitGroup
 	for range coalesceInFlight {
@@ -65,7 +64,7 @@ func TestAppendsCoalesce(t *testing.T) {
 	for range queued {
 		wg.Go(produce)
 	}
-	lane := m.appendLane("t", 1) // producer 2 is pinned to partition 1
+	lane := rt.appendLane("t", 1)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		lane.mu.Lock()
@@ -88,8 +87,8 @@ func TestAppendsCoalesce(t *testing.T) {
 	}
 	seen := map[int64]bool{}
 	for r := range results {
-		if r.code != 200 || seen[r.offset] || r.offset < 0 || r.offset >= coalesceInFlight+queued {
-			t.Fatalf("produce answered %d at offset %d (seen %v)", r.code, r.offset, seen)
+		if r.err != nil || seen[r.offset] || r.offset < 0 || r.offset >= coalesceInFlight+queued {
+			t.Fatalf("produce answered %v at offset %d (seen %v)", r.err, r.offset, seen)
 		}
 		seen[r.offset] = true
 	}

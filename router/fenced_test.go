@@ -1,4 +1,4 @@
-package manager
+package router
 
 import (
 	"encoding/json"
@@ -8,14 +8,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/logq/logq/internal/pgtest"
+	"github.com/logq/logq"
+	"github.com/logq/logq/api"
+	"github.com/logq/logq/projection"
 )
 
 // scriptedBroker is a stand-in for a broker that answers /v1/append from a
 // script, to provoke answers a real broker gives only in races (fenced).
-// Everything else in this package's tests uses real brokers.
 type scriptedBroker struct {
 	srv *httptest.Server
 
@@ -32,7 +32,7 @@ func newScriptedBroker(t *testing.T, answers ...int) *scriptedBroker {
 			return
 		}
 		b.mu.Lock()
-		b.minSeqs = append(b.minSeqs, r.Header.Get(HeaderMinSeq))
+		b.minSeqs = append(b.minSeqs, r.Header.Get(api.HeaderMinSeq))
 		status := http.StatusOK
 		if len(b.answers) > 0 {
 			status, b.answers = b.answers[0], b.answers[1:]
@@ -56,38 +56,36 @@ func (b *scriptedBroker) calls() []string {
 	return append([]string(nil), b.minSeqs...)
 }
 
-// TestFencedAnswerIsRetriedOnce: a broker's 409 fenced makes the manager
+// TestFencedAnswerIsRetriedOnce: a broker's 409 fenced makes the router
 // refresh (bounded wait for a newer event) and retry once; a second fenced
-// answer goes back to the client. Every request carries the manager's
-// applied seq in X-Logq-Min-Seq.
+// answer goes back to the client. Every request carries the applied seq in
+// X-Logq-Min-Seq.
 func TestFencedAnswerIsRetriedOnce(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.NewDB(t)
-	w := startManager(t, Config{Role: RoleWrite, DSN: dsn, MinSeqWait: 100 * time.Millisecond})
-	waitWriter(t, w)
 	sb := newScriptedBroker(t, http.StatusConflict, http.StatusConflict, http.StatusConflict)
-	a := newAPI(t)
-	a.ok("POST", w.url+"/brokers", map[string]any{"address": strings.TrimPrefix(sb.srv.URL, "http://")})
-	pid := a.ok("POST", w.url+"/producer/register", map[string]any{"topic": "t"}).int("producer_id")
-	seq := strconv.FormatInt(w.AppliedSeq(), 10)
+	rt := newTestRouter(t, sb.srv.URL, 1, projection.ProducerRegistered{ProducerID: 1, Topic: "t"})
+	var seq int64
+	rt.cfg.State.View(func(s *projection.State) { seq = s.Seq })
+	produce := func() (any, error) {
+		return rt.Produce(httptest.NewRequest("POST", "/producer/produce", strings.NewReader(`{"producer_id":1,"message":"m"}`)))
+	}
 
 	// Fenced twice: the client gets the second answer.
-	ans := a.do("POST", w.url+"/producer/produce", map[string]any{"producer_id": pid, "message": "m"})
-	if ans.status != http.StatusConflict || ans.str("code") != "fenced" {
-		t.Fatalf("twice fenced: %d %s", ans.status, ans.raw)
+	if _, err := produce(); logq.ErrorCode(err) != logq.EFenced {
+		t.Fatalf("twice fenced: %v", err)
 	}
 	// Fenced once: the retry succeeds.
-	ans = a.ok("POST", w.url+"/producer/produce", map[string]any{"producer_id": pid, "message": "m"})
-	if ans.int("offset") != 7 || ans.int("partition") != 0 {
-		t.Fatalf("retried produce: %s", ans.raw)
+	ans, err := produce()
+	if pa, ok := ans.(api.ProduceAnswer); err != nil || !ok || pa.Offset != 7 || pa.Partition != 0 {
+		t.Fatalf("retried produce: %+v %v", ans, err)
 	}
 	calls := sb.calls()
 	if len(calls) != 4 {
 		t.Fatalf("broker saw %d appends, want 4", len(calls))
 	}
 	for i, c := range calls {
-		if c != seq {
-			t.Fatalf("append %d carried %s %q, want %s", i, HeaderMinSeq, c, seq)
+		if c != strconv.FormatInt(seq, 10) {
+			t.Fatalf("append %d carried %s %q, want %d", i, api.HeaderMinSeq, c, seq)
 		}
 	}
 }

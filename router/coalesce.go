@@ -1,4 +1,4 @@
-package manager
+package router
 
 import (
 	"context"
@@ -57,19 +57,19 @@ type laneKey struct {
 	partition int
 }
 
-func (m *Manager) appendLane(topic string, partition int) *appendLane {
+func (rt *Router) appendLane(topic string, partition int) *appendLane {
 	k := laneKey{topic, partition}
-	if l, ok := m.lanes.Load(k); ok {
+	if l, ok := rt.lanes.Load(k); ok {
 		return l.(*appendLane)
 	}
-	l, _ := m.lanes.LoadOrStore(k, &appendLane{topic: topic, partition: partition})
+	l, _ := rt.lanes.LoadOrStore(k, &appendLane{topic: topic, partition: partition})
 	return l.(*appendLane)
 }
 
 // appendTo appends messages to one partition through its owner and returns
 // the offset of the first, coalescing with the concurrent appends to the
 // same partition.
-func (m *Manager) appendTo(ctx context.Context, topic string, partition int, msgs []api.AppendMessage) (int64, error) {
+func (rt *Router) appendTo(ctx context.Context, topic string, partition int, msgs []api.AppendMessage) (int64, error) {
 	a := &laneAppend{ctx: ctx, msgs: msgs, done: make(chan laneResult, 1)}
 	for _, msg := range msgs {
 		a.size += len(msg.Message) + 32
@@ -77,7 +77,7 @@ func (m *Manager) appendTo(ctx context.Context, topic string, partition int, msg
 			a.size += len(*msg.Key)
 		}
 	}
-	l := m.appendLane(topic, partition)
+	l := rt.appendLane(topic, partition)
 	l.mu.Lock()
 	l.queue = append(l.queue, a)
 	lead := l.inFlight < coalesceInFlight
@@ -86,7 +86,7 @@ func (m *Manager) appendTo(ctx context.Context, topic string, partition int, msg
 	}
 	l.mu.Unlock()
 	if lead {
-		m.sendQueued(l)
+		rt.sendQueued(l)
 	}
 	select {
 	case r := <-a.done:
@@ -99,7 +99,7 @@ func (m *Manager) appendTo(ctx context.Context, topic string, partition int, msg
 // sendQueued sends the lane's queued appends as one broker append, then
 // sends what queued meanwhile from a new goroutine (so that this caller
 // answers now), or gives its place in flight back when nothing did.
-func (m *Manager) sendQueued(l *appendLane) {
+func (rt *Router) sendQueued(l *appendLane) {
 	l.mu.Lock()
 	var (
 		batch       []*laneAppend
@@ -137,22 +137,22 @@ func (m *Manager) sendQueued(l *appendLane) {
 		}
 	}
 	// Not any one caller's context: the append is theirs together.
-	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.BrokerTimeout+m.cfg.MinSeqWait)
-	base, err := m.appendOnce(ctx, l.topic, l.partition, msgs)
+	ctx, cancel := context.WithTimeout(context.Background(), rt.cfg.BrokerTimeout+rt.cfg.MinSeqWait)
+	base, err := rt.appendOnce(ctx, l.topic, l.partition, msgs)
 	cancel()
 	for _, a := range batch {
 		a.done <- laneResult{base: base, err: err}
 		base += int64(len(a.msgs))
 	}
-	go m.sendQueued(l) // the next batch, or release the lane
+	go rt.sendQueued(l) // the next batch, or release the lane
 }
 
 // appendOnce appends messages to one partition through its owner and
 // returns the offset of the first.
-func (m *Manager) appendOnce(ctx context.Context, topic string, partition int, msgs []api.AppendMessage) (int64, error) {
+func (rt *Router) appendOnce(ctx context.Context, topic string, partition int, msgs []api.AppendMessage) (int64, error) {
 	var ans api.AppendAnswer
-	err := m.onPartition(ctx, topic, partition, func(o owner, seq int64) error {
-		return m.callBroker(ctx, o, seq, "append", "POST", "/v1/append", nil,
+	err := rt.onPartition(ctx, topic, partition, func(o Owner, seq int64) error {
+		return rt.CallBroker(ctx, o, seq, "append", "POST", "/v1/append", nil,
 			api.AppendRequest{Topic: topic, Partition: partition, Messages: msgs}, &ans, 0)
 	})
 	if err != nil {

@@ -1,0 +1,62 @@
+package manager
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/logq/logq/api"
+	"github.com/logq/logq/router"
+)
+
+// The data plane (produce, consume, size) is package router's; the manager
+// registers its handlers and calls brokers for its own reads (high
+// watermarks, lags) through it.
+
+// HeaderMinSeq asks a broker to apply the event log up to this seq before
+// checking ownership (docs/api.md, Broker API).
+const HeaderMinSeq = api.HeaderMinSeq
+
+// KeyPartition is the partition of a key among n (api.KeyPartition).
+func KeyPartition(key string, n int) int { return api.KeyPartition(key, n) }
+
+// newRouter makes the manager's data plane, routing by its replica.
+func (m *Manager) newRouter() *router.Router {
+	return router.New(router.Config{
+		State:            m.replica,
+		Decode:           m.decode,
+		Touch:            m.touch,
+		Observe:          func(op, code string) { m.metrics.brokerRequests.WithLabelValues(op, code).Inc() },
+		Peers:            m.peers,
+		BrokerTimeout:    m.cfg.BrokerTimeout,
+		MinSeqWait:       m.cfg.MinSeqWait,
+		MaxMessageBytes:  m.cfg.MaxMessageBytes,
+		MaxBatchMessages: m.cfg.MaxBatchMessages,
+	})
+}
+
+// routed adapts a router handler to the manager's route table.
+func routed(fn func(*http.Request) (any, error)) apiFunc {
+	return func(r *http.Request, _ httprouter.Params) (any, error) { return fn(r) }
+}
+
+// owner is the broker a request for a partition goes to (router.Owner).
+type owner struct {
+	broker  int64
+	address string
+}
+
+// ownerOf returns the live owner of a partition and the applied seq
+// (router.OwnerOf).
+func (m *Manager) ownerOf(topic string, partition int) (owner, int64, error) {
+	o, seq, err := m.router.OwnerOf(topic, partition)
+	return owner{broker: o.Broker, address: o.Address}, seq, err
+}
+
+// callBroker sends one request to a broker (router.CallBroker).
+func (m *Manager) callBroker(ctx context.Context, o owner, minSeq int64, op, method, path string, query url.Values, in, out any, extra time.Duration) error {
+	return m.router.CallBroker(ctx, router.Owner{Broker: o.broker, Address: o.address}, minSeq, op, method, path, query, in, out, extra)
+}

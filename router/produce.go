@@ -1,0 +1,139 @@
+package router
+
+import (
+	"net/http"
+	"sync"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/api"
+	"github.com/logq/logq/decide"
+	"github.com/logq/logq/projection"
+)
+
+// partitionerFor checks the producer (and the topic, when given: it must be
+// the producer's) and captures what choosing a partition needs.
+func (rt *Router) partitionerFor(producerID int64, topic string) (pt *api.Partitioner, err error) {
+	rt.cfg.State.View(func(s *projection.State) { pt, err = rt.partitioner(s, producerID, topic) })
+	return pt, err
+}
+
+func (rt *Router) partitioner(s *projection.State, producerID int64, topic string) (*api.Partitioner, error) {
+	prod, ok := s.Producers[producerID]
+	if !ok {
+		return nil, logq.Errorf(logq.EProducerNotFound, "producer %d not found; register it first", producerID)
+	}
+	rt.cfg.Touch(decide.KindProducer, producerID, prod.Inactive) // any request of a producer counts as a sign of life
+	if topic == "" {
+		topic = prod.Topic
+	} else if topic != prod.Topic {
+		return nil, logq.Errorf(logq.EInvalid, "producer %d is registered for topic %q, not %q", producerID, prod.Topic, topic)
+	}
+	t, ok := s.Topics[topic]
+	if !ok {
+		return nil, logq.Errorf(logq.ETopicNotFound, "topic %q not found", topic)
+	}
+	pt := &api.Partitioner{Topic: topic, ProducerID: producerID, N: len(t.Partitions), Fixed: prod.Partition, RR: rt.counter("p/" + topic)}
+	for i := range t.Partitions {
+		if s.Writable(topic, i) {
+			pt.Writable = append(pt.Writable, i)
+		}
+	}
+	return pt, nil
+}
+
+// Produce is POST /producer/produce: one message.
+func (rt *Router) Produce(r *http.Request) (any, error) {
+	var p api.ProduceParams
+	if err := rt.cfg.Decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request(rt.cfg.MaxMessageBytes)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := rt.partitionerFor(req.ProducerID, req.Topic)
+	if err != nil {
+		return nil, err
+	}
+	partition, err := pt.Pick(req.Partition, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	base, err := rt.appendTo(r.Context(), pt.Topic, partition, []api.AppendMessage{{ProducerID: req.ProducerID, Key: req.Key, Message: req.Message}})
+	if err != nil {
+		return nil, err
+	}
+	return api.ProduceAnswer{Status: api.StatusSuccess, Partition: partition, Offset: base}, nil
+}
+
+// ProduceBatch is POST /producer/produce_batch: every message's partition
+// is chosen first (bad input changes nothing), then each partition's
+// messages go as one append; an item's failure is its own unless all fail.
+func (rt *Router) ProduceBatch(r *http.Request) (any, error) {
+	var p api.ProduceBatchParams
+	if err := rt.cfg.Decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request(rt.cfg.MaxBatchMessages, rt.cfg.MaxMessageBytes)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := rt.partitionerFor(req.ProducerID, req.Topic)
+	if err != nil {
+		return nil, err
+	}
+
+	// Choose every message's partition first: bad input changes nothing.
+	n := len(req.Messages)
+	msgs := make([]api.AppendMessage, n)
+	parts := make([]int, n)
+	results := make([]api.BatchResult, n)
+	groups := map[int][]int{} // partition → indexes into msgs, in order
+	for i, rec := range req.Messages {
+		msgs[i] = api.AppendMessage{ProducerID: req.ProducerID, Key: rec.Key, Message: rec.Message}
+		parts[i], err = pt.Pick(rec.Partition, rec.Key)
+		switch {
+		case err == nil:
+			groups[parts[i]] = append(groups[parts[i]], i)
+		case logq.ErrorCode(err) == logq.EInvalid:
+			return nil, api.ItemError(i, err)
+		default:
+			results[i].Error = &api.ItemFailure{Code: logq.ErrorCode(err), Message: logq.ErrorMessage(err)}
+		}
+	}
+
+	var wg sync.WaitGroup
+	for partition, idx := range groups {
+		wg.Go(func() {
+			batch := make([]api.AppendMessage, len(idx))
+			for j, i := range idx {
+				batch[j] = msgs[i]
+			}
+			base, err := rt.appendTo(r.Context(), pt.Topic, partition, batch)
+			for j, i := range idx {
+				if err != nil {
+					results[i].Error = &api.ItemFailure{Code: logq.ErrorCode(err), Message: logq.ErrorMessage(err)}
+					continue
+				}
+				part, off := partition, base+int64(j)
+				results[i].Partition, results[i].Offset = &part, &off
+			}
+		})
+	}
+	wg.Wait()
+
+	failed := 0
+	var first *api.ItemFailure
+	for _, res := range results {
+		if res.Error != nil {
+			failed++
+			if first == nil {
+				first = res.Error
+			}
+		}
+	}
+	if failed == len(results) {
+		return nil, &logq.Error{Code: first.Code, Message: first.Message}
+	}
+	return api.ProduceBatchAnswer{Status: api.StatusSuccess, Results: results}, nil
+}
