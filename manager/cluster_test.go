@@ -466,31 +466,59 @@ func TestLivenessTicker(t *testing.T) {
 	waitState(t, w, "broker 1 dead", func(s *projection.State) bool { return !s.Brokers[1].Alive })
 }
 
-// TestNewWriterRestartsHeartbeatTimers: a writer elected late in a broker's
-// timeout gives it a whole timeout afresh.
-func TestNewWriterRestartsHeartbeatTimers(t *testing.T) {
+// TestNewWriterRestartsTimers: a writer elected late in a broker's (or a
+// client's) timeout gives it a whole timeout afresh.
+func TestNewWriterRestartsTimers(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.NewDB(t)
-	clk := newFakeClock()
-	cfg := Config{Role: RoleAuto, DSN: dsn, Now: clk.Now, LivenessCheckInterval: time.Hour}
-	first := startManager(t, cfg)
-	waitWriter(t, first)
-	second := startManager(t, cfg)
-	a := newAPI(t)
-	a.ok("POST", first.url+"/brokers", map[string]any{"address": "127.0.0.1:1"})
+	for _, tc := range []struct {
+		name     string
+		producer bool
+		timeout  time.Duration
+		want     []string
+	}{
+		{"broker", false, DefaultHeartbeatTimeout, []string{projection.TypeBrokerStatusChanged}},
+		// The (fake) broker and the producer, both silent for a whole timeout.
+		{"producer", true, DefaultClientTimeout, []string{projection.TypeBrokerStatusChanged, projection.TypeClientStatusChanged}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := pgtest.NewDB(t)
+			clk := newFakeClock()
+			cfg := Config{Role: RoleAuto, DSN: dsn, Now: clk.Now, LivenessCheckInterval: time.Hour}
+			first := startManager(t, cfg)
+			waitWriter(t, first)
+			second := startManager(t, cfg)
+			a := newAPI(t)
+			a.ok("POST", first.url+"/brokers", map[string]any{"address": "127.0.0.1:1"})
+			var pid int64
+			if tc.producer {
+				pid = a.ok("POST", first.url+"/producer/register", map[string]any{"topic": "t"}).int("producer_id")
+			}
 
-	clk.Advance(59 * time.Second)
-	first.stop(t)
-	waitWriter(t, second)
-	clk.Advance(2 * time.Second) // 61 s since the heartbeat, 2 s since the election
-	ctx := testCtx(t)
-	if evs, err := second.CheckLiveness(ctx, clk.Now()); err != nil || len(evs) != 0 {
-		t.Fatalf("new writer declared a broker dead: %v %v", evs, err)
-	}
-	clk.Advance(DefaultHeartbeatTimeout)
-	evs, err := second.CheckLiveness(ctx, clk.Now())
-	if err != nil || len(evs) != 1 || evs[0].Type != projection.TypeBrokerStatusChanged {
-		t.Fatalf("after a whole timeout: %v %v", evs, err)
+			clk.Advance(59 * time.Second)
+			first.stop(t)
+			waitWriter(t, second)
+			clk.Advance(2 * time.Second) // 61 s since the heartbeat, 2 s since the election
+			ctx := testCtx(t)
+			if evs, err := second.CheckLiveness(ctx, clk.Now()); err != nil || len(evs) != 0 {
+				t.Fatalf("new writer changed liveness at once: %v %v", evs, err)
+			}
+			clk.Advance(tc.timeout)
+			evs, err := second.CheckLiveness(ctx, clk.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var types []string
+			for _, e := range evs {
+				types = append(types, e.Type)
+			}
+			if !slices.Equal(types, tc.want) {
+				t.Fatalf("after a whole timeout: %v, want %v", types, tc.want)
+			}
+			if tc.producer && !second.State().Producers[pid].Inactive {
+				t.Fatal("producer still active")
+			}
+		})
 	}
 }
 

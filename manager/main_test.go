@@ -117,6 +117,15 @@ func (n *node) stop(t *testing.T) {
 }
 
 // waitWriter waits until n is the writer.
+// startWriterAndReader starts a writer manager on dsn, waits for it to
+// lead, then starts a reader beside it.
+func startWriterAndReader(t *testing.T, dsn string) (w, r *node) {
+	t.Helper()
+	w = startManager(t, Config{Role: RoleWrite, DSN: dsn})
+	waitWriter(t, w)
+	return w, startManager(t, Config{Role: RoleRead, DSN: dsn})
+}
+
 func waitWriter(t *testing.T, n *node) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Second)
