@@ -17,7 +17,6 @@ import (
 	"github.com/logq/logq/api"
 	"github.com/logq/logq/internal/httpfuzz"
 	"github.com/logq/logq/projection"
-	"github.com/logq/logq/router"
 )
 
 // Fuzz targets for hostile input (seed corpora in testdata/fuzz/):
@@ -32,18 +31,8 @@ func fuzzManager(t testing.TB, brokerURL string) *Manager {
 	cfg := Config{DSN: "postgres://fuzz.invalid/x", AdvertiseURL: "http://fuzz-manager.invalid", Role: RoleRead,
 		MinSeqWait: time.Millisecond, BrokerTimeout: time.Second, MaxBodyBytes: 1 << 16,
 		MaxMessageBytes: 1 << 10, MaxBatchMessages: 100, Logger: zerolog.Nop()}.withDefaults()
-	m := &Manager{
-		cfg:         cfg,
-		log:         zerolog.Nop(),
-		peers:       router.NewPeerClient(),
-		roleChanged: make(chan struct{}),
-		deposed:     make(chan struct{}, 1),
-		clientKick:  make(chan struct{}, 1),
-		seenKick:    make(chan struct{}, 1),
-	}
-	m.metrics = newMetrics(m)
+	m := newManager(cfg, zerolog.Nop())
 	m.newReplica(nil) // never started: the events below are applied by hand
-	m.handler = m.routes()
 	one := 1
 	events := []projection.Payload{
 		projection.WriterElected{Manager: cfg.AdvertiseURL, Epoch: 1},

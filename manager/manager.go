@@ -85,17 +85,8 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		db.Close()
 		return nil, err
 	}
-	m := &Manager{
-		cfg:         cfg,
-		log:         log,
-		db:          db,
-		peers:       router.NewPeerClient(),
-		roleChanged: make(chan struct{}),
-		deposed:     make(chan struct{}, 1),
-		clientKick:  make(chan struct{}, 1),
-		seenKick:    make(chan struct{}, 1),
-	}
-	m.metrics = newMetrics(m)
+	m := newManager(cfg, log)
+	m.db = db
 	m.newReplica(eventlog.NewDB(db, eventlog.TailConfig{
 		DSN:             cfg.DSN,
 		Mode:            cfg.TailMode,
@@ -103,7 +94,6 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		Logger:          log,
 		ApplicationName: "logq-manager-tail",
 	}))
-	m.handler = m.routes()
 	if err := m.replica.Start(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("manager: %w", err)
@@ -114,14 +104,32 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	return m, nil
 }
 
+// newManager is a Manager with its in-memory parts made and nothing
+// started: no database, no replica, no goroutines.
+func newManager(cfg Config, log zerolog.Logger) *Manager {
+	m := &Manager{
+		cfg:         cfg,
+		log:         log,
+		peers:       router.NewPeerClient(),
+		roleChanged: make(chan struct{}),
+		deposed:     make(chan struct{}, 1),
+		clientKick:  make(chan struct{}, 1),
+		seenKick:    make(chan struct{}, 1),
+	}
+	m.metrics = newMetrics(m)
+	return m
+}
+
 // newReplica makes the manager's follower of log, sharing mu, points
-// state at its state and makes the router that routes by it.
+// state at its state, makes the router that routes by it and the routes
+// that serve both.
 func (m *Manager) newReplica(log eventlog.Log) {
 	m.replica = eventlog.NewReplica(eventlog.ReplicaConfig{
 		Log: log, Lock: &m.mu, OnApply: m.onApply, Logger: m.log, Name: "this manager",
 	})
 	m.state = m.replica.State()
 	m.router = m.newRouter()
+	m.handler = m.routes()
 }
 
 // catchUp applies events until the state has applied target (or, target
