@@ -1,10 +1,7 @@
 package manager
 
 import (
-	"context"
 	"net/http"
-	"net/url"
-	"time"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -41,22 +38,4 @@ func (m *Manager) newRouter() *router.Router {
 // routed adapts a router handler to the manager's route table.
 func routed(fn func(*http.Request) (any, error)) apiFunc {
 	return func(r *http.Request, _ httprouter.Params) (any, error) { return fn(r) }
-}
-
-// owner is the broker a request for a partition goes to (router.Owner).
-type owner struct {
-	broker  int64
-	address string
-}
-
-// ownerOf returns the live owner of a partition and the applied seq
-// (router.OwnerOf).
-func (m *Manager) ownerOf(topic string, partition int) (owner, int64, error) {
-	o, seq, err := m.router.OwnerOf(topic, partition)
-	return owner{broker: o.Broker, address: o.Address}, seq, err
-}
-
-// callBroker sends one request to a broker (router.CallBroker).
-func (m *Manager) callBroker(ctx context.Context, o owner, minSeq int64, op, method, path string, query url.Values, in, out any, extra time.Duration) error {
-	return m.router.CallBroker(ctx, router.Owner{Broker: o.broker, Address: o.address}, minSeq, op, method, path, query, in, out, extra)
 }

@@ -417,14 +417,14 @@ func (m *Manager) consumerLags(ctx context.Context, consumers []clientInfo) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			o, seq, err := m.ownerOf(c.Topic, jb.partition)
+			o, seq, err := m.router.OwnerOf(c.Topic, jb.partition)
 			if err != nil {
 				errs[j] = err
 				return
 			}
 			q := api.BrokerConsumeRequest{Topic: c.Topic, Partition: jb.partition, ConsumerID: *c.ConsumerID}.Query()
 			var ans api.BrokerSizeAnswer
-			errs[j] = m.callBroker(ctx, o, seq, "size", "GET", "/v1/size", q, nil, &ans, 0)
+			errs[j] = m.router.CallBroker(ctx, o, seq, "size", "GET", "/v1/size", q, nil, &ans, 0)
 			sizes[j] = ans.Size
 		})
 	}

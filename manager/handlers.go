@@ -16,6 +16,7 @@ import (
 	"github.com/logq/logq/api"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/projection"
+	"github.com/logq/logq/router"
 )
 
 const success = api.StatusSuccess
@@ -305,13 +306,13 @@ func (m *Manager) handleTopic(r *http.Request, ps httprouter.Params) (any, error
 		return nil, logq.Errorf(logq.ETopicNotFound, "topic %q not found", topic)
 	}
 	infos := make([]api.PartitionInfo, len(t.Partitions))
-	owners := map[int64]owner{}
+	owners := map[int64]router.Owner{}
 	for i, part := range t.Partitions {
 		infos[i] = api.PartitionInfo{Partition: part.Index, BrokerID: part.Broker, Epoch: part.Epoch, Writable: m.state.Writable(topic, i)}
 		if b, ok := m.state.Brokers[part.Broker]; ok {
 			infos[i].Address = b.Address
 			if infos[i].Writable {
-				owners[b.ID] = owner{broker: b.ID, address: b.Address}
+				owners[b.ID] = router.Owner{Broker: b.ID, Address: b.Address}
 			}
 		}
 	}
@@ -336,7 +337,7 @@ type partKey struct {
 // highWatermarks asks each broker (concurrently, briefly) for the
 // partitions it owns; a broker that does not answer leaves its partitions'
 // high watermarks unknown.
-func (m *Manager) highWatermarks(ctx context.Context, owners map[int64]owner, seq int64) map[partKey]int64 {
+func (m *Manager) highWatermarks(ctx context.Context, owners map[int64]router.Owner, seq int64) map[partKey]int64 {
 	ctx, cancel := context.WithTimeout(ctx, min(m.cfg.BrokerTimeout, 2*time.Second))
 	defer cancel()
 	var mu sync.Mutex
@@ -345,12 +346,12 @@ func (m *Manager) highWatermarks(ctx context.Context, owners map[int64]owner, se
 	for _, o := range owners {
 		wg.Go(func() {
 			var ans api.PartitionsAnswer
-			if err := m.callBroker(ctx, o, seq, "partitions", "GET", "/v1/partitions", nil, nil, &ans, 0); err != nil {
+			if err := m.router.CallBroker(ctx, o, seq, "partitions", "GET", "/v1/partitions", nil, nil, &ans, 0); err != nil {
 				return
 			}
 			mu.Lock()
 			for _, p := range ans.Partitions {
-				out[partKey{p.Topic, p.Partition, o.broker}] = p.HighWatermark
+				out[partKey{p.Topic, p.Partition, o.Broker}] = p.HighWatermark
 			}
 			mu.Unlock()
 		})

@@ -12,6 +12,7 @@ import (
 	"github.com/logq/logq/api"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/projection"
+	"github.com/logq/logq/router"
 	"github.com/logq/logq/statuspage"
 )
 
@@ -90,9 +91,9 @@ func (s pageSource) HeartbeatAges(wait time.Duration) (map[int64]time.Duration, 
 }
 
 func (s pageSource) HighWatermarks(ctx context.Context, seq int64, brokers map[int64]string) map[statuspage.Partition]int64 {
-	owners := make(map[int64]owner, len(brokers))
+	owners := make(map[int64]router.Owner, len(brokers))
 	for id, addr := range brokers {
-		owners[id] = owner{broker: id, address: addr}
+		owners[id] = router.Owner{Broker: id, Address: addr}
 	}
 	hwm := s.m.highWatermarks(ctx, owners, seq)
 	out := make(map[statuspage.Partition]int64, len(hwm))
