@@ -29,13 +29,20 @@ func Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 // valid UTF-8, hold nothing after the value and no lone UTF-16 surrogate
 // escape (which a decoder would otherwise turn into U+FFFD silently).
 func Unmarshal(data []byte, v any) error {
-	if !utf8.Valid(data) {
-		return errInvalidUTF8
-	}
-	if err := checkSurrogates(data); err != nil {
+	if err := CheckText(data); err != nil {
 		return err
 	}
 	return json.Unmarshal(data, v)
+}
+
+// CheckText refuses JSON that is not valid Unicode text: invalid UTF-8, or
+// an escaped UTF-16 surrogate that is not half of a pair. Every codec
+// internal/codecbench measured would decode either as U+FFFD silently.
+func CheckText(data []byte) error {
+	if !utf8.Valid(data) {
+		return errInvalidUTF8
+	}
+	return checkSurrogates(data)
 }
 
 // DecodeReader reads r to its end and decodes it into v, as Unmarshal

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/internal/codecbench/fastjson"
 )
 
@@ -164,65 +165,10 @@ func namesOf(cs []codec) []string {
 	return out
 }
 
-// validText reports whether a JSON body holds only valid Unicode text:
-// valid UTF-8 and no lone surrogate escape. None of the codecs refuses
-// either (TestStrictness), so logq's wrapper checks request bodies with
-// this before decoding them; its cost is BenchmarkStrictCheck's.
-func validText(b []byte) bool {
-	if !utf8.Valid(b) {
-		return false
-	}
-	for i := 0; ; {
-		j := bytes.IndexByte(b[i:], '\\')
-		if j < 0 {
-			return true
-		}
-		i += j
-		if i+1 >= len(b) {
-			return true // not JSON: the decoder refuses it
-		}
-		if b[i+1] != 'u' {
-			i += 2 // \\, \" and the others: skipped whole
-			continue
-		}
-		switch r := hex4(b, i+2); {
-		case r >= 0xD800 && r < 0xDC00: // high: a low one must follow
-			if i+12 > len(b) || b[i+6] != '\\' || b[i+7] != 'u' {
-				return false
-			}
-			if r2 := hex4(b, i+8); r2 < 0xDC00 || r2 >= 0xE000 {
-				return false
-			}
-			i += 12
-		case r >= 0xDC00 && r < 0xE000:
-			return false
-		default:
-			i += 6
-		}
-	}
-}
-
-// hex4 decodes the four hex digits at b[i:], -1 if they are not.
-func hex4(b []byte, i int) rune {
-	if len(b)-i < 4 {
-		return -1
-	}
-	var r rune
-	for _, c := range b[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r*16 + rune(c)
-	}
-	return r
-}
+// validText is logq's own check (api.CheckText), which every decode of a
+// request body runs first, since none of the codecs refuses invalid UTF-8
+// or a lone surrogate (TestStrictness); its cost is BenchmarkStrictCheck's.
+func validText(b []byte) bool { return api.CheckText(b) == nil }
 
 func TestValidText(t *testing.T) {
 	for in, want := range map[string]bool{
