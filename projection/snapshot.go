@@ -129,24 +129,16 @@ type reader struct {
 	err error
 }
 
-func (r *reader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errTruncated
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *reader) varint() int64 { return readVarint(r, binary.Varint) }
 
-func (r *reader) uvarint() uint64 {
+func (r *reader) uvarint() uint64 { return readVarint(r, binary.Uvarint) }
+
+// readVarint reads one value with decode (binary.Varint or binary.Uvarint).
+func readVarint[T int64 | uint64](r *reader, decode func([]byte) (T, int)) T {
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(r.b)
+	v, n := decode(r.b)
 	if n <= 0 {
 		r.err = errTruncated
 		return 0
@@ -158,15 +150,13 @@ func (r *reader) uvarint() uint64 {
 // count reads a count of items of at least min bytes each, bounded by
 // what is left (a corrupt count cannot make us allocate much).
 func (r *reader) count(min int) int {
+	v := r.uvarint()
+	if r.err == nil && v > uint64(len(r.b))/uint64(min) {
+		r.err = errTruncated
+	}
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 || v > uint64(len(r.b)-n)/uint64(min) {
-		r.err = errTruncated
-		return 0
-	}
-	r.b = r.b[n:]
 	return int(v)
 }
 
