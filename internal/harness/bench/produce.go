@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -354,34 +355,20 @@ func closeAll[T interface{ Close() error }](xs []T) {
 // consumeBatched reads want[p] messages from the consumer of partition p,
 // the consumers in parallel, and returns the time it took.
 func consumeBatched(ctx context.Context, consumers []*client.Consumer, wants []int) (time.Duration, error) {
-	var wg sync.WaitGroup
-	errs := make([]error, len(consumers))
-	start := time.Now()
-	for i, c := range consumers {
+	return parallel(len(consumers), func(i int) error {
 		want := wants[i]
-		wg.Go(func() {
-			for got := 0; got < want; {
-				msgs, err := c.Poll(ctx, min(consumeBatch, want-got))
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				if len(msgs) == 0 {
-					errs[i] = fmt.Errorf("partition %d: %d of %d messages consumed, then none: %w", i, got, want, errShort)
-					return
-				}
-				got += len(msgs)
+		for got := 0; got < want; {
+			msgs, err := consumers[i].Poll(ctx, min(consumeBatch, want-got))
+			if err != nil {
+				return err
 			}
-		})
-	}
-	wg.Wait()
-	d := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			return 0, err
+			if len(msgs) == 0 {
+				return fmt.Errorf("partition %d: %d of %d messages consumed, then none: %w", i, got, want, errShort)
+			}
+			got += len(msgs)
 		}
-	}
-	return d, nil
+		return nil
+	})
 }
 
 // unbatched measures Clients concurrent producers, each sending one
@@ -476,40 +463,28 @@ type loadResult struct {
 // time, waiting for its acknowledgement before the next: n messages in
 // all, or when until is set, as many as they can until then.
 func produceEach(ctx context.Context, producers []*client.Producer, n, size int, until time.Time) (loadResult, error) {
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-		errs = make([]error, len(producers))
-		lats = make([][]time.Duration, len(producers))
-	)
-	start := time.Now()
-	for i, p := range producers {
-		wg.Go(func() {
-			for {
-				j := next.Add(1) - 1
-				if until.IsZero() && j >= int64(n) {
-					return
-				}
-				t0 := time.Now()
-				if !until.IsZero() && t0.After(until) {
-					return
-				}
-				if _, err := p.Produce(ctx, client.Record{Value: payload(int(j), size)}); err != nil {
-					errs[i] = err
-					return
-				}
-				lats[i] = append(lats[i], time.Since(t0))
+	var next atomic.Int64
+	lats := make([][]time.Duration, len(producers))
+	d, err := parallel(len(producers), func(i int) error {
+		for {
+			j := next.Add(1) - 1
+			if until.IsZero() && j >= int64(n) {
+				return nil
 			}
-		})
-	}
-	wg.Wait()
-	res := loadResult{d: time.Since(start)}
-	for i, err := range errs {
-		if err != nil {
-			return loadResult{}, err
+			t0 := time.Now()
+			if !until.IsZero() && t0.After(until) {
+				return nil
+			}
+			if _, err := producers[i].Produce(ctx, client.Record{Value: payload(int(j), size)}); err != nil {
+				return err
+			}
+			lats[i] = append(lats[i], time.Since(t0))
 		}
-		res.latencies = append(res.latencies, lats[i]...)
+	})
+	if err != nil {
+		return loadResult{}, err
 	}
+	res := loadResult{d: d, latencies: slices.Concat(lats...)}
 	res.messages = len(res.latencies)
 	return res, nil
 }
