@@ -7,7 +7,6 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/broker/storage/pgstore"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/netaddr"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/projection"
 )
@@ -266,7 +266,7 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	if len(b.cfg.Managers) > 0 {
 		adv := b.cfg.AdvertiseAddr
 		if adv == "" {
-			adv = advertiseAddr(ln.Addr())
+			adv = netaddr.Advertise(ln.Addr())
 		}
 		loops.Go(func() { b.heartbeatLoop(loopCtx, adv) })
 	} else {
@@ -331,18 +331,6 @@ func (b *Broker) closeLanes(ctx context.Context) {
 			return
 		}
 	}
-}
-
-func advertiseAddr(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok || !tcp.IP.IsUnspecified() {
-		return a.String()
-	}
-	host, err := os.Hostname()
-	if err != nil {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
 }
 
 func (b *Broker) kickReconcile() {
