@@ -66,48 +66,38 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 		}
 	}
 
-	var logqTime, baseTime, peerTime time.Duration
-	var logqCPU, baseCPU, peerCPU cpuTime
+	var logq, raw, js tally
 	perPartition := make([]atomic.Int64, cfg.Partitions) // messages acknowledged per partition
 	per := splitEven(cfg.Messages, cfg.Rounds)
 	for r, n := range per {
 		e.progress("batched produce, round %d/%d: raw COPY of %d rows", r+1, len(per), n)
-		d, c, err := e.timed(func() (time.Duration, error) {
+		if err := e.measure(&raw, func() (time.Duration, error) {
 			return base.copyRows(ctx, n, cfg.MessageSize, produceBatch/cfg.Partitions)
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		baseTime += d
-		baseCPU.add(c)
 		e.progress("batched produce, round %d/%d: %d messages through the Go client", r+1, len(per), n)
-		d, c, err = e.timed(func() (time.Duration, error) { return e.load.produceBatched(ctx, topic, n, perPartition) })
-		if err != nil {
+		if err := e.measure(&logq, func() (time.Duration, error) { return e.load.produceBatched(ctx, topic, n, perPartition) }); err != nil {
 			return err
 		}
-		logqTime += d
-		logqCPU.add(c)
 		if e.peer != nil {
 			e.progress("batched produce, round %d/%d: %d messages to JetStream, asynchronous publish", r+1, len(per), n)
-			d, c, err = e.timed(func() (time.Duration, error) {
+			if err := e.measure(&js, func() (time.Duration, error) {
 				return e.peer.PublishAsync(ctx, jsTopic, batchProducers, n, 4*produceBatch, e.body, jsAcked)
-			})
-			if err != nil {
+			}); err != nil {
 				return err
 			}
-			peerTime += d
-			peerCPU.add(c)
 		}
 	}
 	e.report.add(e.peerRate(rateRow(Row{
-		CPU: cpuUse(cfg.Messages, logqCPU, baseCPU),
+		CPU: cpuUse(cfg.Messages, logq.cpu, raw.cpu),
 		ID:  "produce_batched", Title: fmt.Sprintf("batched produce (%s msgs, %d B)", groupThousands(int64(cfg.Messages)), cfg.MessageSize),
 		BaselineName: "raw COPY", Target: "≥ 0.90x",
 		Note: fmt.Sprintf("%d Go producers (client.Producer, batches of %d, via the managers) vs %d parallel COPY streams (one per partition, %d rows per COPY) into a same-shaped table; %d alternating rounds",
 			batchProducers, produceBatch, cfg.Partitions, produceBatch/cfg.Partitions, cfg.Rounds) +
 			e.peerNote("%d connections publishing asynchronously (up to %d unacknowledged each) round robin to %d streams, one per partition",
 				batchProducers, 4*produceBatch, cfg.Partitions),
-	}, cfg.Messages, logqTime, baseTime, 0.9), "async publish", cfg.Messages, peerTime, peerCPU, 1.2))
+	}, cfg.Messages, logq.d, raw.d, 0.9), "async publish", cfg.Messages, js.d, js.cpu, 1.2))
 
 	// Consume what was produced: one consumer per partition, each reading
 	// its partition in polls of consumeBatch, against one range-read
@@ -132,71 +122,57 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 		}
 		defer jsCons.Close()
 	}
-	logqTime, baseTime, peerTime = 0, 0, 0
-	logqCPU, baseCPU, peerCPU = cpuTime{}, cpuTime{}, cpuTime{}
-	var directTime time.Duration
-	var directCPU cpuTime
+	logq, raw, js = tally{}, tally{}, tally{}
+	var viaBrokers tally
 	for r, n := range per {
 		e.progress("batched consume, round %d/%d: raw range reads of %d rows", r+1, len(per), n)
-		d, c, err := e.timed(func() (time.Duration, error) {
+		if err := e.measure(&raw, func() (time.Duration, error) {
 			got, d, err := base.rangeRead(ctx, from, n, consumeBatch)
 			if err == nil && got != n {
 				err = fmt.Errorf("baseline read %d of %d rows: %w", got, n, errShort)
 			}
 			return d, err
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		baseTime += d
-		baseCPU.add(c)
 		e.progress("batched consume, round %d/%d: %d messages through the Go client", r+1, len(per), n)
 		want := make([]int, cfg.Partitions)
 		for p := range want {
 			want[p] = splitEven(int(perPartition[p].Load()), len(per))[r]
 		}
-		d, c, err = e.timed(func() (time.Duration, error) { return consumers.consume(ctx, want) })
-		if err != nil {
+		if err := e.measure(&logq, func() (time.Duration, error) { return consumers.consume(ctx, want) }); err != nil {
 			return err
 		}
-		logqTime += d
-		logqCPU.add(c)
 		e.progress("batched consume, round %d/%d: the same messages, direct from the brokers", r+1, len(per))
-		d, c, err = e.timed(func() (time.Duration, error) { return direct.consume(ctx, want) })
-		if err != nil {
+		if err := e.measure(&viaBrokers, func() (time.Duration, error) { return direct.consume(ctx, want) }); err != nil {
 			return err
 		}
-		directTime += d
-		directCPU.add(c)
 		if jsCons != nil {
 			e.progress("batched consume, round %d/%d: the same count from JetStream, pull consumers", r+1, len(per))
 			jsWant := make([]int, len(jsAcked))
 			for p := range jsWant {
 				jsWant[p] = splitEven(jsAcked[p], len(per))[r]
 			}
-			d, c, err = e.timed(func() (time.Duration, error) { return jsCons.Fetch(ctx, jsWant, consumeBatch) })
-			if err != nil {
+			if err := e.measure(&js, func() (time.Duration, error) { return jsCons.Fetch(ctx, jsWant, consumeBatch) }); err != nil {
 				return err
 			}
-			peerTime += d
-			peerCPU.add(c)
 		}
 	}
 	e.report.add(e.peerRate(rateRow(Row{
-		CPU: cpuUse(cfg.Messages, logqCPU, baseCPU),
+		CPU: cpuUse(cfg.Messages, logq.cpu, raw.cpu),
 		ID:  "consume_batched", Title: fmt.Sprintf("batched consume (%s msgs)", groupThousands(int64(cfg.Messages))),
 		BaselineName: "raw range reads", Target: "≥ 0.50x",
 		Note: fmt.Sprintf("%d Go consumers (one per partition, Poll of up to %d, via the managers) vs %d parallel keyset range-read streams of %d rows on the primary key",
 			cfg.Partitions, consumeBatch, cfg.Partitions, consumeBatch) +
 			e.peerNote("%d durable pull consumers (one per stream, acks off, each on its own connection), Fetch of up to %d", cfg.Partitions, consumeBatch),
-	}, cfg.Messages, logqTime, baseTime, 0.5), "pull", cfg.Messages, peerTime, peerCPU, 1.2))
+	}, cfg.Messages, logq.d, raw.d, 0.5), "pull", cfg.Messages, js.d, js.cpu, 1.2))
 	e.report.add(e.peerRate(rateRow(Row{
-		CPU: cpuUse(cfg.Messages, directCPU, baseCPU),
+		CPU: cpuUse(cfg.Messages, viaBrokers.cpu, raw.cpu),
 		ID:  "consume_batched_direct", Title: "batched consume, direct to brokers",
 		BaselineName: "raw range reads", Target: "≥ 0.50x",
 		Note: fmt.Sprintf("the same, with ConsumerConfig.Direct: %d other consumers read the same messages again from the brokers, no manager in between",
 			cfg.Partitions),
-	}, cfg.Messages, directTime, baseTime, 0.5), "pull", cfg.Messages, peerTime, peerCPU, 1.2))
+	}, cfg.Messages, viaBrokers.d, raw.d, 0.5), "pull", cfg.Messages, js.d, js.cpu, 1.2))
 	return nil
 }
 
@@ -398,53 +374,43 @@ func (e *env) unbatched(ctx context.Context) error {
 		}
 	}
 
-	var logqTime, baseTime, peerTime time.Duration
-	var logqCPU, baseCPU, peerCPU cpuTime
+	var logq, raw, js tally
 	var logqLat, peerLat []time.Duration
 	per := splitEven(cfg.UnbatchedMessages, cfg.Rounds)
 	for r, n := range per {
 		e.progress("unbatched produce, round %d/%d: %d INSERTs, one per commit, from %d connections", r+1, len(per), n, cfg.Clients)
-		d, c, err := e.timed(func() (time.Duration, error) { return base.insertPerCommit(ctx, n, cfg.Clients, cfg.MessageSize) })
-		if err != nil {
+		if err := e.measure(&raw, func() (time.Duration, error) { return base.insertPerCommit(ctx, n, cfg.Clients, cfg.MessageSize) }); err != nil {
 			return err
 		}
-		baseTime += d
-		baseCPU.add(c)
 		e.progress("unbatched produce, round %d/%d: %d messages from %d producers, one per request", r+1, len(per), n, cfg.Clients)
-		d, c, err = e.timed(func() (time.Duration, error) {
+		if err := e.measure(&logq, func() (time.Duration, error) {
 			res, err := producers.each(ctx, n, time.Time{})
 			logqLat = append(logqLat, res.latencies...)
 			return res.d, err
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		logqTime += d
-		logqCPU.add(c)
 		if e.peer != nil {
 			e.progress("unbatched produce, round %d/%d: %d messages to JetStream from %d synchronous publishers", r+1, len(per), n, cfg.Clients)
-			d, c, err = e.timed(func() (time.Duration, error) {
+			if err := e.measure(&js, func() (time.Duration, error) {
 				res, err := e.peer.PublishSync(ctx, peer.SyncLoad{Topic: jsTopic, Publishers: cfg.Clients, Messages: n, Body: e.body})
 				peerLat = append(peerLat, res.Latencies...)
 				return res.Duration, err
-			})
-			if err != nil {
+			}); err != nil {
 				return err
 			}
-			peerTime += d
-			peerCPU.add(c)
 		}
 	}
 	row := rateRow(Row{
-		CPU: cpuUse(cfg.UnbatchedMessages, logqCPU, baseCPU),
+		CPU: cpuUse(cfg.UnbatchedMessages, logq.cpu, raw.cpu),
 		ID:  "produce_unbatched", Title: fmt.Sprintf("unbatched produce (%d clients)", cfg.Clients),
 		BaselineName: "INSERT per commit", Target: "≥ 1.00x",
 		Note: fmt.Sprintf("%d producers, each sending one message per request and waiting for its ack (%s messages in all; p99 of send → ack) vs %d connections each doing one INSERT per transaction",
 			cfg.Clients, groupThousands(int64(cfg.UnbatchedMessages)), cfg.Clients) +
 			e.peerNote("%d publishers, each on its own connection, each a synchronous Publish (waits for its ack) at a time, round robin over %d streams", cfg.Clients, cfg.Partitions),
-	}, cfg.UnbatchedMessages, logqTime, baseTime, 1)
+	}, cfg.UnbatchedMessages, logq.d, raw.d, 1)
 	row.Figures = latencyFigures(logqLat, 0.99)
-	row = e.peerRate(row, "sync publish", cfg.UnbatchedMessages, peerTime, peerCPU, 0)
+	row = e.peerRate(row, "sync publish", cfg.UnbatchedMessages, js.d, js.cpu, 0)
 	if e.peer != nil {
 		row.PeerFigures = latencyFigures(peerLat, 0.99)
 	}
