@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logq/logq/client"
+	"github.com/logq/logq/internal/harness/bench/openloop"
 	"github.com/logq/logq/internal/harness/bench/peer"
 )
 
@@ -484,7 +485,6 @@ func (e *env) latency(ctx context.Context) error {
 
 	n := int(float64(cfg.Rate) * cfg.LatencyFor.Seconds())
 	sent := make([]time.Time, n)
-	acked := make([]time.Duration, 0, n)
 	e2e := make([]time.Duration, n)
 	var sentCount atomic.Int64 // how many of sent are set (published in order)
 
@@ -514,37 +514,21 @@ func (e *env) latency(ctx context.Context) error {
 	}()
 
 	e.progress("latency: %d messages at %d/s, produce and end to end", n, cfg.Rate)
-	futures := make(chan *client.Future, n)
-	ackDone := make(chan error, 1)
-	go func() { // acknowledgements complete in send order (one batch at a time)
-		i := 0
-		for f := range futures {
-			if _, err := f.Wait(ctx); err != nil {
-				ackDone <- err
-				for range futures {
-				}
-				return
-			}
-			acked = append(acked, time.Since(sent[i]))
-			i++
-		}
-		ackDone <- nil
-	}()
+	// Acknowledgements complete in send order (one batch at a time).
+	acks := openloop.NewAcks(n, sent, func(f *client.Future) error {
+		_, err := f.Wait(ctx)
+		return err
+	})
 	start := time.Now()
 	interval := time.Second / time.Duration(cfg.Rate)
 	for i := range n {
-		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > 0 {
-			if d > 200*time.Microsecond {
-				time.Sleep(d)
-			}
-		}
+		openloop.Pace(start, i, interval)
 		sent[i] = time.Now()
 		sentCount.Store(int64(i + 1))
-		futures <- prod.Send(ctx, client.Record{Value: payload(i, cfg.MessageSize)})
+		acks.Add(prod.Send(ctx, client.Record{Value: payload(i, cfg.MessageSize)}))
 	}
-	close(futures)
-	if err := <-ackDone; err != nil {
+	acked, err := acks.Close()
+	if err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
 	if err := <-consumed; err != nil {
