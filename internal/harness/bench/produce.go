@@ -46,26 +46,38 @@ func (e *env) topicOf(ctx context.Context, name string, partitions int) error {
 	return nil
 }
 
+// comparison sets up a run measured against a baseline: topic on logq
+// (with its warm-up messages) and on the peer when there is one, and the
+// baseline's table, which the caller drops when done.
+func (e *env) comparison(ctx context.Context, topic, table string) (*baseline, peer.Topic, error) {
+	if err := e.topic(ctx, topic); err != nil {
+		return nil, peer.Topic{}, err
+	}
+	base, err := newBaseline(ctx, e.db, table, e.cfg.Partitions)
+	if err != nil {
+		return nil, peer.Topic{}, err
+	}
+	var jsTopic peer.Topic
+	if e.peer != nil {
+		if jsTopic, err = e.peer.CreateTopic(ctx, topic, e.cfg.Partitions); err != nil {
+			base.drop(context.WithoutCancel(ctx))
+			return nil, peer.Topic{}, err
+		}
+	}
+	return base, jsTopic, nil
+}
+
 // produceAndConsume measures batched produce against raw COPY, then
 // batched consume of the same messages against raw range reads.
 func (e *env) produceAndConsume(ctx context.Context) error {
 	cfg := e.cfg
 	const topic = "bench"
-	if err := e.topic(ctx, topic); err != nil {
-		return err
-	}
-	base, err := newBaseline(ctx, e.db, "bench_copy", cfg.Partitions)
+	base, jsTopic, err := e.comparison(ctx, topic, "bench_copy")
 	if err != nil {
 		return err
 	}
 	defer base.drop(context.WithoutCancel(ctx))
-	var jsTopic peer.Topic
 	jsAcked := make([]int, cfg.Partitions) // messages acknowledged per partition by JetStream
-	if e.peer != nil {
-		if jsTopic, err = e.peer.CreateTopic(ctx, topic, cfg.Partitions); err != nil {
-			return err
-		}
-	}
 
 	var logq, raw, js tally
 	perPartition := make([]atomic.Int64, cfg.Partitions) // messages acknowledged per partition
@@ -354,26 +366,16 @@ func consumeBatched(ctx context.Context, consumers []*client.Consumer, wants []i
 func (e *env) unbatched(ctx context.Context) error {
 	cfg := e.cfg
 	const topic = "unbatched"
-	if err := e.topic(ctx, topic); err != nil {
+	base, jsTopic, err := e.comparison(ctx, topic, "bench_insert")
+	if err != nil {
 		return err
 	}
+	defer base.drop(context.WithoutCancel(ctx))
 	producers, err := e.load.producers(ctx, topic, cfg.Clients)
 	if err != nil {
 		return err
 	}
 	defer producers.close()
-	base, err := newBaseline(ctx, e.db, "bench_insert", cfg.Partitions)
-	if err != nil {
-		return err
-	}
-	defer base.drop(context.WithoutCancel(ctx))
-
-	var jsTopic peer.Topic
-	if e.peer != nil {
-		if jsTopic, err = e.peer.CreateTopic(ctx, topic, cfg.Partitions); err != nil {
-			return err
-		}
-	}
 
 	var logq, raw, js tally
 	var logqLat, peerLat []time.Duration
