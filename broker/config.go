@@ -10,6 +10,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/defaults"
 )
 
 // Defaults for Config.
@@ -104,46 +105,26 @@ type Config struct {
 
 // WithDefaults returns c with every unset field at its default.
 func (c Config) WithDefaults() Config {
-	if c.ListenAddr == "" {
-		c.ListenAddr = DefaultListenAddr
-	}
-	if c.DataDSN == "" {
-		c.DataDSN = c.DSN
-	}
-	if c.TailMode == "" {
-		c.TailMode = eventlog.ModeNotify
-	}
-	setDur := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	setInt := func(n *int, v int) {
-		if *n == 0 {
-			*n = v
-		}
-	}
-	setDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
-	setDur(&c.LongPollMax, DefaultLongPollMax)
-	setDur(&c.MinSeqWait, DefaultMinSeqWait)
-	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
-	setDur(&c.ReadHeaderTimeout, 10*time.Second)
-	setDur(&c.ReadTimeout, time.Minute)
-	setDur(&c.WriteTimeout, c.LongPollMax+time.Minute)
-	setDur(&c.IdleTimeout, 2*time.Minute)
-	setInt(&c.MaxAppendMessages, DefaultMaxAppendMessages)
-	setInt(&c.MaxBatchMessages, DefaultMaxBatchMessages)
-	setInt(&c.MaxBatchBytes, DefaultMaxBatchBytes)
-	setInt(&c.MaxMessageBytes, DefaultMaxMessageBytes)
-	setInt(&c.CommitLanes, DefaultCommitLanes)
-	setInt(&c.MaxReadMessages, DefaultMaxReadMessages)
-	setInt(&c.MaxReadBytes, DefaultMaxReadBytes)
-	if c.MaxRequestBytes == 0 {
-		c.MaxRequestBytes = DefaultMaxRequestBytes
-	}
-	if c.MaxConns == 0 {
-		c.MaxConns = DefaultMaxConns
-	}
+	defaults.Set(&c.ListenAddr, DefaultListenAddr)
+	defaults.Set(&c.DataDSN, c.DSN)
+	defaults.Set(&c.TailMode, eventlog.ModeNotify)
+	defaults.Set(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	defaults.Set(&c.LongPollMax, DefaultLongPollMax)
+	defaults.Set(&c.MinSeqWait, DefaultMinSeqWait)
+	defaults.Set(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	defaults.Set(&c.ReadHeaderTimeout, 10*time.Second)
+	defaults.Set(&c.ReadTimeout, time.Minute)
+	defaults.Set(&c.WriteTimeout, c.LongPollMax+time.Minute)
+	defaults.Set(&c.IdleTimeout, 2*time.Minute)
+	defaults.Set(&c.MaxAppendMessages, DefaultMaxAppendMessages)
+	defaults.Set(&c.MaxBatchMessages, DefaultMaxBatchMessages)
+	defaults.Set(&c.MaxBatchBytes, DefaultMaxBatchBytes)
+	defaults.Set(&c.MaxMessageBytes, DefaultMaxMessageBytes)
+	defaults.Set(&c.CommitLanes, DefaultCommitLanes)
+	defaults.Set(&c.MaxReadMessages, DefaultMaxReadMessages)
+	defaults.Set(&c.MaxReadBytes, DefaultMaxReadBytes)
+	defaults.Set(&c.MaxRequestBytes, DefaultMaxRequestBytes)
+	defaults.Set(&c.MaxConns, DefaultMaxConns)
 	return c
 }
 

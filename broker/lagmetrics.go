@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logq/logq/broker/storage"
+	"github.com/logq/logq/internal/prom"
 )
 
 // Consumer lag, per consumer and partition, is computed when /metrics is
@@ -26,26 +27,19 @@ const (
 )
 
 type lagCollector struct {
-	b       *Broker
-	lag     *prometheus.Desc
-	omitted *prometheus.Desc
+	b            *Broker
+	lag, omitted *prometheus.Desc
 }
 
-func newLagCollector(b *Broker) *lagCollector {
-	return &lagCollector{
-		b: b,
-		lag: prometheus.NewDesc("logq_broker_consumer_lag",
-			"Messages a consumer has yet to read in a partition this broker serves (high watermark - position); the largest ones only, see logq_broker_consumer_lag_omitted.",
-			[]string{"topic", "partition", "consumer"}, nil),
-		omitted: prometheus.NewDesc("logq_broker_consumer_lag_omitted",
-			"Consumer/partition pairs served here whose lag was not reported in this scrape (beyond the series bound, or storage did not answer).",
-			nil, nil),
-	}
-}
-
-func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.lag
-	ch <- c.omitted
+func newLagCollector(b *Broker) prometheus.Collector {
+	c := &lagCollector{b: b}
+	g := prom.NewGauges(c.collect)
+	c.lag = g.Gauge("logq_broker_consumer_lag",
+		"Messages a consumer has yet to read in a partition this broker serves (high watermark - position); the largest ones only, see logq_broker_consumer_lag_omitted.",
+		"topic", "partition", "consumer")
+	c.omitted = g.Gauge("logq_broker_consumer_lag_omitted",
+		"Consumer/partition pairs served here whose lag was not reported in this scrape (beyond the series bound, or storage did not answer).")
+	return g
 }
 
 // lagPair is one consumer's position in one served partition.
@@ -54,7 +48,7 @@ type lagPair struct {
 	hw, lag int64
 }
 
-func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *lagCollector) collect(ch prom.Sink) {
 	served := map[partKey]int64{}
 	for _, p := range c.b.servedPartitions() {
 		served[p.partKey] = p.hw.Load()
@@ -88,7 +82,7 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 		c.b.mu.Unlock()
 	}
 	if len(pairs) == 0 {
-		ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(total))
+		ch.Set(c.omitted, float64(total))
 		return
 	}
 	keys := make([]storage.ConsumerKey, len(pairs))
@@ -100,7 +94,7 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	positions, err := c.b.store.Positions(ctx, keys)
 	if err != nil {
 		c.b.log.Warn().Err(err).Msg("metrics: cannot read consumer positions")
-		ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(total))
+		ch.Set(c.omitted, float64(total))
 		return
 	}
 	for i := range pairs {
@@ -112,8 +106,7 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	})
 	shown := pairs[:min(len(pairs), maxLagSeries)]
 	for _, p := range shown {
-		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(p.lag),
-			p.Topic, strconv.Itoa(p.Partition), strconv.FormatInt(p.Consumer, 10))
+		ch.Set(c.lag, float64(p.lag), p.Topic, strconv.Itoa(p.Partition), strconv.FormatInt(p.Consumer, 10))
 	}
-	ch <- prometheus.MustNewConstMetric(c.omitted, prometheus.GaugeValue, float64(total-len(shown)))
+	ch.Set(c.omitted, float64(total-len(shown)))
 }

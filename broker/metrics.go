@@ -5,12 +5,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/logq/logq/internal/prom"
 )
 
 // metrics are a broker's Prometheus metrics, on the broker's own registry
 // (several brokers may live in one process, as in tests and `logq dev`).
 type metrics struct {
-	reg *prometheus.Registry
+	reg prom.Registry
 
 	appendedMessages prometheus.Counter
 	appendRequests   *prometheus.CounterVec // by result code ("ok" or a logq code)
@@ -26,60 +28,34 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
+	r := prom.NewRegistry()
+	latency := prometheus.ExponentialBuckets(0.0001, 2, 16)
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		appendedMessages: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "logq_broker_appended_messages_total",
-			Help: "Messages committed by this broker.",
-		}),
-		appendRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "logq_broker_append_requests_total",
-			Help: "Append requests answered, by result (ok or an error code).",
-		}, []string{"result"}),
-		consumedMessages: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "logq_broker_consumed_messages_total",
-			Help: "Messages returned to consumers.",
-		}),
-		consumeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "logq_broker_consume_requests_total",
-			Help: "Consume requests answered, by result (ok, empty or an error code).",
-		}, []string{"result"}),
-		batchMessages: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "logq_broker_group_commit_messages",
-			Help:    "Messages per group-commit transaction.",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 15),
-		}),
-		batchRequests: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "logq_broker_group_commit_requests",
-			Help:    "Append requests per group-commit transaction.",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
-		}),
-		appendLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "logq_broker_append_seconds",
-			Help:    "Time from an append request's arrival at the committer to its answer.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}),
-		consumeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "logq_broker_consume_seconds",
-			Help:    "Time to read a consumer's next messages and advance its position in storage (long-poll waits excluded).",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}),
-		highWatermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "logq_broker_high_watermark",
-			Help: "Next offset of each partition this broker serves.",
-		}, []string{"topic", "partition"}),
-		ownedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "logq_broker_partitions",
-			Help: "Partitions this broker serves.",
-		}),
-		appliedSeq: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "logq_broker_applied_seq",
-			Help: "Last control-plane event whose assignments this broker has acted on.",
-		}),
+		reg: r,
+		appendedMessages: r.Counter("logq_broker_appended_messages_total",
+			"Messages committed by this broker."),
+		appendRequests: r.CounterVec("logq_broker_append_requests_total",
+			"Append requests answered, by result (ok or an error code).", "result"),
+		consumedMessages: r.Counter("logq_broker_consumed_messages_total",
+			"Messages returned to consumers."),
+		consumeRequests: r.CounterVec("logq_broker_consume_requests_total",
+			"Consume requests answered, by result (ok, empty or an error code).", "result"),
+		batchMessages: r.Histogram("logq_broker_group_commit_messages",
+			"Messages per group-commit transaction.", prometheus.ExponentialBuckets(1, 2, 15)),
+		batchRequests: r.Histogram("logq_broker_group_commit_requests",
+			"Append requests per group-commit transaction.", prometheus.ExponentialBuckets(1, 2, 12)),
+		appendLatency: r.Histogram("logq_broker_append_seconds",
+			"Time from an append request's arrival at the committer to its answer.", latency),
+		consumeLatency: r.Histogram("logq_broker_consume_seconds",
+			"Time to read a consumer's next messages and advance its position in storage (long-poll waits excluded).", latency),
+		highWatermark: r.GaugeVec("logq_broker_high_watermark",
+			"Next offset of each partition this broker serves.", "topic", "partition"),
+		ownedPartitions: r.Gauge("logq_broker_partitions",
+			"Partitions this broker serves."),
+		appliedSeq: r.Gauge("logq_broker_applied_seq",
+			"Last control-plane event whose assignments this broker has acted on."),
 	}
-	m.reg.MustRegister(m.appendedMessages, m.appendRequests, m.consumedMessages, m.consumeRequests,
-		m.batchMessages, m.batchRequests, m.appendLatency, m.consumeLatency, m.highWatermark, m.ownedPartitions, m.appliedSeq,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -3,6 +3,7 @@ package projection
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -42,18 +43,10 @@ func DecodeState(b []byte) (*State, error) {
 	}
 	s := New()
 	s.Seq, s.WriterEpoch, s.Writer, s.NextIDs = snap.State.Seq, snap.State.WriterEpoch, snap.State.Writer, snap.State.NextIDs
-	for k, v := range snap.State.Brokers {
-		s.Brokers[k] = v
-	}
-	for k, v := range snap.State.Topics {
-		s.Topics[k] = v
-	}
-	for k, v := range snap.State.Producers {
-		s.Producers[k] = v
-	}
-	for k, v := range snap.State.Consumers {
-		s.Consumers[k] = v
-	}
+	maps.Copy(s.Brokers, snap.State.Brokers)
+	maps.Copy(s.Topics, snap.State.Topics)
+	maps.Copy(s.Producers, snap.State.Producers)
+	maps.Copy(s.Consumers, snap.State.Consumers)
 	return s, nil
 }
 
@@ -63,12 +56,7 @@ func Render(s *State) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seq %d\nwriter %q epoch %d\n", s.Seq, s.Writer, s.WriterEpoch)
 	fmt.Fprintf(&b, "next ids: broker %d producer %d consumer %d\n", s.NextIDs.Broker, s.NextIDs.Producer, s.NextIDs.Consumer)
-	ids := make([]int64, 0, len(s.Brokers))
-	for id := range s.Brokers {
-		ids = append(ids, id)
-	}
-	sortInt64(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(s.Brokers)) {
 		br := s.Brokers[id]
 		status := "alive"
 		switch {
@@ -86,39 +74,25 @@ func Render(s *State) string {
 			fmt.Fprintf(&b, "  partition %d broker %d epoch %d\n", p.Index, p.Broker, p.Epoch)
 		}
 	}
-	ids = ids[:0]
-	for id := range s.Producers {
-		ids = append(ids, id)
-	}
-	sortInt64(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(s.Producers)) {
 		p := s.Producers[id]
-		fmt.Fprintf(&b, "producer %d topic %s partition %s%s\n", id, p.Topic, partitionString(p.Partition), inactiveString(p.Inactive))
+		renderClient(&b, "producer", id, p.Topic, p.Partition, p.Inactive)
 	}
-	ids = ids[:0]
-	for id := range s.Consumers {
-		ids = append(ids, id)
-	}
-	sortInt64(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(s.Consumers)) {
 		c := s.Consumers[id]
-		fmt.Fprintf(&b, "consumer %d topic %s partition %s%s\n", id, c.Topic, partitionString(c.Partition), inactiveString(c.Inactive))
+		renderClient(&b, "consumer", id, c.Topic, c.Partition, c.Inactive)
 	}
 	return b.String()
 }
 
-func partitionString(p *int) string {
-	if p == nil {
-		return "*"
+// renderClient writes one producer's or consumer's line.
+func renderClient(b *strings.Builder, kind string, id int64, topic string, partition *int, inactive bool) {
+	part, status := "*", ""
+	if partition != nil {
+		part = fmt.Sprint(*partition)
 	}
-	return fmt.Sprint(*p)
-}
-
-func inactiveString(inactive bool) string {
 	if inactive {
-		return " inactive"
+		status = " inactive"
 	}
-	return ""
+	fmt.Fprintf(b, "%s %d topic %s partition %s%s\n", kind, id, topic, part, status)
 }
-
-func sortInt64(s []int64) { slices.Sort(s) }

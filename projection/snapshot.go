@@ -129,24 +129,16 @@ type reader struct {
 	err error
 }
 
-func (r *reader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errTruncated
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *reader) varint() int64 { return readVarint(r, binary.Varint) }
 
-func (r *reader) uvarint() uint64 {
+func (r *reader) uvarint() uint64 { return readVarint(r, binary.Uvarint) }
+
+// readVarint reads one value with decode (binary.Varint or binary.Uvarint).
+func readVarint[T int64 | uint64](r *reader, decode func([]byte) (T, int)) T {
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(r.b)
+	v, n := decode(r.b)
 	if n <= 0 {
 		r.err = errTruncated
 		return 0
@@ -158,15 +150,13 @@ func (r *reader) uvarint() uint64 {
 // count reads a count of items of at least min bytes each, bounded by
 // what is left (a corrupt count cannot make us allocate much).
 func (r *reader) count(min int) int {
+	v := r.uvarint()
+	if r.err == nil && v > uint64(len(r.b))/uint64(min) {
+		r.err = errTruncated
+	}
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 || v > uint64(len(r.b)-n)/uint64(min) {
-		r.err = errTruncated
-		return 0
-	}
-	r.b = r.b[n:]
 	return int(v)
 }
 
@@ -198,29 +188,21 @@ func decodeBinary(data []byte) (*State, error) {
 	s.Writer = r.string()
 	s.NextIDs = NextIDs{Broker: r.varint(), Producer: r.varint(), Consumer: r.varint()}
 
-	n := r.count(3)
-	s.Brokers = make(map[int64]*Broker, n)
-	brokers := make([]Broker, n)
-	for i := range brokers {
-		br := &brokers[i]
+	s.Brokers = readAll(r, 3, func(br *Broker) int64 {
 		br.ID = r.varint()
 		br.Address = r.string()
 		f := r.byte()
 		br.Alive, br.Removed = f&flagAlive != 0, f&flagRemoved != 0
-		s.Brokers[br.ID] = br
-	}
-	n = r.count(2)
-	s.Topics = make(map[string]*Topic, n)
-	topics := make([]Topic, n)
-	for i := range topics {
-		t := &topics[i]
+		return br.ID
+	})
+	s.Topics = readAll(r, 2, func(t *Topic) string {
 		t.Name = r.string()
 		t.Partitions = make([]Partition, r.count(2))
 		for j := range t.Partitions {
 			t.Partitions[j] = Partition{Index: j, Broker: r.varint(), Epoch: r.varint()}
 		}
-		s.Topics[t.Name] = t
-	}
+		return t.Name
+	})
 	names := make([]string, r.count(1))
 	for i := range names {
 		names[i] = r.string()
@@ -249,22 +231,14 @@ func decodeBinary(data []byte) (*State, error) {
 		}
 		return id, topic, p, f&flagInactive != 0
 	}
-	n = r.count(3)
-	s.Producers = make(map[int64]*Producer, n)
-	producers := make([]Producer, n)
-	for i := range producers {
-		p := &producers[i]
+	s.Producers = readAll(r, 3, func(p *Producer) int64 {
 		p.ID, p.Topic, p.Partition, p.Inactive = client()
-		s.Producers[p.ID] = p
-	}
-	n = r.count(3)
-	s.Consumers = make(map[int64]*Consumer, n)
-	consumers := make([]Consumer, n)
-	for i := range consumers {
-		c := &consumers[i]
+		return p.ID
+	})
+	s.Consumers = readAll(r, 3, func(c *Consumer) int64 {
 		c.ID, c.Topic, c.Partition, c.Inactive = client()
-		s.Consumers[c.ID] = c
-	}
+		return c.ID
+	})
 	if r.err == nil && len(r.b) > 0 {
 		r.err = fmt.Errorf("decode snapshot: %d bytes after the state", len(r.b))
 	}
@@ -272,4 +246,15 @@ func decodeBinary(data []byte) (*State, error) {
 		return nil, r.err
 	}
 	return s, nil
+}
+
+// readAll reads a count of entities of at least min bytes each, each by
+// read (which returns its key), into one slice, and maps the keys into it.
+func readAll[K comparable, T any](r *reader, min int, read func(*T) K) map[K]*T {
+	items := make([]T, r.count(min))
+	m := make(map[K]*T, len(items))
+	for i := range items {
+		m[read(&items[i])] = &items[i]
+	}
+	return m
 }

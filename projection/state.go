@@ -196,25 +196,11 @@ func (s *State) check(e logq.Event, p Payload) error {
 			return invariant(e, "epoch %d does not exceed %d", p.Epoch, cur)
 		}
 	case ProducerRegistered:
-		if p.ProducerID <= 0 {
-			return invariant(e, "producer id %d is not positive", p.ProducerID)
-		}
-		if _, ok := s.Producers[p.ProducerID]; ok {
-			return invariant(e, "producer %d already registered", p.ProducerID)
-		}
-		if err := s.checkTarget(e, p.Topic, p.Partition); err != nil {
-			return err
-		}
+		_, taken := s.Producers[p.ProducerID]
+		return s.checkNewClient(e, "producer", p.ProducerID, taken, p.Topic, p.Partition)
 	case ConsumerRegistered:
-		if p.ConsumerID <= 0 {
-			return invariant(e, "consumer id %d is not positive", p.ConsumerID)
-		}
-		if _, ok := s.Consumers[p.ConsumerID]; ok {
-			return invariant(e, "consumer %d already registered", p.ConsumerID)
-		}
-		if err := s.checkTarget(e, p.Topic, p.Partition); err != nil {
-			return err
-		}
+		_, taken := s.Consumers[p.ConsumerID]
+		return s.checkNewClient(e, "consumer", p.ConsumerID, taken, p.Topic, p.Partition)
 	case ClientStatusChanged:
 		var inactive bool
 		switch p.Client {
@@ -251,6 +237,18 @@ func (s *State) liveBroker(e logq.Event, id int64) (*Broker, error) {
 		return nil, invariant(e, "broker %d was removed", id)
 	}
 	return b, nil
+}
+
+// checkNewClient checks the registration of a producer or consumer (kind)
+// with id, taken when the id is already registered.
+func (s *State) checkNewClient(e logq.Event, kind string, id int64, taken bool, topic string, partition *int) error {
+	if id <= 0 {
+		return invariant(e, "%s id %d is not positive", kind, id)
+	}
+	if taken {
+		return invariant(e, "%s %d already registered", kind, id)
+	}
+	return s.checkTarget(e, topic, partition)
 }
 
 func (s *State) checkTarget(e logq.Event, topic string, partition *int) error {

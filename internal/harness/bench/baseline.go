@@ -46,51 +46,34 @@ var baselineColumns = []string{"topic", "partition", "offset", "produced_at", "p
 // write), each COPY (one transaction) carrying batch rows: the raw-COPY
 // baseline for batched produce.
 func (b *baseline) copyRows(ctx context.Context, n, size, batch int) (time.Duration, error) {
-	var wg sync.WaitGroup
-	errs := make([]error, b.partitions)
-	start := time.Now()
-	for p := range b.partitions {
+	return parallel(b.partitions, func(p int) error {
 		count := n / b.partitions
 		if p < n%b.partitions {
 			count++
 		}
-		wg.Go(func() {
-			rows := make([][]any, 0, batch)
-			for done := 0; done < count; {
-				k := min(batch, count-done)
-				base := b.next[p].Add(int64(k)) - int64(k)
-				now := time.Now()
-				rows = rows[:0]
-				for i := range k {
-					rows = append(rows, []any{"bench", int32(p), base + int64(i), now, int64(1), nil, payload(done+i, size)})
-				}
-				if _, err := b.db.CopyFrom(ctx, pgx.Identifier{b.table}, baselineColumns, pgx.CopyFromRows(rows)); err != nil {
-					errs[p] = fmt.Errorf("baseline COPY: %w", err)
-					return
-				}
-				done += k
+		rows := make([][]any, 0, batch)
+		for done := 0; done < count; {
+			k := min(batch, count-done)
+			base := b.next[p].Add(int64(k)) - int64(k)
+			now := time.Now()
+			rows = rows[:0]
+			for i := range k {
+				rows = append(rows, []any{"bench", int32(p), base + int64(i), now, int64(1), nil, payload(done+i, size)})
 			}
-		})
-	}
-	wg.Wait()
-	d := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			return 0, err
+			if _, err := b.db.CopyFrom(ctx, pgx.Identifier{b.table}, baselineColumns, pgx.CopyFromRows(rows)); err != nil {
+				return fmt.Errorf("baseline COPY: %w", err)
+			}
+			done += k
 		}
-	}
-	return d, nil
+		return nil
+	})
 }
 
 // insertPerCommit inserts n rows from clients goroutines, each on its own
 // connection, one INSERT (one transaction, one commit) per row: the
 // baseline for unbatched produce.
 func (b *baseline) insertPerCommit(ctx context.Context, n, clients, size int) (time.Duration, error) {
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-		errs = make([]error, clients)
-	)
+	var next atomic.Int64
 	conns := make([]*pgxpool.Conn, clients)
 	for c := range conns {
 		conn, err := b.db.Acquire(ctx)
@@ -108,31 +91,19 @@ func (b *baseline) insertPerCommit(ctx context.Context, n, clients, size int) (t
 		}
 	}()
 	sql := `INSERT INTO ` + pgx.Identifier{b.table}.Sanitize() + ` (topic, partition, "offset", produced_at, producer_id, payload) VALUES ('bench', $1, $2, now(), $3, $4)`
-	start := time.Now()
-	for c := range clients {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				p := int(i) % b.partitions
-				off := b.next[p].Add(1) - 1
-				if _, err := conns[c].Exec(ctx, sql, int32(p), off, int64(c+1), payload(int(i), size)); err != nil {
-					errs[c] = fmt.Errorf("baseline insert: %w", err)
-					return
-				}
+	return parallel(clients, func(c int) error {
+		for {
+			i := next.Add(1) - 1
+			if i >= int64(n) {
+				return nil
 			}
-		})
-	}
-	wg.Wait()
-	d := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			return 0, err
+			p := int(i) % b.partitions
+			off := b.next[p].Add(1) - 1
+			if _, err := conns[c].Exec(ctx, sql, int32(p), off, int64(c+1), payload(int(i), size)); err != nil {
+				return fmt.Errorf("baseline insert: %w", err)
+			}
 		}
-	}
-	return d, nil
+	})
 }
 
 // rangeRead reads rows back by indexed range reads (keyset pagination on
@@ -142,63 +113,68 @@ func (b *baseline) insertPerCommit(ctx context.Context, n, clients, size int) (t
 func (b *baseline) rangeRead(ctx context.Context, from []int64, count, batch int) (int, time.Duration, error) {
 	sql := `SELECT "offset", produced_at, producer_id, key, payload FROM ` + pgx.Identifier{b.table}.Sanitize() +
 		` WHERE topic = 'bench' AND partition = $1 AND "offset" >= $2 ORDER BY "offset" LIMIT $3`
-	var (
-		wg    sync.WaitGroup
-		total atomic.Int64
-		errs  = make([]error, b.partitions)
-	)
-	start := time.Now()
-	for p := range b.partitions {
+	var total atomic.Int64
+	d, err := parallel(b.partitions, func(p int) error {
 		want := count / b.partitions
 		if p < count%b.partitions {
 			want++
 		}
-		wg.Go(func() {
-			off, got := from[p], 0
-			for got < want {
-				rows, err := b.db.Query(ctx, sql, int32(p), off, min(batch, want-got))
-				if err != nil {
-					errs[p] = fmt.Errorf("baseline read: %w", err)
-					return
-				}
-				n := 0
-				for rows.Next() {
-					var (
-						o, producer int64
-						at          time.Time
-						key         *string
-						msg         string
-					)
-					if err := rows.Scan(&o, &at, &producer, &key, &msg); err != nil {
-						rows.Close()
-						errs[p] = fmt.Errorf("baseline read: %w", err)
-						return
-					}
-					off = o + 1
-					n++
-				}
-				rows.Close()
-				if err := rows.Err(); err != nil {
-					errs[p] = fmt.Errorf("baseline read: %w", err)
-					return
-				}
-				if n == 0 {
-					errs[p] = fmt.Errorf("baseline read: partition %d ends at offset %d, %d rows short", p, off, want-got)
-					return
-				}
-				got += n
+		off, got := from[p], 0
+		for got < want {
+			rows, err := b.db.Query(ctx, sql, int32(p), off, min(batch, want-got))
+			if err != nil {
+				return fmt.Errorf("baseline read: %w", err)
 			}
-			total.Add(int64(got))
-		})
+			n := 0
+			for rows.Next() {
+				var (
+					o, producer int64
+					at          time.Time
+					key         *string
+					msg         string
+				)
+				if err := rows.Scan(&o, &at, &producer, &key, &msg); err != nil {
+					rows.Close()
+					return fmt.Errorf("baseline read: %w", err)
+				}
+				off = o + 1
+				n++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("baseline read: %w", err)
+			}
+			if n == 0 {
+				return fmt.Errorf("baseline read: partition %d ends at offset %d, %d rows short", p, off, want-got)
+			}
+			got += n
+		}
+		total.Add(int64(got))
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return int(total.Load()), d, nil
+}
+
+// parallel runs work(0) … work(n-1) on n goroutines and returns the time
+// they took together, or the first error by index.
+func parallel(n int, work func(i int) error) (time.Duration, error) {
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	start := time.Now()
+	for i := range n {
+		wg.Go(func() { errs[i] = work(i) })
 	}
 	wg.Wait()
 	d := time.Since(start)
 	for _, err := range errs {
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
-	return int(total.Load()), d, nil
+	return d, nil
 }
 
 // payload returns a message of size bytes naming its sequence number,

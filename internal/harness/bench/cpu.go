@@ -113,11 +113,24 @@ func (c *cpuTime) add(d cpuTime) {
 	c.ok = d.ok
 }
 
-// timed runs f and returns its duration and the CPU time used meanwhile.
-func (e *env) timed(f func() (time.Duration, error)) (time.Duration, cpuTime, error) {
+// tally is one side of a comparison (logq, the baseline or the peer)
+// over the rounds: the time its runs measured and the CPU time they used.
+type tally struct {
+	d   time.Duration
+	cpu cpuTime
+}
+
+// measure runs f, which returns the duration of what it measured, and adds
+// that duration and the CPU time used meanwhile to t.
+func (e *env) measure(t *tally, f func() (time.Duration, error)) error {
 	c0 := e.cpuNow()
 	d, err := f()
-	return d, e.cpuNow().sub(c0), err
+	if err != nil {
+		return err
+	}
+	t.d += d
+	t.cpu.add(e.cpuNow().sub(c0))
+	return nil
 }
 
 // loadAverage returns the 1-minute load average (0 when unknown).

@@ -3,12 +3,14 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/logq/logq/client"
+	"github.com/logq/logq/internal/harness/bench/openloop"
 	"github.com/logq/logq/internal/harness/bench/peer"
 )
 
@@ -44,69 +46,71 @@ func (e *env) topicOf(ctx context.Context, name string, partitions int) error {
 	return nil
 }
 
+// comparison sets up a run measured against a baseline: topic on logq
+// (with its warm-up messages) and on the peer when there is one, and the
+// baseline's table, which the caller drops when done.
+func (e *env) comparison(ctx context.Context, topic, table string) (*baseline, peer.Topic, error) {
+	if err := e.topic(ctx, topic); err != nil {
+		return nil, peer.Topic{}, err
+	}
+	base, err := newBaseline(ctx, e.db, table, e.cfg.Partitions)
+	if err != nil {
+		return nil, peer.Topic{}, err
+	}
+	var jsTopic peer.Topic
+	if e.peer != nil {
+		if jsTopic, err = e.peer.CreateTopic(ctx, topic, e.cfg.Partitions); err != nil {
+			base.drop(context.WithoutCancel(ctx))
+			return nil, peer.Topic{}, err
+		}
+	}
+	return base, jsTopic, nil
+}
+
 // produceAndConsume measures batched produce against raw COPY, then
 // batched consume of the same messages against raw range reads.
 func (e *env) produceAndConsume(ctx context.Context) error {
 	cfg := e.cfg
 	const topic = "bench"
-	if err := e.topic(ctx, topic); err != nil {
-		return err
-	}
-	base, err := newBaseline(ctx, e.db, "bench_copy", cfg.Partitions)
+	base, jsTopic, err := e.comparison(ctx, topic, "bench_copy")
 	if err != nil {
 		return err
 	}
 	defer base.drop(context.WithoutCancel(ctx))
-	var jsTopic peer.Topic
 	jsAcked := make([]int, cfg.Partitions) // messages acknowledged per partition by JetStream
-	if e.peer != nil {
-		if jsTopic, err = e.peer.CreateTopic(ctx, topic, cfg.Partitions); err != nil {
-			return err
-		}
-	}
 
-	var logqTime, baseTime, peerTime time.Duration
-	var logqCPU, baseCPU, peerCPU cpuTime
+	var logq, raw, js tally
 	perPartition := make([]atomic.Int64, cfg.Partitions) // messages acknowledged per partition
 	per := splitEven(cfg.Messages, cfg.Rounds)
 	for r, n := range per {
 		e.progress("batched produce, round %d/%d: raw COPY of %d rows", r+1, len(per), n)
-		d, c, err := e.timed(func() (time.Duration, error) {
+		if err := e.measure(&raw, func() (time.Duration, error) {
 			return base.copyRows(ctx, n, cfg.MessageSize, produceBatch/cfg.Partitions)
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		baseTime += d
-		baseCPU.add(c)
 		e.progress("batched produce, round %d/%d: %d messages through the Go client", r+1, len(per), n)
-		d, c, err = e.timed(func() (time.Duration, error) { return e.load.produceBatched(ctx, topic, n, perPartition) })
-		if err != nil {
+		if err := e.measure(&logq, func() (time.Duration, error) { return e.load.produceBatched(ctx, topic, n, perPartition) }); err != nil {
 			return err
 		}
-		logqTime += d
-		logqCPU.add(c)
 		if e.peer != nil {
 			e.progress("batched produce, round %d/%d: %d messages to JetStream, asynchronous publish", r+1, len(per), n)
-			d, c, err = e.timed(func() (time.Duration, error) {
+			if err := e.measure(&js, func() (time.Duration, error) {
 				return e.peer.PublishAsync(ctx, jsTopic, batchProducers, n, 4*produceBatch, e.body, jsAcked)
-			})
-			if err != nil {
+			}); err != nil {
 				return err
 			}
-			peerTime += d
-			peerCPU.add(c)
 		}
 	}
 	e.report.add(e.peerRate(rateRow(Row{
-		CPU: cpuUse(cfg.Messages, logqCPU, baseCPU),
+		CPU: cpuUse(cfg.Messages, logq.cpu, raw.cpu),
 		ID:  "produce_batched", Title: fmt.Sprintf("batched produce (%s msgs, %d B)", groupThousands(int64(cfg.Messages)), cfg.MessageSize),
 		BaselineName: "raw COPY", Target: "≥ 0.90x",
 		Note: fmt.Sprintf("%d Go producers (client.Producer, batches of %d, via the managers) vs %d parallel COPY streams (one per partition, %d rows per COPY) into a same-shaped table; %d alternating rounds",
 			batchProducers, produceBatch, cfg.Partitions, produceBatch/cfg.Partitions, cfg.Rounds) +
 			e.peerNote("%d connections publishing asynchronously (up to %d unacknowledged each) round robin to %d streams, one per partition",
 				batchProducers, 4*produceBatch, cfg.Partitions),
-	}, cfg.Messages, logqTime, baseTime, 0.9), "async publish", cfg.Messages, peerTime, peerCPU, 1.2))
+	}, cfg.Messages, logq.d, raw.d, 0.9), "async publish", cfg.Messages, js.d, js.cpu, 1.2))
 
 	// Consume what was produced: one consumer per partition, each reading
 	// its partition in polls of consumeBatch, against one range-read
@@ -131,71 +135,57 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 		}
 		defer jsCons.Close()
 	}
-	logqTime, baseTime, peerTime = 0, 0, 0
-	logqCPU, baseCPU, peerCPU = cpuTime{}, cpuTime{}, cpuTime{}
-	var directTime time.Duration
-	var directCPU cpuTime
+	logq, raw, js = tally{}, tally{}, tally{}
+	var viaBrokers tally
 	for r, n := range per {
 		e.progress("batched consume, round %d/%d: raw range reads of %d rows", r+1, len(per), n)
-		d, c, err := e.timed(func() (time.Duration, error) {
+		if err := e.measure(&raw, func() (time.Duration, error) {
 			got, d, err := base.rangeRead(ctx, from, n, consumeBatch)
 			if err == nil && got != n {
 				err = fmt.Errorf("baseline read %d of %d rows: %w", got, n, errShort)
 			}
 			return d, err
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		baseTime += d
-		baseCPU.add(c)
 		e.progress("batched consume, round %d/%d: %d messages through the Go client", r+1, len(per), n)
 		want := make([]int, cfg.Partitions)
 		for p := range want {
 			want[p] = splitEven(int(perPartition[p].Load()), len(per))[r]
 		}
-		d, c, err = e.timed(func() (time.Duration, error) { return consumers.consume(ctx, want) })
-		if err != nil {
+		if err := e.measure(&logq, func() (time.Duration, error) { return consumers.consume(ctx, want) }); err != nil {
 			return err
 		}
-		logqTime += d
-		logqCPU.add(c)
 		e.progress("batched consume, round %d/%d: the same messages, direct from the brokers", r+1, len(per))
-		d, c, err = e.timed(func() (time.Duration, error) { return direct.consume(ctx, want) })
-		if err != nil {
+		if err := e.measure(&viaBrokers, func() (time.Duration, error) { return direct.consume(ctx, want) }); err != nil {
 			return err
 		}
-		directTime += d
-		directCPU.add(c)
 		if jsCons != nil {
 			e.progress("batched consume, round %d/%d: the same count from JetStream, pull consumers", r+1, len(per))
 			jsWant := make([]int, len(jsAcked))
 			for p := range jsWant {
 				jsWant[p] = splitEven(jsAcked[p], len(per))[r]
 			}
-			d, c, err = e.timed(func() (time.Duration, error) { return jsCons.Fetch(ctx, jsWant, consumeBatch) })
-			if err != nil {
+			if err := e.measure(&js, func() (time.Duration, error) { return jsCons.Fetch(ctx, jsWant, consumeBatch) }); err != nil {
 				return err
 			}
-			peerTime += d
-			peerCPU.add(c)
 		}
 	}
 	e.report.add(e.peerRate(rateRow(Row{
-		CPU: cpuUse(cfg.Messages, logqCPU, baseCPU),
+		CPU: cpuUse(cfg.Messages, logq.cpu, raw.cpu),
 		ID:  "consume_batched", Title: fmt.Sprintf("batched consume (%s msgs)", groupThousands(int64(cfg.Messages))),
 		BaselineName: "raw range reads", Target: "≥ 0.50x",
 		Note: fmt.Sprintf("%d Go consumers (one per partition, Poll of up to %d, via the managers) vs %d parallel keyset range-read streams of %d rows on the primary key",
 			cfg.Partitions, consumeBatch, cfg.Partitions, consumeBatch) +
 			e.peerNote("%d durable pull consumers (one per stream, acks off, each on its own connection), Fetch of up to %d", cfg.Partitions, consumeBatch),
-	}, cfg.Messages, logqTime, baseTime, 0.5), "pull", cfg.Messages, peerTime, peerCPU, 1.2))
+	}, cfg.Messages, logq.d, raw.d, 0.5), "pull", cfg.Messages, js.d, js.cpu, 1.2))
 	e.report.add(e.peerRate(rateRow(Row{
-		CPU: cpuUse(cfg.Messages, directCPU, baseCPU),
+		CPU: cpuUse(cfg.Messages, viaBrokers.cpu, raw.cpu),
 		ID:  "consume_batched_direct", Title: "batched consume, direct to brokers",
 		BaselineName: "raw range reads", Target: "≥ 0.50x",
 		Note: fmt.Sprintf("the same, with ConsumerConfig.Direct: %d other consumers read the same messages again from the brokers, no manager in between",
 			cfg.Partitions),
-	}, cfg.Messages, directTime, baseTime, 0.5), "pull", cfg.Messages, peerTime, peerCPU, 1.2))
+	}, cfg.Messages, viaBrokers.d, raw.d, 0.5), "pull", cfg.Messages, js.d, js.cpu, 1.2))
 	return nil
 }
 
@@ -354,34 +344,20 @@ func closeAll[T interface{ Close() error }](xs []T) {
 // consumeBatched reads want[p] messages from the consumer of partition p,
 // the consumers in parallel, and returns the time it took.
 func consumeBatched(ctx context.Context, consumers []*client.Consumer, wants []int) (time.Duration, error) {
-	var wg sync.WaitGroup
-	errs := make([]error, len(consumers))
-	start := time.Now()
-	for i, c := range consumers {
+	return parallel(len(consumers), func(i int) error {
 		want := wants[i]
-		wg.Go(func() {
-			for got := 0; got < want; {
-				msgs, err := c.Poll(ctx, min(consumeBatch, want-got))
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				if len(msgs) == 0 {
-					errs[i] = fmt.Errorf("partition %d: %d of %d messages consumed, then none: %w", i, got, want, errShort)
-					return
-				}
-				got += len(msgs)
+		for got := 0; got < want; {
+			msgs, err := consumers[i].Poll(ctx, min(consumeBatch, want-got))
+			if err != nil {
+				return err
 			}
-		})
-	}
-	wg.Wait()
-	d := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			return 0, err
+			if len(msgs) == 0 {
+				return fmt.Errorf("partition %d: %d of %d messages consumed, then none: %w", i, got, want, errShort)
+			}
+			got += len(msgs)
 		}
-	}
-	return d, nil
+		return nil
+	})
 }
 
 // unbatched measures Clients concurrent producers, each sending one
@@ -390,74 +366,54 @@ func consumeBatched(ctx context.Context, consumers []*client.Consumer, wants []i
 func (e *env) unbatched(ctx context.Context) error {
 	cfg := e.cfg
 	const topic = "unbatched"
-	if err := e.topic(ctx, topic); err != nil {
+	base, jsTopic, err := e.comparison(ctx, topic, "bench_insert")
+	if err != nil {
 		return err
 	}
+	defer base.drop(context.WithoutCancel(ctx))
 	producers, err := e.load.producers(ctx, topic, cfg.Clients)
 	if err != nil {
 		return err
 	}
 	defer producers.close()
-	base, err := newBaseline(ctx, e.db, "bench_insert", cfg.Partitions)
-	if err != nil {
-		return err
-	}
-	defer base.drop(context.WithoutCancel(ctx))
 
-	var jsTopic peer.Topic
-	if e.peer != nil {
-		if jsTopic, err = e.peer.CreateTopic(ctx, topic, cfg.Partitions); err != nil {
-			return err
-		}
-	}
-
-	var logqTime, baseTime, peerTime time.Duration
-	var logqCPU, baseCPU, peerCPU cpuTime
+	var logq, raw, js tally
 	var logqLat, peerLat []time.Duration
 	per := splitEven(cfg.UnbatchedMessages, cfg.Rounds)
 	for r, n := range per {
 		e.progress("unbatched produce, round %d/%d: %d INSERTs, one per commit, from %d connections", r+1, len(per), n, cfg.Clients)
-		d, c, err := e.timed(func() (time.Duration, error) { return base.insertPerCommit(ctx, n, cfg.Clients, cfg.MessageSize) })
-		if err != nil {
+		if err := e.measure(&raw, func() (time.Duration, error) { return base.insertPerCommit(ctx, n, cfg.Clients, cfg.MessageSize) }); err != nil {
 			return err
 		}
-		baseTime += d
-		baseCPU.add(c)
 		e.progress("unbatched produce, round %d/%d: %d messages from %d producers, one per request", r+1, len(per), n, cfg.Clients)
-		d, c, err = e.timed(func() (time.Duration, error) {
+		if err := e.measure(&logq, func() (time.Duration, error) {
 			res, err := producers.each(ctx, n, time.Time{})
 			logqLat = append(logqLat, res.latencies...)
 			return res.d, err
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		logqTime += d
-		logqCPU.add(c)
 		if e.peer != nil {
 			e.progress("unbatched produce, round %d/%d: %d messages to JetStream from %d synchronous publishers", r+1, len(per), n, cfg.Clients)
-			d, c, err = e.timed(func() (time.Duration, error) {
+			if err := e.measure(&js, func() (time.Duration, error) {
 				res, err := e.peer.PublishSync(ctx, peer.SyncLoad{Topic: jsTopic, Publishers: cfg.Clients, Messages: n, Body: e.body})
 				peerLat = append(peerLat, res.Latencies...)
 				return res.Duration, err
-			})
-			if err != nil {
+			}); err != nil {
 				return err
 			}
-			peerTime += d
-			peerCPU.add(c)
 		}
 	}
 	row := rateRow(Row{
-		CPU: cpuUse(cfg.UnbatchedMessages, logqCPU, baseCPU),
+		CPU: cpuUse(cfg.UnbatchedMessages, logq.cpu, raw.cpu),
 		ID:  "produce_unbatched", Title: fmt.Sprintf("unbatched produce (%d clients)", cfg.Clients),
 		BaselineName: "INSERT per commit", Target: "≥ 1.00x",
 		Note: fmt.Sprintf("%d producers, each sending one message per request and waiting for its ack (%s messages in all; p99 of send → ack) vs %d connections each doing one INSERT per transaction",
 			cfg.Clients, groupThousands(int64(cfg.UnbatchedMessages)), cfg.Clients) +
 			e.peerNote("%d publishers, each on its own connection, each a synchronous Publish (waits for its ack) at a time, round robin over %d streams", cfg.Clients, cfg.Partitions),
-	}, cfg.UnbatchedMessages, logqTime, baseTime, 1)
+	}, cfg.UnbatchedMessages, logq.d, raw.d, 1)
 	row.Figures = latencyFigures(logqLat, 0.99)
-	row = e.peerRate(row, "sync publish", cfg.UnbatchedMessages, peerTime, peerCPU, 0)
+	row = e.peerRate(row, "sync publish", cfg.UnbatchedMessages, js.d, js.cpu, 0)
 	if e.peer != nil {
 		row.PeerFigures = latencyFigures(peerLat, 0.99)
 	}
@@ -476,40 +432,28 @@ type loadResult struct {
 // time, waiting for its acknowledgement before the next: n messages in
 // all, or when until is set, as many as they can until then.
 func produceEach(ctx context.Context, producers []*client.Producer, n, size int, until time.Time) (loadResult, error) {
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-		errs = make([]error, len(producers))
-		lats = make([][]time.Duration, len(producers))
-	)
-	start := time.Now()
-	for i, p := range producers {
-		wg.Go(func() {
-			for {
-				j := next.Add(1) - 1
-				if until.IsZero() && j >= int64(n) {
-					return
-				}
-				t0 := time.Now()
-				if !until.IsZero() && t0.After(until) {
-					return
-				}
-				if _, err := p.Produce(ctx, client.Record{Value: payload(int(j), size)}); err != nil {
-					errs[i] = err
-					return
-				}
-				lats[i] = append(lats[i], time.Since(t0))
+	var next atomic.Int64
+	lats := make([][]time.Duration, len(producers))
+	d, err := parallel(len(producers), func(i int) error {
+		for {
+			j := next.Add(1) - 1
+			if until.IsZero() && j >= int64(n) {
+				return nil
 			}
-		})
-	}
-	wg.Wait()
-	res := loadResult{d: time.Since(start)}
-	for i, err := range errs {
-		if err != nil {
-			return loadResult{}, err
+			t0 := time.Now()
+			if !until.IsZero() && t0.After(until) {
+				return nil
+			}
+			if _, err := producers[i].Produce(ctx, client.Record{Value: payload(int(j), size)}); err != nil {
+				return err
+			}
+			lats[i] = append(lats[i], time.Since(t0))
 		}
-		res.latencies = append(res.latencies, lats[i]...)
+	})
+	if err != nil {
+		return loadResult{}, err
 	}
+	res := loadResult{d: d, latencies: slices.Concat(lats...)}
 	res.messages = len(res.latencies)
 	return res, nil
 }
@@ -543,7 +487,6 @@ func (e *env) latency(ctx context.Context) error {
 
 	n := int(float64(cfg.Rate) * cfg.LatencyFor.Seconds())
 	sent := make([]time.Time, n)
-	acked := make([]time.Duration, 0, n)
 	e2e := make([]time.Duration, n)
 	var sentCount atomic.Int64 // how many of sent are set (published in order)
 
@@ -573,37 +516,21 @@ func (e *env) latency(ctx context.Context) error {
 	}()
 
 	e.progress("latency: %d messages at %d/s, produce and end to end", n, cfg.Rate)
-	futures := make(chan *client.Future, n)
-	ackDone := make(chan error, 1)
-	go func() { // acknowledgements complete in send order (one batch at a time)
-		i := 0
-		for f := range futures {
-			if _, err := f.Wait(ctx); err != nil {
-				ackDone <- err
-				for range futures {
-				}
-				return
-			}
-			acked = append(acked, time.Since(sent[i]))
-			i++
-		}
-		ackDone <- nil
-	}()
+	// Acknowledgements complete in send order (one batch at a time).
+	acks := openloop.NewAcks(n, sent, func(f *client.Future) error {
+		_, err := f.Wait(ctx)
+		return err
+	})
 	start := time.Now()
 	interval := time.Second / time.Duration(cfg.Rate)
 	for i := range n {
-		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > 0 {
-			if d > 200*time.Microsecond {
-				time.Sleep(d)
-			}
-		}
+		openloop.Pace(start, i, interval)
 		sent[i] = time.Now()
 		sentCount.Store(int64(i + 1))
-		futures <- prod.Send(ctx, client.Record{Value: payload(i, cfg.MessageSize)})
+		acks.Add(prod.Send(ctx, client.Record{Value: payload(i, cfg.MessageSize)}))
 	}
-	close(futures)
-	if err := <-ackDone; err != nil {
+	acked, err := acks.Close()
+	if err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
 	if err := <-consumed; err != nil {

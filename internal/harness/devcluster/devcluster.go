@@ -260,14 +260,7 @@ func (c *Cluster) startManager(ctx context.Context, name string, role manager.Ro
 		ln.Close()
 		return nil, fmt.Errorf("devcluster: %s: %w", name, err)
 	}
-	node := newNode(name, ln)
-	sctx, cancel := context.WithCancel(context.Background())
-	node.cancel = cancel
-	go func() {
-		defer close(node.done)
-		node.err = m.Serve(sctx, ln)
-	}()
-	return node, nil
+	return serveNode(name, ln, m.Serve, func() {}), nil
 }
 
 func (c *Cluster) startBroker(ctx context.Context, name string, managers []string, ln net.Listener) (*Node, error) {
@@ -284,15 +277,20 @@ func (c *Cluster) startBroker(ctx context.Context, name string, managers []strin
 		ln.Close()
 		return nil, fmt.Errorf("devcluster: %s: %w", name, err)
 	}
+	return serveNode(name, ln, b.Serve, b.Close), nil
+}
+
+// serveNode runs serve on ln until the node is stopped, then release.
+func serveNode(name string, ln net.Listener, serve func(context.Context, net.Listener) error, release func()) *Node {
 	node := newNode(name, ln)
-	sctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	node.cancel = cancel
 	go func() {
 		defer close(node.done)
-		node.err = b.Serve(sctx, ln)
-		b.Close()
+		node.err = serve(ctx, ln)
+		release()
 	}()
-	return node, nil
+	return node
 }
 
 func newNode(name string, ln net.Listener) *Node {

@@ -50,52 +50,31 @@ type snapshot struct {
 func readSnapshot(ctx context.Context, c *cluster) (*snapshot, error) {
 	s := &snapshot{next: map[int]int64{}, rows: map[int][]row{}, positions: map[int64]map[int]int64{}}
 	err := pgx.BeginTxFunc(ctx, c.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sqlPartitions, topicName)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var p int
-			var n int64
-			if err := rows.Scan(&p, &n); err != nil {
+		each := func(sql string, scans []any, fn func()) error {
+			rows, err := tx.Query(ctx, sql, topicName)
+			if err != nil {
 				return err
 			}
-			s.next[p] = n
-		}
-		if err := rows.Err(); err != nil {
+			_, err = pgx.ForEachRow(rows, scans, func() error { fn(); return nil })
 			return err
 		}
-		rows, err = tx.Query(ctx, sqlMessages, topicName)
-		if err != nil {
+		var (
+			p          int
+			n, id, pos int64
+			r          row
+		)
+		if err := each(sqlPartitions, []any{&p, &n}, func() { s.next[p] = n }); err != nil {
 			return err
 		}
-		for rows.Next() {
-			var p int
-			var r row
-			if err := rows.Scan(&p, &r.offset, &r.payload); err != nil {
-				return err
-			}
-			s.rows[p] = append(s.rows[p], r)
-		}
-		if err := rows.Err(); err != nil {
+		if err := each(sqlMessages, []any{&p, &r.offset, &r.payload}, func() { s.rows[p] = append(s.rows[p], r) }); err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, sqlPositions, topicName)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id, pos int64
-			var p int
-			if err := rows.Scan(&id, &p, &pos); err != nil {
-				return err
-			}
+		return each(sqlPositions, []any{&id, &p, &pos}, func() {
 			if s.positions[id] == nil {
 				s.positions[id] = map[int]int64{}
 			}
 			s.positions[id][p] = pos
-		}
-		return rows.Err()
+		})
 	})
 	return s, err
 }

@@ -143,11 +143,7 @@ func injectBrokerKill(ctx context.Context, t *testing.T, c *cluster, w *workload
 	victim, info := c.busiestBroker(ctx)
 	at := time.Now()
 	victim.kill()
-	c.waitReassigned(ctx, victim, info)
-	moved := time.Since(at)
-	victim.start()
-	c.waitHealthy(ctx, victim)
-	c.waitBrokersAlive(ctx)
+	moved := c.rejoinAfterMove(ctx, victim, info, at)
 	return at, []string{fmt.Sprintf("kill -9 %s (%d partitions): they moved after %v (heartbeat timeout %v); it restarted and rejoined",
 		victim.name, len(info.Partitions), moved.Round(time.Millisecond), heartbeatTimeout)}
 }
@@ -356,11 +352,19 @@ func injectBrokerTerm(ctx context.Context, t *testing.T, c *cluster, w *workload
 		t.Errorf("%s after SIGTERM: %v; want exit status 0", victim.name, err)
 	}
 	exited := time.Since(at)
+	moved := c.rejoinAfterMove(ctx, victim, info, at)
+	return at, []string{fmt.Sprintf("SIGTERM %s (%d partitions): it exited 0 after %v; its partitions moved after %v",
+		victim.name, len(info.Partitions), exited.Round(time.Millisecond), moved.Round(time.Millisecond))}
+}
+
+// rejoinAfterMove waits until the partitions of the stopped broker victim
+// have moved, restarts it and waits until it serves and every broker is
+// alive. It returns when, after at, the partitions had moved.
+func (c *cluster) rejoinAfterMove(ctx context.Context, victim *server, info client.BrokerInfo, at time.Time) time.Duration {
 	c.waitReassigned(ctx, victim, info)
 	moved := time.Since(at)
 	victim.start()
 	c.waitHealthy(ctx, victim)
 	c.waitBrokersAlive(ctx)
-	return at, []string{fmt.Sprintf("SIGTERM %s (%d partitions): it exited 0 after %v; its partitions moved after %v",
-		victim.name, len(info.Partitions), exited.Round(time.Millisecond), moved.Round(time.Millisecond))}
+	return moved
 }

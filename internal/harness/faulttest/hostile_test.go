@@ -38,14 +38,7 @@ func TestHostileInput(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := startCluster(t, clusterOpts{})
-	prod, err := c.admin.RegisterProducer(ctx, topicName, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := c.admin.RegisterConsumer(ctx, topicName, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	prod, cons := c.registerClients(ctx)
 	m, b := c.managers[0].url, c.brokers[0].url
 
 	const mib = 1 << 20
@@ -206,14 +199,7 @@ func TestManyConnections(t *testing.T) {
 	const readHeaderTimeout, readTimeout = 2 * time.Second, 3 * time.Second
 	c := startCluster(t, clusterOpts{managerFlags: []string{
 		"--read-header-timeout", readHeaderTimeout.String(), "--read-timeout", readTimeout.String()}})
-	prod, err := c.admin.RegisterProducer(ctx, topicName, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := c.admin.RegisterConsumer(ctx, topicName, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	prod, cons := c.registerClients(ctx)
 	mgr := c.managers[0]
 	baseline, err := serverConns(mgr.addr)
 	if err != nil {
@@ -396,4 +382,18 @@ func mustAtoi(s string) int {
 func isReset(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && strings.Contains(op.Err.Error(), "reset")
+}
+
+// registerClients registers a producer and a consumer of the whole topic
+// and returns their ids.
+func (c *cluster) registerClients(ctx context.Context) (prod, cons int64) {
+	c.t.Helper()
+	prod, err := c.admin.RegisterProducer(ctx, topicName, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if cons, err = c.admin.RegisterConsumer(ctx, topicName, nil); err != nil {
+		c.t.Fatal(err)
+	}
+	return prod, cons
 }

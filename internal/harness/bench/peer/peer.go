@@ -27,6 +27,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/logq/logq/internal/harness/bench/openloop"
 )
 
 // Server is a running embedded JetStream server.
@@ -476,31 +478,13 @@ func (s *Server) Latency(ctx context.Context, t Topic, rate, n int, body Payload
 		defer func() { cc.Stop(); <-cc.Closed() }()
 	}
 
-	futures := make(chan jetstream.PubAckFuture, n)
-	acked := make([]time.Duration, 0, n)
-	ackDone := make(chan error, 1)
-	go func() { // acknowledgements, in publish order
-		i := 0
-		for f := range futures {
-			if err := wait(ctx, f); err != nil {
-				ackDone <- err
-				for range futures {
-				}
-				return
-			}
-			acked = append(acked, time.Since(sent[i]))
-			i++
-		}
-		ackDone <- nil
-	}()
+	// Acknowledgements, in publish order.
+	acks := openloop.NewAcks(n, sent, func(f jetstream.PubAckFuture) error { return wait(ctx, f) })
 	start := time.Now()
 	interval := time.Second / time.Duration(rate)
 	var pubErr error
 	for i := range n {
-		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > 200*time.Microsecond {
-			time.Sleep(d)
-		}
+		openloop.Pace(start, i, interval)
 		sent[i] = time.Now()
 		sentCount.Store(int64(i + 1))
 		f, err := pub.js.PublishAsync(t.subject(i%t.Partitions), body(i), stallWait)
@@ -508,10 +492,10 @@ func (s *Server) Latency(ctx context.Context, t Topic, rate, n int, body Payload
 			pubErr = fmt.Errorf("jetstream publish: %w", err)
 			break
 		}
-		futures <- f
+		acks.Add(f)
 	}
-	close(futures)
-	if err := errors.Join(pubErr, <-ackDone); err != nil {
+	acked, err := acks.Close()
+	if err := errors.Join(pubErr, err); err != nil {
 		return LatencyResult{}, err
 	}
 	res := LatencyResult{Publish: acked, EndToEnd: e2e}
