@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/logq/logq/internal/prom"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,37 +24,23 @@ type metrics struct {
 }
 
 func newMetrics(m *Manager) *metrics {
-	reg := prometheus.NewRegistry()
+	r := prom.NewRegistry()
 	x := &metrics{
-		reg: reg,
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "logq_manager_http_requests_total",
-			Help: "HTTP requests served, by route, method and status code.",
-		}, []string{"route", "method", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "logq_manager_http_request_duration_seconds",
-			Help:    "HTTP request latency, by route and method.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"route", "method"}),
-		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "logq_manager_reader_lag_seconds",
-			Help:    "Time from an event's append (writer clock) to its apply here through the tail.",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 5},
-		}),
-		appended: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "logq_manager_events_appended_total",
-			Help: "Events appended by this manager as the writer.",
-		}),
-		brokerRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "logq_manager_broker_requests_total",
-			Help: "Requests routed to brokers, by operation and outcome code.",
-		}, []string{"op", "code"}),
-		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "logq_manager_forwarded_writes_total",
-			Help: "Writes forwarded to the writer, by HTTP status of its answer (0: unreachable).",
-		}, []string{"code"}),
+		reg: r.Registry,
+		requests: r.CounterVec("logq_manager_http_requests_total",
+			"HTTP requests served, by route, method and status code.", "route", "method", "code"),
+		latency: r.HistogramVec("logq_manager_http_request_duration_seconds", "HTTP request latency, by route and method.",
+			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "route", "method"),
+		lag: r.Histogram("logq_manager_reader_lag_seconds",
+			"Time from an event's append (writer clock) to its apply here through the tail.",
+			[]float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 5}),
+		appended: r.Counter("logq_manager_events_appended_total", "Events appended by this manager as the writer."),
+		brokerRequests: r.CounterVec("logq_manager_broker_requests_total",
+			"Requests routed to brokers, by operation and outcome code.", "op", "code"),
+		forwarded: r.CounterVec("logq_manager_forwarded_writes_total",
+			"Writes forwarded to the writer, by HTTP status of its answer (0: unreachable).", "code"),
 	}
-	reg.MustRegister(x.requests, x.latency, x.lag, x.appended, x.brokerRequests, x.forwarded,
+	r.MustRegister(
 		newClusterCollector(m),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

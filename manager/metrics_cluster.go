@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/logq/logq/internal/prom"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -25,39 +26,25 @@ type clusterCollector struct {
 	consumers        *prometheus.Desc
 }
 
-func newClusterCollector(m *Manager) *clusterCollector {
-	return &clusterCollector{
-		m: m,
-		brokerAlive: prometheus.NewDesc("logq_manager_broker_alive",
-			"1 while a registered broker is alive in this manager's state, 0 once declared dead (removed brokers are not reported).",
-			[]string{"broker_id"}, nil),
-		brokerPartitions: prometheus.NewDesc("logq_manager_broker_partitions",
-			"Partitions assigned to each registered broker.", []string{"broker_id"}, nil),
-		heartbeatAge: prometheus.NewDesc("logq_manager_broker_heartbeat_age_seconds",
-			"Time since each broker's last heartbeat, on the writer's clock (reported by the writer only).",
-			[]string{"broker_id"}, nil),
-		topics:     prometheus.NewDesc("logq_manager_topics", "Topics.", nil, nil),
-		partitions: prometheus.NewDesc("logq_manager_partitions", "Partitions over all topics.", nil, nil),
-		unassigned: prometheus.NewDesc("logq_manager_partitions_unwritable",
-			"Partitions not writable now: unassigned, or owned by a dead broker awaiting reassignment.", nil, nil),
-		producers: prometheus.NewDesc("logq_manager_producers",
-			"Registered producers, by state (active or inactive).", []string{"state"}, nil),
-		consumers: prometheus.NewDesc("logq_manager_consumers",
-			"Registered consumers, by state (active or inactive).", []string{"state"}, nil),
-	}
+func newClusterCollector(m *Manager) prometheus.Collector {
+	c := &clusterCollector{m: m}
+	g := prom.NewGauges(c.collect)
+	c.brokerAlive = g.Gauge("logq_manager_broker_alive",
+		"1 while a registered broker is alive in this manager's state, 0 once declared dead (removed brokers are not reported).",
+		"broker_id")
+	c.brokerPartitions = g.Gauge("logq_manager_broker_partitions", "Partitions assigned to each registered broker.", "broker_id")
+	c.heartbeatAge = g.Gauge("logq_manager_broker_heartbeat_age_seconds",
+		"Time since each broker's last heartbeat, on the writer's clock (reported by the writer only).", "broker_id")
+	c.topics = g.Gauge("logq_manager_topics", "Topics.")
+	c.partitions = g.Gauge("logq_manager_partitions", "Partitions over all topics.")
+	c.unassigned = g.Gauge("logq_manager_partitions_unwritable",
+		"Partitions not writable now: unassigned, or owned by a dead broker awaiting reassignment.")
+	c.producers = g.Gauge("logq_manager_producers", "Registered producers, by state (active or inactive).", "state")
+	c.consumers = g.Gauge("logq_manager_consumers", "Registered consumers, by state (active or inactive).", "state")
+	return g
 }
 
-func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.brokerAlive, c.brokerPartitions, c.heartbeatAge,
-		c.topics, c.partitions, c.unassigned, c.producers, c.consumers} {
-		ch <- d
-	}
-}
-
-func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+func (c *clusterCollector) collect(gauge prom.Sink) {
 	m := c.m
 	m.mu.RLock()
 	s := m.state
@@ -66,13 +53,9 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		if b.Removed {
 			continue
 		}
-		alive := 0.0
-		if b.Alive {
-			alive = 1
-		}
 		label := strconv.FormatInt(id, 10)
-		gauge(c.brokerAlive, alive, label)
-		gauge(c.brokerPartitions, float64(len(s.PartitionsOf(id))), label)
+		gauge.Set(c.brokerAlive, float64(b2i(b.Alive)), label)
+		gauge.Set(c.brokerPartitions, float64(len(s.PartitionsOf(id))), label)
 	}
 	parts, unwritable := 0, 0
 	for name, t := range s.Topics {
@@ -83,9 +66,9 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	gauge(c.topics, float64(len(s.Topics)))
-	gauge(c.partitions, float64(parts))
-	gauge(c.unassigned, float64(unwritable))
+	gauge.Set(c.topics, float64(len(s.Topics)))
+	gauge.Set(c.partitions, float64(parts))
+	gauge.Set(c.unassigned, float64(unwritable))
 	var prod, cons [2]int // [active, inactive]
 	for _, p := range s.Producers {
 		prod[b2i(p.Inactive)]++
@@ -94,14 +77,14 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		cons[b2i(cs.Inactive)]++
 	}
 	m.mu.RUnlock()
-	gauge(c.producers, float64(prod[0]), "active")
-	gauge(c.producers, float64(prod[1]), "inactive")
-	gauge(c.consumers, float64(cons[0]), "active")
-	gauge(c.consumers, float64(cons[1]), "inactive")
+	gauge.Set(c.producers, float64(prod[0]), "active")
+	gauge.Set(c.producers, float64(prod[1]), "inactive")
+	gauge.Set(c.consumers, float64(cons[0]), "active")
+	gauge.Set(c.consumers, float64(cons[1]), "inactive")
 
 	if ages, ok := m.heartbeatAges(250 * time.Millisecond); ok {
 		for id, age := range ages {
-			gauge(c.heartbeatAge, age.Seconds(), strconv.FormatInt(id, 10))
+			gauge.Set(c.heartbeatAge, age.Seconds(), strconv.FormatInt(id, 10))
 		}
 	}
 }
