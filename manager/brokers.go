@@ -17,9 +17,6 @@ import (
 // checking ownership (docs/api.md, Broker API).
 const HeaderMinSeq = api.HeaderMinSeq
 
-// KeyPartition is the partition of a key among n (api.KeyPartition).
-func KeyPartition(key string, n int) int { return api.KeyPartition(key, n) }
-
 // newRouter makes the manager's data plane, routing by its replica.
 func (m *Manager) newRouter() *router.Router {
 	return router.New(router.Config{

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/broker"
 	"github.com/logq/logq/internal/pgtest"
 	"github.com/logq/logq/projection"
@@ -96,8 +97,8 @@ func TestProduceConsumeThroughBrokers(t *testing.T) {
 	// Keys always land on KeyPartition; explicit partitions are honoured.
 	for i := range 9 {
 		key := fmt.Sprintf("user-%d", i%3)
-		if p, _ := produce(map[string]any{"message": "k", "key": key}); p != int64(KeyPartition(key, 3)) {
-			t.Fatalf("key %s went to %d, want %d", key, p, KeyPartition(key, 3))
+		if p, _ := produce(map[string]any{"message": "k", "key": key}); p != int64(api.KeyPartition(key, 3)) {
+			t.Fatalf("key %s went to %d, want %d", key, p, api.KeyPartition(key, 3))
 		}
 	}
 	if p, _ := produce(map[string]any{"message": "explicit", "partition_index": "2"}); p != 2 {

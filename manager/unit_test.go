@@ -35,17 +35,6 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestKeyPartitionIsFNV1a(t *testing.T) {
-	t.Parallel()
-	// FNV-1a 32 of "" is 0x811c9dc5, of "a" 0xe40c292c.
-	if got := KeyPartition("", 1000); got != 0x811c9dc5%1000 {
-		t.Fatalf("KeyPartition(\"\") = %d", got)
-	}
-	if got := KeyPartition("a", 7); got != 0xe40c292c%7 {
-		t.Fatalf("KeyPartition(a) = %d", got)
-	}
-}
-
 // TestPanicsAndInternalErrors: a panic is a JSON 500 and an internal
 // error's text never reaches the client.
 func TestPanicsAndInternalErrors(t *testing.T) {

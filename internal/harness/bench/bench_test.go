@@ -80,7 +80,7 @@ func TestQuickRun(t *testing.T) {
 	if rep.Cores < 1 || rep.GoVersion == "" || !strings.HasPrefix(rep.PostgreSQL, "PostgreSQL ") || !rep.Fsync {
 		t.Errorf("report header: %d cores, %q, %q, fsync %v", rep.Cores, rep.GoVersion, rep.PostgreSQL, rep.Fsync)
 	}
-	for _, id := range AllRows() {
+	for _, id := range rowOrder {
 		row, ok := rep.Row(id)
 		if !ok {
 			t.Errorf("no figure %s", id)
@@ -124,8 +124,8 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("plot %s: %v", name, err)
 		}
 	}
-	if len(rep.Rows) != len(AllRows()) {
-		t.Errorf("%d figures, want %d", len(rep.Rows), len(AllRows()))
+	if len(rep.Rows) != len(rowOrder) {
+		t.Errorf("%d figures, want %d", len(rep.Rows), len(rowOrder))
 	}
 
 	var table bytes.Buffer

@@ -129,9 +129,6 @@ var rowOrder = []string{
 	"cold_start_full", "cold_start_snapshot", "writer_failover",
 }
 
-// AllRows lists every row ID a full run reports.
-func AllRows() []string { return slices.Clone(rowOrder) }
-
 func (r *Report) add(row Row) {
 	r.Rows = append(r.Rows, row)
 	slices.SortStableFunc(r.Rows, func(a, b Row) int {

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/client"
-	"github.com/logq/logq/manager"
 )
 
 // Load shape. Each producer sends burst messages per tick, keyed so that
@@ -205,7 +205,7 @@ func keysForPartitions(n int) []string {
 	found := 0
 	for i := 0; found < n; i++ {
 		k := fmt.Sprintf("key-%d", i)
-		if p := manager.KeyPartition(k, n); keys[p] == "" {
+		if p := api.KeyPartition(k, n); keys[p] == "" {
 			keys[p] = k
 			found++
 		}
