@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
 
@@ -94,4 +95,44 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestDecodeFastIsTaken: the event data the writer appends (every type, in
+// the rendering PostgreSQL's jsonb gives back, and as encoding/json writes
+// it) is decoded by the fast path, not by the encoding/json fallback: the
+// cold start's speed rests on it. Decode of a typical event allocates only
+// its payload and the topic string.
+func TestDecodeFastIsTaken(t *testing.T) {
+	one := 1
+	for _, p := range []Payload{
+		WriterElected{Manager: "http://m1", Epoch: 2},
+		BrokerRegistered{BrokerID: 1, Address: "b1:9000"},
+		BrokerStatusChanged{BrokerID: 1, Alive: true},
+		BrokerRemoved{BrokerID: 1},
+		TopicCreated{Topic: "orders", Partitions: 3},
+		PartitionsAdded{Topic: "orders", Count: 2},
+		PartitionAssigned{Topic: "orders", Partition: 1, BrokerID: 2, Epoch: 3},
+		ProducerRegistered{ProducerID: 7, Topic: "orders", Partition: &one},
+		ConsumerRegistered{ConsumerID: 7, Topic: "orders"},
+		ClientStatusChanged{Client: "producer", ID: 7, Active: false},
+	} {
+		e := NewEvent(p)
+		jsonb := bytes.ReplaceAll(bytes.ReplaceAll(e.Data, []byte(`":`), []byte(`": `)), []byte(`,"`), []byte(`, "`))
+		for _, data := range [][]byte{e.Data, jsonb} {
+			if _, ok := decodeFast(e.Type, data); !ok {
+				t.Errorf("%s %s: the fast path declined", e.Type, data)
+			}
+		}
+	}
+	if testing.CoverMode() != "" || raceEnabled {
+		return // allocation counts hold only without instrumentation
+	}
+	e := logq.Event{Seq: 1, Type: TypePartitionAssigned, Data: []byte(`{"epoch": 4, "topic": "topic-07", "broker_id": 3, "partition": 5}`)}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := Decode(e); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 2 {
+		t.Fatalf("Decode allocates %v times, want ≤ 2 (encoding/json's path takes about 9)", n)
+	}
 }
