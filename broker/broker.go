@@ -52,6 +52,11 @@ type Broker struct {
 	lanes       []*committer  // group-commit lanes; partitions are spread over them
 	stopLanes   sync.Once
 
+	// registered (capacity 1) is kicked by each registration: the session
+	// lock follows the broker's id (sessionLockLoop).
+	registered  chan struct{}
+	sessionLock atomic.Pointer[eventlog.BrokerLock] // held for the current id; nil before registration
+
 	// heartbeatDone is closed when the registration/heartbeat loop ends
 	// (shutdown, or the broker was removed): tests wait on it.
 	heartbeatDone chan struct{}
@@ -151,6 +156,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		reconcileCh:   make(chan struct{}, 1),
 		closing:       make(chan struct{}),
 		heartbeatDone: make(chan struct{}),
+		registered:    make(chan struct{}, 1),
 	}
 	// The control-plane pool serves only this start (the newest snapshot
 	// and the events after it); the tail has connections of its own.
@@ -269,6 +275,7 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 			adv = advertiseAddr(ln.Addr())
 		}
 		loops.Go(func() { b.heartbeatLoop(loopCtx, adv) })
+		loops.Go(func() { b.sessionLockLoop(loopCtx) })
 	} else {
 		close(b.heartbeatDone)
 	}
