@@ -52,6 +52,11 @@ type Broker struct {
 	lanes       []*committer  // group-commit lanes; partitions are spread over them
 	stopLanes   sync.Once
 
+	// registered (capacity 1) is kicked by each registration: the session
+	// lock follows the broker's id (sessionLockLoop).
+	registered  chan struct{}
+	sessionLock atomic.Pointer[eventlog.BrokerLock] // held for the current id; nil before registration
+
 	// heartbeatDone is closed when the registration/heartbeat loop ends
 	// (shutdown, or the broker was removed): tests wait on it.
 	heartbeatDone chan struct{}
@@ -184,6 +189,7 @@ func newBroker(cfg Config, log zerolog.Logger) *Broker {
 		reconcileCh:   make(chan struct{}, 1),
 		closing:       make(chan struct{}),
 		heartbeatDone: make(chan struct{}),
+		registered:    make(chan struct{}, 1),
 	}
 }
 
@@ -274,6 +280,7 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 			adv = advertise.Addr(ln.Addr())
 		}
 		loops.Go(func() { b.heartbeatLoop(loopCtx, adv) })
+		loops.Go(func() { b.sessionLockLoop(loopCtx) })
 	} else {
 		close(b.heartbeatDone)
 	}

@@ -107,4 +107,13 @@
 // 409 fenced, naming the removal, for every partition. With no
 // managers and Config.ID set, the broker skips both (tests do this and
 // append the control-plane events themselves).
+//
+// Once registered, the broker holds its session lock (eventlog.BrokerLock:
+// a PostgreSQL session advisory lock keyed by its id, on a connection of
+// its own to the control-plane database, with TCP keepalives), taking it
+// again after a lost connection. When the process dies PostgreSQL ends the
+// session, and the writer, seeing the lock gone, declares the broker dead
+// at once instead of after the heartbeat timeout; a hung process keeps the
+// session and gets the heartbeat timeout (manager.CheckSessions). Serve
+// releases the lock when it returns, after the requests in flight.
 package broker

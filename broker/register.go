@@ -11,6 +11,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/eventlog"
 )
 
 // managerRequestTimeout bounds one registration or heartbeat request.
@@ -110,8 +111,58 @@ func (b *Broker) register(call func(path string, body, out any) error, advertise
 	b.id.Store(out.BrokerID)
 	b.log.Info().Int64("broker_id", out.BrokerID).Str("address", advertise).Msg("registered")
 	b.kickReconcile()
+	select {
+	case b.registered <- struct{}{}:
+	default:
+	}
 	return nil
 }
+
+// sessionLockLoop holds the broker's session lock (eventlog.BrokerLock) on
+// the control-plane database from its registration until ctx is done,
+// under the id it registered with. The writer reads a lock that was held
+// and is gone as the death of this process — PostgreSQL ends the session
+// of a process that dies — and moves its partitions at once rather than
+// after the heartbeat timeout; a hung process keeps its session and gets
+// the heartbeat timeout.
+func (b *Broker) sessionLockLoop(ctx context.Context) {
+	var (
+		held int64
+		stop = func() {}
+	)
+	defer func() { stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.registered:
+		}
+		id := b.ID()
+		if id == held {
+			continue
+		}
+		stop()
+		held = 0
+		lock, err := eventlog.NewBrokerLock(b.cfg.DSN, id, b.log)
+		if err != nil {
+			b.log.Warn().Err(err).Msg("no session lock: this broker's death is noticed by its heartbeat timeout only")
+			continue
+		}
+		lockCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			lock.Run(lockCtx)
+		}()
+		b.sessionLock.Store(lock)
+		held = id
+		stop = func() { cancel(); <-done }
+	}
+}
+
+// SessionLock is the session lock this broker holds (nil before it
+// registered): tests end its session to play the death of the process.
+func (b *Broker) SessionLock() *eventlog.BrokerLock { return b.sessionLock.Load() }
 
 // isFinal reports whether a manager's error answer holds for every manager
 // (so trying the next one is pointless).

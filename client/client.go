@@ -26,7 +26,11 @@ const DefaultManager = "http://127.0.0.1:8080"
 
 // Defaults for Config.
 const (
-	DefaultRetryTimeout   = 30 * time.Second
+	DefaultRetryTimeout = 30 * time.Second
+	// FailoverMargin is what a producer's retry budget adds to the
+	// cluster's heartbeat timeout: the writer's liveness check, the
+	// reassignment and the new owner's takeover (Config.RetryTimeout).
+	FailoverMargin        = 10 * time.Second
 	DefaultMinBackoff     = 25 * time.Millisecond
 	DefaultMaxBackoff     = time.Second
 	DefaultRequestTimeout = 15 * time.Second
@@ -46,7 +50,12 @@ type Config struct {
 	// released by Close.
 	HTTPClient *http.Client
 	// RetryTimeout bounds the time one call spends retrying connection
-	// errors and 503 answers (default 30 s). Negative: no retries.
+	// errors and 503 answers (default 30 s). Negative: no retries. Left at
+	// zero, a producer retries each record for at least the cluster's
+	// heartbeat timeout plus FailoverMargin (learned from GET /healthz when
+	// it starts), so a record for a partition whose broker hangs waits for
+	// the partition to move rather than failing; a broker whose process
+	// dies has its partitions moved within about a second.
 	RetryTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the exponential backoff between
 	// attempts (defaults 25 ms and 1 s; jittered).
@@ -62,6 +71,7 @@ type Client struct {
 	http     *http.Client
 	own      *http.Transport // closed by Close when we made it
 	cfg      Config
+	retrySet bool // Config.RetryTimeout was set: it bounds producers' retries too
 
 	cur atomic.Int64 // index in managers of the manager to try first
 	seq atomic.Int64 // highest control-plane seq seen: reads pass it as min_seq
@@ -75,7 +85,7 @@ func New(cfg Config) (*Client, error) {
 	if len(cfg.Managers) == 0 {
 		cfg.Managers = []string{DefaultManager}
 	}
-	c := &Client{cfg: cfg}
+	c := &Client{cfg: cfg, retrySet: cfg.RetryTimeout != 0}
 	for _, m := range cfg.Managers {
 		for _, part := range strings.Split(m, ",") {
 			part = strings.TrimSpace(part)

@@ -135,6 +135,8 @@ type Producer struct {
 	ctx    context.Context // for the batches' requests; cancelled after the loop ends
 	cancel context.CancelFunc
 
+	budget time.Duration // how long a record is retried (produceBudget)
+
 	rr     atomic.Uint64 // round robin in direct mode
 	fixed  *int          // the registered partition, when this producer registered for one
 	routes atomic.Pointer[TopicInfo]
@@ -179,6 +181,7 @@ func (c *Client) NewProducer(ctx context.Context, topic string, cfg ProducerConf
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	p.budget = c.produceBudget(ctx)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.hb = newIdleHeartbeat(c, "producer", id, cfg.HeartbeatInterval)
 	go p.loop()
@@ -356,10 +359,41 @@ func retryableItem(err error) bool {
 	return retryableCode(e.Code) || e.Code == logq.EFenced
 }
 
+// produceBudget is how long a producer retries a record refused for a
+// passing reason (the partition's broker unreachable, fenced, moving):
+// Config.RetryTimeout when it was set; otherwise at least the cluster's
+// heartbeat timeout (GET /healthz, one attempt) plus FailoverMargin, the
+// longest a partition waits on a broker that hangs before it moves.
+func (c *Client) produceBudget(ctx context.Context) time.Duration {
+	budget := max(c.cfg.RetryTimeout, 0)
+	if c.retrySet {
+		return budget
+	}
+	var out api.HealthAnswer
+	if err := c.attemptOnce(ctx, call{method: http.MethodGet, path: "/healthz", noMinSeq: true}, &out); err != nil {
+		return budget
+	}
+	return max(budget, time.Duration(out.HeartbeatTimeout)*time.Millisecond+FailoverMargin)
+}
+
+// gaveUp is the error of a record refused for a passing reason until the
+// retry budget ran out: the server's last answer, naming the partition
+// and what it waited on.
+func (p *Producer) gaveUp(e *Error, partition *int) *Error {
+	where := "topic " + p.topic
+	if partition != nil {
+		where += fmt.Sprintf(" partition %d", *partition)
+	}
+	out := *e
+	out.Message = fmt.Sprintf("%s: %s (gave up after %v of retries; a partition whose broker hangs moves after the cluster's heartbeat timeout, one whose broker died within seconds)",
+		where, e.Message, p.budget.Round(time.Second))
+	return &out
+}
+
 // sendManager sends a batch through the managers' produce_batch, resending
 // the records that failed for a passing reason until the retry timeout.
 func (p *Producer) sendManager(batch []*pending) {
-	deadline := time.Now().Add(max(p.c.cfg.RetryTimeout, 0))
+	deadline := time.Now().Add(p.budget)
 	for attempt := 0; len(batch) > 0; attempt++ {
 		items := make([]api.Record, len(batch))
 		for i, m := range batch {
@@ -389,6 +423,13 @@ func (p *Producer) sendManager(batch []*pending) {
 				if retryableItem(e) && time.Now().Before(deadline) && m.ctx.Err() == nil {
 					again = append(again, m)
 					continue
+				}
+				if retryableItem(e) {
+					part := r.Partition
+					if part == nil {
+						part = m.rec.Partition
+					}
+					e = p.gaveUp(e, part)
 				}
 				m.fut.complete(Ack{}, e)
 				continue

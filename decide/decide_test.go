@@ -247,6 +247,15 @@ func TestCheckLiveness(t *testing.T) {
 		live:   Liveness{Brokers: map[int64]time.Time{1: ago(60 * time.Second), 2: t0, 3: t0}},
 		want:   Decision{Events: ev(projection.BrokerStatusChanged{BrokerID: 1}, pa("t", 0, 3, 2), pa("t", 3, 2, 2))},
 	}, {
+		name:   "a broker watched by its session lock but silent (hung): dead by the heartbeat rule, no longer watched",
+		before: cat(brokers(1, 2), topic("t", 1, 2)),
+		live: Liveness{Brokers: map[int64]time.Time{1: ago(60 * time.Second), 2: t0},
+			Sessions: map[int64]time.Time{1: t0, 2: t0}},
+		want: Decision{
+			Events:  ev(projection.BrokerStatusChanged{BrokerID: 1}, pa("t", 0, 2, 2)),
+			Effects: Effects{SessionsForgotten: []int64{1}},
+		},
+	}, {
 		name:   "all silent: all dead, nothing to move to",
 		before: cat(brokers(1, 2), topic("t", 1, 2)),
 		live:   Liveness{Brokers: map[int64]time.Time{1: ago(time.Hour), 2: ago(time.Hour)}},
@@ -281,6 +290,71 @@ func TestCheckLiveness(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := fold(t, c.before...)
 			got := CheckLiveness(s, c.live, timeouts, t0)
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("decided\n%s\nwant\n%s", show(got), show(c.want))
+			}
+			apply(t, s, got.Events)
+		})
+	}
+}
+
+func TestCheckSessions(t *testing.T) {
+	t.Parallel()
+	timeouts := Timeouts{Heartbeat: 60 * time.Second, Session: 500 * time.Millisecond, CheckInterval: time.Second}
+	ago := func(d time.Duration) time.Time { return t0.Add(-d) }
+	cases := []struct {
+		name   string
+		before []projection.Payload
+		live   Liveness
+		held   map[int64]bool
+		want   Decision
+	}{{
+		name:   "locks held: seen held now, heartbeats play no part",
+		before: cat(brokers(1, 2), topic("t", 1, 2)),
+		live:   Liveness{Brokers: map[int64]time.Time{1: ago(time.Hour)}, Sessions: map[int64]time.Time{1: ago(time.Second)}},
+		held:   map[int64]bool{1: true, 2: true},
+		want:   Decision{Effects: Effects{SessionsHeld: map[int64]time.Time{1: t0, 2: t0}}},
+	}, {
+		name:   "never seen holding a lock (an older broker): left to the heartbeat rule",
+		before: cat(brokers(1, 2), topic("t", 1, 2)),
+		live:   Liveness{Brokers: map[int64]time.Time{1: t0, 2: t0}},
+		held:   map[int64]bool{1: true},
+		want:   Decision{Effects: Effects{SessionsHeld: map[int64]time.Time{1: t0}}},
+	}, {
+		name:   "lock gone within the grace (reconnecting): nothing yet",
+		before: cat(brokers(1, 2), topic("t", 1, 2)),
+		live:   Liveness{Sessions: map[int64]time.Time{1: ago(499 * time.Millisecond), 2: ago(time.Millisecond)}},
+		held:   map[int64]bool{2: true},
+		want:   Decision{Effects: Effects{SessionsHeld: map[int64]time.Time{2: t0}}},
+	}, {
+		name:   "lock gone past the grace (process died): dead at once, partitions spread, no longer watched",
+		before: cat(brokers(1, 2, 3), topic("t", 1, 2, 3, 1, 2, 3)),
+		live: Liveness{Brokers: map[int64]time.Time{1: t0, 2: t0, 3: t0},
+			Sessions: map[int64]time.Time{1: ago(500 * time.Millisecond), 2: ago(time.Second), 3: ago(time.Second)}},
+		held: map[int64]bool{2: true, 3: true},
+		want: Decision{
+			Events:  ev(projection.BrokerStatusChanged{BrokerID: 1}, pa("t", 0, 3, 2), pa("t", 3, 2, 2)),
+			Effects: Effects{SessionsHeld: map[int64]time.Time{2: t0, 3: t0}, SessionsForgotten: []int64{1}},
+		},
+	}, {
+		name:   "every lock gone (the database restarted): all dead, nothing to move to",
+		before: cat(brokers(1, 2), topic("t", 1, 2)),
+		live:   Liveness{Sessions: map[int64]time.Time{1: ago(time.Second), 2: ago(time.Second)}},
+		want: Decision{
+			Events:  ev(projection.BrokerStatusChanged{BrokerID: 1}, projection.BrokerStatusChanged{BrokerID: 2}),
+			Effects: Effects{SessionsForgotten: []int64{1, 2}},
+		},
+	}, {
+		name:   "dead and removed brokers: not checked, no longer watched",
+		before: cat(brokers(1, 2, 3), dead(2), ev(projection.BrokerRemoved{BrokerID: 3})),
+		live:   Liveness{Sessions: map[int64]time.Time{2: ago(time.Hour), 3: ago(time.Hour)}},
+		held:   map[int64]bool{1: true, 2: true},
+		want:   Decision{Effects: Effects{SessionsHeld: map[int64]time.Time{1: t0}, SessionsForgotten: []int64{2, 3}}},
+	}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := fold(t, c.before...)
+			got := CheckSessions(s, c.live, c.held, timeouts, t0)
 			if !reflect.DeepEqual(got, c.want) {
 				t.Fatalf("decided\n%s\nwant\n%s", show(got), show(c.want))
 			}
@@ -357,9 +431,10 @@ func TestLivenessApply(t *testing.T) {
 	producer2 := Client{KindProducer, 2}
 	base := func() Liveness {
 		return Liveness{
-			Brokers: map[int64]time.Time{1: old, 2: old},
-			Clients: map[Client]time.Time{producer1: old, producer2: t0},
-			Quiet:   map[Client]bool{producer2: true},
+			Brokers:  map[int64]time.Time{1: old, 2: old},
+			Clients:  map[Client]time.Time{producer1: old, producer2: t0},
+			Quiet:    map[Client]bool{producer2: true},
+			Sessions: map[int64]time.Time{1: old, 2: old},
 		}
 	}
 	cases := []struct {
@@ -370,31 +445,38 @@ func TestLivenessApply(t *testing.T) {
 	}{{
 		name:    "nothing, on empty maps",
 		effects: Effects{},
-		want:    Liveness{Brokers: map[int64]time.Time{}, Clients: map[Client]time.Time{}, Quiet: map[Client]bool{}},
+		want:    Liveness{Brokers: map[int64]time.Time{}, Clients: map[Client]time.Time{}, Quiet: map[Client]bool{}, Sessions: map[int64]time.Time{}},
 	}, {
 		name:    "brokers heard and forgotten",
 		start:   base(),
 		effects: Effects{BrokersHeard: map[int64]time.Time{1: t0, 3: t0}, BrokersForgotten: []int64{2}},
-		want:    Liveness{Brokers: map[int64]time.Time{1: t0, 3: t0}, Clients: base().Clients, Quiet: base().Quiet},
+		want: Liveness{Brokers: map[int64]time.Time{1: t0, 3: t0}, Clients: base().Clients, Quiet: base().Quiet,
+			Sessions: map[int64]time.Time{1: old}},
+	}, {
+		name:    "sessions seen held and forgotten",
+		start:   base(),
+		effects: Effects{SessionsHeld: map[int64]time.Time{1: t0, 3: t0}, SessionsForgotten: []int64{2}},
+		want:    Liveness{Brokers: base().Brokers, Clients: base().Clients, Quiet: base().Quiet, Sessions: map[int64]time.Time{1: t0, 3: t0}},
 	}, {
 		name:    "a client heard from is no longer quiet",
 		start:   base(),
 		effects: Effects{ClientsHeard: map[Client]time.Time{producer2: t0.Add(time.Second)}},
 		want: Liveness{Brokers: base().Brokers, Clients: map[Client]time.Time{producer1: old, producer2: t0.Add(time.Second)},
-			Quiet: map[Client]bool{}},
+			Quiet: map[Client]bool{}, Sessions: base().Sessions},
 	}, {
 		name:    "timers start only for clients without one",
 		start:   base(),
 		effects: Effects{ClientsTimed: map[Client]time.Time{producer1: t0, consumer1: t0}},
 		want: Liveness{Brokers: base().Brokers, Clients: map[Client]time.Time{producer1: old, producer2: t0, consumer1: t0},
-			Quiet: base().Quiet},
+			Quiet: base().Quiet, Sessions: base().Sessions},
 	}, {
 		name:  "quiet unless heard from since",
 		start: base(),
 		effects: Effects{
 			ClientsQuiet: map[Client]time.Time{producer1: old, consumer1: old},
 		},
-		want: Liveness{Brokers: base().Brokers, Clients: base().Clients, Quiet: map[Client]bool{producer1: true, producer2: true}},
+		want: Liveness{Brokers: base().Brokers, Clients: base().Clients, Quiet: map[Client]bool{producer1: true, producer2: true},
+			Sessions: base().Sessions},
 	}, {
 		name:    "heard from after the decision: not quiet",
 		start:   base(),
@@ -405,12 +487,13 @@ func TestLivenessApply(t *testing.T) {
 		start:   base(),
 		effects: Effects{Restart: t0},
 		want: Liveness{Brokers: map[int64]time.Time{1: t0, 2: t0}, Clients: map[Client]time.Time{producer1: t0, producer2: t0},
-			Quiet: base().Quiet},
+			Quiet: base().Quiet, Sessions: map[int64]time.Time{1: t0, 2: t0}},
 	}, {
 		name:    "reset, then the rest",
 		start:   base(),
 		effects: Effects{Reset: &Liveness{Brokers: map[int64]time.Time{5: t0}}, BrokersHeard: map[int64]time.Time{6: t0}},
-		want:    Liveness{Brokers: map[int64]time.Time{5: t0, 6: t0}, Clients: map[Client]time.Time{}, Quiet: map[Client]bool{}},
+		want: Liveness{Brokers: map[int64]time.Time{5: t0, 6: t0}, Clients: map[Client]time.Time{}, Quiet: map[Client]bool{},
+			Sessions: map[int64]time.Time{}},
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package decide holds the control-plane writer's decisions as pure
 // functions: a command, the cluster state (*projection.State), what the
-// writer knows in memory (Liveness: brokers' last heartbeats, clients'
-// last-seen times) and the time now go in; the events to append and the
+// writer knows in memory (Liveness: brokers' last heartbeats, when each
+// broker was last seen holding its session lock, clients' last-seen
+// times) and the time now go in; the events to append and the
 // liveness Effects to apply come out, or an error of the logq vocabulary
 // (logq.EInvalid, logq.ETopicNotFound, logq.EConflict, …). Nothing here
 // does I/O, reads a clock or draws a random number, and nothing changes

@@ -33,6 +33,12 @@ type Liveness struct {
 	// Quiet holds the clients this writer showed inactive and has not heard
 	// from since: only hearing from one revives it.
 	Quiet map[Client]bool
+	// Sessions holds, for each live broker this writer has seen holding
+	// its session lock (the PostgreSQL advisory lock a broker holds while
+	// its process runs), when it last saw it held. A broker not in it
+	// never showed a lock in this term (an older binary, or one still
+	// taking it) and keeps the heartbeat rule alone.
+	Sessions map[int64]time.Time
 }
 
 // Effects are the changes to Liveness that a decision implies, applied by
@@ -51,6 +57,12 @@ type Effects struct {
 	// ClientsQuiet: these clients were shown inactive; each one is quiet
 	// unless it was heard from after the last-seen time given.
 	ClientsQuiet map[Client]time.Time
+	// SessionsHeld: these brokers were seen holding their session lock at
+	// the time given.
+	SessionsHeld map[int64]time.Time
+	// SessionsForgotten stops watching these brokers' session locks
+	// (declared dead, or no longer live).
+	SessionsForgotten []int64
 	// Reset, when set, replaces the liveness before the rest applies (a
 	// new writer term).
 	Reset *Liveness
@@ -62,7 +74,8 @@ type Effects struct {
 // IsZero reports whether e changes nothing.
 func (e Effects) IsZero() bool {
 	return len(e.BrokersHeard) == 0 && len(e.BrokersForgotten) == 0 && len(e.ClientsHeard) == 0 &&
-		len(e.ClientsTimed) == 0 && len(e.ClientsQuiet) == 0 && e.Reset == nil && e.Restart.IsZero()
+		len(e.ClientsTimed) == 0 && len(e.ClientsQuiet) == 0 && len(e.SessionsHeld) == 0 &&
+		len(e.SessionsForgotten) == 0 && e.Reset == nil && e.Restart.IsZero()
 }
 
 // Apply applies e to l, creating the maps it needs.
@@ -79,9 +92,15 @@ func (l *Liveness) Apply(e Effects) {
 	if l.Quiet == nil {
 		l.Quiet = map[Client]bool{}
 	}
+	if l.Sessions == nil {
+		l.Sessions = map[int64]time.Time{}
+	}
 	if !e.Restart.IsZero() {
 		for id := range l.Brokers {
 			l.Brokers[id] = e.Restart
+		}
+		for id := range l.Sessions {
+			l.Sessions[id] = e.Restart
 		}
 		for c := range l.Clients {
 			l.Clients[c] = e.Restart
@@ -92,6 +111,13 @@ func (l *Liveness) Apply(e Effects) {
 	}
 	for _, id := range e.BrokersForgotten {
 		delete(l.Brokers, id)
+		delete(l.Sessions, id)
+	}
+	for id, t := range e.SessionsHeld {
+		l.Sessions[id] = t
+	}
+	for _, id := range e.SessionsForgotten {
+		delete(l.Sessions, id)
 	}
 	for c, t := range e.ClientsTimed {
 		if _, ok := l.Clients[c]; !ok {
@@ -110,26 +136,28 @@ func (l *Liveness) Apply(e Effects) {
 }
 
 func (l Liveness) clone() Liveness {
-	c := Liveness{
-		Brokers: make(map[int64]time.Time, len(l.Brokers)),
-		Clients: make(map[Client]time.Time, len(l.Clients)),
-		Quiet:   make(map[Client]bool, len(l.Quiet)),
+	return Liveness{
+		Brokers:  cloneMap(l.Brokers),
+		Clients:  cloneMap(l.Clients),
+		Quiet:    cloneMap(l.Quiet),
+		Sessions: cloneMap(l.Sessions),
 	}
-	for k, v := range l.Brokers {
-		c.Brokers[k] = v
-	}
-	for k, v := range l.Clients {
-		c.Clients[k] = v
-	}
-	for k, v := range l.Quiet {
-		c.Quiet[k] = v
-	}
+}
+
+// cloneMap copies m, never returning nil.
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	c := make(map[K]V, len(m))
+	maps.Copy(c, m)
 	return c
 }
 
 // Timeouts are the writer's liveness settings.
 type Timeouts struct {
-	Heartbeat     time.Duration // a broker silent this long is dead
+	Heartbeat time.Duration // a broker silent this long is dead
+	// Session is how long a broker seen holding its session lock may be
+	// seen without it before it is dead (a reconnecting broker takes it
+	// back within it; a dead process never does).
+	Session       time.Duration
 	Client        time.Duration // a client silent this long is shown inactive
 	CheckInterval time.Duration // how often the writer checks liveness
 }
@@ -169,6 +197,9 @@ func CheckLiveness(s *projection.State, l Liveness, t Timeouts, now time.Time) D
 		case now.Sub(last) >= t.Heartbeat:
 			d.Events = append(d.Events, projection.BrokerStatusChanged{BrokerID: id, Alive: false})
 			dead[id] = false
+			if _, watched := l.Sessions[id]; watched {
+				d.Effects.SessionsForgotten = append(d.Effects.SessionsForgotten, id)
+			}
 		}
 	}
 	if len(dead) > 0 {
@@ -200,6 +231,47 @@ func CheckLiveness(s *projection.State, l Liveness, t Timeouts, now time.Time) D
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Consumers)) {
 		check(KindConsumer, id, s.Consumers[id].Inactive)
+	}
+	return d
+}
+
+// CheckSessions declares dead every live broker that this writer saw
+// holding its session lock (l.Sessions) Session or more before now and
+// that does not hold it now (held: the brokers holding theirs, as one read
+// of the lock table showed): its process is gone, since PostgreSQL ends
+// the session of a process that dies, so it need not wait for the
+// heartbeat timeout. Like CheckLiveness it appends
+// BrokerStatusChanged{alive: false} and reassigns the broker's partitions
+// with the next epoch. A live broker holding its lock is seen holding it
+// at now; a broker never seen holding one (an older binary, a broker
+// still taking it) and a broker whose process hangs (its session stays)
+// are left to the heartbeat rule. Dead and removed brokers stop being
+// watched.
+func CheckSessions(s *projection.State, l Liveness, held map[int64]bool, t Timeouts, now time.Time) Decision {
+	var d Decision
+	dead := map[int64]bool{} // broker → alive (false), for the placement
+	live := map[int64]bool{}
+	for _, id := range s.LiveBrokers() {
+		live[id] = true
+		last, watched := l.Sessions[id]
+		switch {
+		case held[id]:
+			if d.Effects.SessionsHeld == nil {
+				d.Effects.SessionsHeld = map[int64]time.Time{}
+			}
+			d.Effects.SessionsHeld[id] = now
+		case watched && now.Sub(last) >= t.Session:
+			d.Events = append(d.Events, projection.BrokerStatusChanged{BrokerID: id, Alive: false})
+			dead[id] = false
+		}
+	}
+	if len(dead) > 0 {
+		d.Events = append(d.Events, newCluster(s, dead).reassignOrphans()...)
+	}
+	for _, id := range slices.Sorted(maps.Keys(l.Sessions)) {
+		if _, died := dead[id]; died || !live[id] {
+			d.Effects.SessionsForgotten = append(d.Effects.SessionsForgotten, id)
+		}
 	}
 	return d
 }

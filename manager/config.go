@@ -43,6 +43,8 @@ const (
 	DefaultHeartbeatInterval = 15 * time.Second
 	DefaultHeartbeatTimeout  = 60 * time.Second
 	DefaultLivenessCheck     = time.Second
+	DefaultSessionCheck      = 250 * time.Millisecond
+	DefaultSessionGrace      = 500 * time.Millisecond
 	DefaultMinSeqWait        = 2 * time.Second
 	DefaultMaxBodyBytes      = 8 << 20
 	DefaultMaxMessageBytes   = 1 << 20
@@ -85,6 +87,12 @@ type Config struct {
 	HeartbeatTimeout  time.Duration
 	// LivenessCheckInterval is how often the writer runs CheckLiveness.
 	LivenessCheckInterval time.Duration
+	// SessionCheckInterval is how often the writer reads which brokers
+	// hold their session lock (CheckSessions); SessionGrace is how long a
+	// broker seen holding it may go without it (reconnecting) before it is
+	// declared dead, with no wait for the heartbeat timeout.
+	SessionCheckInterval time.Duration
+	SessionGrace         time.Duration
 	// ClientTimeout is how long the writer waits without hearing from a
 	// producer or consumer (any request of theirs, or a heartbeat) before
 	// it shows the client inactive (a ClientStatusChanged event).
@@ -125,7 +133,7 @@ type Config struct {
 	// MaxConns is the size of the database pool (reads of the event log).
 	MaxConns int32
 
-	// Now is the clock for heartbeat timeouts (default time.Now). Tests
+	// Now is the clock for heartbeat timeouts and the session grace (default time.Now). Tests
 	// inject a fake one.
 	Now func() time.Time
 	// Logger receives the access log and every internal error. The zero
@@ -156,6 +164,8 @@ func (c Config) withDefaults() Config {
 	def(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	def(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	def(&c.LivenessCheckInterval, DefaultLivenessCheck)
+	def(&c.SessionCheckInterval, DefaultSessionCheck)
+	def(&c.SessionGrace, DefaultSessionGrace)
 	def(&c.ClientTimeout, DefaultClientTimeout)
 	def(&c.ClientSeenFlush, DefaultClientSeenFlush)
 	def(&c.MinSeqWait, DefaultMinSeqWait)
@@ -211,6 +221,8 @@ func (c Config) Validate() error {
 		{"heartbeat interval", c.HeartbeatInterval},
 		{"heartbeat timeout", c.HeartbeatTimeout},
 		{"liveness check interval", c.LivenessCheckInterval},
+		{"session check interval", c.SessionCheckInterval},
+		{"session grace", c.SessionGrace},
 		{"client timeout", c.ClientTimeout},
 		{"client seen flush interval", c.ClientSeenFlush},
 		{"min_seq wait", c.MinSeqWait},

@@ -39,6 +39,19 @@
 // each topic spread; the next heartbeat marks it alive again, leaving
 // partitions where they are. Only changes are events.
 //
+// A broker whose process dies need not wait for that timeout: every broker
+// holds a session lock in the control-plane database while it runs
+// (eventlog.BrokerLock), and PostgreSQL ends the session of a process that
+// dies. CheckSessions (every SessionCheckInterval, 250 ms; one read of
+// pg_locks, eventlog.BrokerSessions) declares dead, with the same events, a
+// broker the writer saw holding its lock that has been without it for
+// SessionGrace (500 ms, time to reconnect after a dropped connection) — in
+// all well under a second after kill -9. A broker that hangs (SIGSTOP, a
+// paused VM) keeps its session and so its heartbeat timeout, and one that
+// never took a lock (an older binary) is watched by heartbeats alone. A
+// graceful shutdown releases the lock after the last request in flight,
+// so its partitions move at once too.
+//
 // # Decisions and placement
 //
 // What the writer decides lives in package decide, as pure functions of

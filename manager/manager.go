@@ -43,6 +43,7 @@ type Manager struct {
 	wmu        sync.Mutex
 	writer     *eventlog.Writer    // nil unless this manager is the writer
 	heartbeats map[int64]time.Time // last heartbeat per broker (writer only)
+	sessions   map[int64]time.Time // last time seen holding its session lock, per broker (writer only)
 	isWriter   atomic.Bool         // fast path for handlers; cleared at once on session loss
 	epoch      atomic.Int64        // this manager's writer epoch while it leads
 	deposed    chan struct{}       // signalled when the log names a newer writer

@@ -19,6 +19,7 @@ type clusterCollector struct {
 	brokerAlive      *prometheus.Desc
 	brokerPartitions *prometheus.Desc
 	heartbeatAge     *prometheus.Desc
+	sessionWatched   *prometheus.Desc
 	topics           *prometheus.Desc
 	partitions       *prometheus.Desc
 	unassigned       *prometheus.Desc
@@ -35,6 +36,9 @@ func newClusterCollector(m *Manager) prometheus.Collector {
 	c.brokerPartitions = g.Gauge("logq_manager_broker_partitions", "Partitions assigned to each registered broker.", "broker_id")
 	c.heartbeatAge = g.Gauge("logq_manager_broker_heartbeat_age_seconds",
 		"Time since each broker's last heartbeat, on the writer's clock (reported by the writer only).", "broker_id")
+	c.sessionWatched = g.Gauge("logq_manager_broker_session_watched",
+		"1 for each broker the writer has seen holding its session lock: its process's death moves its partitions at once (reported by the writer only).",
+		"broker_id")
 	c.topics = g.Gauge("logq_manager_topics", "Topics.")
 	c.partitions = g.Gauge("logq_manager_partitions", "Partitions over all topics.")
 	c.unassigned = g.Gauge("logq_manager_partitions_unwritable",
@@ -87,6 +91,11 @@ func (c *clusterCollector) collect(gauge prom.Sink) {
 			gauge.Set(c.heartbeatAge, age.Seconds(), strconv.FormatInt(id, 10))
 		}
 	}
+	if watched, ok := m.sessionsWatched(250 * time.Millisecond); ok {
+		for id := range watched {
+			gauge.Set(c.sessionWatched, 1, strconv.FormatInt(id, 10))
+		}
+	}
 }
 
 func b2i(b bool) int {
@@ -101,30 +110,55 @@ func b2i(b bool) int {
 // writer's decision lock stays busy (an append in progress) for longer
 // than wait: a status page or a scrape must not hang on a slow database.
 func (m *Manager) heartbeatAges(wait time.Duration) (ages map[int64]time.Duration, ok bool) {
-	if !m.IsWriter() {
-		return nil, false
-	}
-	done := make(chan map[int64]time.Duration, 1) // never blocks the copier
-	go func() {
-		m.wmu.Lock()
-		defer m.wmu.Unlock()
+	return underWriterLock(m, wait, func() (map[int64]time.Duration, bool) {
 		if m.heartbeats == nil {
-			done <- nil
-			return
+			return nil, false
 		}
 		now := m.cfg.Now()
 		out := make(map[int64]time.Duration, len(m.heartbeats))
 		for id, t := range m.heartbeats {
 			out[id] = max(0, now.Sub(t))
 		}
-		done <- out
+		return out, true
+	})
+}
+
+// sessionsWatched returns, on the writer, the brokers it has seen holding
+// their session lock (their process's death moves their partitions at
+// once, CheckSessions), bounded by wait as heartbeatAges.
+func (m *Manager) sessionsWatched(wait time.Duration) (map[int64]bool, bool) {
+	return underWriterLock(m, wait, func() (map[int64]bool, bool) {
+		out := make(map[int64]bool, len(m.sessions))
+		for id := range m.sessions {
+			out[id] = true
+		}
+		return out, m.heartbeats != nil
+	})
+}
+
+// underWriterLock runs f under wmu on the writer and returns its result,
+// unless this manager is a reader or wmu stays busy for longer than wait.
+func underWriterLock[T any](m *Manager, wait time.Duration, f func() (T, bool)) (v T, ok bool) {
+	if !m.IsWriter() {
+		return v, false
+	}
+	type result struct {
+		v  T
+		ok bool
+	}
+	done := make(chan result, 1) // never blocks f
+	go func() {
+		m.wmu.Lock()
+		defer m.wmu.Unlock()
+		v, ok := f()
+		done <- result{v, ok}
 	}()
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case ages := <-done:
-		return ages, ages != nil
+	case r := <-done:
+		return r.v, r.ok
 	case <-t.C:
-		return nil, false
+		return v, false
 	}
 }

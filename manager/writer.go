@@ -70,6 +70,8 @@ func (m *Manager) lead(ctx context.Context, w *eventlog.Writer) error {
 	defer m.stepDown(w)
 	tick := time.NewTicker(m.cfg.LivenessCheckInterval)
 	defer tick.Stop()
+	sessionTick := time.NewTicker(m.cfg.SessionCheckInterval)
+	defer sessionTick.Stop()
 	lastTick := time.Now() // real time: it measures this process's own stalls (stall.go)
 	for {
 		select {
@@ -87,6 +89,10 @@ func (m *Manager) lead(ctx context.Context, w *eventlog.Writer) error {
 				m.log.Error().Err(err).Msg("liveness check failed")
 			}
 			m.maybeSnapshot(ctx)
+		case <-sessionTick.C:
+			if _, err := m.CheckSessions(ctx, m.cfg.Now()); err != nil && ctx.Err() == nil {
+				m.log.Warn().Err(err).Msg("broker session check failed")
+			}
 		case <-m.clientKick: // a client shown inactive was heard from
 			if _, err := m.CheckLiveness(ctx, m.cfg.Now()); err != nil && ctx.Err() == nil {
 				m.log.Error().Err(err).Msg("liveness check failed")
@@ -130,7 +136,7 @@ func (m *Manager) stepDown(w *eventlog.Writer) {
 	m.setWriter(false)
 	m.wmu.Lock()
 	if m.writer == w {
-		m.writer, m.heartbeats = nil, nil
+		m.writer, m.heartbeats, m.sessions = nil, nil, nil
 		m.clients.clear()
 	}
 	m.wmu.Unlock()
@@ -203,14 +209,21 @@ func (m *Manager) applyEffects(e decide.Effects) {
 	}
 	m.clients.mu.Lock()
 	defer m.clients.mu.Unlock()
-	l := decide.Liveness{Brokers: m.heartbeats, Clients: m.clients.seen, Quiet: m.clients.quiet}
+	l := m.liveness()
 	l.Apply(e)
-	m.heartbeats, m.clients.seen, m.clients.quiet = l.Brokers, l.Clients, l.Quiet
+	m.heartbeats, m.clients.seen, m.clients.quiet, m.sessions = l.Brokers, l.Clients, l.Quiet, l.Sessions
+}
+
+// liveness is the writer's memory of its brokers and clients, for the
+// decisions. The caller holds wmu and clients.mu.
+func (m *Manager) liveness() decide.Liveness {
+	return decide.Liveness{Brokers: m.heartbeats, Clients: m.clients.seen, Quiet: m.clients.quiet, Sessions: m.sessions}
 }
 
 // timeouts are the writer's liveness settings, for the decisions.
 func (m *Manager) timeouts() decide.Timeouts {
-	return decide.Timeouts{Heartbeat: m.cfg.HeartbeatTimeout, Client: m.cfg.ClientTimeout, CheckInterval: m.cfg.LivenessCheckInterval}
+	return decide.Timeouts{Heartbeat: m.cfg.HeartbeatTimeout, Session: m.cfg.SessionGrace,
+		Client: m.cfg.ClientTimeout, CheckInterval: m.cfg.LivenessCheckInterval}
 }
 
 // written is the outcome of a write: the seq of its last event (the
@@ -306,7 +319,7 @@ func (m *Manager) CheckLiveness(ctx context.Context, now time.Time) ([]logq.Even
 	w, err := m.writeOp(ctx, func(s *projection.State) (decide.Decision, error) {
 		m.clients.mu.Lock()
 		defer m.clients.mu.Unlock()
-		l := decide.Liveness{Brokers: m.heartbeats, Clients: m.clients.seen, Quiet: m.clients.quiet}
+		l := m.liveness()
 		d := decide.CheckLiveness(s, l, m.timeouts(), now)
 		for _, e := range d.Events {
 			switch e := e.(type) {
@@ -327,6 +340,45 @@ func (m *Manager) CheckLiveness(ctx context.Context, now time.Time) ([]logq.Even
 		return d, nil
 	})
 	for _, f := range silent {
+		if err == nil {
+			f()
+		}
+	}
+	return w.events, err
+}
+
+// CheckSessions declares dead, at once, every live broker that this writer
+// saw holding its session lock and that no longer holds it as of now (its
+// process died, so PostgreSQL ended its session), and reassigns its
+// partitions (decide.CheckSessions), in one append; a broker never seen
+// holding a lock, or whose process hangs with its session open, is left to
+// the heartbeat timeout of CheckLiveness. It reads the lock table once
+// (eventlog.BrokerSessions) and returns the events appended. The writer
+// runs it every SessionCheckInterval with Config.Now; tests call it with
+// the time they want. On a reader it returns a logq ENotWriter error.
+func (m *Manager) CheckSessions(ctx context.Context, now time.Time) ([]logq.Event, error) {
+	held, err := eventlog.BrokerSessions(ctx, m.db)
+	if err != nil {
+		return nil, err
+	}
+	var lost []func() // log lines, written once the events are appended
+	w, err := m.writeOp(ctx, func(s *projection.State) (decide.Decision, error) {
+		m.clients.mu.Lock()
+		defer m.clients.mu.Unlock()
+		l := m.liveness()
+		d := decide.CheckSessions(s, l, held, m.timeouts(), now)
+		for _, e := range d.Events {
+			if e, ok := e.(projection.BrokerStatusChanged); ok {
+				gap := now.Sub(l.Sessions[e.BrokerID])
+				lost = append(lost, func() {
+					m.log.Warn().Int64("broker_id", e.BrokerID).Dur("lock_lost_for", gap).
+						Msg("broker's database session ended (its process is gone); declaring it dead")
+				})
+			}
+		}
+		return d, nil
+	})
+	for _, f := range lost {
 		if err == nil {
 			f()
 		}

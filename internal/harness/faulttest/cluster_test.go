@@ -226,6 +226,10 @@ type cluster struct {
 type clusterOpts struct {
 	managers, brokers int
 	managerFlags      []string // extra flags for every manager
+	// defaultTimings runs the servers at their default heartbeat interval,
+	// heartbeat timeout and liveness check (15 s, 60 s, 1 s) instead of
+	// the suite's short ones.
+	defaultTimings bool
 }
 
 func startCluster(t *testing.T, o clusterOpts) *cluster {
@@ -251,15 +255,21 @@ func startCluster(t *testing.T, o clusterOpts) *cluster {
 	if level == "" {
 		level = "warn"
 	}
-	common := []string{"--db", dsn, "--log-level", level, "--log-format", "json", "--heartbeat-interval", heartbeatInterval.String()}
+	common := []string{"--db", dsn, "--log-level", level, "--log-format", "json"}
+	timings := []string{"--heartbeat-timeout", heartbeatTimeout.String(), "--liveness-check-interval", livenessCheck.String()}
+	if o.defaultTimings {
+		timings = nil
+	} else {
+		common = append(common, "--heartbeat-interval", heartbeatInterval.String())
+	}
 
 	var urls []string
 	for i := range o.managers {
 		addr := freeAddr(t)
 		urls = append(urls, "http://"+addr)
 		args := append([]string{"manager", "--addr", addr, "--role", "auto", "--name", fmt.Sprintf("manager-%d", i+1),
-			"--heartbeat-timeout", heartbeatTimeout.String(), "--liveness-check-interval", livenessCheck.String(),
 			"--broker-timeout", brokerTimeout.String()}, common...)
+		args = append(args, timings...)
 		args = append(args, o.managerFlags...)
 		s := &server{proc: newProc(t, dir, fmt.Sprintf("manager-%d", i+1), args), addr: addr, url: "http://" + addr}
 		s.start()

@@ -136,7 +136,9 @@ func runScenario(t *testing.T, k knobs, sc scenario) report {
 }
 
 // injectBrokerKill: kill -9 a broker that owns partitions; they must move
-// to the live brokers after the heartbeat timeout. Then the broker restarts
+// to the live brokers, as soon as its database session ends (or, had the
+// writer not seen its session lock yet, after the heartbeat timeout; see
+// TestBrokerKillTakeover for the figure at default timings). Then the broker restarts
 // at the same address (it gets its id back; its old partitions stay where
 // they moved).
 func injectBrokerKill(ctx context.Context, t *testing.T, c *cluster, w *workload) (time.Time, []string) {
@@ -342,8 +344,8 @@ func injectPGRestart(ctx context.Context, t *testing.T, c *cluster, w *workload)
 
 // injectBrokerTerm: SIGTERM a broker under load. It must drain: appends in
 // flight are committed and answered, then it exits 0 (strict: no answer is
-// lost, so no duplicate and no lost delivery). Its partitions move after
-// the heartbeat timeout; then it restarts.
+// lost, so no duplicate and no lost delivery). Its partitions move once it
+// has released its session lock, at exit; then it restarts.
 func injectBrokerTerm(ctx context.Context, t *testing.T, c *cluster, w *workload) (time.Time, []string) {
 	victim, info := c.busiestBroker(ctx)
 	at := time.Now()
