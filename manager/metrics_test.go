@@ -162,6 +162,7 @@ func TestMetrics(t *testing.T) {
 			{"active producers", w.sum("logq_manager_producers", "state", "active"), 1},
 			{"heartbeat ages (writer)", float64(len(w["logq_manager_broker_heartbeat_age_seconds"].GetMetric())), 3},
 			{"heartbeat ages (reader)", float64(len(r["logq_manager_broker_heartbeat_age_seconds"].GetMetric())), 0},
+			{"brokers watched by session (writer)", float64(len(w["logq_manager_broker_session_watched"].GetMetric())), 3},
 		} {
 			if x.got != x.want {
 				return fmt.Sprintf("%s = %v, want %v", x.what, x.got, x.want)
