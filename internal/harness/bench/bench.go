@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -218,6 +219,12 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if cfg.PlotDir != "" {
+		// Made (or refused) now, not after the minutes the curves take.
+		if err := os.MkdirAll(cfg.PlotDir, 0o755); err != nil {
+			return nil, fmt.Errorf("plots: %w", err)
+		}
+	}
 	cfg.Progress = &syncWriter{w: cfg.Progress} // the driver process writes to it too
 	start := time.Now()
 	rep := &Report{
