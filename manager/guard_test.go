@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -240,6 +241,7 @@ func TestRequestLimit(t *testing.T) {
 	a := newAPI(t)
 	a.ok("POST", m.url+"/topics", map[string]any{"topic_name": "limits", "partitions": 1})
 	cid := a.ok("POST", m.url+"/consumer/register", map[string]any{"topic": "limits"}).int("consumer_id")
+	a.ok("GET", fmt.Sprintf("%s/consumer/consume?topic=limits&consumer_id=%d", m.url, cid), nil) // the broker serves the partition
 	ctx := testCtx(t)
 
 	// Two long polls fill the two slots.
@@ -252,6 +254,9 @@ func TestRequestLimit(t *testing.T) {
 			resp, err := http.DefaultClient.Do(req)
 			if err == nil {
 				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("long poll: %d", resp.StatusCode)
+				}
 			}
 			polls <- err
 		}()
@@ -266,9 +271,15 @@ func TestRequestLimit(t *testing.T) {
 			}
 			break
 		}
+		select {
+		case err := <-polls:
+			t.Fatalf("a long poll ended before the probe saw the limit: %v", err)
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no 503 with two long polls in flight and MaxRequests 2 (last %d)", status)
 		}
+		runtime.Gosched() // polling a condition, bounded by the deadline
 	}
 	for _, p := range []string{"/healthz", "/metrics"} {
 		if status, _, eb := sendRaw(ctx, t, m.url, browserReq{method: "GET", path: p}); status != http.StatusOK {
@@ -281,31 +292,41 @@ func TestRequestLimit(t *testing.T) {
 	}
 }
 
-// TestInflightBytesLimit: a body held open reserves its length; a second
-// body over MaxInflightBytes is refused unread with 503, /healthz answers,
-// and the reservation goes when the held request ends.
+// TestInflightBytesLimit: a long-poll consume whose body is padded to
+// 60 KiB (JSON allows trailing blanks) holds that reservation while it
+// waits; a 50 KiB body on top of it is over MaxInflightBytes (100 KiB) and
+// refused unread with 503, /healthz answers, and when the poll ends the
+// same body passes the guard again.
 func TestInflightBytesLimit(t *testing.T) {
 	t.Parallel()
-	m := startManager(t, Config{Role: RoleWrite, DSN: pgtest.NewDB(t), MaxBodyBytes: 64 << 10, MaxInflightBytes: 100 << 10})
+	dsn := pgtest.NewDB(t)
+	m := startManager(t, Config{Role: RoleWrite, DSN: dsn, MaxBodyBytes: 64 << 10, MaxInflightBytes: 100 << 10})
 	waitWriter(t, m)
+	startBroker(t, dsn, m.url)
+	waitState(t, m, "a live broker", func(s *projection.State) bool { return len(s.LiveBrokers()) == 1 })
+	a := newAPI(t)
+	a.ok("POST", m.url+"/topics", map[string]any{"topic_name": "bytes", "partitions": 1})
+	cid := a.ok("POST", m.url+"/consumer/register", map[string]any{"topic": "bytes"}).int("consumer_id")
+	a.ok("GET", fmt.Sprintf("%s/consumer/consume?topic=bytes&consumer_id=%d", m.url, cid), nil) // the broker serves the partition
 	ctx := testCtx(t)
 
-	// A produce whose 60 KiB body is held open after its first byte.
-	pr, pw := io.Pipe()
-	req, _ := http.NewRequestWithContext(ctx, "POST", m.url+"/producer/produce", pr)
-	req.ContentLength = 60 << 10
-	req.Header.Set("Content-Type", "application/json")
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
 	held := make(chan error, 1)
 	go func() {
+		body := fmt.Sprintf(`{"topic":"bytes","consumer_id":%d,"wait_ms":30000}`, cid)
+		body += strings.Repeat(" ", 60<<10-len(body))
+		req, _ := http.NewRequestWithContext(pollCtx, "POST", m.url+"/consumer/consume", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
+			err = fmt.Errorf("long poll ended: %d", resp.StatusCode)
 		}
 		held <- err
 	}()
-	pw.Write([]byte("{"))
 	big := browserReq{method: "POST", path: "/producer/produce", contentType: "application/json",
-		body: `{"topic":"limits","message":"` + strings.Repeat("x", 50<<10) + `"}`}
+		body: `{"topic":"bytes","message":"` + strings.Repeat("x", 50<<10) + `"}`}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		status, hdr, eb := sendRaw(ctx, t, m.url, big)
@@ -315,19 +336,20 @@ func TestInflightBytesLimit(t *testing.T) {
 			}
 			break
 		}
+		select {
+		case err := <-held:
+			t.Fatalf("the padded long poll ended before the limit was seen: %v", err)
+		default:
+		}
 		if time.Now().After(deadline) {
-			select {
-			case err := <-held:
-				t.Logf("held: %v", err)
-			default:
-			}
 			t.Fatalf("no 503 with 60 KiB held and a 50 KiB body over a 100 KiB bound (last %d %+v)", status, eb)
 		}
+		runtime.Gosched() // polling a condition, bounded by the deadline
 	}
 	if status, _, _ := sendRaw(ctx, t, m.url, browserReq{method: "GET", path: "/healthz"}); status != http.StatusOK {
 		t.Fatalf("/healthz at the byte limit: %d", status)
 	}
-	pw.CloseWithError(io.ErrUnexpectedEOF)
+	stopPoll()
 	<-held
 	// Released: the same body passes the guard (and fails inside: no producer_id).
 	deadline = time.Now().Add(20 * time.Second)
@@ -337,7 +359,8 @@ func TestInflightBytesLimit(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the byte reservation of the aborted request was not released")
+			t.Fatal("the byte reservation of the ended poll was not released")
 		}
+		runtime.Gosched()
 	}
 }
