@@ -51,17 +51,20 @@ func TestRequestLimit(t *testing.T) {
 	t.Parallel()
 	b, _, _ := oneBroker(t, 1, Config{MaxRequests: 2})
 	ctx, stop := context.WithCancel(context.Background())
-	polls := make(chan error, 2)
+	polls := make(chan int, 2) // a poll's status (0: transport error)
+	poll := func() {
+		req, _ := http.NewRequestWithContext(ctx, "POST", b.url+"/v1/consume",
+			strings.NewReader(`{"topic":"orders","partition":0,"consumer_id":1,"wait_ms":30000}`))
+		resp, err := b.client.Do(req)
+		if err != nil {
+			polls <- 0
+			return
+		}
+		resp.Body.Close()
+		polls <- resp.StatusCode
+	}
 	for range 2 {
-		go func() {
-			req, _ := http.NewRequestWithContext(ctx, "POST", b.url+"/v1/consume",
-				strings.NewReader(`{"topic":"orders","partition":0,"consumer_id":1,"wait_ms":30000}`))
-			resp, err := b.client.Do(req)
-			if err == nil {
-				resp.Body.Close()
-			}
-			polls <- err
-		}()
+		go poll()
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -75,6 +78,14 @@ func TestRequestLimit(t *testing.T) {
 				t.Fatal("503 without Retry-After")
 			}
 			break
+		}
+		select {
+		case status := <-polls:
+			if status != http.StatusServiceUnavailable {
+				t.Fatalf("a long poll ended with %d before the probe saw the limit", status)
+			}
+			go poll() // it came while a probe held a slot: again
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no 503 with two long polls and MaxRequests 2 (last %d)", resp.StatusCode)
