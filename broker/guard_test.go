@@ -81,10 +81,10 @@ func TestRequestLimit(t *testing.T) {
 		}
 		select {
 		case status := <-polls:
-			if status != http.StatusServiceUnavailable {
-				t.Fatalf("a long poll ended with %d before the probe saw the limit", status)
+			if status != http.StatusOK && status != http.StatusServiceUnavailable {
+				t.Fatalf("a long poll ended with %d", status)
 			}
-			go poll() // it came while a probe held a slot: again
+			go poll() // ended early, or came while a probe held a slot: again
 		default:
 		}
 		if time.Now().After(deadline) {

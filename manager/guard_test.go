@@ -228,6 +228,38 @@ func containsRoute(rs []route, r route) bool {
 	return false
 }
 
+// untilBusy sends probe until it is answered 503 unavailable with
+// Retry-After and a message naming what (requests or bytes). Meanwhile
+// hold, started in the background by the caller, holds the limit and
+// reports its status on done when it ends: answered (a long poll may end
+// early, empty) or refused as busy itself (it came while a probe held the
+// limit), it is sent again; any other end fails the test.
+func untilBusy(ctx context.Context, t *testing.T, base string, probe browserReq, what string, hold func(), done <-chan int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, hdr, eb := sendRaw(ctx, t, base, probe)
+		if status == http.StatusServiceUnavailable {
+			if hdr.Get("Retry-After") == "" || eb.Code != logq.EUnavailable || !strings.Contains(eb.Message, what) {
+				t.Fatalf("busy answer: Retry-After %q, %+v", hdr.Get("Retry-After"), eb)
+			}
+			return
+		}
+		select {
+		case status := <-done:
+			if status != http.StatusOK && status != http.StatusServiceUnavailable {
+				t.Fatalf("a request holding the limit ended with %d", status)
+			}
+			go hold()
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 503 (%s) while the limit was held (last %d %+v)", what, status, eb)
+		}
+		runtime.Gosched() // polling a condition, bounded by the deadline
+	}
+}
+
 // TestRequestLimit: long-poll consumes hold the manager's request slots;
 // beyond MaxRequests the answer is 503 with Retry-After, and /healthz and
 // /metrics still answer.
@@ -262,28 +294,7 @@ func TestRequestLimit(t *testing.T) {
 		go poll()
 	}
 	probe := browserReq{method: "GET", path: "/topics"}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		status, hdr, eb := sendRaw(ctx, t, m.url, probe)
-		if status == http.StatusServiceUnavailable {
-			if hdr.Get("Retry-After") == "" || eb.Code != logq.EUnavailable {
-				t.Fatalf("busy answer: Retry-After %q, %+v", hdr.Get("Retry-After"), eb)
-			}
-			break
-		}
-		select {
-		case status := <-polls:
-			if status != http.StatusServiceUnavailable {
-				t.Fatalf("a long poll ended with %d before the probe saw the limit", status)
-			}
-			go poll() // it came while a probe held a slot: again
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no 503 with two long polls in flight and MaxRequests 2 (last %d)", status)
-		}
-		runtime.Gosched() // polling a condition, bounded by the deadline
-	}
+	untilBusy(ctx, t, m.url, probe, "requests", poll, polls)
 	for _, p := range []string{"/healthz", "/metrics"} {
 		if status, _, eb := sendRaw(ctx, t, m.url, browserReq{method: "GET", path: p}); status != http.StatusOK {
 			t.Fatalf("%s at the request limit: %d %+v", p, status, eb)
@@ -332,35 +343,14 @@ func TestInflightBytesLimit(t *testing.T) {
 	go poll()
 	big := browserReq{method: "POST", path: "/producer/produce", contentType: "application/json",
 		body: `{"topic":"bytes","message":"` + strings.Repeat("x", 50<<10) + `"}`}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		status, hdr, eb := sendRaw(ctx, t, m.url, big)
-		if status == http.StatusServiceUnavailable {
-			if hdr.Get("Retry-After") == "" || eb.Code != logq.EUnavailable || !strings.Contains(eb.Message, "bytes") {
-				t.Fatalf("busy answer: Retry-After %q, %+v", hdr.Get("Retry-After"), eb)
-			}
-			break
-		}
-		select {
-		case status := <-held:
-			if status != http.StatusServiceUnavailable {
-				t.Fatalf("the padded long poll ended with %d before the limit was seen", status)
-			}
-			go poll() // it came while a probe held the bytes: again
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no 503 with 60 KiB held and a 50 KiB body over a 100 KiB bound (last %d %+v)", status, eb)
-		}
-		runtime.Gosched() // polling a condition, bounded by the deadline
-	}
+	untilBusy(ctx, t, m.url, big, "bytes", poll, held)
 	if status, _, _ := sendRaw(ctx, t, m.url, browserReq{method: "GET", path: "/healthz"}); status != http.StatusOK {
 		t.Fatalf("/healthz at the byte limit: %d", status)
 	}
 	stopPoll()
 	<-held
 	// Released: the same body passes the guard (and fails inside: no producer_id).
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		status, _, _ := sendRaw(ctx, t, m.url, big)
 		if status != http.StatusServiceUnavailable {
