@@ -260,36 +260,55 @@ func untilBusy(ctx context.Context, t *testing.T, base string, probe browserReq,
 	}
 }
 
+// consumerReady starts a writer with cfg and a broker, creates topic
+// (one partition) and a consumer of it, and returns the manager and the
+// consumer's id once a consume through the broker works.
+func consumerReady(t *testing.T, cfg Config, topic string) (*node, int64) {
+	t.Helper()
+	cfg.Role, cfg.DSN = RoleWrite, pgtest.NewDB(t)
+	m := startManager(t, cfg)
+	waitWriter(t, m)
+	startBroker(t, cfg.DSN, m.url)
+	waitState(t, m, "a live broker", func(s *projection.State) bool { return len(s.LiveBrokers()) == 1 })
+	a := newAPI(t)
+	a.ok("POST", m.url+"/topics", map[string]any{"topic_name": topic, "partitions": 1})
+	cid := a.ok("POST", m.url+"/consumer/register", map[string]any{"topic": topic}).int("consumer_id")
+	a.ok("GET", fmt.Sprintf("%s/consumer/consume?topic=%s&consumer_id=%d", m.url, topic, cid), nil)
+	return m, cid
+}
+
+// longPoll returns a func that sends a long-poll consume (body "" for a
+// GET) and reports its status on done (0: transport error).
+func longPoll(ctx context.Context, url, body string, done chan<- int) func() {
+	return func() {
+		method, rd := "GET", io.Reader(nil)
+		if body != "" {
+			method, rd = "POST", strings.NewReader(body)
+		}
+		req, _ := http.NewRequestWithContext(ctx, method, url, rd)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}
+}
+
 // TestRequestLimit: long-poll consumes hold the manager's request slots;
 // beyond MaxRequests the answer is 503 with Retry-After, and /healthz and
 // /metrics still answer.
 func TestRequestLimit(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.NewDB(t)
-	m := startManager(t, Config{Role: RoleWrite, DSN: dsn, MaxRequests: 2})
-	waitWriter(t, m)
-	startBroker(t, dsn, m.url)
-	waitState(t, m, "a live broker", func(s *projection.State) bool { return len(s.LiveBrokers()) == 1 })
-	a := newAPI(t)
-	a.ok("POST", m.url+"/topics", map[string]any{"topic_name": "limits", "partitions": 1})
-	cid := a.ok("POST", m.url+"/consumer/register", map[string]any{"topic": "limits"}).int("consumer_id")
-	a.ok("GET", fmt.Sprintf("%s/consumer/consume?topic=limits&consumer_id=%d", m.url, cid), nil) // the broker serves the partition
+	m, cid := consumerReady(t, Config{MaxRequests: 2}, "limits")
 	ctx := testCtx(t)
 
 	// Two long polls fill the two slots.
 	pollCtx, stopPolls := context.WithCancel(ctx)
-	polls := make(chan int, 2) // a poll's status (0: transport error)
-	poll := func() {
-		req, _ := http.NewRequestWithContext(pollCtx, "GET",
-			fmt.Sprintf("%s/consumer/consume?topic=limits&consumer_id=%d&wait_ms=30000", m.url, cid), nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			polls <- 0
-			return
-		}
-		resp.Body.Close()
-		polls <- resp.StatusCode
-	}
+	polls := make(chan int, 2)
+	poll := longPoll(pollCtx, fmt.Sprintf("%s/consumer/consume?topic=limits&consumer_id=%d&wait_ms=30000", m.url, cid), "", polls)
 	for range 2 {
 		go poll()
 	}
@@ -313,33 +332,14 @@ func TestRequestLimit(t *testing.T) {
 // same body passes the guard again.
 func TestInflightBytesLimit(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.NewDB(t)
-	m := startManager(t, Config{Role: RoleWrite, DSN: dsn, MaxBodyBytes: 64 << 10, MaxInflightBytes: 100 << 10})
-	waitWriter(t, m)
-	startBroker(t, dsn, m.url)
-	waitState(t, m, "a live broker", func(s *projection.State) bool { return len(s.LiveBrokers()) == 1 })
-	a := newAPI(t)
-	a.ok("POST", m.url+"/topics", map[string]any{"topic_name": "bytes", "partitions": 1})
-	cid := a.ok("POST", m.url+"/consumer/register", map[string]any{"topic": "bytes"}).int("consumer_id")
-	a.ok("GET", fmt.Sprintf("%s/consumer/consume?topic=bytes&consumer_id=%d", m.url, cid), nil) // the broker serves the partition
+	m, cid := consumerReady(t, Config{MaxBodyBytes: 64 << 10, MaxInflightBytes: 100 << 10}, "bytes")
 	ctx := testCtx(t)
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
-	held := make(chan int, 1) // the poll's status (0: transport error)
-	poll := func() {
-		body := fmt.Sprintf(`{"topic":"bytes","consumer_id":%d,"wait_ms":30000}`, cid)
-		body += strings.Repeat(" ", 60<<10-len(body))
-		req, _ := http.NewRequestWithContext(pollCtx, "POST", m.url+"/consumer/consume", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			held <- 0
-			return
-		}
-		resp.Body.Close()
-		held <- resp.StatusCode
-	}
+	held := make(chan int, 1)
+	body := fmt.Sprintf(`{"topic":"bytes","consumer_id":%d,"wait_ms":30000}`, cid)
+	poll := longPoll(pollCtx, m.url+"/consumer/consume", body+strings.Repeat(" ", 60<<10-len(body)), held)
 	go poll()
 	big := browserReq{method: "POST", path: "/producer/produce", contentType: "application/json",
 		body: `{"topic":"bytes","message":"` + strings.Repeat("x", 50<<10) + `"}`}
