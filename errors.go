@@ -12,6 +12,7 @@ import (
 const (
 	EInvalid          = "invalid"            // bad input: 400
 	ETooLarge         = "too_large"          // body or message over a limit: 413
+	EForbidden        = "forbidden"          // refused whoever asks (cross-site, foreign Host): 403
 	ENotFound         = "not_found"          // generic not found: 404
 	ETopicNotFound    = "topic_not_found"    // 404
 	EProducerNotFound = "producer_not_found" // 404
@@ -96,6 +97,7 @@ func ErrorMessage(err error) string {
 var (
 	ErrInvalid          = &Error{Code: EInvalid}
 	ErrTooLarge         = &Error{Code: ETooLarge}
+	ErrForbidden        = &Error{Code: EForbidden}
 	ErrNotFound         = &Error{Code: ENotFound}
 	ErrTopicNotFound    = &Error{Code: ETopicNotFound}
 	ErrProducerNotFound = &Error{Code: EProducerNotFound}
@@ -117,6 +119,8 @@ func HTTPStatus(code string) int {
 	switch code {
 	case EInvalid:
 		return 400
+	case EForbidden:
+		return 403
 	case ENotFound, ETopicNotFound, EProducerNotFound, EConsumerNotFound, EBrokerNotFound:
 		return 404
 	case EConflict, ETopicExists, EFenced:
@@ -138,6 +142,8 @@ func CodeForStatus(status int) string {
 	switch {
 	case status == 400:
 		return EInvalid
+	case status == 403:
+		return EForbidden
 	case status == 404:
 		return ENotFound
 	case status == 409:

@@ -11,6 +11,7 @@ import (
 	"github.com/logq/logq"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/defaults"
+	"github.com/logq/logq/internal/httpguard"
 )
 
 // Defaults for Config.
@@ -75,6 +76,15 @@ type Config struct {
 	MaxMessageBytes int
 	// MaxRequestBytes bounds a request body (default 16 MiB).
 	MaxRequestBytes int64
+	// AllowedHosts are the names this broker answers to in the Host header
+	// besides loopback names, IP addresses, its host name and the hosts of
+	// AdvertiseAddr and ListenAddr ("*": any); see internal/httpguard.
+	AllowedHosts []string
+	// MaxInflightBytes bounds the request-body bytes of the requests in
+	// flight and MaxRequests the requests (health checks and metrics not
+	// counted): 503 with Retry-After beyond. Defaults 256 MiB and 1024.
+	MaxInflightBytes int64
+	MaxRequests      int
 	// MaxAppendMessages bounds the messages of one append request (default
 	// 10000, as the managers' produce_batch; 400 beyond).
 	MaxAppendMessages int
@@ -125,6 +135,8 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.MaxReadBytes, DefaultMaxReadBytes)
 	defaults.Set(&c.MaxRequestBytes, DefaultMaxRequestBytes)
 	defaults.Set(&c.MaxConns, DefaultMaxConns)
+	defaults.Set(&c.MaxInflightBytes, httpguard.DefaultMaxInflightBytes)
+	defaults.Set(&c.MaxRequests, httpguard.DefaultMaxRequests)
 	return c
 }
 
@@ -169,7 +181,7 @@ func (c Config) Validate() error {
 		"MaxMessageBytes": int64(c.MaxMessageBytes), "MaxRequestBytes": c.MaxRequestBytes,
 		"MaxReadMessages": int64(c.MaxReadMessages), "MaxReadBytes": int64(c.MaxReadBytes),
 		"MaxConns": int64(c.MaxConns), "CommitLanes": int64(c.CommitLanes),
-		"MaxAppendMessages": int64(c.MaxAppendMessages),
+		"MaxAppendMessages": int64(c.MaxAppendMessages), "MaxRequests": int64(c.MaxRequests),
 	} {
 		if n <= 0 {
 			return bad("%s must be positive", name)
@@ -177,6 +189,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 2 {
 		return bad("MaxConns must be at least 2")
+	}
+	if c.MaxInflightBytes < c.MaxRequestBytes {
+		return bad("MaxInflightBytes %d is below MaxRequestBytes %d", c.MaxInflightBytes, c.MaxRequestBytes)
+	}
+	if _, err := httpguard.ParseHosts(strings.Join(c.AllowedHosts, ",")); err != nil {
+		return bad("%s", logq.ErrorMessage(err))
 	}
 	if c.WriteTimeout <= c.LongPollMax {
 		return bad("WriteTimeout %v must exceed LongPollMax %v (a long poll answers after its wait)", c.WriteTimeout, c.LongPollMax)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/internal/httpguard"
 )
 
 // MinSeqHeader names the request header that makes the broker wait until
@@ -88,6 +89,7 @@ func (s *server) handler() http.Handler {
 		s.writeError(w, r, logq.Errorf(logq.EInternal, "internal error"))
 	}
 	var h http.Handler = r
+	h = httpguard.New(s.guardConfig()).Handler(h) // Host, cross-site and in-flight limits, before any body is read
 	h = hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
 		hlog.FromRequest(r).Debug().Str("method", r.Method).Str("path", r.URL.Path).
 			Int("status", status).Int("size", size).Dur("duration", d).Msg("request")

@@ -11,6 +11,7 @@ import (
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/httpguard"
 )
 
 // Role is what a manager does with control-plane writes.
@@ -107,6 +108,15 @@ type Config struct {
 	MinSeqWait time.Duration
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64
+	// AllowedHosts are the names this manager answers to in the Host
+	// header besides loopback names, IP addresses, its host name and the
+	// host of AdvertiseURL ("*": any); see internal/httpguard.
+	AllowedHosts []string
+	// MaxInflightBytes bounds the request-body bytes of the requests in
+	// flight and MaxRequests the requests (health checks and metrics not
+	// counted): 503 with Retry-After beyond. Defaults 256 MiB and 1024.
+	MaxInflightBytes int64
+	MaxRequests      int
 	// MaxMessageBytes caps one produced message, key included (default
 	// 1 MiB, as the brokers' own limit): a produce or produce_batch holding
 	// a larger one is refused whole with 413, before anything is written.
@@ -181,6 +191,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = httpguard.DefaultMaxInflightBytes
+	}
+	if c.MaxRequests == 0 {
+		c.MaxRequests = httpguard.DefaultMaxRequests
+	}
 	if c.MaxBatchMessages == 0 {
 		c.MaxBatchMessages = DefaultMaxBatchMessages
 	}
@@ -247,6 +263,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return logq.Errorf(logq.EInvalid, "manager: max body bytes %d is below 1024", c.MaxBodyBytes)
+	}
+	if c.MaxInflightBytes < c.MaxBodyBytes {
+		return logq.Errorf(logq.EInvalid, "manager: max in-flight bytes %d is below max body bytes %d", c.MaxInflightBytes, c.MaxBodyBytes)
+	}
+	if c.MaxRequests < 1 {
+		return logq.Errorf(logq.EInvalid, "manager: max requests %d is not positive", c.MaxRequests)
+	}
+	if _, err := httpguard.ParseHosts(strings.Join(c.AllowedHosts, ",")); err != nil {
+		return logq.Errorf(logq.EInvalid, "manager: %s", logq.ErrorMessage(err))
 	}
 	if c.MaxMessageBytes < 1 {
 		return logq.Errorf(logq.EInvalid, "manager: max message bytes %d is not positive", c.MaxMessageBytes)

@@ -30,7 +30,9 @@ import (
 func fuzzManager(t testing.TB, brokerURL string) *Manager {
 	cfg := Config{DSN: "postgres://fuzz.invalid/x", AdvertiseURL: "http://fuzz-manager.invalid", Role: RoleRead,
 		MinSeqWait: time.Millisecond, BrokerTimeout: time.Second, MaxBodyBytes: 1 << 16,
-		MaxMessageBytes: 1 << 10, MaxBatchMessages: 100, Logger: zerolog.Nop()}.withDefaults()
+		MaxMessageBytes: 1 << 10, MaxBatchMessages: 100, Logger: zerolog.Nop(),
+		AllowedHosts: []string{"example.com"}, // httptest.NewRequest's Host
+	}.withDefaults()
 	m := newManager(cfg, zerolog.Nop())
 	m.newReplica(nil) // never started: the events below are applied by hand
 	one := 1

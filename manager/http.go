@@ -14,6 +14,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/internal/httpguard"
 )
 
 // apiFunc is a handler: it returns the success body (marshalled as JSON
@@ -86,6 +87,7 @@ func (m *Manager) routes() http.Handler {
 	var h http.Handler = r
 	h = m.limitBody(h)
 	h = m.recoverPanics(h)
+	h = httpguard.New(m.guardConfig()).Handler(h) // Host, cross-site and in-flight limits, before any body is read
 	h = hlog.AccessHandler(func(req *http.Request, status, size int, d time.Duration) {
 		hlog.FromRequest(req).Info().Str("method", req.Method).Str("path", req.URL.Path).
 			Int("status", status).Int("size", size).Dur("duration", d).Msg("request")

@@ -234,6 +234,13 @@ func TestCompose(t *testing.T) {
 			if parts[len(parts)-1] != port {
 				t.Errorf("%s: publishes %q, but listens on port %s", name, p, port)
 			}
+			if len(parts) != 3 || parts[0] != "127.0.0.1" {
+				t.Errorf("%s: publishes %q on every interface; bind it to loopback (127.0.0.1:%s:%s)", name, p, port, port)
+			}
+		}
+		// Other services call it by its service name: the Host check lets it through.
+		if hosts := val("allowed-hosts"); hosts != "*" && !slices.Contains(strings.Split(hosts, ","), name) {
+			t.Errorf("%s: --allowed-hosts %q does not name the service", name, hosts)
 		}
 
 		// The database is the postgres service, with its credentials.

@@ -11,8 +11,10 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/logq/logq"
 	"github.com/logq/logq/broker"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/httpguard"
 	"github.com/logq/logq/manager"
 )
 
@@ -61,6 +63,21 @@ func tailFlag(f *flags) func() (eventlog.Mode, error) {
 	}
 }
 
+// guardFlags adds --allowed-hosts, --max-inflight-bytes and --max-requests
+// (internal/httpguard) and returns the parser of --allowed-hosts.
+func guardFlags(f *flags, maxBytes *int64, maxRequests *int) func() ([]string, error) {
+	hosts := f.String("allowed-hosts", "", "more host `names` this server answers to in the Host header, comma-separated (* for any; loopback names, IP addresses, the host name and the advertise host always pass)")
+	f.Int64Var(maxBytes, "max-inflight-bytes", httpguard.DefaultMaxInflightBytes, "request-body bytes all requests in flight may hold (503 beyond)")
+	f.IntVar(maxRequests, "max-requests", httpguard.DefaultMaxRequests, "requests in flight, /healthz and /metrics not counted (503 beyond)")
+	return func() ([]string, error) {
+		h, err := httpguard.ParseHosts(*hosts)
+		if err != nil {
+			return nil, usageErrorf("%s: --allowed-hosts: %s", f.name(), logq.ErrorMessage(err))
+		}
+		return h, nil
+	}
+}
+
 func managerCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("manager", "run a manager (control plane and routing)", `Run a manager: the control plane's API (topics, registrations, brokers,
 events) and the routing of produce and consume requests to brokers.
@@ -87,6 +104,7 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", manager.DefaultMaxBodyBytes, "largest request body accepted (413 beyond)")
 	f.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", manager.DefaultMaxMessageBytes, "largest message (with its key) accepted by produce (413 beyond)")
 	f.IntVar(&cfg.MaxBatchMessages, "max-batch", manager.DefaultMaxBatchMessages, "most messages in one produce_batch")
+	hosts := guardFlags(f, &cfg.MaxInflightBytes, &cfg.MaxRequests)
 	mkLog := logFlags(f, "info")
 	f.envAll()
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -95,6 +113,9 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 		}
 		var err error
 		cfg.DSN = *db
+		if cfg.AllowedHosts, err = hosts(); err != nil {
+			return err
+		}
 		if cfg.Role, err = manager.ParseRole(*role); err != nil {
 			return usageErrorf("manager: --role: %v", err)
 		}
@@ -142,6 +163,7 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 	f.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", broker.DefaultMaxMessageBytes, "largest message (with its key) accepted (413 beyond)")
 	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", broker.DefaultMaxRequestBytes, "largest request body accepted (413 beyond)")
 	f.IntVar(&cfg.MaxAppendMessages, "max-append-messages", broker.DefaultMaxAppendMessages, "most messages in one append request")
+	hosts := guardFlags(f, &cfg.MaxInflightBytes, &cfg.MaxRequests)
 	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "bound on reading a request's headers")
 	f.DurationVar(&cfg.ReadTimeout, "read-timeout", time.Minute, "bound on reading a whole request")
 	f.DurationVar(&cfg.WriteTimeout, "write-timeout", broker.DefaultLongPollMax+time.Minute, "bound on answering a request (must exceed the 30s long poll)")
@@ -157,6 +179,9 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 		}
 		var err error
 		cfg.DSN = *db
+		if cfg.AllowedHosts, err = hosts(); err != nil {
+			return err
+		}
 		if cfg.TailMode, err = mode(); err != nil {
 			return err
 		}

@@ -33,7 +33,7 @@ func Request(method, path, query, contentType string, body []byte) *http.Request
 		Header:        http.Header{},
 		Body:          io.NopCloser(bytes.NewReader(body)),
 		ContentLength: int64(len(body)),
-		Host:          "logq.test",
+		Host:          "localhost", // a name the servers' Host check accepts
 		RequestURI:    path,
 	}
 	if contentType != "" {
