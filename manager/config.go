@@ -11,6 +11,7 @@ import (
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/defaults"
 	"github.com/logq/logq/internal/httpguard"
 )
 
@@ -153,60 +154,35 @@ type Config struct {
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	if c.Role == "" {
-		c.Role = RoleAuto
-	}
+	defaults.Set(&c.Role, RoleAuto)
 	if r, err := ParseRole(string(c.Role)); err == nil {
 		c.Role = r
 	}
-	if c.TailMode == "" {
-		c.TailMode = eventlog.ModeNotify
-	}
+	defaults.Set(&c.TailMode, eventlog.ModeNotify)
 	c.AdvertiseURL = strings.TrimRight(strings.TrimSpace(c.AdvertiseURL), "/")
-	if c.Name == "" {
-		c.Name = c.AdvertiseURL // Serve sets both when AdvertiseURL is derived
-	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.HeartbeatInterval, DefaultHeartbeatInterval)
-	def(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
-	def(&c.LivenessCheckInterval, DefaultLivenessCheck)
-	def(&c.SessionCheckInterval, DefaultSessionCheck)
-	def(&c.SessionGrace, DefaultSessionGrace)
-	def(&c.ClientTimeout, DefaultClientTimeout)
-	def(&c.ClientSeenFlush, DefaultClientSeenFlush)
-	def(&c.MinSeqWait, DefaultMinSeqWait)
-	def(&c.BrokerTimeout, DefaultBrokerTimeout)
-	def(&c.ReadHeaderTimeout, 5*time.Second)
-	def(&c.ReadTimeout, 60*time.Second)
-	def(&c.WriteTimeout, 60*time.Second)
-	def(&c.IdleTimeout, 120*time.Second)
-	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if c.MaxInflightBytes == 0 {
-		c.MaxInflightBytes = httpguard.DefaultMaxInflightBytes
-	}
-	if c.MaxRequests == 0 {
-		c.MaxRequests = httpguard.DefaultMaxRequests
-	}
-	if c.MaxBatchMessages == 0 {
-		c.MaxBatchMessages = DefaultMaxBatchMessages
-	}
-	if c.SnapshotEvery == 0 {
-		c.SnapshotEvery = DefaultSnapshotEvery
-	}
-	if c.MaxConns == 0 {
-		c.MaxConns = DefaultMaxConns
-	}
-	if c.Now == nil {
+	defaults.Set(&c.Name, c.AdvertiseURL) // Serve sets both when AdvertiseURL is derived
+	defaults.Set(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	defaults.Set(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	defaults.Set(&c.LivenessCheckInterval, DefaultLivenessCheck)
+	defaults.Set(&c.SessionCheckInterval, DefaultSessionCheck)
+	defaults.Set(&c.SessionGrace, DefaultSessionGrace)
+	defaults.Set(&c.ClientTimeout, DefaultClientTimeout)
+	defaults.Set(&c.ClientSeenFlush, DefaultClientSeenFlush)
+	defaults.Set(&c.MinSeqWait, DefaultMinSeqWait)
+	defaults.Set(&c.BrokerTimeout, DefaultBrokerTimeout)
+	defaults.Set(&c.ReadHeaderTimeout, 5*time.Second)
+	defaults.Set(&c.ReadTimeout, 60*time.Second)
+	defaults.Set(&c.WriteTimeout, 60*time.Second)
+	defaults.Set(&c.IdleTimeout, 120*time.Second)
+	defaults.Set(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	defaults.Set(&c.MaxBodyBytes, DefaultMaxBodyBytes)
+	defaults.Set(&c.MaxMessageBytes, DefaultMaxMessageBytes)
+	defaults.Set(&c.MaxInflightBytes, httpguard.DefaultMaxInflightBytes)
+	defaults.Set(&c.MaxRequests, httpguard.DefaultMaxRequests)
+	defaults.Set(&c.MaxBatchMessages, DefaultMaxBatchMessages)
+	defaults.Set(&c.SnapshotEvery, DefaultSnapshotEvery)
+	defaults.Set(&c.MaxConns, DefaultMaxConns)
+	if c.Now == nil { // a func: not comparable
 		c.Now = time.Now
 	}
 	return c
