@@ -68,12 +68,8 @@ func (l *BrokerLock) Run(ctx context.Context) {
 		}
 		l.log.Warn().Err(err).Int64("broker_id", l.id).Dur("retry_in", backoff).
 			Msg("broker session lock lost; taking it again")
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, backoff) {
 			return
-		case <-t.C:
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}

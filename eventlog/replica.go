@@ -142,12 +142,8 @@ func (r *Replica) Run(ctx context.Context) {
 			return
 		}
 		r.cfg.Logger.Error().Err(err).Int64("after", after).Dur("retry_in", backoff).Msg("event log tail stopped")
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, backoff) {
 			return
-		case <-t.C:
 		}
 		backoff = min(2*backoff, r.cfg.MaxBackoff)
 	}
@@ -359,4 +355,16 @@ func (w *Watermark) next() (int64, <-chan struct{}) {
 		w.ch = make(chan struct{})
 	}
 	return w.seq, w.ch
+}
+
+// sleep waits for d or the end of ctx; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
