@@ -95,7 +95,7 @@ func TestLenientRules(t *testing.T) {
 		if err := decode(t, req("POST", "/x", "", body), &p); err != nil {
 			t.Fatal(err)
 		}
-		r, err := p.Request()
+		r, err := p.Request(ConsumeBatch)
 		if want < 0 {
 			if logq.ErrorCode(err) != logq.EInvalid {
 				t.Errorf("%s: %+v %v, want 400", body, r, err)
@@ -290,7 +290,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		_, err := params[3].(*ProduceBatchParams).Request(10, 64)
 		check("produce_batch", err)
-		if r, err := params[4].(*ConsumeParams).Request(); err == nil && (r.Max < 1 || r.Max > MaxConsumeMax || r.WaitMS < 0 || r.WaitMS > MaxWaitMS) {
+		if r, err := params[4].(*ConsumeParams).Request(ConsumeBatch); err == nil && (r.Max < 1 || r.Max > MaxConsumeMax || r.WaitMS < 0 || r.WaitMS > MaxWaitMS) {
 			t.Fatalf("accepted %+v", r)
 		} else {
 			check("consume", err)

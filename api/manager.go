@@ -281,8 +281,35 @@ type ConsumeRequest struct {
 	WaitMS     int64  `json:"wait_ms,omitempty"`   // consume_batch: long-poll
 }
 
-// Request checks the parameters; Max is DefaultConsumeMax when absent.
-func (p *ConsumeParams) Request() (ConsumeRequest, error) {
+// ConsumeOp is the endpoint a ConsumeParams is for. They take different
+// parameters, and one an endpoint does not take is refused, not ignored.
+type ConsumeOp int
+
+const (
+	ConsumeBatch ConsumeOp = iota // consume_batch: max and wait_ms
+	ConsumeOne                    // consume: one message (max only 1), wait_ms
+	ConsumeSize                   // size: neither
+)
+
+// Request checks the parameters for op; Max is DefaultConsumeMax when
+// absent (1 for ConsumeOne).
+func (p *ConsumeParams) Request(op ConsumeOp) (ConsumeRequest, error) {
+	switch {
+	case op == ConsumeSize && p.Max.src != srcNone:
+		return ConsumeRequest{}, logq.Errorf(logq.EInvalid, "max is not a parameter of size")
+	case op == ConsumeSize && p.WaitMS.src != srcNone:
+		return ConsumeRequest{}, logq.Errorf(logq.EInvalid, "wait_ms is not a parameter of size")
+	case op == ConsumeOne && p.Max.src != srcNone && (p.Max.bad || p.Max.V != 1):
+		return ConsumeRequest{}, logq.Errorf(logq.EInvalid, "consume returns one message: max can only be 1 (consume_batch takes more)")
+	}
+	r, err := p.request()
+	if op == ConsumeOne {
+		r.Max = 1
+	}
+	return r, err
+}
+
+func (p *ConsumeParams) request() (ConsumeRequest, error) {
 	var r ConsumeRequest
 	var err error
 	if r.ConsumerID, err = requiredInt([]string{"consumer_id"}, 1, MaxID, &p.ConsumerID); err != nil {

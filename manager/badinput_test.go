@@ -147,6 +147,10 @@ func TestBadInput(t *testing.T) {
 		{"size partition not in the topic", "GET", "/size?consumer_id=1&partition=7", "", "", 400, logq.EInvalid},
 		{"size partition not the consumer's", "GET", "/size?consumer_id=2&partition=0", "", "", 400, logq.EInvalid},
 		{"size missing consumer", "GET", "/size?topic=t", "", "", 400, logq.EInvalid},
+		// Parameters an endpoint does not take are refused, not ignored.
+		{"consume max over one", "GET", "/consumer/consume?consumer_id=1&max=5", "", "", 400, logq.EInvalid},
+		{"size max", "GET", "/size?consumer_id=1&max=5", "", "", 400, logq.EInvalid},
+		{"size wait_ms", "GET", "/size?consumer_id=1&wait_ms=100", "", "", 400, logq.EInvalid},
 		{"size unknown consumer", "GET", "/size?topic=t&consumer_id=5", "", "", 404, logq.EConsumerNotFound},
 
 		// reads

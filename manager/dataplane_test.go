@@ -139,6 +139,16 @@ func TestProduceConsumeThroughBrokers(t *testing.T) {
 		t.Fatalf("size after consuming everything: %d", got)
 	}
 
+	// consume takes wait_ms as consume_batch does: with nothing left it
+	// long-polls that long (it used to answer at once, the field ignored).
+	start := time.Now()
+	if ans := a.ok("GET", fmt.Sprintf("%s/consumer/consume?consumer_id=%d&wait_ms=300", r.url, cid), nil); ans.body["message"] != nil {
+		t.Fatalf("consume with nothing left: %s", ans.raw)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Fatalf("consume with wait_ms=300 and nothing left answered after %v", waited)
+	}
+
 	// Batch produce: 100 messages, results in request order, offsets
 	// contiguous per partition.
 	var items []any

@@ -59,12 +59,12 @@ func (rt *Router) partitionsOf(s *projection.State, consumerID int64, topic stri
 
 // consumeParams reads a consume, consume_batch or size request and
 // resolves the consumer's partitions.
-func (rt *Router) consumeParams(r *http.Request) (api.ConsumeRequest, string, []int, error) {
+func (rt *Router) consumeParams(r *http.Request, op api.ConsumeOp) (api.ConsumeRequest, string, []int, error) {
 	var p api.ConsumeParams
 	if err := rt.cfg.Decode(r, &p); err != nil {
 		return api.ConsumeRequest{}, "", nil, err
 	}
-	req, err := p.Request()
+	req, err := p.Request(op)
 	if err != nil {
 		return req, "", nil, err
 	}
@@ -128,60 +128,34 @@ type polled struct {
 }
 
 // Consume is GET or POST /consumer/consume: the first message found on the
-// consumer's partitions, in rotation, or none.
+// consumer's partitions, in rotation, or none; with wait_ms it long-polls
+// for one, as consume_batch does.
 func (rt *Router) Consume(r *http.Request) (any, error) {
-	req, topic, parts, err := rt.consumeParams(r)
+	req, topic, parts, err := rt.consumeParams(r, api.ConsumeOne)
 	if err != nil {
 		return nil, err
 	}
-	got, answered, err := rt.consumeRound(r.Context(), topic, parts, req.ConsumerID, 1)
-	if len(got) > 0 {
-		g := got[0]
-		return api.ConsumeAnswer{Status: api.StatusSuccess, Message: &g.msg.Message, Partition: &g.partition, Offset: &g.msg.Offset, Key: g.msg.Key}, nil
-	}
-	if !answered && err != nil {
+	got, err := rt.poll(r.Context(), topic, parts, req)
+	if err != nil {
 		return nil, err
 	}
-	return api.ConsumeAnswer{Status: api.StatusSuccess}, nil
+	if len(got) == 0 {
+		return api.ConsumeAnswer{Status: api.StatusSuccess}, nil
+	}
+	g := got[0]
+	return api.ConsumeAnswer{Status: api.StatusSuccess, Message: &g.msg.Message, Partition: &g.partition, Offset: &g.msg.Offset, Key: g.msg.Key}, nil
 }
 
 // ConsumeBatch is GET or POST /consumer/consume_batch: up to max messages,
 // long-polling up to wait_ms when there are none.
 func (rt *Router) ConsumeBatch(r *http.Request) (any, error) {
-	req, topic, parts, err := rt.consumeParams(r)
+	req, topic, parts, err := rt.consumeParams(r, api.ConsumeBatch)
 	if err != nil {
 		return nil, err
 	}
-	consumerID, max, waitMS := req.ConsumerID, req.Max, req.WaitMS
-	deadline := time.Now().Add(time.Duration(waitMS) * time.Millisecond)
-	ctx := r.Context()
-	var got []polled
-	for {
-		var answered bool
-		got, answered, err = rt.consumeRound(ctx, topic, parts, consumerID, int(max))
-		if len(got) > 0 {
-			break
-		}
-		if !answered && err != nil {
-			return nil, err
-		}
-		left := time.Until(deadline)
-		if left < time.Millisecond || ctx.Err() != nil {
-			break
-		}
-		// Long-poll one partition: all of the wait when there is only one,
-		// a slice of it otherwise so the others are asked again soon.
-		if len(parts) > 1 {
-			left = min(left, multiPartitionPoll)
-		}
-		partition := parts[int(rt.counter("c/"+strconv.FormatInt(consumerID, 10)).Add(1)-1)%len(parts)]
-		msgs, ferr := rt.fetch(ctx, topic, partition, consumerID, int(max), left)
-		for _, msg := range msgs {
-			got = append(got, polled{partition: partition, msg: msg})
-		}
-		if len(got) > 0 || ferr != nil {
-			break // a failing broker ends the wait rather than spin
-		}
+	got, err := rt.poll(r.Context(), topic, parts, req)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]api.BatchMessage, len(got))
 	for i, g := range got {
@@ -190,10 +164,45 @@ func (rt *Router) ConsumeBatch(r *http.Request) (any, error) {
 	return api.ConsumeBatchAnswer{Status: api.StatusSuccess, Messages: out}, nil
 }
 
+// poll consumes up to req.Max messages of the consumer's partitions: a
+// round over all of them, then, while there are none, long polls until
+// req.WaitMS has passed. An error is returned only when no partition
+// answered.
+func (rt *Router) poll(ctx context.Context, topic string, parts []int, req api.ConsumeRequest) ([]polled, error) {
+	consumerID, max := req.ConsumerID, req.Max
+	deadline := time.Now().Add(time.Duration(req.WaitMS) * time.Millisecond)
+	for {
+		got, answered, err := rt.consumeRound(ctx, topic, parts, consumerID, max)
+		if len(got) > 0 {
+			return got, nil
+		}
+		if !answered && err != nil {
+			return nil, err
+		}
+		left := time.Until(deadline)
+		if left < time.Millisecond || ctx.Err() != nil {
+			return nil, nil
+		}
+		// Long-poll one partition: all of the wait when there is only one,
+		// a slice of it otherwise so the others are asked again soon.
+		if len(parts) > 1 {
+			left = min(left, multiPartitionPoll)
+		}
+		partition := parts[int(rt.counter("c/"+strconv.FormatInt(consumerID, 10)).Add(1)-1)%len(parts)]
+		msgs, ferr := rt.fetch(ctx, topic, partition, consumerID, max, left)
+		for _, msg := range msgs {
+			got = append(got, polled{partition: partition, msg: msg})
+		}
+		if len(got) > 0 || ferr != nil {
+			return got, nil // a failing broker ends the wait rather than spin
+		}
+	}
+}
+
 // Size is GET /size: the consumer's unread messages, in all and per
 // partition.
 func (rt *Router) Size(r *http.Request) (any, error) {
-	req, topic, parts, err := rt.consumeParams(r)
+	req, topic, parts, err := rt.consumeParams(r, api.ConsumeSize)
 	if err != nil {
 		return nil, err
 	}
