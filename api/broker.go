@@ -146,6 +146,20 @@ func (p *BrokerConsumeParams) Request(maxRead int, maxWait time.Duration) (Broke
 	return r, err
 }
 
+// SizeRequest checks the parameters of GET /v1/size, which takes neither
+// max nor wait_ms: either is refused, not ignored.
+func (p *BrokerConsumeParams) SizeRequest() (BrokerConsumeRequest, error) {
+	for _, f := range []struct {
+		name string
+		v    *Int
+	}{{"max", &p.Max}, {"wait_ms", &p.WaitMS}} {
+		if f.v.src != srcNone {
+			return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "%s is not a parameter of size", f.name)
+		}
+	}
+	return p.Request(1, 0)
+}
+
 // Query is the request as a query string.
 func (r BrokerConsumeRequest) Query() url.Values {
 	q := url.Values{

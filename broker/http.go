@@ -221,18 +221,21 @@ func writeMessages(w http.ResponseWriter, topic string, partition int, msgs []st
 }
 
 // consumeRequest reads what consume and size address: a consumer's
-// position in one partition.
-func (s *server) consumeRequest(q *request) (api.BrokerConsumeRequest, error) {
+// position in one partition (and, for consume, how much and how long).
+func (s *server) consumeRequest(q *request, size bool) (api.BrokerConsumeRequest, error) {
 	var p api.BrokerConsumeParams
 	if err := q.decode(&p); err != nil {
 		return api.BrokerConsumeRequest{}, err
+	}
+	if size {
+		return p.SizeRequest()
 	}
 	return p.Request(s.cfg.MaxReadMessages, s.cfg.LongPollMax)
 }
 
 // handleConsume: POST (or GET) /v1/consume.
 func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
-	req, err := s.consumeRequest(q)
+	req, err := s.consumeRequest(q, false)
 	if err != nil {
 		return err
 	}
@@ -264,7 +267,7 @@ func (s *server) handleRead(w http.ResponseWriter, q *request) error {
 
 // handleSize: GET /v1/size.
 func (s *server) handleSize(w http.ResponseWriter, q *request) error {
-	req, err := s.consumeRequest(q)
+	req, err := s.consumeRequest(q, true)
 	if err != nil {
 		return err
 	}

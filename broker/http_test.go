@@ -71,6 +71,8 @@ func TestBadInput(t *testing.T) {
 		{"read partition missing", "GET", "/v1/read?topic=orders", "", 400},
 
 		{"size consumer missing", "GET", "/v1/size?topic=orders&partition=0", "", 400},
+		{"size max", "GET", "/v1/size?topic=orders&partition=0&consumer_id=1&max=3", "", 400},
+		{"size wait_ms", "GET", "/v1/size?topic=orders&partition=0&consumer_id=1&wait_ms=10", "", 400},
 		{"size partition negative", "GET", "/v1/size?topic=orders&partition=-2&consumer_id=1", "", 400},
 		{"size topic invalid", "GET", "/v1/size?topic=a%2Fb&partition=0&consumer_id=1", "", 400},
 
