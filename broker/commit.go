@@ -11,6 +11,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/broker/storage"
+	"github.com/logq/logq/internal/batch"
 )
 
 // appendResult answers one append request: the offset of its first message
@@ -144,32 +145,25 @@ func (c *committer) run() {
 // take removes the next batch from the queue, answering at once the
 // requests whose caller gave up or whose partition is no longer served;
 // last reports that the committer is closed and nothing is left.
-func (c *committer) take() (batch []*appendReq, last bool) {
+func (c *committer) take() (taken []*appendReq, last bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, size, i := 0, 0, 0
-	for ; i < len(c.queue); i++ {
-		r := c.queue[i]
+	taken = batch.Take(&c.queue, c.maxMessages, c.maxBytes, reqMessages, reqBytes, func(r *appendReq) bool {
 		if r.ctx.Err() != nil {
 			r.done <- appendResult{err: ctxError(r.ctx.Err(), "append")}
-			continue
+			return true
 		}
 		if err := r.part.stopped(); err != nil {
 			r.done <- appendResult{err: err}
-			continue
+			return true
 		}
-		if len(batch) > 0 && (n+len(r.msgs) > c.maxMessages || size+r.bytes > c.maxBytes) {
-			break
-		}
-		batch = append(batch, r)
-		n += len(r.msgs)
-		size += r.bytes
-	}
-	rest := copy(c.queue, c.queue[i:])
-	clear(c.queue[rest:])
-	c.queue = c.queue[:rest]
-	return batch, c.closed && len(c.queue) == 0 && len(batch) == 0
+		return false
+	})
+	return taken, c.closed && len(c.queue) == 0 && len(taken) == 0
 }
+
+func reqMessages(r *appendReq) int { return len(r.msgs) }
+func reqBytes(r *appendReq) int    { return r.bytes }
 
 // commitGroup is the requests of one batch for one partition.
 type commitGroup struct {

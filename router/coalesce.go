@@ -6,6 +6,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/internal/batch"
 )
 
 // A second level of group commit. Many producers sending one message each
@@ -101,38 +102,28 @@ func (rt *Router) appendTo(ctx context.Context, topic string, partition int, msg
 // answers now), or gives its place in flight back when nothing did.
 func (rt *Router) sendQueued(l *appendLane) {
 	l.mu.Lock()
-	var (
-		batch       []*laneAppend
-		count, size int
-		i           int
-	)
-	for ; i < len(l.queue); i++ {
-		a := l.queue[i]
+	taken := batch.Take(&l.queue, coalesceMessages, coalesceBytes, laneMessages, laneBytes, func(a *laneAppend) bool {
 		if a.ctx.Err() != nil {
 			a.done <- laneResult{err: logq.Errorf(logq.ETimeout, "append to partition %d of %q: request cancelled", l.partition, l.topic)}
-			continue
+			return true
 		}
-		if len(batch) > 0 && (count+len(a.msgs) > coalesceMessages || size+a.size > coalesceBytes) {
-			break
-		}
-		batch = append(batch, a)
-		count += len(a.msgs)
-		size += a.size
-	}
-	rest := copy(l.queue, l.queue[i:])
-	clear(l.queue[rest:])
-	l.queue = l.queue[:rest]
-	if len(batch) == 0 {
+		return false
+	})
+	if len(taken) == 0 {
 		l.inFlight--
 		l.mu.Unlock()
 		return
 	}
 	l.mu.Unlock()
 
-	msgs := batch[0].msgs
-	if len(batch) > 1 {
+	msgs := taken[0].msgs
+	if len(taken) > 1 {
+		count := 0
+		for _, a := range taken {
+			count += len(a.msgs)
+		}
 		msgs = make([]api.AppendMessage, 0, count)
-		for _, a := range batch {
+		for _, a := range taken {
 			msgs = append(msgs, a.msgs...)
 		}
 	}
@@ -140,12 +131,15 @@ func (rt *Router) sendQueued(l *appendLane) {
 	ctx, cancel := context.WithTimeout(context.Background(), rt.cfg.BrokerTimeout+rt.cfg.MinSeqWait)
 	base, err := rt.appendOnce(ctx, l.topic, l.partition, msgs)
 	cancel()
-	for _, a := range batch {
+	for _, a := range taken {
 		a.done <- laneResult{base: base, err: err}
 		base += int64(len(a.msgs))
 	}
 	go rt.sendQueued(l) // the next batch, or release the lane
 }
+
+func laneMessages(a *laneAppend) int { return len(a.msgs) }
+func laneBytes(a *laneAppend) int    { return a.size }
 
 // appendOnce appends messages to one partition through its owner and
 // returns the offset of the first.

@@ -1,0 +1,36 @@
+package batch
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestTake(t *testing.T) {
+	type req struct{ n, bytes int }
+	count := func(r req) int { return r.n }
+	size := func(r req) int { return r.bytes }
+	keep := func(req) bool { return false }
+	for _, tc := range []struct {
+		name        string
+		queue       []req
+		maxN, maxB  int
+		drop        func(req) bool
+		want, after []req
+	}{
+		{"all fit", []req{{1, 10}, {2, 10}}, 10, 100, keep, []req{{1, 10}, {2, 10}}, []req{}},
+		{"message bound", []req{{4, 1}, {4, 1}, {4, 1}}, 8, 100, keep, []req{{4, 1}, {4, 1}}, []req{{4, 1}}},
+		{"byte bound", []req{{1, 60}, {1, 60}}, 10, 100, keep, []req{{1, 60}}, []req{{1, 60}}},
+		{"one over the bounds goes alone", []req{{50, 500}, {1, 1}}, 10, 100, keep, []req{{50, 500}}, []req{{1, 1}}},
+		{"dropped ones leave the queue", []req{{0, 0}, {1, 1}, {0, 0}, {1, 1}}, 10, 100,
+			func(r req) bool { return r.n == 0 }, []req{{1, 1}, {1, 1}}, []req{}},
+		{"empty", nil, 10, 100, keep, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := slices.Clone(tc.queue)
+			got := Take(&q, tc.maxN, tc.maxB, count, size, tc.drop)
+			if !slices.Equal(got, tc.want) || len(q) != len(tc.after) || !slices.Equal(q, tc.after) {
+				t.Fatalf("Take = %v, queue left %v; want %v, %v", got, q, tc.want, tc.after)
+			}
+		})
+	}
+}
