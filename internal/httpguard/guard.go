@@ -116,12 +116,6 @@ func ParseHosts(s string) ([]string, error) {
 	return out, nil
 }
 
-// InFlight returns the requests counted against MaxRequests and the body
-// bytes reserved right now.
-func (g *Guard) InFlight() (requests int, bytes int64) {
-	return int(g.requests.Load()), g.bytes.Load()
-}
-
 // Handler wraps next: foreign hosts and cross-site requests get 403, and
 // requests beyond the limits 503, before next sees them.
 func (g *Guard) Handler(next http.Handler) http.Handler {
