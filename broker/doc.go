@@ -78,6 +78,13 @@
 // (claimed or released); a request carrying X-Logq-Min-Seq waits (up to
 // MinSeqWait, then 503 timeout) until the broker got that far.
 //
+// Ids are checked against the state before any SQL: an append by a
+// producer the state does not know is refused (404 producer_not_found), a
+// consume or size by an unknown consumer too (404 consumer_not_found), and
+// an id registered for another topic or partition with 400; so no table
+// grows from ids nobody registered. Callers send the seq of a fresh
+// registration in X-Logq-Min-Seq.
+//
 // # Consuming
 //
 // A consumer has its own position in every partition (fan-out: every

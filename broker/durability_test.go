@@ -183,9 +183,12 @@ func TestPostgresRestart(t *testing.T) {
 	// new writer: the old one's session died with the server) reaches the
 	// broker.
 	cp.w.Close(context.Background())
-	seq = newControlPlane(t, dsn).topic("later", 1)
+	cp = newControlPlane(t, dsn)
+	cp.clients = true // the first writer registered 1..testClients for "orders"
+	cp.topic("later", 1)
+	seq = cp.register("later", nil, testClients+1)
 	b.waitApplied(seq)
-	if base := b.appendHTTP("later", 0, 1, "x"); base != 0 {
+	if base := b.appendHTTP("later", 0, testClients+1, "x"); base != 0 {
 		t.Fatalf("append to a topic created after the restart: base %d", base)
 	}
 }

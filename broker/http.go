@@ -184,11 +184,13 @@ func (s *server) handleAppend(w http.ResponseWriter, q *request) error {
 	return nil
 }
 
-// checkProducers refuses an append by a producer the state registers for
-// another topic or pins to another partition (api.CheckProducer): the
-// partition a manager or a direct client picks is checked here too. A
-// producer the state does not know is not refused (raw /v1/append users
-// such as benchmarks name their own ids).
+// checkProducers refuses an append by a producer the state does not know
+// (404 producer_not_found), or registers for another topic or pins to
+// another partition (api.CheckProducer): the partition a manager or a
+// direct client picks is checked here too. The state may lag a
+// registration made a moment ago: callers send the seq of that
+// registration in X-Logq-Min-Seq (the manager's router and the Go client
+// do), and the broker waits for it before this check.
 func (b *Broker) checkProducers(topic string, partition int, msgs []api.AppendMessage) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -198,11 +200,33 @@ func (b *Broker) checkProducers(topic string, partition int, msgs []api.AppendMe
 			continue
 		}
 		last = m.ProducerID
-		if p, ok := b.state.Producers[m.ProducerID]; ok {
-			if err := api.CheckProducer(m.ProducerID, p.Topic, p.Partition, topic, partition); err != nil {
-				return err
-			}
+		p, ok := b.state.Producers[m.ProducerID]
+		if !ok {
+			return logq.Errorf(logq.EProducerNotFound, "producer %d not found; register it first (or send %s)", m.ProducerID, MinSeqHeader)
 		}
+		if err := api.CheckProducer(m.ProducerID, p.Topic, p.Partition, topic, partition); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkConsumer refuses a consume or size for a consumer the state does
+// not know (404 consumer_not_found), or registers for another topic or
+// pins to another partition (400), before any SQL: no consumer_offsets row
+// is made for an id nobody registered. X-Logq-Min-Seq covers a
+// registration the state has not applied yet, as for checkProducers.
+func (b *Broker) checkConsumer(consumer int64, topic string, partition int) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	c, ok := b.state.Consumers[consumer]
+	switch {
+	case !ok:
+		return logq.Errorf(logq.EConsumerNotFound, "consumer %d not found; register it first (or send %s)", consumer, MinSeqHeader)
+	case c.Topic != topic:
+		return logq.Errorf(logq.EInvalid, "consumer %d is registered for topic %q, not %q", consumer, c.Topic, topic)
+	case c.Partition != nil && *c.Partition != partition:
+		return logq.Errorf(logq.EInvalid, "consumer %d is registered for partition %d, not %d", consumer, *c.Partition, partition)
 	}
 	return nil
 }
@@ -239,6 +263,9 @@ func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.broker.checkConsumer(req.ConsumerID, req.Topic, req.Partition); err != nil {
+		return err
+	}
 	msgs, err := s.broker.consume(q.Context(), req.ConsumerID, req.Topic, req.Partition, req.Max, time.Duration(req.WaitMS)*time.Millisecond)
 	if err != nil {
 		return err
@@ -269,6 +296,9 @@ func (s *server) handleRead(w http.ResponseWriter, q *request) error {
 func (s *server) handleSize(w http.ResponseWriter, q *request) error {
 	req, err := s.consumeRequest(q, true)
 	if err != nil {
+		return err
+	}
+	if err := s.broker.checkConsumer(req.ConsumerID, req.Topic, req.Partition); err != nil {
 		return err
 	}
 	hw, pos, err := s.broker.size(q.Context(), req.ConsumerID, req.Topic, req.Partition)

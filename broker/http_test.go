@@ -52,7 +52,7 @@ func TestBadInput(t *testing.T) {
 		{"body too large", "POST", "/v1/append", msg(`"producer_id":1,"message":"` + strings.Repeat("y", 70<<10) + `"`), 413},
 		{"single message without producer", "POST", "/v1/append", `{"topic":"orders","partition":0,"message":"m"}`, 400},
 		{"partition not owned", "POST", "/v1/append", `{"topic":"orders","partition":5,"messages":[{"producer_id":1,"message":"m"}]}`, 409},
-		{"unknown topic", "POST", "/v1/append", `{"topic":"nope","partition":0,"messages":[{"producer_id":1,"message":"m"}]}`, 409},
+		{"unknown topic", "POST", "/v1/append", `{"topic":"nope","partition":0,"messages":[{"producer_id":1,"message":"m"}]}`, 400}, // producer 1 is registered for orders
 
 		{"consume malformed", "POST", "/v1/consume", `{"topic":"orders",`, 400},
 		{"consume consumer missing", "POST", "/v1/consume", `{"topic":"orders","partition":0}`, 400},

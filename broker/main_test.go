@@ -36,10 +36,16 @@ func connect(t testing.TB, dsn string) *pgxpool.Pool { return pgtest.Pool(t, dsn
 
 // controlPlane appends control-plane events for a test, as a manager would.
 type controlPlane struct {
-	t   testing.TB
-	dsn string
-	w   *eventlog.Writer
+	t       testing.TB
+	dsn     string
+	w       *eventlog.Writer
+	clients bool // ids 1..testClients are registered (by the first topic)
 }
+
+// testClients is how many producer and consumer ids (1..testClients) the
+// first topic of a controlPlane registers: a broker refuses ids it does
+// not know.
+const testClients = 64
 
 func newControlPlane(t testing.TB, dsn string) *controlPlane {
 	t.Helper()
@@ -66,15 +72,37 @@ func (c *controlPlane) append(payloads ...projection.Payload) int64 {
 	return out[len(out)-1].Seq
 }
 
-// topic registers brokers 1..brokers, creates topic with n partitions and
-// assigns partition i to broker owners[i] at epoch 1.
+// topic creates topic with one partition per owner and assigns partition
+// i to broker owners[i] at epoch 1. The first topic of c also gets
+// whole-topic producers and consumers 1..testClients; register ids for
+// later topics with clients.
 func (c *controlPlane) topic(name string, owners ...int64) int64 {
 	c.t.Helper()
 	ps := []projection.Payload{projection.TopicCreated{Topic: name, Partitions: len(owners)}}
 	for i, o := range owners {
 		ps = append(ps, projection.PartitionAssigned{Topic: name, Partition: i, BrokerID: o, Epoch: 1})
 	}
+	if !c.clients {
+		c.clients = true
+		for id := int64(1); id <= testClients; id++ {
+			ps = append(ps, clientEvents(name, nil, id)...)
+		}
+	}
 	return c.append(ps...)
+}
+
+// register registers id as a producer and a consumer of topic (of one
+// partition when partition is not nil) and returns the seq.
+func (c *controlPlane) register(topic string, partition *int, id int64) int64 {
+	c.t.Helper()
+	return c.append(clientEvents(topic, partition, id)...)
+}
+
+func clientEvents(topic string, partition *int, id int64) []projection.Payload {
+	return []projection.Payload{
+		projection.ProducerRegistered{ProducerID: id, Topic: topic, Partition: partition},
+		projection.ConsumerRegistered{ConsumerID: id, Topic: topic, Partition: partition},
+	}
 }
 
 // withTopic is the usual start of a test on dsn: broker 1 registered and

@@ -21,7 +21,7 @@ func TestStartsFromSnapshot(t *testing.T) {
 
 	db := connect(t, dsn)
 	ctx := pgtest.Context(t, time.Minute)
-	all, err := eventlog.Read(ctx, db, 0, 100)
+	all, err := eventlog.Read(ctx, db, 0, int(seq))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,14 +40,15 @@ func TestStartsFromSnapshot(t *testing.T) {
 	if _, err := db.Exec(ctx, "DELETE FROM events WHERE seq <= $1", seq); err != nil {
 		t.Fatal(err)
 	}
-	later := cp.topic("after", 1)
+	cp.topic("after", 1)
+	later := cp.register("after", nil, testClients+1)
 
 	b := startBroker(t, Config{DSN: dsn, ID: 1})
 	b.waitApplied(later)
 	if base := b.appendHTTP("snap", 0, 1, "a", "b"); base != 0 {
 		t.Fatalf("append to a partition known from the snapshot: base %d; want 0", base)
 	}
-	if base := b.appendHTTP("after", 0, 1, "c"); base != 0 {
+	if base := b.appendHTTP("after", 0, testClients+1, "c"); base != 0 {
 		t.Fatalf("append to a partition assigned after the snapshot: base %d; want 0", base)
 	}
 }

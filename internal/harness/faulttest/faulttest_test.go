@@ -286,8 +286,9 @@ func injectBrokerStop(ctx context.Context, t *testing.T, c *cluster, w *workload
 	}
 
 	old := info.Partitions[0]
-	body := fmt.Sprintf(`{"topic":%q,"partition":%d,"messages":[{"producer_id":1,"message":"zombie-%d"}]}`,
-		topicName, old.Partition, time.Now().UnixNano())
+	// A registered producer's id: the broker refuses ids it does not know.
+	body := fmt.Sprintf(`{"topic":%q,"partition":%d,"messages":[{"producer_id":%d,"message":"zombie-%d"}]}`,
+		topicName, old.Partition, w.producers[0].prod.ID(), time.Now().UnixNano())
 	status, ans, err := c.postRaw(ctx, victim.url+"/v1/append", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("append to the zombie %s: %v", victim.name, err)

@@ -63,7 +63,7 @@ func TestHostileInput(t *testing.T) {
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			sb.WriteString(`{"producer_id":1,"message":"m"}`)
+			sb.WriteString(`{"producer_id":` + fmt.Sprint(prod) + `,"message":"m"}`)
 		}
 		sb.WriteString(`]}`)
 		return sb.String()
@@ -106,23 +106,27 @@ func TestHostileInput(t *testing.T) {
 		{name: "trailing garbage", url: m + "/topics", ct: js, body: []byte(`{"topic_name":"n"}` + big(1000)), status: 400, code: "invalid"},
 		{name: "consume with invalid UTF-8 in the query", url: m + "/consumer/consume?consumer_id=" + fmt.Sprint(cons) + "&topic=%FF", status: 400, code: "invalid"},
 		// Broker: bodies over 16 MiB, messages over 1 MiB, too many messages.
-		{name: "broker body over the limit", url: b + "/v1/append", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":0,"messages":[{"producer_id":1,"message":"` + big(17*mib) + `"}]}`), status: 413, code: "too_large"},
-		{name: "broker body over the limit, chunked", url: b + "/v1/append", ct: js, chunked: true, body: []byte(`{"topic":"` + topicName + `","partition":0,"messages":[{"producer_id":1,"message":"` + big(17*mib) + `"}]}`), status: 413, code: "too_large"},
-		{name: "broker oversized message", url: b + "/v1/append", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":0,"messages":[{"producer_id":1,"message":"a"},{"producer_id":1,"message":"` + big(mib+1) + `"}]}`), status: 413, code: "too_large"},
+		{name: "broker body over the limit", url: b + "/v1/append", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":0,"messages":[{"producer_id":` + p + `,"message":"` + big(17*mib) + `"}]}`), status: 413, code: "too_large"},
+		{name: "broker body over the limit, chunked", url: b + "/v1/append", ct: js, chunked: true, body: []byte(`{"topic":"` + topicName + `","partition":0,"messages":[{"producer_id":` + p + `,"message":"` + big(17*mib) + `"}]}`), status: 413, code: "too_large"},
+		{name: "broker oversized message", url: b + "/v1/append", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":0,"messages":[{"producer_id":` + p + `,"message":"a"},{"producer_id":` + p + `,"message":"` + big(mib+1) + `"}]}`), status: 413, code: "too_large"},
 		{name: "broker too many messages", url: b + "/v1/append", ct: js, body: []byte(brokerMsgs(10001)), status: 400, code: "invalid"},
-		{name: "broker invalid UTF-8", url: b + "/v1/append", ct: js, body: []byte("{\"topic\":\"" + topicName + "\",\"partition\":0,\"messages\":[{\"producer_id\":1,\"message\":\"\xff\"}]}"), status: 400, code: "invalid"},
-		{name: "broker form with invalid UTF-8", url: b + "/v1/append", ct: form, body: []byte("topic=" + topicName + "&partition=0&producer_id=1&message=%C3%28"), status: 400, code: "invalid"},
-		{name: "broker NUL", url: b + "/v1/append", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":0,"messages":[{"producer_id":1,"message":"a\u0000"}]}`), status: 400, code: "invalid"},
+		{name: "broker invalid UTF-8", url: b + "/v1/append", ct: js, body: []byte("{\"topic\":\"" + topicName + "\",\"partition\":0,\"messages\":[{\"producer_id\":" + p + ",\"message\":\"\xff\"}]}"), status: 400, code: "invalid"},
+		{name: "broker form with invalid UTF-8", url: b + "/v1/append", ct: form, body: []byte("topic=" + topicName + "&partition=0&producer_id=" + p + "&message=%C3%28"), status: 400, code: "invalid"},
+		{name: "broker NUL", url: b + "/v1/append", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":0,"messages":[{"producer_id":` + p + `,"message":"a\u0000"}]}`), status: 400, code: "invalid"},
 		{name: "broker nested JSON", url: b + "/v1/append", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":0,"messages":` + nested(100000) + `}`), status: 400, code: "invalid"},
-		{name: "broker partition out of range", url: b + "/v1/append", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":1024,"messages":[{"producer_id":1,"message":"a"}]}`), status: 400, code: "invalid"},
-		{name: "broker consume max out of range", url: b + "/v1/consume", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":0,"consumer_id":1,"max":100000}`), status: 400, code: "invalid"},
+		{name: "broker partition out of range", url: b + "/v1/append", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":1024,"messages":[{"producer_id":` + p + `,"message":"a"}]}`), status: 400, code: "invalid"},
+		// Ids the broker's state does not know: refused, nothing stored, no position made.
+		{name: "broker unknown producer", url: b + "/v1/append", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":0,"messages":[{"producer_id":999999,"message":"a"}]}`), status: 404, code: "producer_not_found"},
+		{name: "broker unknown consumer", url: b + "/v1/consume", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":0,"consumer_id":999999}`), status: 404, code: "consumer_not_found"},
+		{name: "broker size of an unknown consumer", url: b + "/v1/size?topic=" + topicName + "&partition=0&consumer_id=999999", status: 404, code: "consumer_not_found"},
+		{name: "broker consume max out of range", url: b + "/v1/consume", ct: js, body: []byte(`{"topic":"` + topicName + `","partition":0,"consumer_id":` + fmt.Sprint(cons) + `,"max":100000}`), status: 400, code: "invalid"},
 	}
 	topicsBefore, err := c.admin.ListTopics(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stored int
-	if err := c.db.QueryRow(ctx, `SELECT count(*) FROM messages`).Scan(&stored); err != nil {
+	var stored, positions int
+	if err := c.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM consumer_offsets)`).Scan(&stored, &positions); err != nil {
 		t.Fatal(err)
 	}
 	hc := &http.Client{Timeout: 30 * time.Second}
@@ -173,12 +177,15 @@ func TestHostileInput(t *testing.T) {
 	if fmt.Sprint(topicsAfter) != fmt.Sprint(topicsBefore) {
 		t.Errorf("topics %v after the hostile requests; before %v", topicsAfter, topicsBefore)
 	}
-	var after int
-	if err := c.db.QueryRow(ctx, `SELECT count(*) FROM messages`).Scan(&after); err != nil {
+	var after, positionsAfter int
+	if err := c.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM consumer_offsets)`).Scan(&after, &positionsAfter); err != nil {
 		t.Fatal(err)
 	}
 	if after != stored {
 		t.Errorf("%d messages stored by refused requests", after-stored)
+	}
+	if positionsAfter != positions {
+		t.Errorf("%d consumer_offsets rows made by refused requests", positionsAfter-positions)
 	}
 	// And the servers still serve.
 	for _, s := range append(c.managers, c.brokers...) {
