@@ -610,18 +610,6 @@ func (b *Broker) consume(ctx context.Context, consumer int64, topic string, part
 	}
 }
 
-// sleepCtx waits d or until ctx is done; it reports whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // read returns up to max messages of a partition this broker serves, from
 // offset from on, and the partition's high watermark.
 func (b *Broker) read(ctx context.Context, topic string, partition int, from int64, limit int) ([]storedMessage, int64, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/sleep"
 )
 
 // managerRequestTimeout bounds one registration or heartbeat request.
@@ -52,7 +53,7 @@ func (b *Broker) heartbeatLoop(ctx context.Context, advertise string) {
 	registered := b.ID() != 0
 	wait := time.Duration(0)
 	for {
-		if wait > 0 && !sleepCtx(ctx, wait) {
+		if wait > 0 && !sleep.For(ctx, wait) {
 			return
 		}
 		if ctx.Err() != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/internal/sleep"
 )
 
 // DefaultManager is the manager URL used when Config.Managers is empty: the
@@ -275,8 +276,8 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 		if !deadline.IsZero() {
 			d = min(d, time.Until(deadline))
 		}
-		if err := sleep(ctx, d); err != nil {
-			return err
+		if !sleep.For(ctx, d) {
+			return ctx.Err()
 		}
 	}
 	var e *Error
@@ -351,19 +352,4 @@ func (c *Client) backoff(attempt int) time.Duration {
 	}
 	// Equal jitter: between d/2 and d.
 	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/internal/sleep"
 )
 
 // directRoutesTTL is how long a direct producer trusts its map of the
@@ -442,7 +443,8 @@ func (p *Producer) sendManager(batch []*pending) {
 		}
 		batch = again
 		if len(batch) > 0 {
-			if err := sleep(p.ctx, p.c.backoff(attempt)); err != nil {
+			if !sleep.For(p.ctx, p.c.backoff(attempt)) {
+				err := p.ctx.Err()
 				for _, m := range batch {
 					m.fut.complete(Ack{}, err)
 				}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/logq/logq/internal/sleep"
 	"github.com/rs/zerolog"
 )
 
@@ -68,7 +69,7 @@ func (l *BrokerLock) Run(ctx context.Context) {
 		}
 		l.log.Warn().Err(err).Int64("broker_id", l.id).Dur("retry_in", backoff).
 			Msg("broker session lock lost; taking it again")
-		if !sleep(ctx, backoff) {
+		if !sleep.For(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, 2*time.Second)

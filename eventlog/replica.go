@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/internal/sleep"
 	"github.com/logq/logq/projection"
 )
 
@@ -142,7 +143,7 @@ func (r *Replica) Run(ctx context.Context) {
 			return
 		}
 		r.cfg.Logger.Error().Err(err).Int64("after", after).Dur("retry_in", backoff).Msg("event log tail stopped")
-		if !sleep(ctx, backoff) {
+		if !sleep.For(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, r.cfg.MaxBackoff)
@@ -355,16 +356,4 @@ func (w *Watermark) next() (int64, <-chan struct{}) {
 		w.ch = make(chan struct{})
 	}
 	return w.seq, w.ch
-}
-
-// sleep waits for d or the end of ctx; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

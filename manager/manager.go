@@ -280,15 +280,3 @@ func (m *Manager) Close() error {
 	})
 	return nil
 }
-
-// wait waits for d or ctx; it reports whether d passed.
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

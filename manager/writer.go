@@ -9,6 +9,7 @@ import (
 	"github.com/logq/logq"
 	"github.com/logq/logq/decide"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/internal/sleep"
 	"github.com/logq/logq/projection"
 )
 
@@ -30,7 +31,7 @@ func (m *Manager) runRole(ctx context.Context) {
 		}
 		if err != nil {
 			m.log.Warn().Err(err).Dur("retry_in", backoff).Msg("cannot compete for the writer lock")
-			if !wait(ctx, backoff) {
+			if !sleep.For(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, 2*time.Second)
@@ -49,7 +50,7 @@ func (m *Manager) runRole(ctx context.Context) {
 		}
 		// A term that failed at once (catching up, appending the election)
 		// is retried with backoff, not in a hot loop.
-		if !wait(ctx, backoff) {
+		if !sleep.For(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, 2*time.Second)
