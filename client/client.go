@@ -79,6 +79,10 @@ type Client struct {
 
 	hbMu sync.Mutex
 	hbs  map[*idleHeartbeat]struct{} // running idle heartbeats; Close stops them
+
+	// heartbeatTimeout is the cluster's broker heartbeat timeout, learned
+	// from GET /healthz by the first producer that needed it (0: not yet).
+	heartbeatTimeout atomic.Int64
 }
 
 // New returns a Client for the managers in cfg. It does not contact them.

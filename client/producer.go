@@ -363,18 +363,24 @@ func retryableItem(err error) bool {
 // produceBudget is how long a producer retries a record refused for a
 // passing reason (the partition's broker unreachable, fenced, moving):
 // Config.RetryTimeout when it was set; otherwise at least the cluster's
-// heartbeat timeout (GET /healthz, one attempt) plus FailoverMargin, the
-// longest a partition waits on a broker that hangs before it moves.
+// heartbeat timeout plus FailoverMargin, the longest a partition waits on
+// a broker that hangs before it moves. The timeout is asked of a manager
+// (GET /healthz, one attempt) once per Client, not once per producer.
 func (c *Client) produceBudget(ctx context.Context) time.Duration {
 	budget := max(c.cfg.RetryTimeout, 0)
 	if c.retrySet {
 		return budget
 	}
-	var out api.HealthAnswer
-	if err := c.attemptOnce(ctx, call{method: http.MethodGet, path: "/healthz", noMinSeq: true}, &out); err != nil {
-		return budget
+	hb := time.Duration(c.heartbeatTimeout.Load())
+	if hb == 0 {
+		var out api.HealthAnswer
+		if err := c.attemptOnce(ctx, call{method: http.MethodGet, path: "/healthz", noMinSeq: true}, &out); err != nil {
+			return budget
+		}
+		hb = time.Duration(out.HeartbeatTimeout) * time.Millisecond
+		c.heartbeatTimeout.Store(int64(hb)) // 0 (a manager that does not say) asks again next time
 	}
-	return max(budget, time.Duration(out.HeartbeatTimeout)*time.Millisecond+FailoverMargin)
+	return max(budget, hb+FailoverMargin)
 }
 
 // gaveUp is the error of a record refused for a passing reason until the
