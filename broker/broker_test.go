@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/broker/storage/storagetest"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/pgtest"
@@ -268,7 +269,7 @@ func TestMinSeqHeader(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		status, out := b.do("GET", "/v1/partitions", nil, MinSeqHeader, fmt.Sprint(next))
+		status, out := b.do("GET", "/v1/partitions", nil, api.HeaderMinSeq, fmt.Sprint(next))
 		if status != 200 {
 			t.Errorf("partitions with min seq: %d %v", status, out)
 		}
@@ -277,14 +278,14 @@ func TestMinSeqHeader(t *testing.T) {
 	await(t, done)
 	// A seq that never comes: 503 timeout after MinSeqWait.
 	start := time.Now()
-	status, out := b.do("GET", "/v1/partitions", nil, MinSeqHeader, "1000000")
+	status, out := b.do("GET", "/v1/partitions", nil, api.HeaderMinSeq, "1000000")
 	if status != 503 || out["code"] != logq.ETimeout {
 		t.Fatalf("unreachable min seq: %d %v; want 503 timeout", status, out)
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("min-seq wait took %v", d)
 	}
-	status, out = b.do("GET", "/v1/partitions", nil, MinSeqHeader, "x")
+	status, out = b.do("GET", "/v1/partitions", nil, api.HeaderMinSeq, "x")
 	if status != 400 || out["code"] != logq.EInvalid {
 		t.Fatalf("bad min seq: %d %v", status, out)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/internal/httpfuzz"
 )
 
@@ -47,7 +48,7 @@ func FuzzHandler(f *testing.F) {
 		r := httpfuzz.Request(fuzzMethods[int(method)%len(fuzzMethods)], fuzzPaths[int(path)%len(fuzzPaths)], query,
 			httpfuzz.ContentType(ct), body)
 		if minSeq != "" {
-			r.Header.Set(MinSeqHeader, minSeq)
+			r.Header.Set(api.HeaderMinSeq, minSeq)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()

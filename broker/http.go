@@ -17,10 +17,6 @@ import (
 	"github.com/logq/logq/internal/httpguard"
 )
 
-// MinSeqHeader names the request header that makes the broker wait until
-// it has applied a control-plane seq before serving the request.
-const MinSeqHeader = api.HeaderMinSeq
-
 // server is the broker's HTTP API: handlers that parse and answer, the
 // broker doing the work.
 type server struct {
@@ -121,13 +117,13 @@ func (s *server) handle(h handlerFunc) httprouter.Handle {
 // waitMinSeq waits (up to MinSeqWait) until the broker has applied the
 // seq the request names in X-Logq-Min-Seq.
 func (s *server) waitMinSeq(r *http.Request) error {
-	v := r.Header.Get(MinSeqHeader)
+	v := r.Header.Get(api.HeaderMinSeq)
 	if v == "" {
 		return nil
 	}
 	seq, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil || seq < 0 {
-		return logq.Errorf(logq.EInvalid, "%s must be a non-negative integer", MinSeqHeader)
+		return logq.Errorf(logq.EInvalid, "%s must be a non-negative integer", api.HeaderMinSeq)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MinSeqWait)
 	defer cancel()
@@ -202,7 +198,7 @@ func (b *Broker) checkProducers(topic string, partition int, msgs []api.AppendMe
 		last = m.ProducerID
 		p, ok := b.state.Producers[m.ProducerID]
 		if !ok {
-			return logq.Errorf(logq.EProducerNotFound, "producer %d not found; register it first (or send %s)", m.ProducerID, MinSeqHeader)
+			return logq.Errorf(logq.EProducerNotFound, "producer %d not found; register it first (or send %s)", m.ProducerID, api.HeaderMinSeq)
 		}
 		if err := api.CheckProducer(m.ProducerID, p.Topic, p.Partition, topic, partition); err != nil {
 			return err
@@ -222,7 +218,7 @@ func (b *Broker) checkConsumer(consumer int64, topic string, partition int) erro
 	c, ok := b.state.Consumers[consumer]
 	switch {
 	case !ok:
-		return logq.Errorf(logq.EConsumerNotFound, "consumer %d not found; register it first (or send %s)", consumer, MinSeqHeader)
+		return logq.Errorf(logq.EConsumerNotFound, "consumer %d not found; register it first (or send %s)", consumer, api.HeaderMinSeq)
 	case c.Topic != topic:
 		return logq.Errorf(logq.EInvalid, "consumer %d is registered for topic %q, not %q", consumer, c.Topic, topic)
 	case c.Partition != nil && *c.Partition != partition:

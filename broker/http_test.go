@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/internal/pgtest"
 )
 
@@ -88,7 +89,7 @@ func TestBadInput(t *testing.T) {
 		}
 		var header []string
 		if c.name == "partitions bad min seq" {
-			header = []string{MinSeqHeader, "-1"}
+			header = []string{api.HeaderMinSeq, "-1"}
 		}
 		status, out := b.do(c.method, c.path, body, header...)
 		if status != c.status {

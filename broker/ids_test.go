@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/internal/pgtest"
 )
 
@@ -91,17 +92,17 @@ func TestUnknownIDsRefused(t *testing.T) {
 
 	// Registered a moment ago: the caller's min seq makes the broker wait.
 	seq = cp.register("orders", nil, 300)
-	hdr := []string{MinSeqHeader, fmt.Sprint(seq)}
+	hdr := []string{api.HeaderMinSeq, fmt.Sprint(seq)}
 	if status, out := b.do("POST", "/v1/append", appendBody("orders", 0, 300, "fresh"), hdr...); status != 200 {
 		t.Fatalf("append of a fresh producer with its min seq: %d %v", status, out)
 	}
 	seq = cp.register("orders", nil, 301)
-	hdr = []string{MinSeqHeader, fmt.Sprint(seq)}
+	hdr = []string{api.HeaderMinSeq, fmt.Sprint(seq)}
 	if status, out := b.do("GET", "/v1/size?topic=orders&partition=0&consumer_id=301", nil, hdr...); status != 200 || out["size"] != 1.0 {
 		t.Fatalf("size of a fresh consumer with its min seq: %d %v", status, out)
 	}
 	seq = cp.register("orders", nil, 302)
-	hdr = []string{MinSeqHeader, fmt.Sprint(seq)}
+	hdr = []string{api.HeaderMinSeq, fmt.Sprint(seq)}
 	if status, out := b.do("POST", "/v1/consume", map[string]any{"topic": "orders", "partition": 0, "consumer_id": 302}, hdr...); status != 200 {
 		t.Fatalf("consume of a fresh consumer with its min seq: %d %v", status, out)
 	}

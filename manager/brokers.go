@@ -5,17 +5,12 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/logq/logq/api"
 	"github.com/logq/logq/router"
 )
 
 // The data plane (produce, consume, size) is package router's; the manager
 // registers its handlers and calls brokers for its own reads (high
 // watermarks, lags) through it.
-
-// HeaderMinSeq asks a broker to apply the event log up to this seq before
-// checking ownership (docs/api.md, Broker API).
-const HeaderMinSeq = api.HeaderMinSeq
 
 // newRouter makes the manager's data plane, routing by its replica.
 func (m *Manager) newRouter() *router.Router {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/broker"
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/internal/pgtest"
@@ -256,7 +257,7 @@ func TestDecommissionUnderLoad(t *testing.T) {
 		body := fmt.Sprintf(`{"topic":"load","partition":%d,"producer_id":1,"message":"late"}`, part)
 		req, _ := http.NewRequest("POST", "http://"+victim.addr+"/v1/append", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(HeaderMinSeq, fmt.Sprint(seq))
+		req.Header.Set(api.HeaderMinSeq, fmt.Sprint(seq))
 		resp, err := a.hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
