@@ -1,8 +1,9 @@
 // Package fastjson is the hand-written JSON codec logq's hot paths used
 // before the codec comparison (package codecbench, docs/benchmarks.md "JSON
-// codec") chose goccy/go-json. Nothing in logq uses it any more: it is kept,
-// unchanged, only as that comparison's baseline, so the figures stay
-// reproducible.
+// codec") chose goccy/go-json. Nothing in logq uses it any more: it is kept
+// only as that comparison's baseline, so the figures stay reproducible (the
+// parts the comparison does not call, the map decoding of the old lenient
+// path, are gone).
 //
 // It is not a general JSON library. The encoder appends strings and
 // numbers exactly as encoding/json writes them. The decoder is a cursor
@@ -500,10 +501,6 @@ func (d *Decoder) Skip() bool {
 	return ok
 }
 
-// Any reads any value as encoding/json decodes it into an interface{} with
-// UseNumber: string, json.Number, bool, nil, []any or map[string]any.
-func (d *Decoder) Any() (any, bool) { return d.any(true) }
-
 func (d *Decoder) any(keep bool) (any, bool) {
 	switch c := d.Peek(); {
 	case c == '"':
@@ -561,18 +558,4 @@ func (d *Decoder) any(keep bool) (any, bool) {
 		return l, ok
 	}
 	return nil, d.fail()
-}
-
-// DecodeObject decodes b, which must be one JSON object and nothing else,
-// as encoding/json decodes it into a map[string]any with UseNumber.
-func DecodeObject(b []byte) (map[string]any, bool) {
-	d := NewDecoder(b)
-	if d.Peek() != '{' {
-		return nil, false
-	}
-	v, ok := d.Any()
-	if !ok || !d.End() {
-		return nil, false
-	}
-	return v.(map[string]any), true
 }
