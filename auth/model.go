@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -424,4 +425,43 @@ func (d *Directory) WithoutACL(a ACL) *Directory {
 	}
 	c.acls = kept
 	return c
+}
+
+// directoryJSON is the JSON form of a Directory: the principals (with
+// their hashes, as the events carry them) and the ACLs.
+type directoryJSON struct {
+	Principals []Principal `json:"principals"`
+	ACLs       []ACL       `json:"acls"`
+}
+
+// MarshalJSON writes d as its principals and ACLs.
+func (d *Directory) MarshalJSON() ([]byte, error) {
+	v := directoryJSON{Principals: d.Principals(), ACLs: d.ACLs()}
+	if v.Principals == nil {
+		v.Principals = []Principal{}
+	}
+	if v.ACLs == nil {
+		v.ACLs = []ACL{}
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (d *Directory) UnmarshalJSON(b []byte) error {
+	var v directoryJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	var c *Directory
+	for _, p := range v.Principals {
+		c = c.WithPrincipal(p)
+	}
+	for _, a := range v.ACLs {
+		c = c.WithACL(a)
+	}
+	if c == nil {
+		c = &Directory{}
+	}
+	*d = *c
+	return nil
 }
