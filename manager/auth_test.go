@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
 	"github.com/logq/logq/auth"
 	"github.com/logq/logq/auth/httpauth"
+	"github.com/logq/logq/broker"
 	"github.com/logq/logq/internal/pgtest"
 	"github.com/logq/logq/internal/tlstest"
 )
@@ -78,6 +80,12 @@ func startAuthWriter(t *testing.T, dsn string, extra Config) *authFixture {
 	cfg.Role, cfg.DSN, cfg.Auth, cfg.Bootstrap = RoleWrite, dsn, true, boot
 	cfg.Credentials = httpauth.Credentials{Token: f.manager}
 	f.w = startManager(t, cfg)
+	if cfg.TLS.CA != "" {
+		cc, _ := cfg.TLS.ClientConfig()
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cc}}
+		tlsClients.Store(f.w.url, hc)
+		t.Cleanup(func() { tlsClients.Delete(f.w.url); hc.CloseIdleConnections() })
+	}
 	waitWriter(t, f.w)
 	waitFor(t, 10e9, "bootstrap principals", func() bool { // woken by f.w applying events
 		_, ok := f.w.directory().Principal("r-cluster-alter")
@@ -106,6 +114,9 @@ func startAuthWriter(t *testing.T, dsn string, extra Config) *authFixture {
 	return f
 }
 
+// tlsClients are the clients of TLS managers, by base URL.
+var tlsClients sync.Map
+
 func authDo(t *testing.T, base, method, path, body, authz string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(testCtx(t), 10e9)
@@ -124,7 +135,11 @@ func authDo(t *testing.T, base, method, path, body, authz string) (int, string) 
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := http.DefaultClient
+	if c, ok := tlsClients.Load(base); ok {
+		hc = c.(*http.Client)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -404,4 +419,77 @@ func TestManagerTLS(t *testing.T) {
 func startManagerTLS(t *testing.T, cfg Config) *node {
 	t.Helper()
 	return startManager(t, cfg) // https:// when cfg.TLS has a certificate
+}
+
+// TestAuthEndToEnd: with auth everywhere, a broker registers with its own
+// credentials, the manager routes produce and consume to it with its own,
+// and a client with produce and consume rights on one topic uses it —
+// over TLS on both hops.
+func TestAuthEndToEnd(t *testing.T) {
+	t.Parallel()
+	files := tlstest.New(t)
+	dsn := pgtest.NewDB(t)
+	tlsFiles := httpauth.TLSFiles{Cert: files.Cert, Key: files.Key, CA: files.CA}
+	f := startAuthWriter(t, dsn, Config{TLS: tlsFiles})
+	b := startMemberBroker(t, broker.Config{DSN: dsn, Managers: []string{f.w.url}, Auth: true,
+		Credentials: httpauth.Credentials{Token: f.broker}, TLS: tlsFiles})
+	waitFor(t, 20e9, "the broker registered", func() bool {
+		for _, br := range f.w.State().Brokers {
+			if br.Alive && strings.HasPrefix(br.Address, "https://") {
+				return true
+			}
+		}
+		return false
+	}, f.w)
+	_ = b
+	cc, _ := httpauth.TLSFiles{CA: files.CA}.ClientConfig()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cc}}
+	defer hc.CloseIdleConnections()
+	do := func(method, path, body, authz string) (int, string) {
+		req, _ := http.NewRequest(method, f.w.url+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", authz)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	admin := "Bearer " + f.admin
+	if st, b := do("POST", "/topics", `{"topic_name":"e2e","partitions":1}`, admin); st != 200 {
+		t.Fatalf("create: %d %s", st, b)
+	}
+	st, body := do("POST", "/principals", `{"name":"app","password":"app-pw-123"}`, admin)
+	if st != 200 {
+		t.Fatalf("principal: %d %s", st, body)
+	}
+	for _, op := range []string{"write", "read"} {
+		if st, b := do("POST", "/acls", `{"principal":"app","resource":"topic","name":"e2e","operation":"`+op+`"}`, admin); st != 200 {
+			t.Fatalf("acl: %d %s", st, b)
+		}
+	}
+	app := "Basic " + b64("app:app-pw-123")
+	var prod api.RegisterProducerAnswer
+	st, body = do("POST", "/producer/register", `{"topic":"e2e"}`, app)
+	if st != 200 {
+		t.Fatalf("register: %d %s", st, body)
+	}
+	json.Unmarshal([]byte(body), &prod)
+	if st, b := do("POST", "/producer/produce", `{"topic":"e2e","producer_id":`+itoa(prod.ProducerID)+`,"message":"hello"}`, app); st != 200 {
+		t.Fatalf("produce: %d %s", st, b)
+	}
+	if st, b := do("POST", "/producer/produce", `{"topic":"orders","producer_id":`+itoa(prod.ProducerID)+`,"message":"x"}`, app); st != 403 {
+		t.Fatalf("produce to another topic: %d %s", st, b)
+	}
+	var cons api.RegisterConsumerAnswer
+	st, body = do("POST", "/consumer/register", `{"topic":"e2e"}`, app)
+	if st != 200 {
+		t.Fatalf("register consumer: %d %s", st, body)
+	}
+	json.Unmarshal([]byte(body), &cons)
+	if st, b := do("GET", "/consumer/consume?topic=e2e&consumer_id="+itoa(cons.ConsumerID), "", app); st != 200 || !strings.Contains(b, "hello") {
+		t.Fatalf("consume: %d %s", st, b)
+	}
 }
