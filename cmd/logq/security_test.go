@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/internal/pgtest"
 )
 
@@ -77,4 +78,26 @@ func TestDevAuth(t *testing.T) {
 		t.Fatal("a deleted user still logs in")
 	}
 	stop()
+}
+
+// TestComposeServersStart: every server of docker-compose.yml listens on
+// all interfaces, so each one needs --auth or --insecure, or it refuses to
+// start (docs/deploy.md).
+func TestComposeServersStart(t *testing.T) {
+	t.Parallel()
+	c := loadCompose(t)
+	for name, s := range c.Services {
+		if len(s.Command) == 0 {
+			continue
+		}
+		cmd, f, err := parseService(s.Command, s.Environment)
+		if err != nil || (cmd != "manager" && cmd != "broker") {
+			continue
+		}
+		authOn := f.Lookup("auth").Value.String() == "true"
+		insecure := f.Lookup("insecure").Value.String() == "true"
+		if !authOn && !insecure && !httpauth.IsLoopback(f.Lookup("addr").Value.String()) {
+			t.Errorf("%s: listens on %s without --auth or --insecure: it would refuse to start", name, f.Lookup("addr").Value.String())
+		}
+	}
 }
