@@ -39,7 +39,7 @@ type State struct {
 	Producers   map[int64]*Producer `json:"producers"`
 	Consumers   map[int64]*Consumer `json:"consumers"`
 	NextIDs     NextIDs             `json:"next_ids"`
-	Security    *auth.Directory     `json:"security"` // principals, tokens, ACLs (security.go); immutable, nil when empty
+	Security    *auth.Directory     `json:"security,omitempty"` // principals, tokens, ACLs (security.go); immutable, nil when empty
 }
 
 // NextIDs are the smallest ids not yet used, for the writer to assign.

@@ -287,10 +287,10 @@ type clientCreds struct {
 
 func addClientCreds(f *flags) *clientCreds {
 	c := &clientCreds{
-		token:    f.String("token", "", "bearer `token` (env LOGQ_TOKEN)"),
-		user:     f.String("user", "", "principal `name` for basic auth (env LOGQ_USER)"),
-		password: f.String("password", "", "`password` of --user (env LOGQ_PASSWORD)"),
-		ca:       f.String("tls-ca", "", "trust these CAs for https:// managers (PEM `FILE`; env LOGQ_TLS_CA)"),
+		token:    f.String("token", "", "bearer `token`"),
+		user:     f.String("user", "", "principal `name` for basic auth"),
+		password: f.String("password", "", "`password` of --user"),
+		ca:       f.String("tls-ca", "", "trust these CAs for https:// managers (PEM `FILE`)"),
 	}
 	f.fromEnv("token", "LOGQ_TOKEN")
 	f.fromEnv("user", "LOGQ_USER")
