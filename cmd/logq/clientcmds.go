@@ -27,7 +27,7 @@ type clientFlags struct {
 	f       *flags
 	stdout  io.Writer
 	manager *string
-	asJSON  *bool // nil: the command has no --json
+	asJSON  *bool        // nil: the command has no --json
 	creds   *clientCreds // security.go
 }
 

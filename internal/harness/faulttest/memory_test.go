@@ -22,7 +22,7 @@ const (
 	memRequests     = 200
 	memBodyBytes    = 8<<20 - 4096 // just under --max-body-bytes (8 MiB)
 	memInflight     = 64 << 20     // --max-inflight-bytes
-	memFactor       = 4            // body + decoded messages + the broker request + slack, per admitted byte
+	memFactor       = 5            // body + decoded messages + the broker request + GC headroom, per admitted byte
 	memBaseOverhead = 96 << 20     // the process before the storm, runtime and GC headroom
 )
 
@@ -57,7 +57,7 @@ func TestMemoryBound(t *testing.T) {
 	b.WriteString("]}")
 	body := b.String()
 
-	tr := &http.Transport{MaxIdleConnsPerHost: -1, DisableKeepAlives: true}
+	tr := &http.Transport{MaxIdleConnsPerHost: -1, DisableKeepAlives: true, ExpectContinueTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 2 * time.Minute}
 	start := make(chan struct{})
@@ -68,6 +68,10 @@ func TestMemoryBound(t *testing.T) {
 		wg.Go(func() {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, mgr.url+"/producer/produce_batch", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
+			// As curl does for large bodies: a refusal is read before the
+			// body is sent (without it the client sees the refused
+			// connection close under its upload instead of the 503).
+			req.Header.Set("Expect", "100-continue")
 			<-start
 			resp, err := hc.Do(req)
 			code := 0
