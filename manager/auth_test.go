@@ -493,3 +493,34 @@ func TestAuthEndToEnd(t *testing.T) {
 		t.Fatalf("consume: %d %s", st, b)
 	}
 }
+
+// TestProduceQuota: a client principal over its produce byte rate is
+// answered 429 with Retry-After before anything is routed; an admin is not
+// throttled.
+func TestProduceQuota(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDB(t)
+	f := startAuthWriter(t, dsn, Config{QuotaProduceBytesPerSec: 1000})
+	producer := "Bearer " + f.right["topic/produce"]
+	big := `{"topic":"orders","producer_id":1,"message":"` + strings.Repeat("x", 3000) + `"}`
+	st, _ := authDo(t, f.w.url, "POST", "/producer/produce", big, producer) // admitted (its broker is unreachable: 503), charged 3 KB
+	if st == 429 {
+		t.Fatal("the first request was throttled")
+	}
+	ctx, cancel := context.WithTimeout(testCtx(t), 10e9)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", f.w.url+"/producer/produce", strings.NewReader(big))
+	req.Header.Set("Authorization", producer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(b), logq.EThrottled) {
+		t.Fatalf("over the quota: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	if st, b := authDo(t, f.w.url, "POST", "/producer/produce", big, "Bearer "+f.admin); st == 429 {
+		t.Fatalf("an admin was throttled: %s", b)
+	}
+}

@@ -241,22 +241,26 @@ func renderSecurity(b *strings.Builder, s *State) {
 	}
 }
 
-// The security section of the binary snapshot, after everything else:
+// The security section of the binary snapshot, after everything else,
+// present only when there is a principal or an ACL:
 //
+//	tag:        the byte securityTag
 //	principals: count, then name, kind, credential count, then per
 //	            credential mechanism, salt, iterations, stored key,
 //	            server key; token count, then per token id, hash
 //	acls:       count, then principal, resource, pattern, name,
 //	            operation, effect
 //
-// A snapshot that ends before it (written before security existed) has an
-// empty directory.
+// A snapshot without it (empty, or written before security existed) has an
+// empty directory. The tag tells the section from one another kind of
+// state may add after it.
 func appendSecurity(b []byte, s *State) []byte {
 	ps := s.Security.Principals()
 	acls := s.Security.ACLs()
 	if len(ps) == 0 && len(acls) == 0 {
 		return b
 	}
+	b = append(b, securityTag)
 	b = binary.AppendUvarint(b, uint64(len(ps)))
 	for _, p := range ps {
 		b = appendString(b, p.Name)
@@ -284,11 +288,15 @@ func appendSecurity(b []byte, s *State) []byte {
 	return b
 }
 
+// securityTag starts the security section of a snapshot.
+const securityTag = 0xA5
+
 // readSecurity reads the security section, if the snapshot has one.
 func readSecurity(r *reader, s *State) {
-	if r.err != nil || len(r.b) == 0 {
+	if r.err != nil || len(r.b) == 0 || r.b[0] != securityTag {
 		return
 	}
+	r.b = r.b[1:]
 	var d *auth.Directory
 	n := r.count(3)
 	for i := 0; i < n && r.err == nil; i++ {
