@@ -281,3 +281,38 @@ func TestValidate(t *testing.T) {
 		t.Error("1 iteration validated")
 	}
 }
+
+func TestAuthorizeAll(t *testing.T) {
+	every := allow("alice", Topic, Literal, "*", OpProduce)
+	prefixAll := allow("bob", Topic, Prefix, "", OpAll)
+	d := dirWith(t, every, prefixAll, allow("alice", Topic, Literal, "orders", OpConsume))
+	p := func(n string) Principal { x, _ := d.Principal(n); return x }
+	for _, c := range []struct {
+		who  string
+		op   Operation
+		want bool
+	}{
+		{"alice", OpProduce, true}, {"alice", OpDescribe, true}, {"alice", OpConsume, false}, // consume: only "orders"
+		{"bob", OpDelete, true}, {"root", OpAlter, true}, {"b1", OpProduce, true}, {"m1", OpDelete, true},
+	} {
+		if got := AuthorizeAll(d, p(c.who), Topic, c.op); got != c.want {
+			t.Errorf("%s %s = %t", c.who, c.op, got)
+		}
+		// Whenever it says yes, Authorize agrees for any name.
+		if c.want {
+			for _, n := range []string{"x", "orders", "secret.y"} {
+				if !Authorize(d, p(c.who), Resource{Topic, n}, c.op) {
+					t.Errorf("AuthorizeAll(%s, %s) but not for %q", c.who, c.op, n)
+				}
+			}
+		}
+	}
+	// A deny on the resource type: the name matters.
+	dd := d.WithACL(ACL{Principal: "alice", Resource: Topic, Pattern: Prefix, Name: "secret.", Operation: OpProduce, Effect: Deny})
+	if AuthorizeAll(dd, p("alice"), Topic, OpProduce) {
+		t.Error("AuthorizeAll ignored a deny")
+	}
+	if AuthorizeAll(d, p("alice"), Group, OpProduce) {
+		t.Error("a topic rule allowed every group")
+	}
+}

@@ -66,3 +66,37 @@ func (a *Authenticator) SCRAM(mech Mechanism) (*SCRAM, error) { return NewSCRAM(
 func (a *Authenticator) Authorize(p Principal, res Resource, op Operation) bool {
 	return Authorize(a.dir(), p, res, op)
 }
+
+// AuthorizeAll reports whether p may do op on every resource of type rt,
+// whatever its name: its kind allows it, or an allow ACL for every name
+// (literal "*" or prefix "") matches and no deny ACL on rt exists. A
+// listener uses it to skip learning a request's resource name (reading
+// its body) when the name cannot change the decision.
+func AuthorizeAll(d *Directory, p Principal, rt ResourceType, op Operation) bool {
+	switch p.Kind {
+	case KindAdmin, KindManager:
+		return true
+	case KindBroker:
+		if rt == Topic || rt == Group {
+			return true
+		}
+	}
+	if d == nil {
+		return false
+	}
+	allowed := false
+	for _, a := range d.acls {
+		if a.Resource != rt {
+			continue
+		}
+		if a.Effect == Deny {
+			return false
+		}
+		every := a.Pattern == Literal && a.Name == "*" || a.Pattern == Prefix && a.Name == ""
+		if every && (a.Principal == "*" || a.Principal == p.Name) &&
+			(a.Operation == OpAll || a.Operation == op || op == OpDescribe && a.Operation != OpCreate) {
+			allowed = true
+		}
+	}
+	return allowed
+}

@@ -283,3 +283,37 @@ func TestTransportAddsCredentials(t *testing.T) {
 		t.Fatalf("basic header %q", h)
 	}
 }
+
+// watchedBody records whether the middleware read it.
+type watchedBody struct {
+	*strings.Reader
+	read bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) { b.read = true; return b.Reader.Read(p) }
+func (b *watchedBody) Close() error               { return nil }
+
+// TestBodyReadOnlyWhenTheNameMatters: the body is read to learn a topic
+// only when the principal's rights depend on it.
+func TestBodyReadOnlyWhenTheNameMatters(t *testing.T) {
+	f := newFixture(t)
+	cfg := &httpauth.Config{Enabled: true, Auth: auth.NewAuthenticator(func() *auth.Directory { return f.dir }), WriteError: writeErr,
+		Table: httpauth.Table{{Method: "POST", Path: "/produce", Resource: auth.Topic, Name: httpauth.Field("topic"), Op: auth.OpProduce}}}
+	var readBefore bool
+	var body *watchedBody
+	h := cfg.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { readBefore = body.read }))
+	for _, c := range []struct {
+		tok      string
+		wantRead bool
+	}{{f.admin, false}, {f.brokr, false}, {f.alice, true}} {
+		body = &watchedBody{Reader: strings.NewReader(`{"topic":"orders"}`)}
+		req := httptest.NewRequest("POST", "/produce", nil)
+		req.Body = body
+		req.Header.Set("Authorization", "Bearer "+c.tok)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 || readBefore != c.wantRead {
+			t.Errorf("%d, body read before the handler: %t, want %t", w.Code, readBefore, c.wantRead)
+		}
+	}
+}
