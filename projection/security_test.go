@@ -193,3 +193,30 @@ func TestSecuritySnapshot(t *testing.T) {
 		}
 	}
 }
+
+// fuzzTokens are fixed token hashes for the fuzzer's security events.
+var fuzzTokens = []auth.TokenHash{auth.HashToken("logq_a"), auth.HashToken("logq_b"), auth.HashToken("logq_c"), auth.HashToken("logq_d")}
+
+// securityPayload makes a security event from fuzz bytes (op >= 220).
+func securityPayload(op byte, x int64, y int, z int64) projection.Payload {
+	name := "p" + string(rune('0'+x))
+	acl := auth.ACL{Principal: name, Resource: []auth.ResourceType{auth.Topic, auth.Group, auth.Cluster, "bad"}[y], Pattern: auth.Literal,
+		Name: "n" + string(rune('0'+z)), Operation: auth.Operations[int(z)%len(auth.Operations)], Effect: auth.Allow}
+	if z == 3 {
+		acl.Principal, acl.Effect, acl.Pattern = "*", auth.Deny, auth.Prefix
+	}
+	switch op % 6 {
+	case 0:
+		return projection.PrincipalCreated{Name: name, Kind: auth.Kinds[y], Tokens: []auth.TokenHash{fuzzTokens[z]}}
+	case 1:
+		return projection.PrincipalDeleted{Name: name}
+	case 2:
+		return projection.TokenIssued{Principal: name, Token: fuzzTokens[z]}
+	case 3:
+		return projection.TokenRevoked{Principal: name, TokenID: fuzzTokens[z].ID}
+	case 4:
+		return projection.AclAdded{ACL: acl}
+	default:
+		return projection.AclRemoved{ACL: acl}
+	}
+}
