@@ -35,6 +35,7 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 	hbt := f.Duration("heartbeat-timeout", 10*time.Second, "silence after which a broker is declared dead")
 	mkLog := logFlags(f, "warn")
 	withAuth := f.Bool("auth", false, "turn authentication and authorization on: create an admin principal and print its token and password")
+	insecure := f.Bool("insecure", false, "allow a non-loopback --addr without --auth (an open cluster on the network)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if *db != "" && *data != "" {
@@ -66,7 +67,7 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 			DSN: *db, DataDir: *data, Host: host, Port: port,
 			Readers: *readers, Brokers: *brokers, Auto: *auto, TailMode: tm,
 			HeartbeatInterval: *hbi, HeartbeatTimeout: *hbt, Logger: log,
-			Auth: *withAuth,
+			Auth: *withAuth, Insecure: *insecure,
 		}
 		// devcluster treats 0 as "the default"; -1 as none.
 		if *readers == 0 {

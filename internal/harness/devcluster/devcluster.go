@@ -59,6 +59,8 @@ type Config struct {
 	// the writer creates an admin principal (Cluster.AdminToken,
 	// AdminPassword) and the managers' and brokers' own principals.
 	Auth bool
+	// Insecure lets the servers listen on a non-loopback Host without Auth.
+	Insecure bool
 }
 
 // Node is one running server.
@@ -269,6 +271,7 @@ func (c *Cluster) startManager(ctx context.Context, name string, role manager.Ro
 		HeartbeatTimeout:  c.cfg.HeartbeatTimeout,
 		Logger:            c.cfg.Logger.With().Str("node", name).Logger(),
 		Auth:              c.sec != nil, // auth.go
+		Insecure:          c.cfg.Insecure,
 		Bootstrap:         c.sec.bootstrap(),
 		Credentials:       c.sec.managerCreds(),
 	})
@@ -289,6 +292,7 @@ func (c *Cluster) startBroker(ctx context.Context, name string, managers []strin
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
 		Logger:            c.cfg.Logger.With().Str("node", name).Logger(),
 		Auth:              c.sec != nil, // auth.go
+		Insecure:          c.cfg.Insecure,
 		Credentials:       c.sec.brokerCreds(),
 	})
 	if err != nil {
