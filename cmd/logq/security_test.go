@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/logq/logq/auth"
 	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/internal/pgtest"
 )
@@ -98,6 +102,55 @@ func TestComposeServersStart(t *testing.T) {
 		insecure := f.Lookup("insecure").Value.String() == "true"
 		if !authOn && !insecure && !httpauth.IsLoopback(f.Lookup("addr").Value.String()) {
 			t.Errorf("%s: listens on %s without --auth or --insecure: it would refuse to start", name, f.Lookup("addr").Value.String())
+		}
+	}
+}
+
+// TestServersWithAuth: `logq manager --auth` with bootstrap tokens and
+// `logq broker --auth --token-file`: the broker registers with its own
+// credentials, the admin token works from the CLI, and a manager refuses a
+// non-loopback address without --auth or --insecure.
+func TestServersWithAuth(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	admin, _ := auth.NewToken()
+	mgrTok, _ := auth.NewToken()
+	brokerTok, _ := auth.NewToken()
+	file := filepath.Join(t.TempDir(), "broker.token")
+	if err := os.WriteFile(file, []byte(brokerTok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	maddr, mdone := serve(t, ctx, "manager serving", "manager", "--db", dsn, "--addr", "127.0.0.1:0", "--role", "write",
+		"--log-format", "json", "--auth", "--token", mgrTok, "--admin-token", admin, "--broker-token", brokerTok)
+	murl := "http://" + maddr
+	_, bdone := serve(t, ctx, "broker serving", "broker", "--db", dsn, "--addr", "127.0.0.1:0", "--managers", murl,
+		"--log-format", "json", "--heartbeat-interval", "1s", "--auth", "--token-file", file)
+	envv := map[string]string{"LOGQ_MANAGER": murl, "LOGQ_TOKEN": admin}
+	eventually(t, time.Minute, "the broker registered", func() bool {
+		r := runLogq(t, envv, "", "brokers")
+		return r.err == nil && strings.Count(r.stdout, " true ") == 1
+	})
+	mustLogq(t, envv, "", "topics", "create", "t", "--partitions", "1")
+	mustLogq(t, envv, "a\nb\n", "produce", "--topic", "t")
+	if r := mustLogq(t, envv, "", "consume", "--topic", "t"); strings.Count(r.stdout, "\n") != 2 {
+		t.Fatalf("consume printed %q", r.stdout)
+	}
+	if r := runLogq(t, map[string]string{"LOGQ_MANAGER": murl}, "", "brokers"); r.err == nil {
+		t.Fatal("brokers listed without credentials")
+	}
+	if r := runLogq(t, nil, "", "manager", "--db", dsn, "--addr", "0.0.0.0:0", "--role", "read", "--log-level", "disabled"); r.err == nil ||
+		!strings.Contains(r.err.Error(), "refusing to listen") {
+		t.Fatalf("an open manager on 0.0.0.0: %v", r.err)
+	}
+	if r := runLogq(t, nil, "", "manager", "--db", dsn, "--admin-token", "nope", "--log-level", "disabled"); r.err == nil || !strings.Contains(r.err.Error(), "logq tokens new") {
+		t.Fatalf("a malformed bootstrap token: %v", r.err)
+	}
+	cancel()
+	for _, d := range []<-chan error{bdone, mdone} {
+		if err := <-d; err != nil {
+			t.Fatalf("server returned %v", err)
 		}
 	}
 }
