@@ -26,6 +26,8 @@ const (
 	EUnavailable      = "unavailable"        // try again later: 503
 	ETimeout          = "timeout"            // bounded wait expired: 503
 	EInternal         = "internal"           // a bug or an infrastructure failure: 500
+	EUnauthenticated  = "unauthenticated"    // missing or wrong credentials: 401
+	EThrottled        = "throttled"          // over a per-principal quota: 429
 )
 
 // Error is an error with a code from the vocabulary above and a message fit
@@ -111,6 +113,8 @@ var (
 	ErrUnavailable      = &Error{Code: EUnavailable}
 	ErrTimeout          = &Error{Code: ETimeout}
 	ErrInternal         = &Error{Code: EInternal}
+	ErrUnauthenticated  = &Error{Code: EUnauthenticated}
+	ErrThrottled        = &Error{Code: EThrottled}
 )
 
 // HTTPStatus maps an error code to its HTTP status code. It is the one
@@ -131,6 +135,10 @@ func HTTPStatus(code string) int {
 		return 413
 	case ENotWriter, EUnavailable, ETimeout:
 		return 503
+	case EUnauthenticated:
+		return 401
+	case EThrottled:
+		return 429
 	default:
 		return 500
 	}
@@ -154,6 +162,10 @@ func CodeForStatus(status int) string {
 		return ETooLarge
 	case status == 503:
 		return EUnavailable
+	case status == 401:
+		return EUnauthenticated
+	case status == 429:
+		return EThrottled
 	case status >= 400 && status < 500:
 		return EInvalid
 	default:

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/broker/storage/pgstore"
 	"github.com/logq/logq/eventlog"
@@ -261,6 +262,14 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	if !b.serving.CompareAndSwap(false, true) {
 		return errors.New("broker: Serve called twice")
 	}
+	if err := httpauth.CheckExposure(ln.Addr().String(), b.cfg.Auth, b.cfg.Insecure); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	tlsCfg, err := b.cfg.TLS.ServerConfig()
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	ln = httpauth.Listen(ln, tlsCfg) // auth.go: TLS on the API
 	srv := &http.Server{
 		Handler:           newServer(b).handler(),
 		ReadHeaderTimeout: b.cfg.ReadHeaderTimeout,
@@ -278,6 +287,9 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 		adv := b.cfg.AdvertiseAddr
 		if adv == "" {
 			adv = advertise.Addr(ln.Addr())
+		}
+		if tlsCfg != nil {
+			adv = "https://" + adv // managers and clients call it over TLS
 		}
 		loops.Go(func() { b.heartbeatLoop(loopCtx, adv) })
 		loops.Go(func() { b.sessionLockLoop(loopCtx) })

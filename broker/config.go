@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/defaults"
 	"github.com/logq/logq/internal/httpguard"
@@ -111,6 +112,18 @@ type Config struct {
 	MaxConns int32
 	// Logger receives the broker's logs; the zero value logs nothing.
 	Logger zerolog.Logger
+
+	// Security (auth.go, docs/security.md). Auth turns authentication and
+	// authorization on (the route table in auth.go); off, the API is open
+	// and Serve refuses a non-loopback listener unless Insecure.
+	Auth     bool
+	Insecure bool
+	// Credentials are the broker's own (a broker principal's), sent on its
+	// registration and heartbeats.
+	Credentials httpauth.Credentials
+	// TLS: the listener's certificate and key (and client CA for mutual
+	// TLS); CA (and Cert/Key as a client certificate) for calls to managers.
+	TLS httpauth.TLSFiles
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -198,6 +211,12 @@ func (c Config) Validate() error {
 	}
 	if c.WriteTimeout <= c.LongPollMax {
 		return bad("WriteTimeout %v must exceed LongPollMax %v (a long poll answers after its wait)", c.WriteTimeout, c.LongPollMax)
+	}
+	if _, err := c.TLS.ServerConfig(); err != nil { // auth.go
+		return bad("%v", err)
+	}
+	if _, err := c.TLS.ClientConfig(); err != nil {
+		return bad("%v", err)
 	}
 	return nil
 }

@@ -85,6 +85,7 @@ func (s *server) handler() http.Handler {
 		s.writeError(w, r, logq.Errorf(logq.EInternal, "internal error"))
 	}
 	var h http.Handler = r
+	h = s.authenticate(h)                         // 401/403 by the route table (auth.go), before any handler
 	h = httpguard.New(s.guardConfig()).Handler(h) // Host, cross-site and in-flight limits, before any body is read
 	h = hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
 		hlog.FromRequest(r).Debug().Str("method", r.Method).Str("path", r.URL.Path).

@@ -26,6 +26,7 @@ const managerRequestTimeout = 5 * time.Second
 func (b *Broker) heartbeatLoop(ctx context.Context, advertise string) {
 	defer close(b.heartbeatDone)
 	hc := &http.Client{Timeout: managerRequestTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	b.secureClient(hc) // its own credentials and TLS (auth.go)
 	defer hc.CloseIdleConnections()
 	managers := make([]string, len(b.cfg.Managers))
 	for i, m := range b.cfg.Managers {

@@ -64,6 +64,16 @@ type Config struct {
 	// RequestTimeout bounds one attempt (default 15 s), on top of any
 	// long-poll wait the request asks for.
 	RequestTimeout time.Duration
+
+	// Token (a bearer token), or User and Password (basic auth),
+	// authenticate every request to managers and brokers. Left empty, New
+	// reads LOGQ_TOKEN, or LOGQ_USER and LOGQ_PASSWORD, from the
+	// environment (`logq dev --auth` prints them); NoEnv turns that off.
+	Token, User, Password string
+	// TLSCA is a PEM file of CAs to trust for https:// managers and brokers
+	// besides the system's (default: LOGQ_TLS_CA).
+	TLSCA string
+	NoEnv bool
 }
 
 // Client talks to a logq cluster. It is safe for concurrent use.
@@ -134,6 +144,9 @@ func New(cfg Config) (*Client, error) {
 			ExpectContinueTimeout: time.Second,
 		}
 		c.http = &http.Client{Transport: c.own}
+	}
+	if err := c.secure(); err != nil { // auth.go
+		return nil, err
 	}
 	return c, nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/auth"
+	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/defaults"
 	"github.com/logq/logq/internal/httpguard"
@@ -150,6 +152,26 @@ type Config struct {
 	// Logger receives the access log and every internal error. The zero
 	// value logs nothing.
 	Logger zerolog.Logger
+
+	// Security (security.go, docs/security.md). Auth turns authentication
+	// and authorization on (the route table in authroutes.go); off, the API
+	// is open and Serve refuses a non-loopback listener unless Insecure.
+	Auth     bool
+	Insecure bool
+	// Credentials are this manager's own (a manager principal's token, or
+	// user and password), sent on its calls to the writer and to brokers.
+	Credentials httpauth.Credentials
+	// Bootstrap principals are created by the writer when it is elected,
+	// each one only if no principal of its name exists (hashes only: the
+	// first admin, the managers' and brokers' own principals).
+	Bootstrap []auth.Principal
+	// TLS: the listener's certificate and key (and client CA for mutual
+	// TLS); CA (and Cert/Key as a client certificate) for its own calls.
+	TLS httpauth.TLSFiles
+	// Per-principal byte rates of client principals (0: none): produce
+	// counts request bodies, fetch the consume answers.
+	QuotaProduceBytesPerSec float64
+	QuotaFetchBytesPerSec   float64
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -258,7 +280,7 @@ func (c Config) Validate() error {
 	if c.MaxConns < 2 {
 		return logq.Errorf(logq.EInvalid, "manager: max conns %d is below 2", c.MaxConns)
 	}
-	return nil
+	return c.validateSecurity() // security.go
 }
 
 // checkBaseURL accepts an absolute http(s) URL with a host.

@@ -117,6 +117,11 @@ func (m *Manager) forwardTo(r *http.Request, target string, body []byte) (ans an
 		return nil, false, logq.Errorf(logq.EUnavailable, "the writer %s broke off its answer; retry", target)
 	}
 	m.metrics.forwarded.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	if resp.StatusCode == http.StatusUnauthorized && r.Header.Get(headerForwarded) == "" {
+		// The writer refused this manager's own credentials (security.go):
+		// a configuration error here, not the client's.
+		return nil, false, logq.Errorf(logq.EUnavailable, "this manager cannot authenticate to the writer %s (check its --token); retry later", target)
+	}
 	var fields api.SeqAnswer
 	api.Unmarshal(answer, &fields)
 	if resp.StatusCode == http.StatusOK && fields.Seq > 0 {

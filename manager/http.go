@@ -67,6 +67,9 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "GET", "/healthz", m.handleHealth)
 	m.uiRoutes(r) // the status page, /ui (statuspage.go)
 
+	// Security: principals, tokens, ACLs (security.go).
+	m.securityRoutes(r)
+
 	// Data plane (package router), routed to brokers by every manager.
 	m.handle(r, "POST", "/producer/produce", routed(m.router.Produce))
 	m.handle(r, "POST", "/producer/produce_batch", routed(m.router.ProduceBatch))
@@ -85,6 +88,7 @@ func (m *Manager) routes() http.Handler {
 	})
 
 	var h http.Handler = r
+	h = m.authenticate(h) // 401/403/429 by the route table (authroutes.go), before any handler
 	h = m.limitBody(h)
 	h = m.recoverPanics(h)
 	h = httpguard.New(m.guardConfig()).Handler(h) // Host, cross-site and in-flight limits, before any body is read

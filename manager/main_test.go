@@ -82,6 +82,9 @@ func startManager(t *testing.T, cfg Config) *node {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
+	if cfg.TLS.Cert != "" {
+		url = "https://" + ln.Addr().String()
+	}
 	if cfg.AdvertiseURL == "" {
 		cfg.AdvertiseURL = url
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/advertise"
 	"github.com/logq/logq/internal/pg"
@@ -118,6 +119,7 @@ func newManager(cfg Config, log zerolog.Logger) *Manager {
 		seenKick:    make(chan struct{}, 1),
 	}
 	m.metrics = newMetrics(m)
+	m.securePeers() // its own credentials and TLS on calls to the writer and brokers (security.go)
 	return m
 }
 
@@ -217,10 +219,22 @@ func (m *Manager) Serve(ctx context.Context, ln net.Listener) error {
 		return errors.New("manager: Serve called twice")
 	}
 	defer m.Close()
+	if err := httpauth.CheckExposure(ln.Addr().String(), m.cfg.Auth, m.cfg.Insecure); err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	tlsCfg, err := m.cfg.TLS.ServerConfig()
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	scheme := "http://"
+	if tlsCfg != nil {
+		scheme = "https://"
+	}
+	ln = httpauth.Listen(ln, tlsCfg) // TLS on the API and the status page alike
 	if m.cfg.AdvertiseURL == "" {
 		// Nothing runs yet that reads cfg: the tail, the role loop and the
 		// HTTP server start below.
-		m.cfg.AdvertiseURL = "http://" + advertise.Addr(ln.Addr())
+		m.cfg.AdvertiseURL = scheme + advertise.Addr(ln.Addr())
 		if m.cfg.Name == "" {
 			m.cfg.Name = m.cfg.AdvertiseURL
 			m.log = m.log.With().Str("manager", m.cfg.Name).Logger()

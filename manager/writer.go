@@ -68,6 +68,9 @@ func (m *Manager) lead(ctx context.Context, w *eventlog.Writer) error {
 	if err := m.becomeWriter(ctx, w); err != nil {
 		return err
 	}
+	if err := m.bootstrapPrincipals(ctx); err != nil { // security.go
+		m.log.Error().Err(err).Msg("bootstrap principals")
+	}
 	defer m.stepDown(w)
 	tick := time.NewTicker(m.cfg.LivenessCheckInterval)
 	defer tick.Stop()

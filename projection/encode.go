@@ -82,6 +82,7 @@ func Render(s *State) string {
 		c := s.Consumers[id]
 		renderClient(&b, "consumer", id, c.Topic, c.Partition, c.Inactive)
 	}
+	renderSecurity(&b, s) // security.go
 	return b.String()
 }
 

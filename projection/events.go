@@ -111,6 +111,7 @@ var Types = []string{
 	TypeWriterElected, TypeBrokerRegistered, TypeBrokerStatusChanged, TypeBrokerRemoved,
 	TypeTopicCreated, TypePartitionsAdded, TypePartitionAssigned,
 	TypeProducerRegistered, TypeConsumerRegistered, TypeClientStatusChanged,
+	TypePrincipalCreated, TypePrincipalDeleted, TypeTokenIssued, TypeTokenRevoked, TypeAclAdded, TypeAclRemoved, // security.go
 }
 
 // NewEvent wraps a payload into an event to append (the writer sets Seq, At
@@ -159,6 +160,9 @@ func decodeJSON(e logq.Event) (Payload, error) {
 	case TypeClientStatusChanged:
 		p = new(ClientStatusChanged)
 	default:
+		if p = newSecurityPayload(e.Type); p != nil { // security.go
+			break
+		}
 		return nil, fmt.Errorf("event %d: unknown event type %q", e.Seq, e.Type)
 	}
 	if err := json.Unmarshal(e.Data, p); err != nil {
@@ -168,6 +172,9 @@ func decodeJSON(e logq.Event) (Payload, error) {
 }
 
 func deref(p Payload) Payload {
+	if v, ok := derefSecurity(p); ok { // security.go
+		return v
+	}
 	switch v := p.(type) {
 	case *WriterElected:
 		return *v

@@ -18,6 +18,10 @@ func eventsFromBytes(b []byte) []logq.Event {
 		b = b[4:]
 		topic := string(rune('a' + y%3))
 		var p projection.Payload
+		if op >= 220 { // security events (security_test.go)
+			out = append(out, projection.NewEvent(securityPayload(op, x, y, z)))
+			continue
+		}
 		switch op % 11 {
 		case 0:
 			p = projection.WriterElected{Manager: "m", Epoch: z + x}
@@ -60,6 +64,7 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 1, 1, 1, 0, 0, 1, 2, 0, 0, 4, 0, 0, 2, 6, 1, 0, 1, 6, 2, 1, 1, 7, 1, 1, 0, 8, 1, 0, 0})
 	f.Add([]byte{1, 1, 0, 0, 2, 1, 0, 1, 4, 0, 1, 3, 6, 1, 1, 2, 3, 1, 0, 0, 10, 2, 0, 3, '{', '}', 'x'})
 	f.Add([]byte{4, 0, 0, 1, 5, 0, 0, 2, 9, 1, 0, 0, 10, 0, 0, 1, 'n', 'u', 'l'})
+	f.Add([]byte{222, 1, 0, 0, 226, 1, 0, 1, 224, 1, 0, 1, 225, 1, 0, 0, 228, 1, 0, 2, 229, 1, 0, 2, 223, 1, 0, 0}) // security events
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// Bound the log: the checks below are quadratic in its length.
 		if len(b) > 2048 {

@@ -113,6 +113,7 @@ func encodeBinary(s *State) []byte {
 		c := s.Consumers[id]
 		client(id, c.Topic, c.Partition, c.Inactive)
 	}
+	b = appendSecurity(b, s) // security.go: after everything else
 	return b
 }
 
@@ -239,6 +240,7 @@ func decodeBinary(data []byte) (*State, error) {
 		c.ID, c.Topic, c.Partition, c.Inactive = client()
 		return c.ID
 	})
+	readSecurity(r, s) // security.go: absent in older snapshots
 	if r.err == nil && len(r.b) > 0 {
 		r.err = fmt.Errorf("decode snapshot: %d bytes after the state", len(r.b))
 	}

@@ -16,6 +16,7 @@ import (
 	"sort"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/auth"
 )
 
 // Limits enforced by the fold (and by the managers before they append).
@@ -38,6 +39,7 @@ type State struct {
 	Producers   map[int64]*Producer `json:"producers"`
 	Consumers   map[int64]*Consumer `json:"consumers"`
 	NextIDs     NextIDs             `json:"next_ids"`
+	Security    *auth.Directory     `json:"security,omitempty"` // principals, tokens, ACLs (security.go); immutable, nil when empty
 }
 
 // NextIDs are the smallest ids not yet used, for the writer to assign.
@@ -223,6 +225,9 @@ func (s *State) check(e logq.Event, p Payload) error {
 			return invariant(e, "%s %d already has active=%t", p.Client, p.ID, p.Active)
 		}
 	default:
+		if ok, err := s.checkSecurity(e, p); ok { // security.go
+			return err
+		}
 		return invariant(e, "no rule for %T", p)
 	}
 	return nil
@@ -305,6 +310,8 @@ func (s *State) mutate(p Payload) {
 		} else {
 			s.Consumers[p.ID].Inactive = !p.Active
 		}
+	default:
+		s.mutateSecurity(p) // security.go
 	}
 }
 

@@ -27,7 +27,8 @@ type clientFlags struct {
 	f       *flags
 	stdout  io.Writer
 	manager *string
-	asJSON  *bool // nil: the command has no --json
+	asJSON  *bool        // nil: the command has no --json
+	creds   *clientCreds // security.go
 }
 
 // addClientFlags adds --manager (env LOGQ_MANAGER) to f.
@@ -35,6 +36,7 @@ func addClientFlags(e *env, f *flags) *clientFlags {
 	cl := &clientFlags{f: f, stdout: e.stdout}
 	cl.manager = f.String("manager", client.DefaultManager, "manager `URL`s, comma-separated (tried in order)")
 	f.fromEnv("manager", "LOGQ_MANAGER")
+	cl.creds = addClientCreds(f) // security.go
 	return cl
 }
 
@@ -45,7 +47,7 @@ func (cl *clientFlags) jsonFlag(usage string) {
 
 // client makes a client for the managers of --manager.
 func (cl *clientFlags) client() (*client.Client, error) {
-	c, err := client.New(client.Config{Managers: []string{*cl.manager}})
+	c, err := client.New(cl.creds.apply(client.Config{Managers: []string{*cl.manager}}))
 	if err != nil {
 		return nil, usageErrorf("%s: --manager: %v", cl.f.name(), err)
 	}

@@ -34,6 +34,8 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 	hbi := f.Duration("heartbeat-interval", 2*time.Second, "broker heartbeat interval")
 	hbt := f.Duration("heartbeat-timeout", 10*time.Second, "silence after which a broker is declared dead")
 	mkLog := logFlags(f, "warn")
+	withAuth := f.Bool("auth", false, "turn authentication and authorization on: create an admin principal and print its token and password")
+	insecure := f.Bool("insecure", false, "allow a non-loopback --addr without --auth (an open cluster on the network)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if *db != "" && *data != "" {
@@ -65,6 +67,7 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 			DSN: *db, DataDir: *data, Host: host, Port: port,
 			Readers: *readers, Brokers: *brokers, Auto: *auto, TailMode: tm,
 			HeartbeatInterval: *hbi, HeartbeatTimeout: *hbt, Logger: log,
+			Auth: *withAuth, Insecure: *insecure,
 		}
 		// devcluster treats 0 as "the default"; -1 as none.
 		if *readers == 0 {
@@ -116,6 +119,15 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 		}
 		mgr := c.WriterURL()
 		all := strings.Join(c.ManagerURLs(), ",")
+		curlAuth := ""
+		if *withAuth {
+			fmt.Fprintf(w, `
+Authentication is on (admin principal "admin"); the CLI and the Go client read:
+  export LOGQ_TOKEN=%s
+  export LOGQ_USER=admin LOGQ_PASSWORD=%s
+`, c.AdminToken, c.AdminPassword)
+			curlAuth = `-H "Authorization: Bearer $LOGQ_TOKEN" `
+		}
 		fmt.Fprintf(w, `
 Try:
   export LOGQ_MANAGER=%s
@@ -124,10 +136,10 @@ Try:
   logq consume --topic orders --max 5
   logq topics describe orders
   logq events list
-  curl -s %s/topics
-  curl -s -X POST %s/producer/register -d '{"topic":"orders"}'
-  curl -s -X POST %s/producer/produce -d '{"topic":"orders","producer_id":1,"message":"hi"}'
-`, all, mgr, mgr, mgr)
+  curl -s %s%s/topics
+  curl -s %s-X POST %s/producer/register -d '{"topic":"orders"}'
+  curl -s %s-X POST %s/producer/produce -d '{"topic":"orders","producer_id":1,"message":"hi"}'
+`, all, curlAuth, mgr, curlAuth, mgr, curlAuth, mgr)
 		if c.PG() != nil || *db != "" {
 			fmt.Fprintf(w, "  logq state --db '%s'\n", c.DSN)
 		}

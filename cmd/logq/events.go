@@ -49,6 +49,7 @@ type sourceFlags struct {
 	db      *string
 	mode    *string
 	poll    *time.Duration
+	creds   *clientCreds // security.go
 }
 
 func addSourceFlags(f *flags, withTail bool) *sourceFlags {
@@ -58,6 +59,7 @@ func addSourceFlags(f *flags, withTail bool) *sourceFlags {
 	}
 	f.fromEnv("manager", "LOGQ_MANAGER")
 	f.fromEnv("db", "LOGQ_DATABASE_URL")
+	s.creds = addClientCreds(f) // security.go
 	if withTail {
 		s.mode = f.String("tail", "notify", "with --db, how to follow the log (`MODE`: notify or logical)")
 		s.poll = f.Duration("poll", 250*time.Millisecond, "with --manager, how often to ask for new events")
@@ -82,7 +84,7 @@ func (s *sourceFlags) open(ctx context.Context) (eventSource, error) {
 		}
 		return src, nil
 	}
-	c, err := client.New(client.Config{Managers: []string{*s.manager}})
+	c, err := client.New(s.creds.apply(client.Config{Managers: []string{*s.manager}}))
 	if err != nil {
 		return nil, usageErrorf("--manager: %v", err)
 	}
@@ -514,7 +516,7 @@ func runEventsVerify(ctx context.Context, e *env, src *sourceFlags) error {
 		return err
 	}
 	defer s.close()
-	c, err := client.New(client.Config{Managers: []string{*src.manager}})
+	c, err := client.New(src.creds.apply(client.Config{Managers: []string{*src.manager}}))
 	if err != nil {
 		return usageErrorf("events verify: --manager: %v", err)
 	}

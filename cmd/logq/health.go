@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/logq/logq/auth/httpauth"
 )
 
 // runHealth is `logq health`: GET a URL, succeed on a 2xx answer. The
@@ -23,6 +25,8 @@ container health checks, where the image has no curl:
 	f.fromEnv("url", "LOGQ_HEALTH_URL")
 	timeout := f.Duration("timeout", 5*time.Second, "bound on the whole request")
 	f.fromEnv("timeout", "LOGQ_HEALTH_TIMEOUT")
+	ca := f.String("tls-ca", "", "trust these CAs for an https:// --url (PEM `FILE`)")
+	f.fromEnv("tls-ca", "LOGQ_TLS_CA")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		u, err := url.Parse(*target)
@@ -39,7 +43,13 @@ container health checks, where the image has no curl:
 			return usageErrorf("health: --url %q: %v", *target, err)
 		}
 		// No proxy (a health check talks to this host) and no kept connection.
-		hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		tr := &http.Transport{DisableKeepAlives: true}
+		if tc, err := (httpauth.TLSFiles{CA: *ca}).ClientConfig(); err != nil {
+			return usageErrorf("health: --tls-ca: %v", err)
+		} else if tc != nil {
+			tr.TLSClientConfig = tc
+		}
+		hc := &http.Client{Transport: tr}
 		resp, err := hc.Do(req)
 		if err != nil {
 			return fmt.Errorf("health: GET %s: %w", u, err)

@@ -106,12 +106,19 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 	f.IntVar(&cfg.MaxBatchMessages, "max-batch", manager.DefaultMaxBatchMessages, "most messages in one produce_batch")
 	hosts := guardFlags(f, &cfg.MaxInflightBytes, &cfg.MaxRequests)
 	mkLog := logFlags(f, "info")
+	sec := securityFlags(f, true) // security.go
+	f.Float64Var(&cfg.QuotaProduceBytesPerSec, "quota-produce-bytes", 0, "per-principal produce `bytes/s` of client principals (0: none; 429 with Retry-After beyond)")
+	f.Float64Var(&cfg.QuotaFetchBytesPerSec, "quota-fetch-bytes", 0, "per-principal consume `bytes/s` of client principals (0: none)")
 	f.envAll()
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *db == "" {
 			return usageErrorf("manager: --db (or LOGQ_DATABASE_URL) is required")
 		}
-		var err error
+		s, err := sec()
+		if err != nil {
+			return err
+		}
+		cfg.Auth, cfg.Insecure, cfg.Credentials, cfg.TLS, cfg.Bootstrap = s.auth, s.insecure, s.creds, s.tls, s.bootstrap
 		cfg.DSN = *db
 		if cfg.AllowedHosts, err = hosts(); err != nil {
 			return err
@@ -131,7 +138,11 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 		}
 		defer ln.Close() // on an error before Serve, which closes it itself
 		if cfg.AdvertiseURL == "" {
-			cfg.AdvertiseURL = "http://" + dialableAddr(ln.Addr().String())
+			scheme := "http://"
+			if cfg.TLS.Cert != "" {
+				scheme = "https://"
+			}
+			cfg.AdvertiseURL = scheme + dialableAddr(ln.Addr().String())
 		}
 		if err := cfg.Validate(); err != nil {
 			return err
@@ -169,6 +180,7 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 	f.DurationVar(&cfg.WriteTimeout, "write-timeout", broker.DefaultLongPollMax+time.Minute, "bound on answering a request (must exceed the 30s long poll)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", broker.DefaultShutdownTimeout, "bound on the graceful shutdown (appends in flight are committed and answered)")
 	mkLog := logFlags(f, "info")
+	sec := securityFlags(f, false) // security.go
 	f.envAll()
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *db == "" {
@@ -177,7 +189,11 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 		if cfg.ID < 0 {
 			return usageErrorf("broker: --id must not be negative")
 		}
-		var err error
+		s, err := sec()
+		if err != nil {
+			return err
+		}
+		cfg.Auth, cfg.Insecure, cfg.Credentials, cfg.TLS = s.auth, s.insecure, s.creds, s.tls
 		cfg.DSN = *db
 		if cfg.AllowedHosts, err = hosts(); err != nil {
 			return err

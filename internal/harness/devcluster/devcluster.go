@@ -54,6 +54,13 @@ type Config struct {
 	HeartbeatInterval, HeartbeatTimeout time.Duration
 	// Logger receives every server's logs. The zero value logs nothing.
 	Logger zerolog.Logger
+
+	// Auth turns authentication and authorization on everywhere (auth.go):
+	// the writer creates an admin principal (Cluster.AdminToken,
+	// AdminPassword) and the managers' and brokers' own principals.
+	Auth bool
+	// Insecure lets the servers listen on a non-loopback Host without Auth.
+	Insecure bool
 }
 
 // Node is one running server.
@@ -89,6 +96,11 @@ type Cluster struct {
 	// Brokers are the brokers, in start order.
 	Brokers []*Node
 
+	// AdminToken and AdminPassword log in as the admin principal "admin"
+	// (with Config.Auth; empty otherwise).
+	AdminToken, AdminPassword string
+
+	sec    *security // with Config.Auth (auth.go)
 	cfg    Config
 	pg     *pgserver.Server
 	mu     sync.Mutex
@@ -125,6 +137,9 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("devcluster: port %d leaves no room for %d readers and %d brokers", cfg.Port, cfg.Readers, cfg.Brokers)
 	}
 	c := &Cluster{cfg: cfg, DSN: cfg.DSN}
+	if err := c.setupAuth(); err != nil { // auth.go
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -255,6 +270,10 @@ func (c *Cluster) startManager(ctx context.Context, name string, role manager.Ro
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
 		HeartbeatTimeout:  c.cfg.HeartbeatTimeout,
 		Logger:            c.cfg.Logger.With().Str("node", name).Logger(),
+		Auth:              c.sec != nil, // auth.go
+		Insecure:          c.cfg.Insecure,
+		Bootstrap:         c.sec.bootstrap(),
+		Credentials:       c.sec.managerCreds(),
 	})
 	if err != nil {
 		ln.Close()
@@ -272,6 +291,9 @@ func (c *Cluster) startBroker(ctx context.Context, name string, managers []strin
 		TailMode:          c.cfg.TailMode,
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
 		Logger:            c.cfg.Logger.With().Str("node", name).Logger(),
+		Auth:              c.sec != nil, // auth.go
+		Insecure:          c.cfg.Insecure,
+		Credentials:       c.sec.brokerCreds(),
 	})
 	if err != nil {
 		ln.Close()
@@ -349,7 +371,7 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 					Alive   bool   `json:"alive"`
 				} `json:"brokers"`
 			}
-			if err := getJSON(ctx, m.URL+"/brokers", &out); err != nil {
+			if err := getJSON(ctx, m.URL+"/brokers", &out, c.sec.adminHeader()); err != nil {
 				return false, nil
 			}
 			found := 0
@@ -409,7 +431,7 @@ type health = api.HealthAnswer
 func waitHealth(ctx context.Context, url string, ok func(health) bool) error {
 	return poll(ctx, func() (bool, error) {
 		var h health
-		if err := getJSON(ctx, url+"/healthz", &h); err != nil {
+		if err := getJSON(ctx, url+"/healthz", &h, ""); err != nil {
 			return false, nil
 		}
 		return ok(h), nil
@@ -435,10 +457,13 @@ func poll(ctx context.Context, cond func() (bool, error)) error {
 
 var httpClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
-func getJSON(ctx context.Context, url string, out any) error {
+func getJSON(ctx context.Context, url string, out any, authz string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
