@@ -111,6 +111,7 @@ var Types = []string{
 	TypeWriterElected, TypeBrokerRegistered, TypeBrokerStatusChanged, TypeBrokerRemoved,
 	TypeTopicCreated, TypePartitionsAdded, TypePartitionAssigned,
 	TypeProducerRegistered, TypeConsumerRegistered, TypeClientStatusChanged,
+	TypeTopicConfigChanged, // topicconfig.go
 }
 
 // NewEvent wraps a payload into an event to append (the writer sets Seq, At
@@ -158,6 +159,8 @@ func decodeJSON(e logq.Event) (Payload, error) {
 		p = new(ConsumerRegistered)
 	case TypeClientStatusChanged:
 		p = new(ClientStatusChanged)
+	case TypeTopicConfigChanged: // topicconfig.go
+		return decodeTopicConfig(e)
 	default:
 		return nil, fmt.Errorf("event %d: unknown event type %q", e.Seq, e.Type)
 	}
