@@ -117,12 +117,13 @@ func topicsCreateCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("create NAME", "create a topic", "Create a topic. Its partitions are assigned to the live brokers.", 1, 1)
 	cl := addClientFlags(e, f)
 	partitions := f.Int("partitions", 0, "number of partitions `N` (0: the manager's default)")
+	ret := addRetentionFlags(f) // topicconfig.go
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
 		if *partitions < 0 {
 			return usageErrorf("topics create: --partitions must not be negative")
 		}
 		return cl.with(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-			seq, err := c.CreateTopic(ctx, pos[0], *partitions)
+			seq, err := c.CreateTopicConfigured(ctx, pos[0], *partitions, ret.change())
 			if err != nil {
 				return err
 			}
