@@ -102,7 +102,7 @@ func (s *Store) newestTimestamp(ctx context.Context, relname string) (time.Time,
 	}
 	var ts time.Time
 	err = s.db.QueryRow(ctx, fmt.Sprintf(`SELECT %s FROM %s ORDER BY "offset" DESC LIMIT 1`,
-		pgx.Identifier{col}.Sanitize(), pgx.Identifier{relname}.Sanitize())).Scan(&ts)
+		pgx.Identifier{col}.Sanitize(), pgx.Identifier{relname}.Sanitize()), pgx.QueryExecModeSimpleProtocol).Scan(&ts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, false, nil
 	}
@@ -160,7 +160,9 @@ func (s *Store) dropSegment(ctx context.Context, topic string, partition int, ep
 			`ALTER TABLE messages DETACH PARTITION ` + id,
 			`DROP TABLE ` + id,
 		} {
-			if _, err := tx.Exec(ctx, q); err != nil {
+			// Simple protocol: each segment's DDL is a new text, not worth a
+			// prepared statement in every connection's cache.
+			if _, err := tx.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
 				return err
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -45,6 +46,8 @@ type segments struct {
 	ddl   sync.Mutex // one segment creation at a time per Store
 
 	tsColumn string // messages' timestamp column (retention.go)
+
+	loads, creates atomic.Int64 // database reads of a partition's segments, segments created (tests)
 }
 
 type segKey struct {
@@ -161,6 +164,7 @@ func (s *Store) appendedTo(batches []storage.Batch, bases []int64) {
 // segment (its log start when it has none) into the cache; found is false
 // for a partition never claimed.
 func (s *Store) loadSegments(ctx context.Context, k segKey) (st segState, found bool, err error) {
+	s.seg.loads.Add(1)
 	err = s.db.QueryRow(ctx, `
 		SELECT p.next_offset,
 		       coalesce((SELECT max(end_offset) FROM message_segments g WHERE g.topic = p.topic AND g.partition = p.partition),
@@ -190,6 +194,7 @@ func (s *Store) ensureSegments(ctx context.Context, k segKey, upTo int64) error 
 		if err := s.createSegment(ctx, k, base, base+size); err != nil {
 			return err
 		}
+		s.seg.creates.Add(1)
 		st.end = base + size
 		s.seg.set(k, segState{end: st.end})
 	}
@@ -221,7 +226,9 @@ func (s *Store) createSegment(ctx context.Context, k segKey, base, end int64) er
 				id, quoteLiteral(k.topic), k.partition, base, quoteLiteral(k.topic), k.partition, end),
 		}
 		for _, q := range stmts {
-			if _, err := tx.Exec(ctx, q); err != nil {
+			// Simple protocol: each segment's DDL is a new text, not worth a
+			// prepared statement in every connection's cache.
+			if _, err := tx.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
 				return err
 			}
 		}
