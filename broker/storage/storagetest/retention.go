@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func RunRetention(t *testing.T, open func(t *testing.T, segmentOffsets int64) Re
 		{"ActiveSegmentKept", testActiveSegmentKept},
 		{"FencedOwnerCannotDrop", testFencedOwnerCannotDrop},
 		{"UnlimitedKeepsAll", testUnlimitedKeepsAll},
+		{"AppendsDuringDrops", testAppendsDuringDrops},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -261,4 +263,62 @@ func testUnlimitedKeepsAll(t *testing.T, h RetentionHarness) {
 		t.Fatalf("retain unlimited = %+v, %v; want nothing dropped", res, err)
 	}
 	checkFrom(t, h, "t", 0, 0, 3*h.SegmentOffsets)
+}
+
+// testAppendsDuringDrops: appends running while retention drops segments
+// never fail and stay gap-free; a drop that cannot get its lock may fail
+// retryably (logq.EUnavailable) and changes nothing then.
+func testAppendsDuringDrops(t *testing.T, h RetentionHarness) {
+	ctx, s, r := testCtx(t), h.Store, h.Retainer
+	claim(t, s, "t", 0, 1, 1)
+	const batches, per = 150, 5
+	var (
+		wg      sync.WaitGroup
+		appErr  error
+		slowest time.Duration
+	)
+	done := make(chan struct{})
+	wg.Go(func() {
+		defer close(done)
+		next := int64(0)
+		for range batches {
+			start := time.Now()
+			base, err := AppendOne(ctx, s, "t", 0, 1, numbered(1, "m", per))
+			slowest = max(slowest, time.Since(start))
+			if err == nil && base != next {
+				err = errors.New("append not at the next offset")
+			}
+			if err != nil {
+				appErr = err
+				return
+			}
+			next += per
+		}
+	})
+	drops, refused := 0, 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		res, err := r.Retain(ctx, "t", 0, 1, storage.RetentionPolicy{MaxBytes: 1}, time.Now(), 2)
+		switch {
+		case errors.Is(err, logq.ErrUnavailable):
+			refused++
+		case err != nil:
+			t.Fatalf("retain during appends: %v", err)
+		}
+		drops += res.Dropped
+	}
+	wg.Wait()
+	if appErr != nil {
+		t.Fatalf("append during drops: %v", appErr)
+	}
+	t.Logf("%d segments dropped, %d drops refused their lock, slowest append %v", drops, refused, slowest)
+	start, hwm, err := r.LogStart(ctx, "t", 0)
+	if err != nil || hwm != batches*per || start == 0 {
+		t.Fatalf("log start %d, hw %d, %v; want hw %d and segments dropped", start, hwm, err, batches*per)
+	}
+	checkFrom(t, h, "t", 0, start, hwm)
 }
