@@ -35,6 +35,9 @@ type retention struct {
 	now   func() time.Time // the clock; tests inject one
 	kick  chan struct{}    // capacity 1: run a step now
 	steps eventlog.Watermark
+	// noLoop (tests) keeps the loop from running: steps run only when a
+	// test calls RetentionStep.
+	noLoop bool
 
 	mu     sync.Mutex
 	starts map[partKey]int64 // log start offsets, as of the last step
@@ -80,7 +83,7 @@ func (b *Broker) WaitRetentionSteps(ctx context.Context, n int64) error {
 
 // retentionLoop runs retention steps until ctx is done.
 func (b *Broker) retentionLoop(ctx context.Context) {
-	if _, ok := b.store.(storage.Retainer); !ok {
+	if _, ok := b.store.(storage.Retainer); !ok || b.ret.noLoop {
 		return
 	}
 	t := time.NewTimer(b.cfg.RetentionCheckInterval)

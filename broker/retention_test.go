@@ -32,8 +32,9 @@ func (c *fakeClock) Add(d time.Duration) {
 
 // retentionBroker starts broker 1 owning topic orders (partitions
 // partitions) with tiny segments and the clock, the retention loop idle
-// until kicked.
-func retentionBroker(t *testing.T, partitions int, cfg Config, clock *fakeClock) (*testBroker, *controlPlane, string) {
+// until kicked, or (loop false) not running at all: steps only by
+// RetentionStep.
+func retentionBroker(t *testing.T, partitions int, cfg Config, clock *fakeClock, loop bool) (*testBroker, *controlPlane, string) {
 	t.Helper()
 	dsn := pgtest.NewDB(t)
 	cp := newControlPlane(t, dsn)
@@ -46,12 +47,8 @@ func retentionBroker(t *testing.T, partitions int, cfg Config, clock *fakeClock)
 	cfg.DSN, cfg.ID = dsn, 1
 	cfg.SegmentOffsets = 10
 	cfg.RetentionCheckInterval = time.Hour // steps run when kicked
-	b := startBrokerWith(t, cfg, func(b *Broker) { b.ret.now = clock.Now })
+	b := startBrokerWith(t, cfg, func(b *Broker) { b.ret.now, b.ret.noLoop = clock.Now, !loop })
 	b.waitApplied(seq)
-	// The takeover kicked a step (to learn the log starts): let it pass.
-	if err := b.WaitRetentionSteps(pgtest.Context(t, 30*time.Second), 1); err != nil {
-		t.Fatal(err)
-	}
 	return b, cp, dsn
 }
 
@@ -66,9 +63,16 @@ func fill(b *testBroker, partition, n int) {
 	}
 }
 
-// waitLogStarts kicks retention steps until every partition's log start
+// waitLogStarts runs retention steps (kicking the loop, or calling
+// RetentionStep when it does not run) until every partition's log start
 // offset is want (from the broker's own view), failing after 30 s.
 func waitLogStarts(t *testing.T, b *testBroker, want ...int64) {
+	waitLogStartsKick(t, b, true, want...)
+}
+
+// waitLogStartsKick is waitLogStarts; with kick false it only waits for the
+// loop's own steps.
+func waitLogStartsKick(t *testing.T, b *testBroker, kick bool, want ...int64) {
 	t.Helper()
 	ctx := pgtest.Context(t, 30*time.Second)
 	for {
@@ -82,7 +86,15 @@ func waitLogStarts(t *testing.T, b *testBroker, want ...int64) {
 		if ok {
 			return
 		}
-		b.KickRetention()
+		if b.ret.noLoop {
+			if _, err := b.RetentionStep(ctx); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if kick {
+			b.KickRetention()
+		}
 		if err := b.WaitRetentionSteps(ctx, steps+1); err != nil {
 			var got []any
 			for p := range want {
@@ -95,12 +107,13 @@ func waitLogStarts(t *testing.T, b *testBroker, want ...int64) {
 }
 
 // TestRetentionByTime: the loop drops the segments older than the topic's
-// retention.ms, a bounded number per step, on every partition it owns;
-// the log start moves, and size, consume and /v1/partitions count from it.
+// retention.ms on every partition it owns, going on at once while more is
+// due; the log start moves, and size, consume and /v1/partitions count
+// from it.
 func TestRetentionByTime(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{now: time.Now()}
-	b, cp, _ := retentionBroker(t, 2, Config{RetentionMaxSegments: 2}, clock)
+	b, cp, _ := retentionBroker(t, 2, Config{RetentionMaxSegments: 2}, clock, true)
 	fill(b, 0, 35)
 	fill(b, 1, 35)
 	b.waitApplied(cp.append(projection.TopicConfigChanged{Topic: "orders", RetentionMs: 60_000}))
@@ -111,11 +124,10 @@ func TestRetentionByTime(t *testing.T) {
 		t.Fatalf("step = %+v, %v; want 2 partitions, nothing dropped", rep, err)
 	}
 	clock.Add(2 * time.Minute)
-	rep, err = b.RetentionStep(pgtest.Context(t, time.Minute))
-	if err != nil || rep.Dropped != 2 || !rep.More {
-		t.Fatalf("step = %+v, %v; want 2 dropped (the bound) and more", rep, err)
-	}
-	waitLogStarts(t, b, 30, 30) // the loop goes on until done
+	// Six segments are due, two per step: one kick, and the loop goes on
+	// by itself until done (TestRetentionStepBounded checks the bound).
+	b.KickRetention()
+	waitLogStartsKick(t, b, false, 30, 30)
 	for p := range 2 {
 		ps, offs := b.consumeHTTP("orders", p, 9, 100)
 		if len(offs) != 5 || offs[0] != 30 || ps[0] != "m30" {
@@ -141,6 +153,35 @@ func TestRetentionByTime(t *testing.T) {
 	}
 }
 
+// TestRetentionStepBounded: one step drops at most RetentionMaxSegments
+// segments over all partitions, and says when more are due.
+func TestRetentionStepBounded(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Now()}
+	b, cp, _ := retentionBroker(t, 2, Config{RetentionMaxSegments: 2}, clock, false)
+	fill(b, 0, 35)
+	fill(b, 1, 35)
+	b.waitApplied(cp.append(projection.TopicConfigChanged{Topic: "orders", RetentionMs: 60_000}))
+	clock.Add(2 * time.Minute)
+	ctx := pgtest.Context(t, time.Minute)
+	for i, want := range []RetentionReport{
+		{Partitions: 1, Dropped: 2, More: true}, // the budget ends in the first partition
+		{Partitions: 2, Dropped: 2, More: true},
+		{Partitions: 2, Dropped: 2, More: true}, // the budget is spent: maybe more
+		{Partitions: 2, Dropped: 0},
+	} {
+		rep, err := b.RetentionStep(ctx)
+		if err != nil || rep != want {
+			t.Fatalf("step %d = %+v, %v; want %+v", i+1, rep, err, want)
+		}
+	}
+	for p := range 2 {
+		if start, _ := b.logStartOf(partKey{"orders", p}); start != 30 {
+			t.Fatalf("partition %d: log start %d; want 30", p, start)
+		}
+	}
+}
+
 // TestRetentionDefaults: the cluster default applies to topics without a
 // config, a topic's -1 keeps forever whatever the default, and the
 // default default keeps everything.
@@ -149,7 +190,7 @@ func TestRetentionDefaults(t *testing.T) {
 	t.Run("forever by default", func(t *testing.T) {
 		t.Parallel()
 		clock := &fakeClock{now: time.Now()}
-		b, _, _ := retentionBroker(t, 1, Config{}, clock)
+		b, _, _ := retentionBroker(t, 1, Config{}, clock, false)
 		fill(b, 0, 45)
 		clock.Add(100 * 365 * 24 * time.Hour)
 		rep, err := b.RetentionStep(pgtest.Context(t, time.Minute))
@@ -163,7 +204,7 @@ func TestRetentionDefaults(t *testing.T) {
 	t.Run("cluster default and topic override", func(t *testing.T) {
 		t.Parallel()
 		clock := &fakeClock{now: time.Now()}
-		b, cp, _ := retentionBroker(t, 1, Config{RetentionBytes: 1}, clock)
+		b, cp, _ := retentionBroker(t, 1, Config{RetentionBytes: 1}, clock, false)
 		fill(b, 0, 45)
 		b.waitApplied(cp.append(projection.TopicConfigChanged{Topic: "orders", RetentionMs: -1, RetentionBytes: -1}))
 		if rep, err := b.RetentionStep(pgtest.Context(t, time.Minute)); err != nil || rep.Dropped != 0 {
@@ -179,7 +220,7 @@ func TestRetentionDefaults(t *testing.T) {
 func TestRetentionFencedBroker(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{now: time.Now()}
-	b, _, dsn := retentionBroker(t, 1, Config{RetentionBytes: 1}, clock)
+	b, _, dsn := retentionBroker(t, 1, Config{RetentionBytes: 1}, clock, false)
 	fill(b, 0, 35)
 	other := pgstore.New(connect(t, dsn))
 	ctx := pgtest.Context(t, time.Minute)
