@@ -149,6 +149,7 @@ func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]int64, e
 	if err != nil {
 		if isNoSegment(err) { // retention: the cache was wrong; read it again next time
 			s.seg.forgetAll(batches)
+			err = fmt.Errorf("%w: %w", logq.Errorf(logq.EUnavailable, "append: a segment of the log was missing; retry"), err)
 		}
 		return nil, dbError(err, "append")
 	}

@@ -1,7 +1,10 @@
 package pgstore
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/logq/logq"
 
 	"github.com/logq/logq/broker/storage/storagetest"
 	"github.com/logq/logq/internal/pgtest"
@@ -53,5 +56,35 @@ func TestSegmentCacheFastPath(t *testing.T) {
 	}
 	if got := other.seg.loads.Load(); got != 1 {
 		t.Errorf("an unclaimed store read the segments %d times for 2 appends; want 1", got)
+	}
+}
+
+// TestMissingSegmentIsRetryable: should a segment vanish behind the store's
+// back (dropped by hand), the append that needed it fails retryably and
+// the next one recreates it.
+func TestMissingSegmentIsRetryable(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	db := pgtest.Pool(t, pgtest.NewDB(t), 10)
+	s := New(db)
+	s.SetSegmentOffsets(10)
+	if _, err := s.Claim(ctx, "t", 0, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := storagetest.AppendOne(ctx, s, "t", 0, 1, msgs(12)); err != nil { // segments [0,10), [10,20)
+		t.Fatal(err)
+	}
+	var name string
+	if err := db.QueryRow(ctx, `SELECT relname FROM message_segments WHERE base_offset = 10`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `DROP TABLE `+name+`; DELETE FROM message_segments WHERE relname = '`+name+`'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := storagetest.AppendOne(ctx, s, "t", 0, 1, msgs(1)); !errors.Is(err, logq.ErrUnavailable) {
+		t.Fatalf("append into a vanished segment: %v; want unavailable", err)
+	}
+	if base, err := storagetest.AppendOne(ctx, s, "t", 0, 1, msgs(1)); err != nil || base != 12 {
+		t.Fatalf("append after = %d, %v; want 12", base, err)
 	}
 }
