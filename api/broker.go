@@ -247,6 +247,9 @@ type ServedPartition struct {
 	Partition     int    `json:"partition"`
 	Epoch         int64  `json:"epoch"`
 	HighWatermark int64  `json:"high_watermark"`
+	// LogStartOffset is the first offset still stored (retention); absent
+	// before the broker's first retention step.
+	LogStartOffset *int64 `json:"log_start_offset,omitempty"`
 }
 
 // PartitionsAnswer is the answer of GET /v1/partitions.

@@ -31,12 +31,14 @@ type CreateTopicParams struct {
 	PartitionCount     Int `json:"partition_count"`
 	NumPartitions      Int `json:"num_partitions"`
 	NumberOfPartitions Int `json:"number_of_partitions"`
+	RetentionFields        // topicconfig.go
 }
 
 // CreateTopicRequest is the body of POST /topics.
 type CreateTopicRequest struct {
-	TopicName  string `json:"topic_name"`
-	Partitions int    `json:"partitions,omitempty"` // 0: the server's default
+	TopicName          string `json:"topic_name"`
+	Partitions         int    `json:"partitions,omitempty"` // 0: the server's default
+	TopicConfigRequest        // retention (topicconfig.go); absent: the cluster default
 }
 
 // Request checks the parameters.
@@ -46,7 +48,11 @@ func (p *CreateTopicParams) Request() (CreateTopicRequest, error) {
 		return CreateTopicRequest{}, err
 	}
 	n, _, err := integer(partitionsNames, 1, projection.MaxPartitions, &p.Partitions, &p.PartitionCount, &p.NumPartitions, &p.NumberOfPartitions)
-	return CreateTopicRequest{TopicName: topic, Partitions: int(n)}, err
+	if err != nil {
+		return CreateTopicRequest{}, err
+	}
+	ms, bytes, err := p.Retention()
+	return CreateTopicRequest{TopicName: topic, Partitions: int(n), TopicConfigRequest: TopicConfigRequest{RetentionMs: ms, RetentionBytes: bytes}}, err
 }
 
 // CreateTopicAnswer is the answer of POST /topics.
@@ -551,6 +557,9 @@ type PartitionInfo struct {
 	Epoch         int64  `json:"epoch"`
 	HighWatermark *int64 `json:"high_watermark"` // null: its broker did not answer
 	Writable      bool   `json:"writable"`
+	// LogStartOffset is the first offset still stored (retention); null
+	// when its broker did not say.
+	LogStartOffset *int64 `json:"log_start_offset"`
 }
 
 // TopicAnswer is the answer of GET /topics/{topic}.
@@ -559,6 +568,7 @@ type TopicAnswer struct {
 	Topic      string          `json:"topic"`
 	Partitions []PartitionInfo `json:"partitions"`
 	Seq        int64           `json:"seq"`
+	Config     TopicConfig     `json:"config"` // retention (topicconfig.go)
 }
 
 // BrokerPartRef is one partition a broker owns in GET /brokers.

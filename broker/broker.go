@@ -64,6 +64,8 @@ type Broker struct {
 	// longPollWaiting, when set, is called each time a consume starts
 	// waiting for an append (tests).
 	longPollWaiting func()
+
+	ret *retention // retention.go
 }
 
 type partKey struct {
@@ -147,7 +149,9 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	log := cfg.Logger.With().Str("component", "broker").Logger()
 	b := newBroker(cfg, log)
-	b.db, b.store = db, pgstore.New(db)
+	store := pgstore.New(db)
+	store.SetSegmentOffsets(cfg.SegmentOffsets) // retention
+	b.db, b.store = db, store
 	// The control-plane pool serves only this start (the newest snapshot
 	// and the events after it); the tail has connections of its own.
 	b.newReplica(eventlog.NewDB(ctl, eventlog.TailConfig{
@@ -181,7 +185,7 @@ func (b *Broker) newReplica(log eventlog.Log) {
 // newBroker is a Broker with its in-memory parts made and nothing started:
 // no storage, no replica, no goroutines.
 func newBroker(cfg Config, log zerolog.Logger) *Broker {
-	return &Broker{
+	b := &Broker{
 		cfg:           cfg,
 		log:           log,
 		metrics:       newMetrics(),
@@ -192,6 +196,8 @@ func newBroker(cfg Config, log zerolog.Logger) *Broker {
 		heartbeatDone: make(chan struct{}),
 		registered:    make(chan struct{}, 1),
 	}
+	b.ret = newRetention(b.metrics)
+	return b
 }
 
 // newLane starts a group-commit lane; closeLanes stops it.
@@ -283,6 +289,7 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { b.replica.Run(loopCtx) })
 	loops.Go(func() { b.reconcileLoop(loopCtx) })
+	loops.Go(func() { b.retentionLoop(loopCtx) })
 	if len(b.cfg.Managers) > 0 {
 		adv := b.cfg.AdvertiseAddr
 		if adv == "" {
@@ -462,6 +469,7 @@ func (b *Broker) reconcile(ctx context.Context) error {
 			continue
 		}
 		b.startPartition(c.key, c.epoch, next)
+		b.KickRetention() // learn its log start, enforce its retention
 		b.log.Info().Str("partition", c.key.String()).Int64("epoch", c.epoch).Int64("next_offset", next).Msg("partition taken over")
 	}
 	b.mu.Lock()

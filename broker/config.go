@@ -10,9 +10,11 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/auth/httpauth"
+	"github.com/logq/logq/broker/storage/pgstore"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/defaults"
 	"github.com/logq/logq/internal/httpguard"
+	"github.com/logq/logq/projection"
 )
 
 // Defaults for Config.
@@ -124,6 +126,18 @@ type Config struct {
 	// TLS: the listener's certificate and key (and client CA for mutual
 	// TLS); CA (and Cert/Key as a client certificate) for calls to managers.
 	TLS httpauth.TLSFiles
+	// Retention (retention.go, docs/retention.md). RetentionMs and
+	// RetentionBytes are the cluster defaults for topics without their own
+	// (-1 forever, the default; 0 also means the default); the topic's
+	// values win. RetentionCheckInterval is the time between retention
+	// steps (default 5 min), RetentionMaxSegments the most segments one
+	// step drops (default 16), SegmentOffsets the offsets per new segment
+	// of the messages table (default pgstore.DefaultSegmentOffsets).
+	RetentionMs            int64
+	RetentionBytes         int64
+	RetentionCheckInterval time.Duration
+	RetentionMaxSegments   int
+	SegmentOffsets         int64
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -150,6 +164,11 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.MaxConns, DefaultMaxConns)
 	defaults.Set(&c.MaxInflightBytes, httpguard.DefaultMaxInflightBytes)
 	defaults.Set(&c.MaxRequests, httpguard.DefaultMaxRequests)
+	defaults.Set(&c.RetentionMs, projection.RetentionForever)
+	defaults.Set(&c.RetentionBytes, projection.RetentionForever)
+	defaults.Set(&c.RetentionCheckInterval, DefaultRetentionCheckInterval)
+	defaults.Set(&c.RetentionMaxSegments, DefaultRetentionMaxSegments)
+	defaults.Set(&c.SegmentOffsets, pgstore.DefaultSegmentOffsets)
 	return c
 }
 
@@ -208,6 +227,15 @@ func (c Config) Validate() error {
 	}
 	if _, err := httpguard.ParseHosts(strings.Join(c.AllowedHosts, ",")); err != nil {
 		return bad("%s", logq.ErrorMessage(err))
+	}
+	if err := projection.ValidateRetention("RetentionMs", c.RetentionMs); err != nil {
+		return bad("%v", err)
+	}
+	if err := projection.ValidateRetention("RetentionBytes", c.RetentionBytes); err != nil {
+		return bad("%v", err)
+	}
+	if c.RetentionCheckInterval <= 0 || c.RetentionMaxSegments <= 0 || c.SegmentOffsets <= 0 {
+		return bad("RetentionCheckInterval, RetentionMaxSegments and SegmentOffsets must be positive")
 	}
 	if c.WriteTimeout <= c.LongPollMax {
 		return bad("WriteTimeout %v must exceed LongPollMax %v (a long poll answers after its wait)", c.WriteTimeout, c.LongPollMax)

@@ -313,6 +313,9 @@ func (s *server) handlePartitions(w http.ResponseWriter, q *request) error {
 	out := make([]api.ServedPartition, len(parts))
 	for i, pt := range parts {
 		out[i] = api.ServedPartition{Topic: pt.topic, Partition: pt.partition, Epoch: pt.epoch, HighWatermark: pt.hw.Load()}
+		if start, ok := s.broker.logStartOf(pt.partKey); ok { // retention
+			out[i].LogStartOffset = &start
+		}
 	}
 	writeJSON(w, http.StatusOK, api.PartitionsAnswer{Status: api.StatusSuccess, BrokerID: s.broker.ID(), Partitions: out})
 	return nil

@@ -20,6 +20,7 @@ import (
 type TopicInfo struct {
 	Name       string          `json:"topic"`
 	Partitions []PartitionInfo `json:"partitions"`
+	Config     TopicConfig     `json:"config"` // retention (topicconfig.go)
 }
 
 // PartitionInfo is one partition of a topic.
@@ -30,6 +31,9 @@ type PartitionInfo struct {
 	Epoch         int64  `json:"epoch"`          // ownership epoch
 	HighWatermark int64  `json:"high_watermark"` // next offset to be written
 	Writable      bool   `json:"writable"`       // owned by a live broker
+	// LogStartOffset is the first offset still stored (retention); nil
+	// when its broker did not say.
+	LogStartOffset *int64 `json:"log_start_offset"`
 }
 
 // BrokerInfo is a registered broker.
@@ -97,12 +101,14 @@ func (c *Client) DescribeTopic(ctx context.Context, name string) (*TopicInfo, er
 	if err := c.do(ctx, call{method: http.MethodGet, path: "/topics/" + url.PathEscape(name)}, &ans); err != nil {
 		return nil, err
 	}
-	out := TopicInfo{Name: ans.Topic, Partitions: make([]PartitionInfo, len(ans.Partitions))}
+	out := TopicInfo{Name: ans.Topic, Partitions: make([]PartitionInfo, len(ans.Partitions)),
+		Config: TopicConfig{RetentionMs: ans.Config.RetentionMs, RetentionBytes: ans.Config.RetentionBytes}}
 	if out.Name == "" {
 		out.Name = name
 	}
 	for i, p := range ans.Partitions {
-		out.Partitions[i] = PartitionInfo{Partition: p.Partition, BrokerID: p.BrokerID, Address: p.Address, Epoch: p.Epoch, Writable: p.Writable}
+		out.Partitions[i] = PartitionInfo{Partition: p.Partition, BrokerID: p.BrokerID, Address: p.Address, Epoch: p.Epoch, Writable: p.Writable,
+			LogStartOffset: p.LogStartOffset}
 		if p.HighWatermark != nil {
 			out.Partitions[i].HighWatermark = *p.HighWatermark
 		}

@@ -64,7 +64,7 @@ func (m *Manager) handleCreateTopic(r *http.Request, _ httprouter.Params) (any, 
 		return nil, err
 	}
 	topic := req.TopicName
-	seq, err := m.createTopic(r.Context(), topic, req.Partitions)
+	seq, err := m.createTopicConfigured(r.Context(), req) // topicconfig.go
 	if err != nil {
 		return nil, err
 	}
@@ -317,15 +317,17 @@ func (m *Manager) handleTopic(r *http.Request, ps httprouter.Params) (any, error
 		}
 	}
 	seq := m.state.Seq
+	cfg := api.TopicConfig{RetentionMs: t.RetentionMs, RetentionBytes: t.RetentionBytes}
 	m.mu.RUnlock()
 
-	hwm := m.highWatermarks(r.Context(), owners, seq)
+	served := m.servedPartitions(r.Context(), owners, seq) // topicconfig.go
 	for i := range infos {
-		if v, ok := hwm[partKey{topic, infos[i].Partition, infos[i].BrokerID}]; ok {
-			infos[i].HighWatermark = &v
+		if v, ok := served[partKey{topic, infos[i].Partition, infos[i].BrokerID}]; ok {
+			infos[i].HighWatermark = &v.HighWatermark
+			infos[i].LogStartOffset = v.LogStartOffset
 		}
 	}
-	return api.TopicAnswer{Status: success, Topic: topic, Partitions: infos, Seq: seq}, nil
+	return api.TopicAnswer{Status: success, Topic: topic, Partitions: infos, Seq: seq, Config: cfg}, nil
 }
 
 type partKey struct {

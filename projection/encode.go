@@ -70,6 +70,9 @@ func Render(s *State) string {
 	for _, name := range s.TopicNames() {
 		t := s.Topics[name]
 		fmt.Fprintf(&b, "topic %s partitions %d\n", name, len(t.Partitions))
+		if t.RetentionMs != 0 || t.RetentionBytes != 0 { // topicconfig.go
+			fmt.Fprintf(&b, "  retention ms %d bytes %d\n", t.RetentionMs, t.RetentionBytes)
+		}
 		for _, p := range t.Partitions {
 			fmt.Fprintf(&b, "  partition %d broker %d epoch %d\n", p.Index, p.Broker, p.Epoch)
 		}

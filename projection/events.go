@@ -112,6 +112,7 @@ var Types = []string{
 	TypeTopicCreated, TypePartitionsAdded, TypePartitionAssigned,
 	TypeProducerRegistered, TypeConsumerRegistered, TypeClientStatusChanged,
 	TypePrincipalCreated, TypePrincipalDeleted, TypeTokenIssued, TypeTokenRevoked, TypeAclAdded, TypeAclRemoved, // security.go
+	TypeTopicConfigChanged, // topicconfig.go
 }
 
 // NewEvent wraps a payload into an event to append (the writer sets Seq, At
@@ -159,6 +160,8 @@ func decodeJSON(e logq.Event) (Payload, error) {
 		p = new(ConsumerRegistered)
 	case TypeClientStatusChanged:
 		p = new(ClientStatusChanged)
+	case TypeTopicConfigChanged: // topicconfig.go
+		return decodeTopicConfig(e)
 	default:
 		if p = newSecurityPayload(e.Type); p != nil { // security.go
 			break

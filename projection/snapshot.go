@@ -21,6 +21,8 @@ import (
 //	names:     count, then the topic names clients refer to (sorted)
 //	producers: count, then id, name index, flags (1 inactive, 2 has a partition), [partition]
 //	consumers: as producers
+//	topic configs (optional, absent in older snapshots): count, then name,
+//	           retention ms, retention bytes, for the topics with a config
 //
 // Decoding allocates each kind of entity as one slice and points the maps
 // into it: a state of a million clients decodes in a few allocations.
@@ -114,6 +116,7 @@ func encodeBinary(s *State) []byte {
 		client(id, c.Topic, c.Partition, c.Inactive)
 	}
 	b = appendSecurity(b, s) // security.go: after everything else
+	b = appendTopicConfigs(b, s) // topicconfig.go
 	return b
 }
 
@@ -241,6 +244,9 @@ func decodeBinary(data []byte) (*State, error) {
 		return c.ID
 	})
 	readSecurity(r, s) // security.go: absent in older snapshots
+	if r.err == nil && len(r.b) > 0 {
+		readTopicConfigs(r, s) // topicconfig.go
+	}
 	if r.err == nil && len(r.b) > 0 {
 		r.err = fmt.Errorf("decode snapshot: %d bytes after the state", len(r.b))
 	}

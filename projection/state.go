@@ -61,6 +61,9 @@ type Broker struct {
 type Topic struct {
 	Name       string      `json:"topic"`
 	Partitions []Partition `json:"partitions"`
+	// Retention (TopicConfigChanged): 0 the cluster default, -1 forever.
+	RetentionMs    int64 `json:"retention_ms,omitempty"`
+	RetentionBytes int64 `json:"retention_bytes,omitempty"`
 }
 
 // Partition is one partition's ownership. Broker 0 and Epoch 0 mean not yet
@@ -224,6 +227,8 @@ func (s *State) check(e logq.Event, p Payload) error {
 		if inactive != p.Active {
 			return invariant(e, "%s %d already has active=%t", p.Client, p.ID, p.Active)
 		}
+	case TopicConfigChanged:
+		return s.checkTopicConfig(e, p)
 	default:
 		if ok, err := s.checkSecurity(e, p); ok { // security.go
 			return err
@@ -310,6 +315,8 @@ func (s *State) mutate(p Payload) {
 		} else {
 			s.Consumers[p.ID].Inactive = !p.Active
 		}
+	case TopicConfigChanged:
+		s.mutateTopicConfig(p)
 	default:
 		s.mutateSecurity(p) // security.go
 	}
@@ -416,7 +423,9 @@ func (s *State) Clone() *State {
 	}
 	c.Topics = make(map[string]*Topic, len(s.Topics))
 	for k, v := range s.Topics {
-		c.Topics[k] = &Topic{Name: v.Name, Partitions: append([]Partition(nil), v.Partitions...)}
+		t := *v
+		t.Partitions = append([]Partition(nil), v.Partitions...)
+		c.Topics[k] = &t
 	}
 	c.Producers = make(map[int64]*Producer, len(s.Producers))
 	for k, v := range s.Producers {

@@ -56,13 +56,14 @@ type Store interface {
 	Consume(ctx context.Context, consumer int64, topic string, partition int, limit, maxBytes int) ([]StoredMessage, error)
 
 	// Size returns a partition's high watermark (its next offset) and a
-	// consumer's position in it (0 if it never consumed it); logq.ENotFound
+	// consumer's position in it (0 if it never consumed it), never below
+	// the partition's log start offset (retention.go); logq.ENotFound
 	// when the partition was never claimed.
 	Size(ctx context.Context, consumer int64, topic string, partition int) (hw, position int64, err error)
 
 	// Positions returns the position of each consumer in each partition of
-	// keys, in the order of keys (0 where it never consumed), in one round
-	// trip.
+	// keys, in the order of keys (0 where it never consumed), never below
+	// the partition's log start offset, in one round trip.
 	Positions(ctx context.Context, keys []ConsumerKey) ([]int64, error)
 }
 

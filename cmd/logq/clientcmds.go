@@ -119,12 +119,13 @@ func topicsCreateCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("create NAME", "create a topic", "Create a topic. Its partitions are assigned to the live brokers.", 1, 1)
 	cl := addClientFlags(e, f)
 	partitions := f.Int("partitions", 0, "number of partitions `N` (0: the manager's default)")
+	ret := addRetentionFlags(f) // topicconfig.go
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
 		if *partitions < 0 {
 			return usageErrorf("topics create: --partitions must not be negative")
 		}
 		return cl.with(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-			seq, err := c.CreateTopic(ctx, pos[0], *partitions)
+			seq, err := c.CreateTopicConfigured(ctx, pos[0], *partitions, ret.change())
 			if err != nil {
 				return err
 			}
@@ -181,9 +182,13 @@ func topicsDescribeCmd(e *env) *cobra.Command {
 func printTopic(w io.Writer, info *client.TopicInfo) error {
 	fmt.Fprintf(w, "topic %s, %d partitions\n", info.Name, len(info.Partitions))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tBROKER\tADDRESS\tEPOCH\tHIGH WATERMARK\tWRITABLE")
+	fmt.Fprintln(tw, "PARTITION\tBROKER\tADDRESS\tEPOCH\tLOG START\tHIGH WATERMARK\tWRITABLE")
 	for _, p := range info.Partitions {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d\t%t\n", p.Partition, p.BrokerID, p.Address, p.Epoch, p.HighWatermark, p.Writable)
+		start := "-" // its broker has not said yet (retention)
+		if p.LogStartOffset != nil {
+			start = strconv.FormatInt(*p.LogStartOffset, 10)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%d\t%t\n", p.Partition, p.BrokerID, p.Address, p.Epoch, start, p.HighWatermark, p.Writable)
 	}
 	return tw.Flush()
 }

@@ -101,7 +101,8 @@ http://127.0.0.1:8080); event commands read --manager or, with --db URL
 	brokers.AddCommand(brokersRemoveCmd(e))
 	add(groupClient,
 		group("topics", "create, list and describe topics; add partitions",
-			topicsCreateCmd(e), topicsListCmd(e), topicsDescribeCmd(e), topicsAddPartitionsCmd(e)),
+			topicsCreateCmd(e), topicsListCmd(e), topicsDescribeCmd(e), topicsAddPartitionsCmd(e),
+			topicsConfigCmd(e)), // topicconfig.go
 		produceCmd(e), consumeCmd(e), sizeCmd(e), brokers, rebalanceCmd(e),
 		clientsCmd(e, "producers"), clientsCmd(e, "consumers"),
 		usersCmd(e), tokensCmd(e), aclsCmd(e), whoamiCmd(e)) // security.go

@@ -179,6 +179,7 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 	f.DurationVar(&cfg.ReadTimeout, "read-timeout", time.Minute, "bound on reading a whole request")
 	f.DurationVar(&cfg.WriteTimeout, "write-timeout", broker.DefaultLongPollMax+time.Minute, "bound on answering a request (must exceed the 30s long poll)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", broker.DefaultShutdownTimeout, "bound on the graceful shutdown (appends in flight are committed and answered)")
+	retentionServerFlags(f, &cfg) // topicconfig.go
 	mkLog := logFlags(f, "info")
 	sec := securityFlags(f, false) // security.go
 	f.envAll()

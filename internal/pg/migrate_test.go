@@ -89,6 +89,9 @@ func schemaDump(t testing.TB, db *pgxpool.Pool) string {
 			t.Fatal(err)
 		}
 		for _, l := range lines {
+			if strings.Contains(l, " msg_") || strings.Contains(l, ".msg_") {
+				continue // a segment of messages holds data, not schema (migration 3)
+			}
 			b.WriteString(l + "\n")
 		}
 	}
@@ -167,7 +170,12 @@ func tableContents(t testing.TB, db *pgxpool.Pool) string {
 	t.Helper()
 	var b strings.Builder
 	for _, table := range []string{"events", "writer_lease", "snapshots", "partitions", "messages", "consumer_offsets"} {
-		rows, err := db.Query(testCtx(t), `SELECT t::text FROM `+table+` t ORDER BY 1`)
+		row := "t::text"
+		if table == "partitions" {
+			// The v0 columns: later migrations add some (log_start_offset).
+			row = "(t.topic, t.partition, t.epoch, t.owner, t.next_offset)::text"
+		}
+		rows, err := db.Query(testCtx(t), `SELECT `+row+` FROM `+table+` t ORDER BY 1`)
 		if err != nil {
 			t.Fatal(err)
 		}

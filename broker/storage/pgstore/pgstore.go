@@ -50,6 +50,8 @@ type Store struct {
 
 	mu        sync.Mutex
 	consumers map[storage.ConsumerKey]struct{} // consumer_offsets rows known to exist
+
+	seg segments // retention: the segments of messages (segments.go)
 }
 
 // paths counts the requests each append and scan path served.
@@ -85,7 +87,7 @@ func (s *Store) Claim(ctx context.Context, topic string, partition int, owner, e
 		RETURNING next_offset`, topic, partition, epoch, owner).Scan(&next)
 	})
 	if err == nil {
-		return next, nil
+		return next, s.claimed(ctx, topic, partition, next)
 	}
 	if isLockTimeout(err) {
 		return 0, logq.Errorf(logq.EUnavailable, "partition %s/%d is locked by an append still in flight; retrying", topic, partition)
@@ -102,7 +104,7 @@ func (s *Store) Claim(ctx context.Context, topic string, partition int, owner, e
 		return 0, dbError(err, "claim partition")
 	}
 	if curEpoch == epoch && curOwner == owner {
-		return next, nil
+		return next, s.claimed(ctx, topic, partition, next)
 	}
 	return 0, logq.Errorf(logq.EFenced, "partition %s/%d is at epoch %d (broker %d); epoch %d is stale",
 		topic, partition, curEpoch, curOwner, epoch)
@@ -118,6 +120,9 @@ func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]int64, e
 			return nil, logq.Errorf(logq.EInvalid, "no messages")
 		}
 		total += len(b.Msgs)
+	}
+	if err := s.segmentsAhead(ctx, batches); err != nil { // retention: segments exist first
+		return nil, err
 	}
 	var (
 		bases []int64
@@ -142,8 +147,13 @@ func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]int64, e
 		bases, err = s.appendInsert(ctx, batches)
 	}
 	if err != nil {
+		if isNoSegment(err) { // retention: the cache was wrong; read it again next time
+			s.seg.forgetAll(batches)
+			err = fmt.Errorf("%w: %w", logq.Errorf(logq.EUnavailable, "append: a segment of the log was missing; retry"), err)
+		}
 		return nil, dbError(err, "append")
 	}
+	s.appendedTo(batches, bases) // retention
 	return bases, nil
 }
 
@@ -402,7 +412,7 @@ func (s *Store) ensureConsumer(ctx context.Context, consumer int64, topic string
 // Size implements storage.Store.
 func (s *Store) Size(ctx context.Context, consumer int64, topic string, partition int) (hw, position int64, err error) {
 	err = s.db.QueryRow(ctx, `
-		SELECT p.next_offset, COALESCE(c.position, 0)
+		SELECT p.next_offset, GREATEST(COALESCE(c.position, 0), p.log_start_offset)
 		FROM partitions p
 		LEFT JOIN consumer_offsets c ON c.consumer_id = $1 AND c.topic = p.topic AND c.partition = p.partition
 		WHERE p.topic = $2 AND p.partition = $3`, consumer, topic, partition).Scan(&hw, &position)
@@ -424,10 +434,11 @@ func (s *Store) Positions(ctx context.Context, keys []storage.ConsumerKey) ([]in
 		ids[i], topics[i], parts[i] = k.Consumer, k.Topic, int32(k.Partition)
 	}
 	rows, err := s.db.Query(ctx, `
-		SELECT coalesce(o.position, 0)
+		SELECT GREATEST(coalesce(o.position, 0), coalesce(p.log_start_offset, 0))
 		FROM unnest($1::bigint[], $2::text[], $3::int[]) WITH ORDINALITY AS k(consumer_id, topic, partition, i)
 		LEFT JOIN consumer_offsets o
 		  ON o.consumer_id = k.consumer_id AND o.topic = k.topic AND o.partition = k.partition
+		LEFT JOIN partitions p ON p.topic = k.topic AND p.partition = k.partition
 		ORDER BY k.i`, ids, topics, parts)
 	if err != nil {
 		return nil, dbError(err, "read consumer positions")

@@ -117,6 +117,10 @@ func TestScanBinaryMessages(t *testing.T) {
 	ctx := testCtx(t)
 	dsn := pgtest.NewDB(t)
 	db := pgtest.Pool(t, dsn, 20)
+	// messages takes rows only inside a segment, which a claim creates.
+	if _, err := New(db).Claim(ctx, "t", 0, 1, 1); err != nil {
+		t.Fatal(err)
+	}
 	_, err := db.Exec(ctx, `INSERT INTO messages (topic, partition, "offset", produced_at, producer_id, key, payload) VALUES
 		('t', 0, 0, '2025-01-02 03:04:05.123456+00', 1, NULL, 'hello'),
 		('t', 0, 1, '1999-12-31 23:59:59.999999+00', 9223372036854775807, 'k é', ''),
