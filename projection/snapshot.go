@@ -115,7 +115,7 @@ func encodeBinary(s *State) []byte {
 		c := s.Consumers[id]
 		client(id, c.Topic, c.Partition, c.Inactive)
 	}
-	b = appendSecurity(b, s) // security.go: after everything else
+	b = appendSecurity(b, s)     // security.go: after everything else
 	b = appendTopicConfigs(b, s) // topicconfig.go
 	return b
 }
