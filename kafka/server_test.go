@@ -1,0 +1,228 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// startFake serves a fake cluster on a loopback port.
+func startFake(t *testing.T) (*fakeCluster, *fakeLog, string) {
+	t.Helper()
+	c, l := newFake()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	p, _ := strconv.Atoi(port)
+	c.self = BrokerInfo{ID: 1, Host: host, Port: int32(p)}
+	s, err := New(Config{Cluster: c, Log: l, AutoCreateTopics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; err != ErrServerClosed {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return c, l, ln.Addr().String()
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestKgoProduceFetchCompressions(t *testing.T) {
+	_, l, addr := startFake(t)
+	ctx := testCtx(t)
+	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 2, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	codecs := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}
+	want := 0
+	for name, codec := range codecs {
+		for _, idem := range []bool{true, false} {
+			opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ProducerBatchCompression(codec), kgo.RecordPartitioner(kgo.ManualPartitioner())}
+			if !idem {
+				opts = append(opts, kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.LeaderAck()))
+			}
+			p, err := kgo.NewClient(opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 50 {
+				r := &kgo.Record{Topic: "t", Partition: int32(i % 2), Key: []byte("k"), Value: fmt.Appendf(nil, "%s-%t-%d", name, idem, i),
+					Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("v")}}}
+				p.Produce(ctx, r, nil)
+			}
+			if err := p.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p.Close()
+			want += 50
+		}
+	}
+	idem := 0
+	for _, pr := range l.producers {
+		if pr.ID > 0 {
+			idem++
+		}
+	}
+	if idem == 0 {
+		t.Error("no idempotent batch reached the log")
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		"t": {0: kgo.NewOffset().AtStart(), 1: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	got := 0
+	for got < want {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			if string(r.Key) != "k" || len(r.Headers) != 1 || r.Headers[0].Key != "h" {
+				t.Errorf("record %+v", r)
+			}
+		})
+	}
+	if got != want {
+		t.Fatalf("consumed %d, want %d", got, want)
+	}
+}
+
+func TestLongPollWakesOnProduce(t *testing.T) {
+	c, _, addr := startFake(t)
+	ctx := testCtx(t)
+	c.CreateTopic(ctx, "lp", 1)
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.FetchMaxWait(20*time.Second),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"lp": {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	got := make(chan string, 1)
+	go func() {
+		fs := cons.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) { got <- string(r.Value) })
+		close(got)
+	}()
+	start := time.Now()
+	if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "lp", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if v := <-got; v != "x" {
+		t.Fatalf("got %q", v)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("long poll answered after %v, not on the append", d)
+	}
+}
+
+func TestAdminTopics(t *testing.T) {
+	_, _, addr := startFake(t)
+	ctx := testCtx(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 3, -1, nil, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := adm.CreateTopic(ctx, 3, -1, nil, "a"); r.Err == nil {
+		t.Fatal("second create of a succeeded")
+	}
+	if r, _ := adm.CreateTopic(ctx, 3, 3, nil, "rf3"); r.Err == nil {
+		t.Fatal("replication factor 3 accepted")
+	}
+	if _, err := adm.CreatePartitions(ctx, 2, "a"); err != nil {
+		t.Fatal(err)
+	}
+	td, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(td["a"].Partitions); n != 5 {
+		t.Fatalf("a has %d partitions, want 5", n)
+	}
+	cfgs, err := adm.DescribeTopicConfigs(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := cfgs.On("a", nil); err != nil || len(c.Configs) == 0 {
+		t.Fatalf("configs %+v %v", c, err)
+	}
+	if r, err := adm.DeleteTopics(ctx, "a"); err != nil || r.Error() != nil || len(r) != 1 {
+		t.Log(r)
+		t.Fatal(err, r.Error())
+	}
+	// A new client: kgo caches metadata for a moment.
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	td, err = kadm.NewClient(cl2).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if td.Has("a") {
+		t.Fatalf("a still listed after delete: %+v", td["a"])
+	}
+	if _, err := adm.BrokerMetadata(ctx); err != nil {
+		t.Fatal(err)
+	}
+	offs, err := adm.ListEndOffsets(ctx, "rf3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = offs
+}
+
+func TestMaxRequestBytesClosesConnection(t *testing.T) {
+	_, _, addr := startFake(t)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.Write([]byte{0x7f, 0xff, 0xff, 0xff}) // 2 GiB
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b [1]byte
+	if _, err := nc.Read(b[:]); err == nil {
+		t.Fatal("server answered an oversized request")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("server kept the connection open")
+	}
+}
