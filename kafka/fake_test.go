@@ -84,10 +84,10 @@ func (c *fakeCluster) InitProducerID(context.Context) (int64, error) {
 }
 
 type fakeLog struct {
-	c        *fakeCluster
-	mu       sync.Mutex
-	parts    map[[2]any][]StoredRecord
-	appended chan struct{}
+	c         *fakeCluster
+	mu        sync.Mutex
+	parts     map[[2]any][]StoredRecord
+	appended  chan struct{}
 	producers []Producer
 }
 

@@ -18,10 +18,10 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultMaxRequestBytes   = 16 << 20
-	DefaultMaxFetchWait      = 30 * time.Second
-	DefaultShutdownTimeout   = 10 * time.Second
-	DefaultMaxFetchBytes     = 8 << 20
+	DefaultMaxRequestBytes      = 16 << 20
+	DefaultMaxFetchWait         = 30 * time.Second
+	DefaultShutdownTimeout      = 10 * time.Second
+	DefaultMaxFetchBytes        = 8 << 20
 	DefaultAutoCreatePartitions = 1
 )
 
