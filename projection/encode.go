@@ -65,6 +65,9 @@ func Render(s *State) string {
 		case !br.Alive:
 			status = "dead"
 		}
+		if br.KafkaAddress != "" {
+			status += " kafka " + br.KafkaAddress
+		}
 		fmt.Fprintf(&b, "broker %d %s %s\n", id, br.Address, status)
 	}
 	for _, name := range s.TopicNames() {

@@ -36,6 +36,9 @@ type WriterElected struct {
 type BrokerRegistered struct {
 	BrokerID int64  `json:"broker_id"`
 	Address  string `json:"address"`
+	// KafkaAddress is the broker's Kafka listener (host:port); empty when
+	// it has none.
+	KafkaAddress string `json:"kafka_address,omitempty"`
 }
 
 // BrokerStatusChanged: a broker's liveness changed (heartbeat timeout, or a

@@ -53,6 +53,8 @@ type Broker struct {
 	Address string `json:"address"`
 	Alive   bool   `json:"alive"`
 	Removed bool   `json:"removed,omitempty"`
+	// KafkaAddress is the broker's Kafka listener (host:port), if any.
+	KafkaAddress string `json:"kafka_address,omitempty"`
 }
 
 // Topic is a topic with its partitions, indexed by partition number.
@@ -147,6 +149,9 @@ func (s *State) check(e logq.Event, p Payload) error {
 		}
 		if p.Address == "" || len(p.Address) > MaxAddressLen {
 			return invariant(e, "invalid broker address")
+		}
+		if len(p.KafkaAddress) > MaxAddressLen {
+			return invariant(e, "invalid broker Kafka address")
 		}
 	case BrokerStatusChanged:
 		b, err := s.liveBroker(e, p.BrokerID)
@@ -269,9 +274,9 @@ func (s *State) mutate(p Payload) {
 		s.WriterEpoch, s.Writer = p.Epoch, p.Manager
 	case BrokerRegistered:
 		if b, ok := s.Brokers[p.BrokerID]; ok {
-			b.Address, b.Alive = p.Address, true
+			b.Address, b.Alive, b.KafkaAddress = p.Address, true, p.KafkaAddress
 		} else {
-			s.Brokers[p.BrokerID] = &Broker{ID: p.BrokerID, Address: p.Address, Alive: true}
+			s.Brokers[p.BrokerID] = &Broker{ID: p.BrokerID, Address: p.Address, Alive: true, KafkaAddress: p.KafkaAddress}
 		}
 		s.NextIDs.Broker = max(s.NextIDs.Broker, p.BrokerID+1)
 	case BrokerStatusChanged:
