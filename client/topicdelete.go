@@ -12,7 +12,7 @@ import (
 // of its TopicDeleted event. Its partitions are no longer served; their
 // stored records stay in PostgreSQL (docs/events.md, TopicDeleted).
 func (c *Client) DeleteTopic(ctx context.Context, name string) (int64, error) {
-	var out api.CreateTopicAnswer
+	var out api.DeleteTopicAnswer
 	path := "/topics/" + url.PathEscape(name)
 	if err := c.do(ctx, call{method: http.MethodDelete, path: path, noMinSeq: true}, &out); err != nil {
 		return 0, err

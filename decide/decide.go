@@ -87,6 +87,9 @@ func createTopic(s *projection.State, topic string, n int) ([]projection.Payload
 	if err := projection.ValidateTopicName(topic); err != nil {
 		return nil, logq.Errorf(logq.EInvalid, "%v", err)
 	}
+	if err := checkNotDeleted(s, topic); err != nil {
+		return nil, err
+	}
 	c := newCluster(s, nil)
 	if len(c.live) == 0 {
 		return nil, logq.Errorf(logq.EUnavailable, "no live broker to hold topic %q; start or register a broker", topic)

@@ -3,6 +3,7 @@ package decide
 import (
 	"testing"
 
+	"github.com/logq/logq"
 	"github.com/logq/logq/projection"
 )
 
@@ -43,5 +44,27 @@ func TestRegisterKafkaBroker(t *testing.T) {
 	}
 	if r := d.Events[0].(projection.BrokerRegistered); r.KafkaAddress != "b1:9092" {
 		t.Fatalf("heartbeat event %+v", r)
+	}
+}
+
+func TestDeleteTopic(t *testing.T) {
+	s := fold(t, projection.BrokerRegistered{BrokerID: 1, Address: "b1:1"},
+		projection.TopicCreated{Topic: "t", Partitions: 1},
+		projection.PartitionAssigned{Topic: "t", Partition: 0, BrokerID: 1, Epoch: 1})
+	if _, err := DeleteTopic(s, "nope"); logq.ErrorCode(err) != logq.ETopicNotFound {
+		t.Fatalf("delete of an unknown topic: %v", err)
+	}
+	d, err := DeleteTopic(s, "t")
+	if err != nil || len(d.Events) != 1 {
+		t.Fatalf("%v %v", d, err)
+	}
+	apply(t, s, d.Events)
+	for name, create := range map[string]func() error{
+		"create":   func() error { _, err := CreateTopic(s, "t", 1); return err },
+		"producer": func() error { _, err := RegisterProducer(s, "t", nil, t0); return err },
+	} {
+		if err := create(); logq.ErrorCode(err) != logq.EConflict {
+			t.Errorf("%s of a deleted name: %v", name, err)
+		}
 	}
 }

@@ -55,6 +55,8 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "POST", "/producers/:id/heartbeat", m.write(m.handleClientHeartbeat(kindProducer)))
 	m.handle(r, "POST", "/consumers/:id/heartbeat", m.write(m.handleClientHeartbeat(kindConsumer)))
 	m.handle(r, "POST", "/clients/seen", m.write(m.handleClientsSeen))
+	// Topic deletion (manager/topicdelete.go).
+	m.handle(r, "DELETE", "/topics/:topic", m.write(m.handleDeleteTopic))
 
 	// Reads, on every manager.
 	m.handle(r, "GET", "/topics", m.handleTopics)

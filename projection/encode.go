@@ -70,6 +70,9 @@ func Render(s *State) string {
 		}
 		fmt.Fprintf(&b, "broker %d %s %s\n", id, br.Address, status)
 	}
+	for _, name := range slices.Sorted(maps.Keys(s.DeletedTopics)) {
+		fmt.Fprintf(&b, "deleted topic %s at seq %d\n", name, s.DeletedTopics[name])
+	}
 	for _, name := range s.TopicNames() {
 		t := s.Topics[name]
 		fmt.Fprintf(&b, "topic %s partitions %d\n", name, len(t.Partitions))

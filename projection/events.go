@@ -114,6 +114,7 @@ var Types = []string{
 	TypeWriterElected, TypeBrokerRegistered, TypeBrokerStatusChanged, TypeBrokerRemoved,
 	TypeTopicCreated, TypePartitionsAdded, TypePartitionAssigned,
 	TypeProducerRegistered, TypeConsumerRegistered, TypeClientStatusChanged,
+	TypeTopicDeleted,
 }
 
 // NewEvent wraps a payload into an event to append (the writer sets Seq, At
@@ -161,6 +162,8 @@ func decodeJSON(e logq.Event) (Payload, error) {
 		p = new(ConsumerRegistered)
 	case TypeClientStatusChanged:
 		p = new(ClientStatusChanged)
+	case TypeTopicDeleted:
+		p = new(TopicDeleted)
 	default:
 		return nil, fmt.Errorf("event %d: unknown event type %q", e.Seq, e.Type)
 	}
@@ -191,6 +194,8 @@ func deref(p Payload) Payload {
 	case *ConsumerRegistered:
 		return *v
 	case *ClientStatusChanged:
+		return *v
+	case *TopicDeleted:
 		return *v
 	}
 	return p

@@ -23,6 +23,7 @@ import (
 //	consumers: as producers
 //	kafka:     count, then id, Kafka address of each broker that has one
 //	           (version 3)
+//	deleted:   count, then name, seq of each deleted topic (version 3)
 //
 // Decoding allocates each kind of entity as one slice and points the maps
 // into it: a state of a million clients decodes in a few allocations.
@@ -130,6 +131,11 @@ func encodeBinary(s *State) []byte {
 	for _, id := range kafka {
 		b = binary.AppendVarint(b, id)
 		b = appendString(b, s.Brokers[id].KafkaAddress)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.DeletedTopics)))
+	for _, name := range slices.Sorted(maps.Keys(s.DeletedTopics)) {
+		b = appendString(b, name)
+		b = binary.AppendVarint(b, s.DeletedTopics[name])
 	}
 	return b
 }
@@ -265,6 +271,13 @@ func decodeBinary(data []byte) (*State, error) {
 				br.KafkaAddress = addr
 			} else if r.err == nil {
 				r.err = fmt.Errorf("decode snapshot: Kafka address of unknown broker %d", id)
+			}
+		}
+		if n := r.count(2); n > 0 {
+			s.DeletedTopics = make(map[string]int64, n)
+			for ; n > 0 && r.err == nil; n-- {
+				name := r.string()
+				s.DeletedTopics[name] = r.varint()
 			}
 		}
 	}

@@ -38,6 +38,9 @@ type State struct {
 	Producers   map[int64]*Producer `json:"producers"`
 	Consumers   map[int64]*Consumer `json:"consumers"`
 	NextIDs     NextIDs             `json:"next_ids"`
+	// DeletedTopics are the names of deleted topics, with the seq of their
+	// TopicDeleted (projection/topicdelete.go).
+	DeletedTopics map[string]int64 `json:"deleted_topics,omitempty"`
 }
 
 // NextIDs are the smallest ids not yet used, for the writer to assign.
@@ -111,7 +114,11 @@ func Apply(s *State, e logq.Event) error {
 	if err := s.check(e, p); err != nil {
 		return err
 	}
-	s.mutate(p)
+	if d, ok := p.(TopicDeleted); ok {
+		s.deleteTopic(e.Seq, d)
+	} else {
+		s.mutate(p)
+	}
 	s.Seq = e.Seq
 	return nil
 }
@@ -175,6 +182,9 @@ func (s *State) check(e logq.Event, p Payload) error {
 		if _, ok := s.Topics[p.Topic]; ok {
 			return invariant(e, "topic %q already exists", p.Topic)
 		}
+		if err := s.checkNotDeleted(e, p.Topic); err != nil {
+			return err
+		}
 		if p.Partitions < 1 || p.Partitions > MaxPartitions {
 			return invariant(e, "partition count %d outside 1..%d", p.Partitions, MaxPartitions)
 		}
@@ -227,6 +237,8 @@ func (s *State) check(e logq.Event, p Payload) error {
 		if inactive != p.Active {
 			return invariant(e, "%s %d already has active=%t", p.Client, p.ID, p.Active)
 		}
+	case TopicDeleted:
+		return s.checkTopicDeleted(e, p)
 	default:
 		return invariant(e, "no rule for %T", p)
 	}
@@ -427,6 +439,12 @@ func (s *State) Clone() *State {
 		p := *v
 		p.Partition = copyInt(v.Partition)
 		c.Consumers[k] = &p
+	}
+	if s.DeletedTopics != nil {
+		c.DeletedTopics = make(map[string]int64, len(s.DeletedTopics))
+		for k, v := range s.DeletedTopics {
+			c.DeletedTopics[k] = v
+		}
 	}
 	return &c
 }
