@@ -142,6 +142,7 @@ func (h *handler) fetch(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 			rp := kmsg.NewFetchResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+			rp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)

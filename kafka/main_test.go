@@ -1,9 +1,12 @@
 package kafka
 
 import (
+	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/logq/logq/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain gives the cluster tests (cluster_test.go) a PostgreSQL and
+// fails the run on leaked goroutines (pgtest.Main runs goleak).
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
