@@ -47,6 +47,12 @@ func (v ClusterView) Topic(name string) (TopicInfo, bool) {
 	return TopicInfo{}, false
 }
 
+// hasPartition reports whether v has the partition.
+func (v ClusterView) hasPartition(topic string, partition int32) bool {
+	t, ok := v.Topic(topic)
+	return ok && partition >= 0 && int(partition) < len(t.Partitions)
+}
+
 // Cluster is the control plane as the broker sees it, and the admin writes
 // it forwards to the manager. Errors carry logq's codes (logq.E*), which
 // the server maps to Kafka error codes.

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // startFake serves a fake cluster on a loopback port.
@@ -224,5 +226,53 @@ func TestMaxRequestBytesClosesConnection(t *testing.T) {
 		t.Fatal("server answered an oversized request")
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("server kept the connection open")
+	}
+}
+
+func TestUnknownPartitions(t *testing.T) {
+	c, _, addr := startFake(t)
+	ctx := testCtx(t)
+	c.CreateTopic(ctx, "one", 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// Raw requests: clients would retry these errors.
+	lreq := kmsg.NewPtrListOffsetsRequest()
+	for _, tp := range []struct {
+		topic string
+		part  int32
+	}{{"one", 1}, {"none", 0}} {
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = tp.topic
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp = tp.part, -1
+		lt.Partitions = append(lt.Partitions, lp)
+		lreq.Topics = append(lreq.Topics, lt)
+	}
+	lresp, err := lreq.RequestWith(ctx, cl.Broker(1)) // not sharded by kgo
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range lresp.Topics {
+		if code := rt.Partitions[0].ErrorCode; code != kerr.UnknownTopicOrPartition.Code {
+			t.Errorf("list offsets %s/%d: error %d", rt.Topic, rt.Partitions[0].Partition, code)
+		}
+	}
+	freq := kmsg.NewPtrFetchRequest()
+	freq.MaxWaitMillis, freq.MinBytes, freq.MaxBytes = 100, 1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "one"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.Partition, fp.PartitionMaxBytes = 5, 1<<20
+	ft.Partitions = append(ft.Partitions, fp)
+	freq.Topics = append(freq.Topics, ft)
+	fresp, err := freq.RequestWith(ctx, cl.Broker(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := fresp.Topics[0].Partitions[0].ErrorCode; code != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("fetch one/5: error %d", code)
 	}
 }
