@@ -597,3 +597,84 @@ const { Kafka, logLevel } = require("kafkajs");
 		t.Fatalf("kafkajs: %v\n%s", err, out)
 	}
 }
+
+// TestTakeoverKgo: the broker owning a partition stops mid-stream; its
+// partitions move to the other broker, the Kafka clients follow (they get
+// NOT_LEADER_OR_FOLLOWER or a refused connection, refresh their metadata)
+// and nothing acknowledged is lost. (The stop is graceful, in-process; the
+// kill -9 fault tests are internal/harness/faulttest's.)
+func TestTakeoverKgo(t *testing.T) {
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("tk"),
+		kgo.DisableIdempotentWrite(), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	createTopic(t, ctx, adm, c, "tk", 2)
+	td, err := adm.ListTopics(ctx, "tk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := td["tk"].Partitions[0].Leader
+
+	acked := map[string]bool{}
+	produce := func(from, to int) {
+		results := make(chan error, to-from)
+		for i := from; i < to; i++ {
+			v := fmt.Sprint(i)
+			cl.Produce(ctx, &kgo.Record{Value: []byte(v)}, func(_ *kgo.Record, err error) {
+				if err == nil {
+					acked[v] = true // callbacks run one at a time
+				}
+				results <- err
+			})
+		}
+		for i := from; i < to; i++ {
+			if err := <-results; err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		}
+	}
+	produce(0, 200)
+	for _, b := range c.Brokers {
+		if b.ID == int64(victim) {
+			if err := b.Stop(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produce(200, 400) // waits for the takeover: kgo retries until a new leader acks
+	if len(acked) != 400 {
+		t.Fatalf("%d of 400 records acknowledged", len(acked))
+	}
+
+	var live string
+	for _, b := range c.Brokers {
+		if b.ID != int64(victim) {
+			live = b.KafkaAddr
+		}
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(live), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		"tk": {0: kgo.NewOffset().AtStart(), 1: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	seen := map[string]bool{}
+	for len(seen) < len(acked) {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+	for v := range acked {
+		if !seen[v] {
+			t.Errorf("acknowledged record %s lost", v)
+		}
+	}
+}
