@@ -171,10 +171,11 @@ func (h *handler) fetch(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 		read(h.ctx(), s, max(maxBytes-total, 1), 0)
 		total += recordBytes(s.res.Records)
 	}
-	if total < int(max(req.MinBytes, 1)) && wait > 0 && h.ctx().Err() == nil {
+	if total < int(max(req.MinBytes, 1)) && wait > 0 && h.s.pollCtx.Err() == nil {
 		// Long poll: wait on every partition that is served and empty;
-		// the first append anywhere ends the wait for all.
-		ctx, cancel := context.WithTimeout(h.ctx(), wait)
+		// the first append anywhere ends the wait for all, and so does
+		// Close.
+		ctx, cancel := context.WithTimeout(h.s.pollCtx, wait)
 		var wg sync.WaitGroup
 		for _, s := range slots {
 			if s.err != nil || len(s.res.Records) > 0 {

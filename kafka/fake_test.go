@@ -89,6 +89,8 @@ type fakeLog struct {
 	parts     map[[2]any][]StoredRecord
 	appended  chan struct{}
 	producers []Producer
+	// waiting, when set, gets a value each time a Fetch starts waiting.
+	waiting chan struct{}
 }
 
 func newFake() (*fakeCluster, *fakeLog) {
@@ -166,6 +168,12 @@ func (l *fakeLog) Fetch(ctx context.Context, topic string, p int32, offset int64
 		}
 		if len(out) > 0 || deadline == nil {
 			return FetchResult{Records: out, HighWatermark: hw}, nil
+		}
+		if l.waiting != nil {
+			select {
+			case l.waiting <- struct{}{}:
+			default:
+			}
 		}
 		select {
 		case <-ch:

@@ -54,8 +54,13 @@ type Server struct {
 	cfg Config
 	log zerolog.Logger
 
-	ctx    context.Context // canceled by Close: long polls return
-	cancel context.CancelFunc
+	// ctx bounds every request: canceled when Close gives up waiting for
+	// them. pollCtx bounds fetch long polls: canceled as Close starts, so
+	// they answer at once.
+	ctx        context.Context
+	cancel     context.CancelFunc
+	pollCtx    context.Context
+	pollCancel context.CancelFunc
 
 	mu      sync.Mutex
 	closed  bool
@@ -86,9 +91,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	pollCtx, pollCancel := context.WithCancel(ctx)
 	return &Server{
 		cfg: cfg, log: cfg.Logger.With().Str("component", "kafka").Logger(),
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, pollCtx: pollCtx, pollCancel: pollCancel,
 		lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
 	}, nil
 }
@@ -125,7 +131,7 @@ func (s *Server) Serve(ln net.Listener) error {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				select {
 				case <-time.After(backoff):
-				case <-s.ctx.Done():
+				case <-s.pollCtx.Done():
 				}
 				continue
 			}
@@ -160,7 +166,8 @@ func (s *Server) Close() error {
 			c.stop()
 		}
 		s.mu.Unlock()
-		s.cancel()
+		s.pollCancel()
+		defer s.cancel()
 		done := make(chan struct{})
 		go func() { s.wg.Wait(); close(done) }()
 		t := time.NewTimer(s.cfg.ShutdownTimeout)
@@ -168,6 +175,7 @@ func (s *Server) Close() error {
 		select {
 		case <-done:
 		case <-t.C:
+			s.cancel() // requests still running give up
 			s.mu.Lock()
 			for c := range s.conns {
 				c.nc.Close()

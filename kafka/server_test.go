@@ -2,7 +2,9 @@ package kafka
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"testing"
@@ -274,5 +276,179 @@ func TestUnknownPartitions(t *testing.T) {
 	}
 	if code := fresp.Topics[0].Partitions[0].ErrorCode; code != kerr.UnknownTopicOrPartition.Code {
 		t.Errorf("fetch one/5: error %d", code)
+	}
+}
+
+// rawConn sends hand-framed requests (kmsg-encoded) and reads answers.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+	f  *kmsg.RequestFormatter
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	return &rawConn{t: t, nc: nc, f: kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw"))}
+}
+
+func (c *rawConn) send(req kmsg.Request, corr int32) {
+	if _, err := c.nc.Write(c.f.AppendRequest(nil, req, corr)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// read returns the next answer's correlation id and body (after the
+// header; flexible: the header's tag byte is left in body[0]).
+func (c *rawConn) read() (int32, []byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+		return 0, nil, err
+	}
+	buf := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c.nc, buf); err != nil {
+		return 0, nil, err
+	}
+	return int32(binary.BigEndian.Uint32(buf)), buf[4:], nil
+}
+
+func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
+	c, _, addr := startFake(t)
+	c.CreateTopic(testCtx(t), "p", 1)
+	rc := dialRaw(t, addr)
+	// A long poll first: the metadata behind it waits its turn.
+	f := kmsg.NewPtrFetchRequest()
+	f.SetVersion(11)
+	f.MaxWaitMillis, f.MinBytes, f.MaxBytes = 200, 1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "p"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	f.Topics = append(f.Topics, ft)
+	rc.send(f, 1)
+	for i := int32(2); i <= 5; i++ {
+		m := kmsg.NewPtrMetadataRequest()
+		m.SetVersion(int16(i)) // v2..v5, not flexible
+		rc.send(m, i)
+	}
+	for want := int32(1); want <= 5; want++ {
+		corr, body, err := rc.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if corr != want {
+			t.Fatalf("answer %d came as the %dth", corr, want)
+		}
+		if want == 1 {
+			resp := kmsg.NewPtrFetchResponse()
+			resp.SetVersion(11)
+			if err := resp.ReadFrom(body); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+				t.Fatalf("fetch answer: %v %+v", err, resp)
+			}
+		}
+	}
+}
+
+func TestApiVersionsNegotiation(t *testing.T) {
+	_, _, addr := startFake(t)
+	rc := dialRaw(t, addr)
+	// A version past ours: answered at v0 with UNSUPPORTED_VERSION and our
+	// versions (KIP-511), so the client retries within them.
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.SetVersion(99)
+	// Encode as v3 (flexible) but claim v99 in the header.
+	av.SetVersion(3)
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "raw", "1"
+	msg := rc.f.AppendRequest(nil, av, 7)
+	binary.BigEndian.PutUint16(msg[6:8], 99)
+	rc.nc.Write(msg)
+	corr, body, err := rc.read()
+	if err != nil || corr != 7 {
+		t.Fatal(corr, err)
+	}
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(0)
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) != len(versions) {
+		t.Fatalf("answer %+v", resp)
+	}
+	// v3, flexible: answered with header v0 (no tag byte) at v3.
+	av = kmsg.NewPtrApiVersionsRequest()
+	av.SetVersion(3)
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "raw", "1"
+	rc.send(av, 8)
+	corr, body, err = rc.read()
+	if err != nil || corr != 8 {
+		t.Fatal(corr, err)
+	}
+	resp = kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(3)
+	if err := resp.ReadFrom(body); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("v3 answer %v %+v", err, resp)
+	}
+	for _, k := range resp.ApiKeys {
+		if k.ApiKey == kmsg.AddPartitionsToTxn.Int16() || k.ApiKey == kmsg.EndTxn.Int16() {
+			t.Errorf("transactions API %d advertised", k.ApiKey)
+		}
+	}
+	// Another API past its versions closes the connection.
+	m := kmsg.NewPtrMetadataRequest()
+	m.SetVersion(13)
+	rc.send(m, 9)
+	if _, _, err := rc.read(); err == nil {
+		t.Fatal("Metadata v13 answered; want the connection closed")
+	}
+}
+
+func TestCloseEndsLongPolls(t *testing.T) {
+	c, l := newFake()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	p, _ := strconv.Atoi(port)
+	c.self = BrokerInfo{ID: 1, Host: host, Port: int32(p)}
+	c.CreateTopic(context.Background(), "lp", 1)
+	l.waiting = make(chan struct{}, 1)
+	s, err := New(Config{Cluster: c, Log: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	rc := dialRaw(t, ln.Addr().String())
+	idle := dialRaw(t, ln.Addr().String()) // an idle connection is closed too
+	f := kmsg.NewPtrFetchRequest()
+	f.SetVersion(11)
+	f.MaxWaitMillis, f.MinBytes, f.MaxBytes = 60000, 1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "lp"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	f.Topics = append(f.Topics, ft)
+	rc.send(f, 1)
+	<-l.waiting // the fetch is in its long poll
+	start := time.Now()
+	s.Close()
+	if err := <-done; err != ErrServerClosed {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Close took %v with a long poll in flight", d)
+	}
+	if corr, _, err := rc.read(); err != nil || corr != 1 {
+		t.Fatalf("the long poll was not answered before the close: %d %v", corr, err)
+	}
+	if _, _, err := idle.read(); err == nil {
+		t.Fatal("idle connection still open")
 	}
 }
