@@ -108,6 +108,16 @@ func (a *kafkaAdapter) View() kafka.ClusterView {
 	return v
 }
 
+// Partitions is a topic's partition count (0: none).
+func (a *kafkaAdapter) Partitions(topic string) int {
+	a.b.mu.RLock()
+	defer a.b.mu.RUnlock()
+	if t, ok := a.b.state.Topics[topic]; ok {
+		return len(t.Partitions)
+	}
+	return 0
+}
+
 func (a *kafkaAdapter) needAdmin() error {
 	if a.admin == nil {
 		return logq.Errorf(logq.EUnavailable, "this broker has no manager to send admin requests to")

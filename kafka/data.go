@@ -95,7 +95,7 @@ func (h *handler) produceOne(ctx context.Context, topic string, part int32, data
 	case len(batches) == 0:
 		return 0, time.Time{}, kerr.CorruptMessage
 	}
-	if !h.s.cfg.Cluster.View().hasPartition(topic, part) {
+	if !hasPartition(h.s.cfg.Cluster, topic, part) {
 		return 0, time.Time{}, kerr.UnknownTopicOrPartition
 	}
 	var base int64 = -1
@@ -155,9 +155,8 @@ func (h *handler) fetch(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 	}
 	// First pass: what is there now, within the request's byte budget.
 	total := 0
-	view := h.s.cfg.Cluster.View()
 	read := func(ctx context.Context, s *slot, budget int, wait time.Duration) {
-		if !view.hasPartition(s.topic, s.part) {
+		if !hasPartition(h.s.cfg.Cluster, s.topic, s.part) {
 			s.err = kerr.UnknownTopicOrPartition
 			return
 		}
@@ -234,7 +233,6 @@ func recordBytes(recs []StoredRecord) int {
 
 func (h *handler) listOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
 	resp := kmsg.NewPtrListOffsetsResponse()
-	view := h.s.cfg.Cluster.View()
 	for _, t := range req.Topics {
 		rt := kmsg.NewListOffsetsResponseTopic()
 		rt.Topic = t.Topic
@@ -244,7 +242,7 @@ func (h *handler) listOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsRes
 			rp.LeaderEpoch = -1
 			var off, ts int64
 			var err error = kerr.UnknownTopicOrPartition
-			if view.hasPartition(t.Topic, p.Partition) {
+			if hasPartition(h.s.cfg.Cluster, t.Topic, p.Partition) {
 				off, ts, err = h.s.cfg.Log.ListOffset(h.ctx(), t.Topic, p.Partition, p.Timestamp)
 			}
 			rp.ErrorCode = errorCode(err)

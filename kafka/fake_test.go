@@ -32,6 +32,12 @@ func (c *fakeCluster) View() ClusterView {
 	return v
 }
 
+func (c *fakeCluster) Partitions(topic string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.topics[topic]
+}
+
 func sortedNames(m map[string]int) []string {
 	var out []string
 	for k := range m {

@@ -47,10 +47,9 @@ func (v ClusterView) Topic(name string) (TopicInfo, bool) {
 	return TopicInfo{}, false
 }
 
-// hasPartition reports whether v has the partition.
-func (v ClusterView) hasPartition(topic string, partition int32) bool {
-	t, ok := v.Topic(topic)
-	return ok && partition >= 0 && int(partition) < len(t.Partitions)
+// hasPartition reports whether c has the partition.
+func hasPartition(c Cluster, topic string, partition int32) bool {
+	return partition >= 0 && int(partition) < c.Partitions(topic)
 }
 
 // Cluster is the control plane as the broker sees it, and the admin writes
@@ -59,6 +58,9 @@ func (v ClusterView) hasPartition(topic string, partition int32) bool {
 type Cluster interface {
 	// View returns the cluster as of the broker's projection now.
 	View() ClusterView
+	// Partitions returns a topic's partition count (0: no such topic): the
+	// data path's check, cheaper than a View.
+	Partitions(topic string) int
 	// CreateTopic creates a topic with partitions partitions (through the
 	// writer, as events) and returns once this broker's view shows it.
 	CreateTopic(ctx context.Context, name string, partitions int) error
