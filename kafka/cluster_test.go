@@ -25,7 +25,7 @@ import (
 // The tests here run real Kafka clients against a real cluster (writer
 // manager, brokers with Kafka listeners, PostgreSQL).
 
-func startCluster(t *testing.T, brokers int) *devcluster.Cluster {
+func startCluster(t testing.TB, brokers int) *devcluster.Cluster {
 	t.Helper()
 	ctx := pgtest.Context(t, time.Minute)
 	c, err := devcluster.Start(ctx, devcluster.Config{DSN: pgtest.NewDB(t), Readers: -1, Brokers: brokers, Kafka: true})
@@ -41,7 +41,7 @@ func startCluster(t *testing.T, brokers int) *devcluster.Cluster {
 	return c
 }
 
-func waitBrokers(t *testing.T, ctx context.Context, addr string, n int) {
+func waitBrokers(t testing.TB, ctx context.Context, addr string, n int) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
@@ -75,7 +75,7 @@ func pollWait(ctx context.Context) bool {
 
 // createTopic creates a topic through kadm and waits until every broker
 // serves its partitions.
-func createTopic(t *testing.T, ctx context.Context, adm *kadm.Client, c *devcluster.Cluster, topic string, partitions int32) {
+func createTopic(t testing.TB, ctx context.Context, adm *kadm.Client, c *devcluster.Cluster, topic string, partitions int32) {
 	t.Helper()
 	r, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
 	if err != nil || r.Err != nil {
@@ -89,7 +89,7 @@ func createTopic(t *testing.T, ctx context.Context, adm *kadm.Client, c *devclus
 
 // waitTopic waits until the broker at addr shows topic with n partitions,
 // each with a leader.
-func waitTopic(t *testing.T, ctx context.Context, addr, topic string, n int) {
+func waitTopic(t testing.TB, ctx context.Context, addr, topic string, n int) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
@@ -716,4 +716,59 @@ func TestKcatHeaders(t *testing.T) {
 	if strings.TrimSpace(out) != "k v trace=abc,n=1" {
 		t.Fatalf("consumed %q", out)
 	}
+}
+
+// BenchmarkKafkaProduceUnbatched: 64 producers over the Kafka protocol,
+// each sending one record per request and waiting for its ack (acks=all,
+// linger 0), 100-byte values, 3 partitions on one broker. Reports
+// records/s.
+//
+//	go test ./kafka -run '^$' -bench KafkaProduceUnbatched -benchtime 20000x
+func BenchmarkKafkaProduceUnbatched(b *testing.B) {
+	c := startCluster(b, 1)
+	ctx := pgtest.Context(b, 5*time.Minute)
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaBootstrap()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admCl.Close()
+	createTopic(b, ctx, kadm.NewClient(admCl), c, "bench", 3)
+	const producers = 64
+	clients := make([]*kgo.Client, producers)
+	for i := range clients {
+		if clients[i], err = kgo.NewClient(kgo.SeedBrokers(c.KafkaBootstrap()), kgo.DefaultProduceTopic("bench"),
+			kgo.ProducerLinger(0), kgo.RequiredAcks(kgo.AllISRAcks())); err != nil {
+			b.Fatal(err)
+		}
+		defer clients[i].Close()
+		if err := clients[i].ProduceSync(ctx, &kgo.Record{Value: []byte("warm")}).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	value := []byte(strings.Repeat("x", 100))
+	next := make(chan struct{}, b.N)
+	for range b.N {
+		next <- struct{}{}
+	}
+	close(next)
+	b.ResetTimer()
+	start := time.Now()
+	errs := make(chan error, producers)
+	for _, cl := range clients {
+		go func() {
+			for range next {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range producers {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 }

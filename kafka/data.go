@@ -166,11 +166,15 @@ func (h *handler) fetch(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 		}
 		s.res, s.err = h.s.cfg.Log.Fetch(ctx, s.topic, s.part, s.offset, max(mb, 1), wait)
 	}
+	failed := false
 	for _, s := range slots {
 		read(h.ctx(), s, max(maxBytes-total, 1), 0)
 		total += recordBytes(s.res.Records)
+		failed = failed || s.err != nil
 	}
-	if total < int(max(req.MinBytes, 1)) && wait > 0 && h.s.pollCtx.Err() == nil {
+	// A partition's error is answered at once (as Kafka does): the client
+	// refreshes its metadata instead of waiting out the poll.
+	if !failed && total < int(max(req.MinBytes, 1)) && wait > 0 && h.s.pollCtx.Err() == nil {
 		// Long poll: wait on every partition that is served and empty;
 		// the first append anywhere ends the wait for all, and so does
 		// Close.
