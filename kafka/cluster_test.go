@@ -769,3 +769,57 @@ func BenchmarkKafkaProduceUnbatched(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 }
+
+// TestDeletedTopicRows: a deleted topic's records stay in PostgreSQL
+// (partitions and messages rows), unserved: Kafka clients get
+// UNKNOWN_TOPIC_OR_PARTITION, and its name cannot be created again.
+func TestDeletedTopicRows(t *testing.T) {
+	c := startCluster(t, 1)
+	ctx := pgtest.Context(t, time.Minute)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaBootstrap()), kgo.DefaultProduceTopic("gone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	createTopic(t, ctx, adm, c, "gone", 2)
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := adm.DeleteTopics(ctx, "gone"); err != nil || r.Error() != nil {
+		t.Fatalf("delete: %v %v", err, r.Error())
+	}
+	waitTopic(t, ctx, c.Brokers[0].KafkaAddr, "gone", -1)
+
+	db := pgtest.Pool(t, c.DSN, 2)
+	var parts, msgs int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM partitions WHERE topic = 'gone'`).Scan(&parts); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE topic = 'gone'`).Scan(&msgs); err != nil {
+		t.Fatal(err)
+	}
+	if parts != 2 || msgs != 10 {
+		t.Fatalf("after the delete: %d partitions rows, %d messages rows; want them kept (2, 10)", parts, msgs)
+	}
+	// Not served any more.
+	lreq := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "gone"
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Timestamp = -1
+	lt.Partitions = append(lt.Partitions, lp)
+	lreq.Topics = append(lreq.Topics, lt)
+	lresp, err := lreq.RequestWith(ctx, cl.SeedBrokers()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := lresp.Topics[0].Partitions[0].ErrorCode; code != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("list offsets of a deleted topic: error %d", code)
+	}
+	if r, _ := adm.CreateTopic(ctx, 1, -1, nil, "gone"); r.Err == nil {
+		t.Error("a deleted topic's name was created again over its kept rows")
+	}
+}
