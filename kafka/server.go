@@ -23,6 +23,9 @@ const (
 	DefaultShutdownTimeout      = 10 * time.Second
 	DefaultMaxFetchBytes        = 8 << 20
 	DefaultAutoCreatePartitions = 1
+	DefaultIdleTimeout          = 10 * time.Minute
+	DefaultIOTimeout            = time.Minute
+	DefaultMaxConnections       = 1024
 )
 
 // Config configures a Server. Cluster and Log are required; without Groups
@@ -45,7 +48,17 @@ type Config struct {
 	AutoCreatePartitions int
 	// ShutdownTimeout bounds Close's wait for requests in flight.
 	ShutdownTimeout time.Duration
-	Logger          zerolog.Logger
+	// IdleTimeout closes a connection that sends no request for that long
+	// (Kafka's connections.max.idle.ms; default 10 min); IOTimeout bounds
+	// reading one request once its size arrived, and writing one answer
+	// (default 1 min).
+	IdleTimeout time.Duration
+	IOTimeout   time.Duration
+	// MaxConnections bounds the open connections (default 1024): one
+	// beyond is closed at once. With MaxRequestBytes it bounds the memory
+	// requests in flight take (each connection serves one at a time).
+	MaxConnections int
+	Logger         zerolog.Logger
 }
 
 // Server serves the Kafka protocol on listeners. Make one with New, run it
@@ -89,6 +102,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.IOTimeout <= 0 {
+		cfg.IOTimeout = DefaultIOTimeout
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pollCtx, pollCancel := context.WithCancel(ctx)
@@ -144,6 +166,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.mu.Unlock()
 			nc.Close()
 			return ErrServerClosed
+		}
+		if len(s.conns) >= s.cfg.MaxConnections {
+			s.mu.Unlock()
+			s.log.Warn().Int("max_connections", s.cfg.MaxConnections).Str("remote", nc.RemoteAddr().String()).Msg("kafka connection refused: too many open")
+			nc.Close()
+			continue
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
@@ -209,11 +237,15 @@ func (c *conn) stop() {
 }
 
 // setBusy marks the connection as serving a request (true) or idle; it
-// returns false when the connection must end.
+// returns false when the connection must end. Idle, the connection waits
+// for the next request up to IdleTimeout.
 func (c *conn) setBusy(busy bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.busy = busy
+	if !busy && !c.stopping {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+	}
 	return !c.stopping
 }
 
@@ -229,6 +261,9 @@ func (c *conn) serve() {
 	w := bufio.NewWriterSize(c.nc, 64<<10)
 	h := &handler{s: c.s, clientHost: hostOf(c.nc.RemoteAddr())}
 	var sizeBuf [4]byte
+	if !c.setBusy(false) {
+		return
+	}
 	for {
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 			return // EOF, closed, or stopped while idle
@@ -241,6 +276,7 @@ func (c *conn) serve() {
 			c.s.log.Warn().Int32("size", size).Str("remote", c.nc.RemoteAddr().String()).Msg("kafka request size out of bounds; closing the connection")
 			return
 		}
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IOTimeout))
 		buf := make([]byte, size)
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return
@@ -251,6 +287,7 @@ func (c *conn) serve() {
 			return
 		}
 		if resp != nil {
+			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IOTimeout))
 			if _, err := w.Write(resp); err != nil {
 				return
 			}

@@ -17,7 +17,7 @@ import (
 )
 
 // startFake serves a fake cluster on a loopback port.
-func startFake(t *testing.T) (*fakeCluster, *fakeLog, string) {
+func startFake(t *testing.T, opts ...func(*Config)) (*fakeCluster, *fakeLog, string) {
 	t.Helper()
 	c, l := newFake()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -27,7 +27,11 @@ func startFake(t *testing.T) (*fakeCluster, *fakeLog, string) {
 	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	p, _ := strconv.Atoi(port)
 	c.self = BrokerInfo{ID: 1, Host: host, Port: int32(p)}
-	s, err := New(Config{Cluster: c, Log: l, AutoCreateTopics: true})
+	cfg := Config{Cluster: c, Log: l, AutoCreateTopics: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,5 +454,25 @@ func TestCloseEndsLongPolls(t *testing.T) {
 	}
 	if _, _, err := idle.read(); err == nil {
 		t.Fatal("idle connection still open")
+	}
+}
+
+func TestConnectionLimits(t *testing.T) {
+	_, _, addr := startFake(t, func(c *Config) { c.MaxConnections = 1; c.IdleTimeout = 200 * time.Millisecond })
+	first := dialRaw(t, addr)
+	first.send(kmsg.NewPtrApiVersionsRequest(), 1)
+	if _, _, err := first.read(); err != nil {
+		t.Fatal(err)
+	}
+	second := dialRaw(t, addr)
+	if _, _, err := second.read(); err == nil {
+		t.Fatal("a connection past MaxConnections was served")
+	}
+	// The idle first one is closed after IdleTimeout (read returns once
+	// the server closes it; the 30 s deadline of dialRaw bounds the wait).
+	if _, _, err := first.read(); err == nil {
+		t.Fatal("idle connection answered")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("idle connection kept open")
 	}
 }
