@@ -224,6 +224,29 @@ func TestFranzGo(t *testing.T) {
 	if !seen["from-http"] {
 		t.Error("the record produced over HTTP was not fetched")
 	}
+	// And the reverse: logq's Go client consumes what Kafka clients
+	// produced, keys included.
+	hc, err := lc.NewConsumer(ctx, "kgo", client.ConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	got := 0
+	for got < want {
+		msgs, err := hc.Poll(ctx, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			got++
+			if m.Value != "from-http" && !strings.HasPrefix(m.Key, "k") {
+				t.Errorf("HTTP consumer: record %+v lost its key", m)
+			}
+		}
+	}
+	if got != want {
+		t.Errorf("HTTP consumer got %d records, want %d", got, want)
+	}
 
 	// ListOffsets: the end offsets sum to every record.
 	ends, err := adm.ListEndOffsets(ctx, "kgo")
