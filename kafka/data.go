@@ -61,23 +61,28 @@ func (h *handler) produce(req *kmsg.ProduceRequest) kmsg.Response {
 	}
 	// Partitions are appended concurrently (each goes to its own group
 	// commit); records of one partition stay in request order.
-	var wg sync.WaitGroup
-	for _, j := range jobs {
+	one := func(j job) {
 		rp := &resp.Topics[j.ti].Partitions[j.pi]
-		wg.Go(func() {
-			base, at, err := h.produceOne(ctx, j.topic, j.part, j.data)
-			rp.ErrorCode = errorCode(err)
-			if err != nil {
-				rp.ErrorMessage = errorMessage(err)
-				return
-			}
-			rp.BaseOffset, rp.LogStartOffset = base, 0
-			if !at.IsZero() {
-				rp.LogAppendTime = at.UnixMilli()
-			}
-		})
+		base, at, err := h.produceOne(ctx, j.topic, j.part, j.data)
+		rp.ErrorCode = errorCode(err)
+		if err != nil {
+			rp.ErrorMessage = errorMessage(err)
+			return
+		}
+		rp.BaseOffset, rp.LogStartOffset = base, 0
+		if !at.IsZero() {
+			rp.LogAppendTime = at.UnixMilli()
+		}
 	}
-	wg.Wait()
+	if len(jobs) == 1 {
+		one(jobs[0]) // the common case: no goroutine
+	} else {
+		var wg sync.WaitGroup
+		for _, j := range jobs {
+			wg.Go(func() { one(j) })
+		}
+		wg.Wait()
+	}
 	if req.Acks == 0 {
 		return nil
 	}
