@@ -401,6 +401,8 @@ type RegisterBrokerParams struct {
 	Address  Str  `json:"address"`
 	BrokerID Int  `json:"broker_id"`
 	Rejoin   Bool `json:"rejoin"`
+	// KafkaAddress is the broker's Kafka listener (host:port), if any.
+	KafkaAddress Str `json:"kafka_address"`
 }
 
 // RegisterBrokerRequest is the body of POST /brokers.
@@ -408,6 +410,8 @@ type RegisterBrokerRequest struct {
 	Address  string `json:"address"`
 	BrokerID int64  `json:"broker_id,omitempty"`
 	Rejoin   bool   `json:"rejoin,omitempty"`
+	// KafkaAddress is the broker's Kafka listener (host:port); empty: none.
+	KafkaAddress string `json:"kafka_address,omitempty"`
 }
 
 // Request checks the parameters (the address's form is checked by the
@@ -421,7 +425,10 @@ func (p *RegisterBrokerParams) Request() (RegisterBrokerRequest, error) {
 	if r.BrokerID, _, err = integer([]string{"broker_id"}, 1, MaxID, &p.BrokerID); err != nil {
 		return r, err
 	}
-	r.Rejoin, err = boolean("rejoin", &p.Rejoin)
+	if r.Rejoin, err = boolean("rejoin", &p.Rejoin); err != nil {
+		return r, err
+	}
+	r.KafkaAddress, _, err = str([]string{"kafka_address"}, &p.KafkaAddress)
 	return r, err
 }
 

@@ -19,9 +19,11 @@ import (
 	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/broker/storage/pgstore"
+	"github.com/logq/logq/client"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/advertise"
 	"github.com/logq/logq/internal/pg"
+	"github.com/logq/logq/kafka"
 	"github.com/logq/logq/projection"
 )
 
@@ -66,6 +68,11 @@ type Broker struct {
 	longPollWaiting func()
 
 	ret *retention // retention.go
+	// The Kafka listener (broker/kafka.go): opened by New when KafkaAddr
+	// is set, served by Serve.
+	kafkaLn        net.Listener
+	kafkaAdvertise string
+	kafkaAdmin     *client.Client
 }
 
 type partKey struct {
@@ -168,6 +175,16 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	b.metrics.reg.MustRegister(newLagCollector(b))
 	for range cfg.CommitLanes {
 		b.lanes = append(b.lanes, b.newLane())
+	}
+	if b.kafkaLn, err = listenKafka(cfg.KafkaAddr); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if b.kafkaLn != nil {
+		b.kafkaAdvertise = cfg.KafkaAdvertiseAddr
+		if b.kafkaAdvertise == "" {
+			b.kafkaAdvertise = advertise.Addr(b.kafkaLn.Addr())
+		}
 	}
 	return b, nil
 }
@@ -308,6 +325,18 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	var kafkaSrv *kafka.Server
+	kafkaDone := make(chan error, 1)
+	if b.kafkaLn != nil {
+		var err error
+		if kafkaSrv, err = b.newKafkaServer(); err != nil {
+			b.kafkaLn.Close()
+			kafkaDone <- kafka.ErrServerClosed
+			b.log.Error().Err(err).Msg("kafka listener not started")
+		} else {
+			go func() { kafkaDone <- kafkaSrv.Serve(b.kafkaLn) }()
+		}
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -316,6 +345,12 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	close(b.closing) // long polls return now
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
 	defer cancel()
+	if kafkaSrv != nil {
+		kafkaSrv.Close() // lets requests in flight finish
+		if err := <-kafkaDone; err != nil && !errors.Is(err, kafka.ErrServerClosed) {
+			b.log.Warn().Err(err).Msg("kafka listener failed")
+		}
+	}
 	if serveErr == nil {
 		if err := srv.Shutdown(shutdownCtx); err != nil {
 			b.log.Warn().Err(err).Msg("graceful shutdown incomplete; closing connections")
@@ -337,6 +372,12 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 // instead of Serve).
 func (b *Broker) Close() {
 	b.closeLanes(context.Background())
+	if b.kafkaLn != nil {
+		b.kafkaLn.Close() // when Serve never ran
+	}
+	if b.kafkaAdmin != nil {
+		b.kafkaAdmin.Close()
+	}
 	b.db.Close()
 }
 

@@ -138,6 +138,13 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	RetentionMaxSegments   int
 	SegmentOffsets         int64
+	// KafkaAddr is where the broker's Kafka protocol listener listens
+	// (host:port; port 0 picks a free one); empty: no Kafka listener.
+	KafkaAddr string
+	// KafkaAdvertiseAddr is the host:port Kafka clients reach this broker
+	// at (in Metadata answers, and in the ledger). Empty: the listener's
+	// address.
+	KafkaAdvertiseAddr string
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -194,6 +201,12 @@ func (c Config) Validate() error {
 	}
 	if c.AdvertiseAddr != "" && strings.Contains(c.AdvertiseAddr, "/") {
 		return bad("AdvertiseAddr %q must be host:port", c.AdvertiseAddr)
+	}
+	if c.KafkaAdvertiseAddr != "" && strings.Contains(c.KafkaAdvertiseAddr, "/") {
+		return bad("KafkaAdvertiseAddr %q must be host:port", c.KafkaAdvertiseAddr)
+	}
+	if c.KafkaAdvertiseAddr != "" && c.KafkaAddr == "" {
+		return bad("KafkaAdvertiseAddr needs KafkaAddr (the Kafka listener)")
 	}
 	if c.TailMode != eventlog.ModeNotify && c.TailMode != eventlog.ModeLogical {
 		return bad("unknown tail mode %q", c.TailMode)

@@ -87,6 +87,9 @@ func createTopic(s *projection.State, topic string, n int) ([]projection.Payload
 	if err := projection.ValidateTopicName(topic); err != nil {
 		return nil, logq.Errorf(logq.EInvalid, "%v", err)
 	}
+	if err := checkNotDeleted(s, topic); err != nil {
+		return nil, err
+	}
 	c := newCluster(s, nil)
 	if len(c.live) == 0 {
 		return nil, logq.Errorf(logq.EUnavailable, "no live broker to hold topic %q; start or register a broker", topic)
@@ -156,6 +159,13 @@ func checkPartition(topic string, partition *int, n int) error {
 // refused (logq.EBrokerRemoved), and so is its address unless rejoin is
 // set: then the address joins again as a new broker, with a new id.
 func RegisterBroker(s *projection.State, address string, wantID int64, rejoin bool, now time.Time) (Decision, error) {
+	return RegisterKafkaBroker(s, address, "", wantID, rejoin, now)
+}
+
+// RegisterKafkaBroker is RegisterBroker for a broker with a Kafka listener
+// at kafkaAddress ("": none). A change of Kafka address alone is a
+// BrokerRegistered too.
+func RegisterKafkaBroker(s *projection.State, address, kafkaAddress string, wantID int64, rejoin bool, now time.Time) (Decision, error) {
 	var current, removed int64 // brokers at this address: not removed, removed (the last)
 	for _, bid := range slices.Sorted(maps.Keys(s.Brokers)) {
 		if b := s.Brokers[bid]; b.Address == address {
@@ -186,10 +196,10 @@ func RegisterBroker(s *projection.State, address string, wantID int64, rejoin bo
 	}
 	d := Decision{ID: id}
 	d.heardBroker(id, now)
-	if known && b.Alive && b.Address == address {
+	if known && b.Alive && b.Address == address && b.KafkaAddress == kafkaAddress {
 		return d, nil
 	}
-	d.Events = append([]projection.Payload{projection.BrokerRegistered{BrokerID: id, Address: address}},
+	d.Events = append([]projection.Payload{projection.BrokerRegistered{BrokerID: id, Address: address, KafkaAddress: kafkaAddress}},
 		newCluster(s, map[int64]bool{id: true}).reassignOrphans()...)
 	return d, nil
 }
@@ -212,7 +222,7 @@ func Heartbeat(s *projection.State, id int64, address string, now time.Time) (De
 	d.heardBroker(id, now)
 	switch {
 	case address != "" && address != b.Address:
-		d.Events = append(d.Events, projection.BrokerRegistered{BrokerID: id, Address: address})
+		d.Events = append(d.Events, projection.BrokerRegistered{BrokerID: id, Address: address, KafkaAddress: b.KafkaAddress})
 	case !b.Alive:
 		d.Events = append(d.Events, projection.BrokerStatusChanged{BrokerID: id, Alive: true})
 	default:

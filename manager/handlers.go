@@ -166,7 +166,12 @@ func (m *Manager) handleRegisterBroker(r *http.Request, _ httprouter.Params) (an
 	if err := checkAddress(req.Address); err != nil {
 		return nil, err
 	}
-	id, seq, err := m.registerBroker(r.Context(), req.Address, req.BrokerID, req.Rejoin)
+	if req.KafkaAddress != "" {
+		if err := checkAddress(req.KafkaAddress); err != nil {
+			return nil, logq.Errorf(logq.EInvalid, "kafka_address: %s", logq.ErrorMessage(err))
+		}
+	}
+	id, seq, err := m.registerBroker(r.Context(), req.Address, req.KafkaAddress, req.BrokerID, req.Rejoin)
 	if err != nil {
 		return nil, err
 	}

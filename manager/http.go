@@ -57,6 +57,8 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "POST", "/clients/seen", m.write(m.handleClientsSeen))
 	// Topic configuration: retention (topicconfig.go).
 	m.handle(r, "POST", "/topics/:topic/config", m.write(m.handleTopicConfig))
+	// Topic deletion (manager/topicdelete.go).
+	m.handle(r, "DELETE", "/topics/:topic", m.write(m.handleDeleteTopic))
 
 	// Reads, on every manager.
 	m.handle(r, "GET", "/topics", m.handleTopics)

@@ -292,10 +292,11 @@ func (m *Manager) registerConsumer(ctx context.Context, topic string, partition 
 	return w.d.ID, w.seq, err
 }
 
-// registerBroker registers a broker at address (decide.RegisterBroker).
-func (m *Manager) registerBroker(ctx context.Context, address string, wantID int64, rejoin bool) (id, seq int64, err error) {
+// registerBroker registers a broker at address, with its Kafka listener at
+// kafkaAddress if any (decide.RegisterKafkaBroker).
+func (m *Manager) registerBroker(ctx context.Context, address, kafkaAddress string, wantID int64, rejoin bool) (id, seq int64, err error) {
 	w, err := m.writeOp(ctx, func(s *projection.State) (decide.Decision, error) {
-		return decide.RegisterBroker(s, address, wantID, rejoin, m.cfg.Now())
+		return decide.RegisterKafkaBroker(s, address, kafkaAddress, wantID, rejoin, m.cfg.Now())
 	})
 	return w.d.ID, w.seq, err
 }

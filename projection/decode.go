@@ -219,6 +219,8 @@ func decodeFast(typ string, data []byte) (Payload, bool) {
 				return setInt64(&p.BrokerID, v)
 			case "address":
 				return setString(&p.Address, v)
+			case "kafka_address":
+				return setString(&p.KafkaAddress, v)
 			}
 			return false
 		})

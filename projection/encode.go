@@ -65,7 +65,13 @@ func Render(s *State) string {
 		case !br.Alive:
 			status = "dead"
 		}
+		if br.KafkaAddress != "" {
+			status += " kafka " + br.KafkaAddress
+		}
 		fmt.Fprintf(&b, "broker %d %s %s\n", id, br.Address, status)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.DeletedTopics)) {
+		fmt.Fprintf(&b, "deleted topic %s at seq %d\n", name, s.DeletedTopics[name])
 	}
 	for _, name := range s.TopicNames() {
 		t := s.Topics[name]

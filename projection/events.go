@@ -36,6 +36,9 @@ type WriterElected struct {
 type BrokerRegistered struct {
 	BrokerID int64  `json:"broker_id"`
 	Address  string `json:"address"`
+	// KafkaAddress is the broker's Kafka listener (host:port); empty when
+	// it has none.
+	KafkaAddress string `json:"kafka_address,omitempty"`
 }
 
 // BrokerStatusChanged: a broker's liveness changed (heartbeat timeout, or a
@@ -113,6 +116,7 @@ var Types = []string{
 	TypeProducerRegistered, TypeConsumerRegistered, TypeClientStatusChanged,
 	TypePrincipalCreated, TypePrincipalDeleted, TypeTokenIssued, TypeTokenRevoked, TypeAclAdded, TypeAclRemoved, // security.go
 	TypeTopicConfigChanged, // topicconfig.go
+	TypeTopicDeleted,
 }
 
 // NewEvent wraps a payload into an event to append (the writer sets Seq, At
@@ -162,6 +166,8 @@ func decodeJSON(e logq.Event) (Payload, error) {
 		p = new(ClientStatusChanged)
 	case TypeTopicConfigChanged: // topicconfig.go
 		return decodeTopicConfig(e)
+	case TypeTopicDeleted:
+		p = new(TopicDeleted)
 	default:
 		if p = newSecurityPayload(e.Type); p != nil { // security.go
 			break
@@ -198,6 +204,8 @@ func deref(p Payload) Payload {
 	case *ConsumerRegistered:
 		return *v
 	case *ClientStatusChanged:
+		return *v
+	case *TopicDeleted:
 		return *v
 	}
 	return p

@@ -9,7 +9,7 @@ import (
 	"slices"
 )
 
-// The binary snapshot encoding (version 2). Integers are varints (zigzag,
+// The binary snapshot encoding (version 3; version 2 had no kafka section). Integers are varints (zigzag,
 // encoding/binary), counts and lengths uvarints, strings a length then the
 // bytes; everything sorted (brokers and clients by id, topics by name), so
 // the encoding of a state is deterministic.
@@ -21,15 +21,23 @@ import (
 //	names:     count, then the topic names clients refer to (sorted)
 //	producers: count, then id, name index, flags (1 inactive, 2 has a partition), [partition]
 //	consumers: as producers
-//	topic configs (optional, absent in older snapshots): count, then name,
-//	           retention ms, retention bytes, for the topics with a config
+//	kafka:     count, then id, Kafka address of each broker that has one
+//	           (version 3)
+//	deleted:   count, then name, seq of each deleted topic (version 3)
+//	topic configs: count, then name, retention ms, retention bytes, for the
+//	           topics with a config (version 3)
 //
 // Decoding allocates each kind of entity as one slice and points the maps
 // into it: a state of a million clients decodes in a few allocations.
 
-var snapshotMagic = []byte{'L', 'Q', 'S', 2}
+var snapshotMagic = []byte{'L', 'Q', 'S', 3}
 
-func isBinarySnapshot(b []byte) bool { return bytes.HasPrefix(b, snapshotMagic) }
+// snapshotMagicV2 is the encoding before the kafka section (still decoded).
+var snapshotMagicV2 = []byte{'L', 'Q', 'S', 2}
+
+func isBinarySnapshot(b []byte) bool {
+	return bytes.HasPrefix(b, snapshotMagic) || bytes.HasPrefix(b, snapshotMagicV2)
+}
 
 const (
 	flagAlive     = 1
@@ -115,8 +123,24 @@ func encodeBinary(s *State) []byte {
 		c := s.Consumers[id]
 		client(id, c.Topic, c.Partition, c.Inactive)
 	}
-	b = appendSecurity(b, s)     // security.go: after everything else
+	var kafka []int64
+	for _, id := range slices.Sorted(maps.Keys(s.Brokers)) {
+		if s.Brokers[id].KafkaAddress != "" {
+			kafka = append(kafka, id)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(kafka)))
+	for _, id := range kafka {
+		b = binary.AppendVarint(b, id)
+		b = appendString(b, s.Brokers[id].KafkaAddress)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.DeletedTopics)))
+	for _, name := range slices.Sorted(maps.Keys(s.DeletedTopics)) {
+		b = appendString(b, name)
+		b = binary.AppendVarint(b, s.DeletedTopics[name])
+	}
 	b = appendTopicConfigs(b, s) // topicconfig.go
+	b = appendSecurity(b, s)     // security.go: after everything else, tagged
 	return b
 }
 
@@ -185,6 +209,7 @@ func (r *reader) string() string {
 }
 
 func decodeBinary(data []byte) (*State, error) {
+	v3 := bytes.HasPrefix(data, snapshotMagic)
 	r := &reader{b: data[len(snapshotMagic):]}
 	s := &State{}
 	s.Seq = r.varint()
@@ -243,10 +268,25 @@ func decodeBinary(data []byte) (*State, error) {
 		c.ID, c.Topic, c.Partition, c.Inactive = client()
 		return c.ID
 	})
-	readSecurity(r, s) // security.go: absent in older snapshots
-	if r.err == nil && len(r.b) > 0 {
+	if v3 {
+		for n := r.count(2); n > 0 && r.err == nil; n-- {
+			id, addr := r.varint(), r.string()
+			if br, ok := s.Brokers[id]; ok {
+				br.KafkaAddress = addr
+			} else if r.err == nil {
+				r.err = fmt.Errorf("decode snapshot: Kafka address of unknown broker %d", id)
+			}
+		}
+		if n := r.count(2); n > 0 {
+			s.DeletedTopics = make(map[string]int64, n)
+			for ; n > 0 && r.err == nil; n-- {
+				name := r.string()
+				s.DeletedTopics[name] = r.varint()
+			}
+		}
 		readTopicConfigs(r, s) // topicconfig.go
 	}
+	readSecurity(r, s) // security.go: absent when there is no security state
 	if r.err == nil && len(r.b) > 0 {
 		r.err = fmt.Errorf("decode snapshot: %d bytes after the state", len(r.b))
 	}

@@ -40,6 +40,9 @@ type State struct {
 	Consumers   map[int64]*Consumer `json:"consumers"`
 	NextIDs     NextIDs             `json:"next_ids"`
 	Security    *auth.Directory     `json:"security,omitempty"` // principals, tokens, ACLs (security.go); immutable, nil when empty
+	// DeletedTopics are the names of deleted topics, with the seq of their
+	// TopicDeleted (projection/topicdelete.go).
+	DeletedTopics map[string]int64 `json:"deleted_topics,omitempty"`
 }
 
 // NextIDs are the smallest ids not yet used, for the writer to assign.
@@ -55,6 +58,8 @@ type Broker struct {
 	Address string `json:"address"`
 	Alive   bool   `json:"alive"`
 	Removed bool   `json:"removed,omitempty"`
+	// KafkaAddress is the broker's Kafka listener (host:port), if any.
+	KafkaAddress string `json:"kafka_address,omitempty"`
 }
 
 // Topic is a topic with its partitions, indexed by partition number.
@@ -114,7 +119,11 @@ func Apply(s *State, e logq.Event) error {
 	if err := s.check(e, p); err != nil {
 		return err
 	}
-	s.mutate(p)
+	if d, ok := p.(TopicDeleted); ok {
+		s.deleteTopic(e.Seq, d)
+	} else {
+		s.mutate(p)
+	}
 	s.Seq = e.Seq
 	return nil
 }
@@ -153,6 +162,9 @@ func (s *State) check(e logq.Event, p Payload) error {
 		if p.Address == "" || len(p.Address) > MaxAddressLen {
 			return invariant(e, "invalid broker address")
 		}
+		if len(p.KafkaAddress) > MaxAddressLen {
+			return invariant(e, "invalid broker Kafka address")
+		}
 	case BrokerStatusChanged:
 		b, err := s.liveBroker(e, p.BrokerID)
 		if err != nil {
@@ -174,6 +186,9 @@ func (s *State) check(e logq.Event, p Payload) error {
 		}
 		if _, ok := s.Topics[p.Topic]; ok {
 			return invariant(e, "topic %q already exists", p.Topic)
+		}
+		if err := s.checkNotDeleted(e, p.Topic); err != nil {
+			return err
 		}
 		if p.Partitions < 1 || p.Partitions > MaxPartitions {
 			return invariant(e, "partition count %d outside 1..%d", p.Partitions, MaxPartitions)
@@ -229,6 +244,8 @@ func (s *State) check(e logq.Event, p Payload) error {
 		}
 	case TopicConfigChanged:
 		return s.checkTopicConfig(e, p)
+	case TopicDeleted:
+		return s.checkTopicDeleted(e, p)
 	default:
 		if ok, err := s.checkSecurity(e, p); ok { // security.go
 			return err
@@ -279,9 +296,9 @@ func (s *State) mutate(p Payload) {
 		s.WriterEpoch, s.Writer = p.Epoch, p.Manager
 	case BrokerRegistered:
 		if b, ok := s.Brokers[p.BrokerID]; ok {
-			b.Address, b.Alive = p.Address, true
+			b.Address, b.Alive, b.KafkaAddress = p.Address, true, p.KafkaAddress
 		} else {
-			s.Brokers[p.BrokerID] = &Broker{ID: p.BrokerID, Address: p.Address, Alive: true}
+			s.Brokers[p.BrokerID] = &Broker{ID: p.BrokerID, Address: p.Address, Alive: true, KafkaAddress: p.KafkaAddress}
 		}
 		s.NextIDs.Broker = max(s.NextIDs.Broker, p.BrokerID+1)
 	case BrokerStatusChanged:
@@ -438,6 +455,12 @@ func (s *State) Clone() *State {
 		p := *v
 		p.Partition = copyInt(v.Partition)
 		c.Consumers[k] = &p
+	}
+	if s.DeletedTopics != nil {
+		c.DeletedTopics = make(map[string]int64, len(s.DeletedTopics))
+		for k, v := range s.DeletedTopics {
+			c.DeletedTopics[k] = v
+		}
 	}
 	return &c
 }

@@ -70,18 +70,14 @@ func decodeTopicConfig(e logq.Event) (Payload, error) {
 }
 
 // appendTopicConfigs appends the snapshot section of topic configs: the
-// topics whose retention is not the default, sorted by name. Nothing when
-// there are none, so snapshots of states without configs stay as before
-// (and older snapshots, which end before it, still decode).
+// topics whose retention is not the default, sorted by name (version 3
+// snapshots; older ones end before it).
 func appendTopicConfigs(b []byte, s *State) []byte {
 	var names []string
 	for _, name := range s.TopicNames() {
 		if t := s.Topics[name]; t.RetentionMs != 0 || t.RetentionBytes != 0 {
 			names = append(names, name)
 		}
-	}
-	if len(names) == 0 {
-		return b
 	}
 	b = binary.AppendUvarint(b, uint64(len(names)))
 	for _, name := range names {

@@ -33,6 +33,7 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 	mode := tailFlag(f)
 	hbi := f.Duration("heartbeat-interval", 2*time.Second, "broker heartbeat interval")
 	hbt := f.Duration("heartbeat-timeout", 10*time.Second, "silence after which a broker is declared dead")
+	kafkaAddr := f.String("kafka-addr", "127.0.0.1:9092", "first broker's Kafka listener `host:port`; the next brokers take the next ports (port 0: random ports; empty: no Kafka listeners)")
 	mkLog := logFlags(f, "warn")
 	withAuth := f.Bool("auth", false, "turn authentication and authorization on: create an admin principal and print its token and password")
 	insecure := f.Bool("insecure", false, "allow a non-loopback --addr without --auth (an open cluster on the network)")
@@ -76,6 +77,19 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 		if *brokers == 0 {
 			cfg.Brokers = -1
 		}
+		if *kafkaAddr != "" {
+			kh, kp, err := net.SplitHostPort(*kafkaAddr)
+			if err != nil {
+				return usageErrorf("dev: --kafka-addr %q: want host:port", *kafkaAddr)
+			}
+			if cfg.KafkaPort, err = strconv.Atoi(kp); err != nil || cfg.KafkaPort < 0 || cfg.KafkaPort > 65535 {
+				return usageErrorf("dev: --kafka-addr %q: bad port", *kafkaAddr)
+			}
+			if kh != host {
+				return usageErrorf("dev: --kafka-addr %q: the Kafka listeners share --addr's host %q", *kafkaAddr, host)
+			}
+			cfg.Kafka = true
+		}
 		fmt.Fprintln(e.stdout, "logq dev: starting…")
 		startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		c, err := devcluster.Start(startCtx, cfg)
@@ -115,7 +129,14 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 			fmt.Fprintf(w, "  %-10s %s\n", role, m.URL)
 		}
 		for _, b := range c.Brokers {
-			fmt.Fprintf(w, "  broker %-3d %s\n", b.ID, b.Addr)
+			if b.KafkaAddr != "" {
+				fmt.Fprintf(w, "  broker %-3d %s (kafka %s)\n", b.ID, b.Addr, b.KafkaAddr)
+			} else {
+				fmt.Fprintf(w, "  broker %-3d %s\n", b.ID, b.Addr)
+			}
+		}
+		if kb := c.KafkaBootstrap(); kb != "" {
+			fmt.Fprintf(w, "  kafka      bootstrap %s (kcat -b %s -L)\n", kb, strings.Split(kb, ",")[0])
 		}
 		mgr := c.WriterURL()
 		all := strings.Join(c.ManagerURLs(), ",")

@@ -237,6 +237,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{[]string{"broker", "--db", "postgres://x", "--tail", "carrier-pigeon"}, `unknown tail mode "carrier-pigeon"`},
 		{[]string{"dev", "--db", "postgres://x", "--data", "/tmp/x"}, "--db and --data exclude each other"},
 		{[]string{"dev", "--addr", "nope"}, `--addr "nope": want host:port`},
+		{[]string{"dev", "--kafka-addr", "nope"}, `--kafka-addr "nope": want host:port`},
 	} {
 		r := runLogq(t, nil, "", tc.args...)
 		var ue *usageError

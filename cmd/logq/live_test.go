@@ -239,7 +239,8 @@ func TestDevRunsAClusterAndResumesIt(t *testing.T) {
 	dsn := pgtest.NewDB(t)
 	base := freePorts(t, 4)
 	addr := fmt.Sprintf("127.0.0.1:%d", base)
-	args := []string{"--db", dsn, "--addr", addr, "--readers", "1", "--brokers", "2", "--log-level", "error"}
+	args := []string{"--db", dsn, "--addr", addr, "--readers", "1", "--brokers", "2", "--log-level", "error",
+		"--kafka-addr", "127.0.0.1:0"} // dev's default 127.0.0.1:9092 would collide across parallel tests
 
 	out, stop := startDev(t, args...)
 	text := out.waitFor(t, "ready", time.Minute)

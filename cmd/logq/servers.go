@@ -180,6 +180,8 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 	f.DurationVar(&cfg.WriteTimeout, "write-timeout", broker.DefaultLongPollMax+time.Minute, "bound on answering a request (must exceed the 30s long poll)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", broker.DefaultShutdownTimeout, "bound on the graceful shutdown (appends in flight are committed and answered)")
 	retentionServerFlags(f, &cfg) // topicconfig.go
+	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "", "Kafka protocol listener `host:port` (empty: none; docs/kafka.md)")
+	f.StringVar(&cfg.KafkaAdvertiseAddr, "kafka-advertise", "", "`host:port` Kafka clients reach this broker at (default: --kafka-addr)")
 	mkLog := logFlags(f, "info")
 	sec := securityFlags(f, false) // security.go
 	f.envAll()

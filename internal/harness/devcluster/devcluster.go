@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,11 @@ type Config struct {
 	Auth bool
 	// Insecure lets the servers listen on a non-loopback Host without Auth.
 	Insecure bool
+	// Kafka gives every broker a Kafka protocol listener on Host: the first
+	// on KafkaPort, the next brokers on the ports after it (KafkaPort 0:
+	// random ports).
+	Kafka     bool
+	KafkaPort int
 }
 
 // Node is one running server.
@@ -69,6 +75,8 @@ type Node struct {
 	Addr string // host:port it listens on
 	URL  string // http://Addr
 	ID   int64  // broker id, once registered (brokers only)
+	// KafkaAddr is the broker's Kafka listener (host:port), if it has one.
+	KafkaAddr string
 
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -132,6 +140,9 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	}
 	if cfg.HeartbeatTimeout <= 0 {
 		cfg.HeartbeatTimeout = max(10*time.Second, 3*cfg.HeartbeatInterval)
+	}
+	if cfg.KafkaPort < 0 || cfg.KafkaPort+cfg.Brokers > 65535 {
+		return nil, fmt.Errorf("devcluster: Kafka port %d leaves no room for %d brokers", cfg.KafkaPort, cfg.Brokers)
 	}
 	if cfg.Port < 0 || cfg.Port+cfg.Readers+cfg.Brokers > 65535 {
 		return nil, fmt.Errorf("devcluster: port %d leaves no room for %d readers and %d brokers", cfg.Port, cfg.Readers, cfg.Brokers)
@@ -216,7 +227,15 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	}
 	for i := 0; i < cfg.Brokers; i++ {
 		ln := lns[1+cfg.Readers+i]
-		node, err := c.startBroker(ctx, fmt.Sprintf("broker-%d", i+1), urls, ln)
+		kafkaAddr := ""
+		if cfg.Kafka {
+			port := 0
+			if cfg.KafkaPort > 0 {
+				port = cfg.KafkaPort + i
+			}
+			kafkaAddr = net.JoinHostPort(cfg.Host, strconv.Itoa(port))
+		}
+		node, err := c.startBroker(ctx, fmt.Sprintf("broker-%d", i+1), urls, ln, kafkaAddr)
 		if err != nil {
 			closeFrom(2 + cfg.Readers + i)
 			return nil, err
@@ -282,7 +301,7 @@ func (c *Cluster) startManager(ctx context.Context, name string, role manager.Ro
 	return serveNode(name, ln, m.Serve, func() {}), nil
 }
 
-func (c *Cluster) startBroker(ctx context.Context, name string, managers []string, ln net.Listener) (*Node, error) {
+func (c *Cluster) startBroker(ctx context.Context, name string, managers []string, ln net.Listener, kafkaAddr string) (*Node, error) {
 	b, err := broker.New(ctx, broker.Config{
 		ListenAddr:        ln.Addr().String(),
 		AdvertiseAddr:     ln.Addr().String(),
@@ -294,12 +313,27 @@ func (c *Cluster) startBroker(ctx context.Context, name string, managers []strin
 		Auth:              c.sec != nil, // auth.go
 		Insecure:          c.cfg.Insecure,
 		Credentials:       c.sec.brokerCreds(),
+		KafkaAddr:         kafkaAddr,
 	})
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("devcluster: %s: %w", name, err)
 	}
-	return serveNode(name, ln, b.Serve, b.Close), nil
+	node := serveNode(name, ln, b.Serve, b.Close)
+	node.KafkaAddr = b.KafkaAddr()
+	return node, nil
+}
+
+// KafkaBootstrap returns the brokers' Kafka listeners, comma-separated
+// (what Kafka clients take as bootstrap servers); "" without Kafka.
+func (c *Cluster) KafkaBootstrap() string {
+	var addrs []string
+	for _, b := range c.Brokers {
+		if b.KafkaAddr != "" {
+			addrs = append(addrs, b.KafkaAddr)
+		}
+	}
+	return strings.Join(addrs, ",")
 }
 
 // serveNode runs serve on ln until the node is stopped, then release.

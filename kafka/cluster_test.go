@@ -1,0 +1,848 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logq/logq/client"
+	"github.com/logq/logq/internal/harness/devcluster"
+	"github.com/logq/logq/internal/pgtest"
+)
+
+// The tests here run real Kafka clients against a real cluster (writer
+// manager, brokers with Kafka listeners, PostgreSQL).
+
+func startCluster(t testing.TB, brokers int) *devcluster.Cluster {
+	t.Helper()
+	ctx := pgtest.Context(t, time.Minute)
+	c, err := devcluster.Start(ctx, devcluster.Config{DSN: pgtest.NewDB(t), Readers: -1, Brokers: brokers, Kafka: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	// Every broker's view must show every Kafka listener before clients
+	// rely on any one broker's metadata.
+	for _, b := range c.Brokers {
+		waitBrokers(t, ctx, b.KafkaAddr, brokers)
+	}
+	return c
+}
+
+func waitBrokers(t testing.TB, ctx context.Context, addr string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	for {
+		resp, err := req.RequestWith(ctx, cl.SeedBrokers()[0]) // this broker, not any
+		if err == nil && len(resp.Brokers) == n {
+			return
+		}
+		if !pollWait(ctx) {
+			t.Fatalf("broker %s does not show %d brokers: %v %v", addr, n, resp, err)
+		}
+	}
+}
+
+// pollWait paces a loop polling a condition (the brokers' projections
+// catching up with the event log); false when ctx is done.
+func pollWait(ctx context.Context) bool {
+	t := time.NewTimer(10 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// createTopic creates a topic through kadm and waits until every broker
+// serves its partitions.
+func createTopic(t testing.TB, ctx context.Context, adm *kadm.Client, c *devcluster.Cluster, topic string, partitions int32) {
+	t.Helper()
+	r, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+	if err != nil || r.Err != nil {
+		t.Fatalf("create %s: %v %v", topic, err, r.Err)
+	}
+	// As in Kafka, the other brokers learn of it a moment later.
+	for _, b := range c.Brokers {
+		waitTopic(t, ctx, b.KafkaAddr, topic, int(partitions))
+	}
+}
+
+// waitTopic waits until the broker at addr shows topic with n partitions,
+// each with a leader (n -1: until it shows no such topic).
+func waitTopic(t testing.TB, ctx context.Context, addr, topic string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	for {
+		resp, err := req.RequestWith(ctx, cl.SeedBrokers()[0]) // this broker, not any
+		if n < 0 && err == nil && len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == kerr.UnknownTopicOrPartition.Code {
+			return
+		}
+		if err == nil && len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 && len(resp.Topics[0].Partitions) == n {
+			led := 0
+			for _, p := range resp.Topics[0].Partitions {
+				if p.ErrorCode == 0 && p.Leader >= 0 {
+					led++
+				}
+			}
+			if led == n {
+				return
+			}
+		}
+		if !pollWait(ctx) {
+			t.Fatalf("broker %s does not show %s with %d partitions: %v", addr, topic, n, err)
+		}
+	}
+}
+
+func TestFranzGo(t *testing.T) {
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	createTopic(t, ctx, adm, c, "kgo", 4)
+
+	// Metadata: leaders are the owning brokers, spread over both.
+	td, err := adm.ListTopics(ctx, "kgo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders := map[int32]bool{}
+	for _, p := range td["kgo"].Partitions {
+		if p.Err != nil {
+			t.Fatalf("partition %d: %v", p.Partition, p.Err)
+		}
+		leaders[p.Leader] = true
+	}
+	if len(td["kgo"].Partitions) != 4 || len(leaders) != 2 {
+		t.Fatalf("metadata %+v", td["kgo"])
+	}
+
+	// Produce with and without idempotence, keys spread over partitions.
+	const perProducer = 200
+	for _, idem := range []bool{true, false} {
+		opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("kgo")}
+		if !idem {
+			opts = append(opts, kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.LeaderAck()))
+		}
+		p, err := kgo.NewClient(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range perProducer {
+			p.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%10), Value: fmt.Appendf(nil, "v-%t-%d", idem, i)}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					t.Errorf("produce: %v", err)
+				}
+			})
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+	}
+
+	// The same topic over HTTP (one data plane): a record produced with
+	// logq's Go client is fetched by Kafka clients.
+	lc, err := client.New(client.Config{Managers: c.ManagerURLs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	hp, err := lc.NewProducer(ctx, "kgo", client.ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hp.Produce(ctx, client.Record{Value: "from-http"}); err != nil {
+		t.Fatal(err)
+	}
+	hp.Close()
+
+	// Consume every partition from the start.
+	offsets := map[int32]kgo.Offset{}
+	for p := range int32(4) {
+		offsets[p] = kgo.NewOffset().AtStart()
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"kgo": offsets}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	want := 2*perProducer + 1
+	seen := map[string]bool{}
+	keyPart := map[string]int32{}
+	for len(seen) < want {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if seen[string(r.Value)] {
+				t.Errorf("record %q twice (offset %d)", r.Value, r.Offset)
+			}
+			seen[string(r.Value)] = true
+			if r.Key != nil {
+				if p, ok := keyPart[string(r.Key)]; ok && p != r.Partition {
+					t.Errorf("key %s in partitions %d and %d", r.Key, p, r.Partition)
+				}
+				keyPart[string(r.Key)] = r.Partition
+			}
+		})
+	}
+	if !seen["from-http"] {
+		t.Error("the record produced over HTTP was not fetched")
+	}
+	// And the reverse: logq's Go client consumes what Kafka clients
+	// produced, keys included.
+	hc, err := lc.NewConsumer(ctx, "kgo", client.ConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	got := 0
+	for got < want {
+		msgs, err := hc.Poll(ctx, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			got++
+			if m.Value != "from-http" && !strings.HasPrefix(m.Key, "k") {
+				t.Errorf("HTTP consumer: record %+v lost its key", m)
+			}
+		}
+	}
+	if got != want {
+		t.Errorf("HTTP consumer got %d records, want %d", got, want)
+	}
+
+	// ListOffsets: the end offsets sum to every record.
+	ends, err := adm.ListEndOffsets(ctx, "kgo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	if total != int64(want) {
+		t.Errorf("end offsets sum to %d, want %d", total, want)
+	}
+
+	// A partition sent to the broker that does not own it: not leader.
+	meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p0 kmsg.MetadataResponseTopicPartition
+	for _, tp := range meta.Topics {
+		if *tp.Topic == "kgo" {
+			p0 = tp.Partitions[0]
+		}
+	}
+	var other int32 = -1
+	for _, b := range meta.Brokers {
+		if b.NodeID != p0.Leader {
+			other = b.NodeID
+		}
+	}
+	lreq := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "kgo"
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Partition, lp.Timestamp = p0.Partition, -1
+	lt.Partitions = append(lt.Partitions, lp)
+	lreq.Topics = append(lreq.Topics, lt)
+	lresp, err := lreq.RequestWith(ctx, cl.Broker(int(other)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := lresp.Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+		t.Errorf("list offsets on broker %d for a partition of broker %d: error %d, want NOT_LEADER_OR_FOLLOWER", other, p0.Leader, code)
+	}
+
+	// kadm: list, add partitions, delete.
+	if _, err := adm.CreatePartitions(ctx, 2, "kgo"); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, ctx, adm, c, "doomed", 1)
+	if r, err := adm.DeleteTopics(ctx, "doomed"); err != nil || r.Error() != nil {
+		t.Fatalf("delete: %v %v", err, r.Error())
+	}
+	// Every broker learns of both (as in Kafka, a moment after the
+	// answer).
+	for _, b := range c.Brokers {
+		waitTopic(t, ctx, b.KafkaAddr, "kgo", 6)
+		waitTopic(t, ctx, b.KafkaAddr, "doomed", -1)
+	}
+	// A deleted name cannot be created again (its records stay stored).
+	if r, _ := adm.CreateTopic(ctx, 1, -1, nil, "doomed"); r.Err == nil {
+		t.Error("a deleted topic's name was created again")
+	}
+}
+
+// tool returns the path of an external client, skipping the test when it
+// is not installed — except in CI (LOGQ_KAFKA_CLIENTS=required, set by
+// .ci/run, which installs them), where a missing client fails.
+func tool(t *testing.T, name string, check ...string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil && len(check) > 0 {
+		err = exec.Command(path, check...).Run()
+	}
+	if err != nil {
+		if os.Getenv("LOGQ_KAFKA_CLIENTS") == "required" || os.Getenv("CI") != "" {
+			t.Fatalf("%s is required here (.ci/run installs it): %v", name, err)
+		}
+		t.Skipf("%s not installed (%v); .ci/run installs it", name, err)
+	}
+	return path
+}
+
+// run runs a client process with a deadline and returns its stdout.
+func run(t *testing.T, ctx context.Context, stdin string, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %v: %v\nstdout:\n%s\nstderr:\n%s", name, args, err, out, stderr.String())
+	}
+	return string(out)
+}
+
+func TestKcat(t *testing.T) {
+	kcat := tool(t, "kcat", "-V")
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	b := c.KafkaBootstrap()
+
+	// Produce with keys (key:value lines); the topic is created on first
+	// use (auto-create, as Kafka's default).
+	var in strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&in, "key%d:value %d\n", i%3, i)
+	}
+	run(t, ctx, in.String(), kcat, "-b", b, "-t", "kcat", "-P", "-K", ":", "-p", "0")
+	meta := run(t, ctx, "", kcat, "-b", b, "-L", "-t", "kcat")
+	if !strings.Contains(meta, `topic "kcat" with 1 partitions`) || !strings.Contains(meta, "2 brokers:") {
+		t.Fatalf("metadata:\n%s", meta)
+	}
+	out := run(t, ctx, "", kcat, "-b", b, "-t", "kcat", "-C", "-p", "0", "-o", "beginning", "-e", "-f", "%k=%s@%o\n")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 20 || lines[0] != "key0=value 0@0" || lines[19] != "key1=value 19@19" {
+		t.Fatalf("consumed:\n%s", out)
+	}
+	// Compressed produce (librdkafka's codecs).
+	for _, codec := range []string{"gzip", "snappy", "lz4", "zstd"} {
+		run(t, ctx, "c:"+codec+"\n", kcat, "-b", b, "-t", "kcat", "-P", "-K", ":", "-p", "0", "-z", codec)
+	}
+	out = run(t, ctx, "", kcat, "-b", b, "-t", "kcat", "-C", "-p", "0", "-o", "20", "-e", "-f", "%s\n")
+	if strings.Fields(out) == nil || !slices.Equal(strings.Fields(out), []string{"gzip", "snappy", "lz4", "zstd"}) {
+		t.Fatalf("compressed records:\n%s", out)
+	}
+}
+
+func TestConfluentKafkaPython(t *testing.T) {
+	py := tool(t, "/usr/bin/python3", "-c", "import confluent_kafka")
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	script := `
+import sys
+from confluent_kafka import Producer, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+b = sys.argv[1]
+admin = AdminClient({"bootstrap.servers": b})
+for f in admin.create_topics([NewTopic("py", num_partitions=3, replication_factor=1)]).values():
+    f.result()
+p = Producer({"bootstrap.servers": b, "enable.idempotence": True, "linger.ms": 5})
+errors = []
+for i in range(300):
+    p.produce("py", key="k%d" % (i % 7), value="v%d" % i, on_delivery=lambda err, msg: err and errors.append(err))
+p.flush(30)
+assert not errors, errors
+c = Consumer({"bootstrap.servers": b, "group.id": "unused", "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+c.assign([TopicPartition("py", i, 0) for i in range(3)])
+seen = set()
+while len(seen) < 300:
+    m = c.poll(10)
+    assert m is not None, "no record within 10 s (%d seen)" % len(seen)
+    assert m.error() is None, m.error()
+    seen.add(m.value().decode())
+c.close()
+print("ok", len(seen))
+`
+	out := run(t, ctx, "", py, "-c", script, c.KafkaBootstrap())
+	if strings.TrimSpace(out) != "ok 300" {
+		t.Fatalf("python: %s", out)
+	}
+}
+
+// kafkajsDir is where .ci/run installs kafkajs (npm install --prefix).
+func kafkajsDir(t *testing.T) string {
+	t.Helper()
+	node := tool(t, "node", "--version")
+	_ = node
+	dir, err := filepath.Abs("testdata/js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "kafkajs")); err != nil {
+		if os.Getenv("LOGQ_KAFKA_CLIENTS") == "required" || os.Getenv("CI") != "" {
+			t.Fatalf("kafkajs is required here (npm install --prefix kafka/testdata/js): %v", err)
+		}
+		t.Skipf("kafkajs not installed in %s (npm install --prefix kafka/testdata/js)", dir)
+	}
+	return dir
+}
+
+func TestKafkaJS(t *testing.T) {
+	dir := kafkajsDir(t)
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	script := `
+const { Kafka, logLevel } = require("kafkajs");
+(async () => {
+  const kafka = new Kafka({ brokers: process.argv[1].split(","), logLevel: logLevel.ERROR });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: "js", numPartitions: 2 }] });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  const messages = [];
+  for (let i = 0; i < 100; i++) messages.push({ key: "k" + (i % 5), value: "v" + i });
+  await producer.send({ topic: "js", messages });
+  await producer.disconnect();
+  await admin.connect();
+  const offsets = await admin.fetchTopicOffsets("js");
+  await admin.disconnect();
+  const total = offsets.reduce((n, o) => n + Number(o.high), 0);
+  console.log("ok " + total);
+})().catch((e) => { console.error(e); process.exit(1); });
+`
+	cmd := exec.CommandContext(ctx, "node", "-e", script, c.KafkaBootstrap())
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok 100" {
+		t.Fatalf("kafkajs: %v\n%s", err, out)
+	}
+}
+
+// errGroupsNotMerged is why the group tests skip: the manager's group
+// routes (GROUPS_API.md) are the groups helper's, merged by the lead.
+var errGroupsNotMerged = errors.New("the manager's /groups routes (GROUPS_API.md) are not on this branch; un-skip after merging the groups work")
+
+func skipUntilGroups(t *testing.T) {
+	t.Helper()
+	t.Skip(errGroupsNotMerged)
+}
+
+func TestKgoGroupConsumer(t *testing.T) {
+	skipUntilGroups(t)
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("grp"), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	adm := kadm.NewClient(p)
+	createTopic(t, ctx, adm, c, "grp", 3)
+	for i := range 90 {
+		p.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	consume := func(n int) map[string]bool {
+		g, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup("g1"), kgo.ConsumeTopics("grp"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		seen := map[string]bool{}
+		for len(seen) < n {
+			fs := g.PollFetches(ctx)
+			if err := fs.Err(); err != nil {
+				t.Fatal(err)
+			}
+			fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+		}
+		if err := g.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return seen
+	}
+	if got := consume(90); len(got) != 90 {
+		t.Fatalf("first run saw %d", len(got))
+	}
+	// Committed: the group resumes after them.
+	for i := 90; i < 100; i++ {
+		p.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, nil)
+	}
+	p.Flush(ctx)
+	got := consume(10)
+	for v := range got {
+		if v < "90" && len(v) == 2 {
+			t.Errorf("resumed group re-read %s", v)
+		}
+	}
+	groups, err := adm.ListGroups(ctx)
+	if err != nil || !slices.Contains(groups.Groups(), "g1") {
+		t.Fatalf("list groups: %v %v", groups, err)
+	}
+}
+
+func TestConfluentKafkaGroupOfTwo(t *testing.T) {
+	skipUntilGroups(t)
+	py := tool(t, "/usr/bin/python3", "-c", "import confluent_kafka")
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 3*time.Minute)
+	script := `
+import sys, threading
+from confluent_kafka import Producer, Consumer
+from confluent_kafka.admin import AdminClient, NewTopic
+b = sys.argv[1]
+for f in AdminClient({"bootstrap.servers": b}).create_topics([NewTopic("pyg", num_partitions=4, replication_factor=1)]).values():
+    f.result()
+p = Producer({"bootstrap.servers": b})
+for i in range(200):
+    p.produce("pyg", value="v%d" % i)
+p.flush(30)
+seen, lock = {}, threading.Lock()
+def member(name):
+    c = Consumer({"bootstrap.servers": b, "group.id": "pyg", "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe(["pyg"])
+    idle = 0
+    while idle < 5:
+        m = c.poll(1)
+        if m is None:
+            idle += 1
+            continue
+        assert m.error() is None, m.error()
+        with lock:
+            seen.setdefault(m.value().decode(), set()).add(name)
+        c.commit(m)
+    c.close()
+ts = [threading.Thread(target=member, args=(n,)) for n in ("a", "b")]
+[t.start() for t in ts]
+[t.join() for t in ts]
+assert len(seen) == 200, len(seen)
+# Restart: the group resumes after its commits (nothing left).
+c = Consumer({"bootstrap.servers": b, "group.id": "pyg", "auto.offset.reset": "earliest"})
+c.subscribe(["pyg"])
+m = c.poll(5)
+assert m is None or m.error() is not None, "re-read %s" % m.value()
+c.close()
+print("ok", len(set().union(*seen.values())))
+`
+	out := run(t, ctx, "", py, "-c", script, c.KafkaBootstrap())
+	if !strings.HasPrefix(strings.TrimSpace(out), "ok") {
+		t.Fatalf("python: %s", out)
+	}
+}
+
+func TestKafkaJSGroupConsume(t *testing.T) {
+	skipUntilGroups(t)
+	dir := kafkajsDir(t)
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	script := `
+const { Kafka, logLevel } = require("kafkajs");
+(async () => {
+  const kafka = new Kafka({ brokers: process.argv[1].split(","), logLevel: logLevel.ERROR });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: "jsg", numPartitions: 2 }] });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  const messages = [];
+  for (let i = 0; i < 50; i++) messages.push({ value: "v" + i });
+  await producer.send({ topic: "jsg", messages });
+  await producer.disconnect();
+  const consumer = kafka.consumer({ groupId: "jsg" });
+  await consumer.connect();
+  await consumer.subscribe({ topic: "jsg", fromBeginning: true });
+  const seen = new Set();
+  await new Promise((resolve) => consumer.run({ eachMessage: async ({ message }) => {
+    seen.add(message.value.toString());
+    if (seen.size === 50) resolve();
+  } }));
+  await consumer.disconnect();
+  console.log("ok " + seen.size);
+})().catch((e) => { console.error(e); process.exit(1); });
+`
+	cmd := exec.CommandContext(ctx, "node", "-e", script, c.KafkaBootstrap())
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok 50" {
+		t.Fatalf("kafkajs: %v\n%s", err, out)
+	}
+}
+
+// TestTakeoverKgo: the broker owning a partition stops mid-stream; its
+// partitions move to the other broker, the Kafka clients follow (they get
+// NOT_LEADER_OR_FOLLOWER or a refused connection, refresh their metadata)
+// and nothing acknowledged is lost. (The stop is graceful, in-process; the
+// kill -9 fault tests are internal/harness/faulttest's.)
+func TestTakeoverKgo(t *testing.T) {
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("tk"),
+		kgo.DisableIdempotentWrite(), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	createTopic(t, ctx, adm, c, "tk", 2)
+	td, err := adm.ListTopics(ctx, "tk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := td["tk"].Partitions[0].Leader
+
+	acked := map[string]bool{}
+	produce := func(from, to int) {
+		results := make(chan error, to-from)
+		for i := from; i < to; i++ {
+			v := fmt.Sprint(i)
+			cl.Produce(ctx, &kgo.Record{Value: []byte(v)}, func(_ *kgo.Record, err error) {
+				if err == nil {
+					acked[v] = true // callbacks run one at a time
+				}
+				results <- err
+			})
+		}
+		for i := from; i < to; i++ {
+			if err := <-results; err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		}
+	}
+	produce(0, 200)
+	for _, b := range c.Brokers {
+		if b.ID == int64(victim) {
+			if err := b.Stop(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produce(200, 400) // waits for the takeover: kgo retries until a new leader acks
+	if len(acked) != 400 {
+		t.Fatalf("%d of 400 records acknowledged", len(acked))
+	}
+
+	var live string
+	for _, b := range c.Brokers {
+		if b.ID != int64(victim) {
+			live = b.KafkaAddr
+		}
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(live), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		"tk": {0: kgo.NewOffset().AtStart(), 1: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	seen := map[string]bool{}
+	for len(seen) < len(acked) {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+	for v := range acked {
+		if !seen[v] {
+			t.Errorf("acknowledged record %s lost", v)
+		}
+	}
+}
+
+// TestTextRecordsUntilBytes: until the records work stores bytes, headers
+// and non-text values are refused with a clear error, not stored wrongly.
+func TestTextRecordsUntilBytes(t *testing.T) {
+	c := startCluster(t, 1)
+	ctx := pgtest.Context(t, time.Minute)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaBootstrap()), kgo.DefaultProduceTopic("txt"),
+		kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	createTopic(t, ctx, kadm.NewClient(cl), c, "txt", 1)
+	for name, r := range map[string]*kgo.Record{
+		"header": {Value: []byte("v"), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("x")}}},
+		"binary": {Value: []byte{0xff, 0x00}},
+	} {
+		err := cl.ProduceSync(ctx, r).FirstErr()
+		if !errors.Is(err, kerr.InvalidRequest) {
+			t.Errorf("%s: %v, want INVALID_REQUEST", name, err)
+		}
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("text")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKcatHeaders(t *testing.T) {
+	t.Skip("record headers are stored once the records work (bytes, keys, headers, timestamps) is merged; un-skip then")
+	kcat := tool(t, "kcat", "-V")
+	c := startCluster(t, 1)
+	ctx := pgtest.Context(t, time.Minute)
+	b := c.KafkaBootstrap()
+	run(t, ctx, "k:v\n", kcat, "-b", b, "-t", "hdr", "-P", "-K", ":", "-H", "trace=abc", "-H", "n=1")
+	out := run(t, ctx, "", kcat, "-b", b, "-t", "hdr", "-C", "-o", "beginning", "-e", "-f", "%k %s %h\n")
+	if strings.TrimSpace(out) != "k v trace=abc,n=1" {
+		t.Fatalf("consumed %q", out)
+	}
+}
+
+// BenchmarkKafkaProduceUnbatched: 64 producers over the Kafka protocol,
+// each sending one record per request and waiting for its ack (acks=all,
+// linger 0), 100-byte values, 3 partitions on one broker. Reports
+// records/s.
+//
+//	go test ./kafka -run '^$' -bench KafkaProduceUnbatched -benchtime 20000x
+func BenchmarkKafkaProduceUnbatched(b *testing.B) {
+	c := startCluster(b, 1)
+	ctx := pgtest.Context(b, 5*time.Minute)
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaBootstrap()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admCl.Close()
+	createTopic(b, ctx, kadm.NewClient(admCl), c, "bench", 3)
+	const producers = 64
+	clients := make([]*kgo.Client, producers)
+	for i := range clients {
+		if clients[i], err = kgo.NewClient(kgo.SeedBrokers(c.KafkaBootstrap()), kgo.DefaultProduceTopic("bench"),
+			kgo.ProducerLinger(0), kgo.RequiredAcks(kgo.AllISRAcks())); err != nil {
+			b.Fatal(err)
+		}
+		defer clients[i].Close()
+		if err := clients[i].ProduceSync(ctx, &kgo.Record{Value: []byte("warm")}).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	value := []byte(strings.Repeat("x", 100))
+	next := make(chan struct{}, b.N)
+	for range b.N {
+		next <- struct{}{}
+	}
+	close(next)
+	b.ResetTimer()
+	start := time.Now()
+	errs := make(chan error, producers)
+	for _, cl := range clients {
+		go func() {
+			for range next {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range producers {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
+
+// TestDeletedTopicRows: a deleted topic's records stay in PostgreSQL
+// (partitions and messages rows), unserved: Kafka clients get
+// UNKNOWN_TOPIC_OR_PARTITION, and its name cannot be created again.
+func TestDeletedTopicRows(t *testing.T) {
+	c := startCluster(t, 1)
+	ctx := pgtest.Context(t, time.Minute)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaBootstrap()), kgo.DefaultProduceTopic("gone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	createTopic(t, ctx, adm, c, "gone", 2)
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := adm.DeleteTopics(ctx, "gone"); err != nil || r.Error() != nil {
+		t.Fatalf("delete: %v %v", err, r.Error())
+	}
+	waitTopic(t, ctx, c.Brokers[0].KafkaAddr, "gone", -1)
+
+	db := pgtest.Pool(t, c.DSN, 2)
+	var parts, msgs int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM partitions WHERE topic = 'gone'`).Scan(&parts); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE topic = 'gone'`).Scan(&msgs); err != nil {
+		t.Fatal(err)
+	}
+	if parts != 2 || msgs != 10 {
+		t.Fatalf("after the delete: %d partitions rows, %d messages rows; want them kept (2, 10)", parts, msgs)
+	}
+	// Not served any more.
+	lreq := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "gone"
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Timestamp = -1
+	lt.Partitions = append(lt.Partitions, lp)
+	lreq.Topics = append(lreq.Topics, lt)
+	lresp, err := lreq.RequestWith(ctx, cl.SeedBrokers()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := lresp.Topics[0].Partitions[0].ErrorCode; code != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("list offsets of a deleted topic: error %d", code)
+	}
+	if r, _ := adm.CreateTopic(ctx, 1, -1, nil, "gone"); r.Err == nil {
+		t.Error("a deleted topic's name was created again over its kept rows")
+	}
+}

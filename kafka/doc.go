@@ -1,0 +1,19 @@
+// Package kafka is logq's Kafka protocol listener: a TCP server that speaks
+// the Kafka wire protocol (requests and answers encoded with franz-go's
+// kmsg) so that unmodified Kafka clients — librdkafka (kcat,
+// confluent-kafka), franz-go, kafkajs, sarama — produce to, fetch from and
+// administer a logq broker.
+//
+// The server knows nothing of PostgreSQL, the event log or HTTP routing: it
+// reaches the cluster only through three narrow interfaces defined here —
+// Cluster (the control plane as this broker sees it, plus admin writes),
+// Log (the data plane of the partitions this broker owns) and Groups (the
+// consumer-group coordinator on the manager; HTTPGroups calls it over the
+// manager's HTTP API). broker/kafka.go implements Cluster and Log on a
+// broker. docs/kafka.md lists every API, its versions and what differs from
+// Kafka.
+//
+// Each connection is served by one goroutine that reads size-prefixed
+// requests and answers them one at a time, in order (as a Kafka broker
+// does: pipelined requests are queued on the socket, never reordered).
+package kafka

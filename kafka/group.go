@@ -1,0 +1,327 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The group APIs forward to Groups (the manager's coordinator); without
+// one they answer COORDINATOR_NOT_AVAILABLE.
+
+func (h *handler) groups() (Groups, int16) {
+	if h.s.cfg.Groups == nil {
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	return h.s.cfg.Groups, 0
+}
+
+func (h *handler) joinGroup(req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
+	resp := kmsg.NewPtrJoinGroupResponse()
+	resp.Generation = -1
+	g, code := h.groups()
+	if g == nil {
+		resp.ErrorCode = code
+		return resp
+	}
+	jr := JoinRequest{
+		MemberID: req.MemberID, GroupInstanceID: req.InstanceID, ClientID: h.hdr.clientID,
+		SessionTimeoutMS: req.SessionTimeoutMillis, RebalanceTimeoutMS: req.RebalanceTimeoutMillis,
+		ProtocolType: req.ProtocolType,
+	}
+	if req.Version == 0 {
+		jr.RebalanceTimeoutMS = req.SessionTimeoutMillis
+	}
+	for _, p := range req.Protocols {
+		jr.Protocols = append(jr.Protocols, JoinProtocol{Name: p.Name, Metadata: p.Metadata})
+	}
+	out, err := g.Join(h.ctx(), req.Group, jr)
+	resp.MemberID = out.MemberID
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp
+	}
+	resp.Generation, resp.LeaderID = out.Generation, out.Leader
+	proto, ptype := out.Protocol, req.ProtocolType
+	resp.Protocol, resp.ProtocolType = &proto, &ptype
+	for _, m := range out.Members {
+		resp.Members = append(resp.Members, kmsg.JoinGroupResponseMember{MemberID: m.MemberID, InstanceID: m.GroupInstanceID, ProtocolMetadata: m.Metadata})
+	}
+	return resp
+}
+
+func (h *handler) syncGroup(req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
+	resp := kmsg.NewPtrSyncGroupResponse()
+	g, code := h.groups()
+	if g == nil {
+		resp.ErrorCode = code
+		return resp
+	}
+	sr := SyncRequest{MemberID: req.MemberID, Generation: req.Generation}
+	for _, a := range req.GroupAssignment {
+		sr.Assignments = append(sr.Assignments, SyncAssignment{MemberID: a.MemberID, Assignment: a.MemberAssignment})
+	}
+	out, err := g.Sync(h.ctx(), req.Group, sr)
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp
+	}
+	proto := out.Protocol
+	resp.Protocol, resp.ProtocolType = &proto, req.ProtocolType
+	resp.MemberAssignment = out.Assignment
+	if resp.MemberAssignment == nil {
+		resp.MemberAssignment = []byte{}
+	}
+	return resp
+}
+
+func (h *handler) heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
+	resp := kmsg.NewPtrHeartbeatResponse()
+	g, code := h.groups()
+	if g == nil {
+		resp.ErrorCode = code
+		return resp
+	}
+	resp.ErrorCode = errorCode(g.Heartbeat(h.ctx(), req.Group, req.MemberID, req.Generation))
+	return resp
+}
+
+func (h *handler) leaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
+	resp := kmsg.NewPtrLeaveGroupResponse()
+	g, code := h.groups()
+	if g == nil {
+		resp.ErrorCode = code
+		return resp
+	}
+	ids := []string{req.MemberID}
+	if req.Version >= 3 {
+		ids = nil
+		for _, m := range req.Members {
+			ids = append(ids, m.MemberID)
+		}
+	}
+	err := g.Leave(h.ctx(), req.Group, ids)
+	resp.ErrorCode = errorCode(err)
+	if req.Version >= 3 {
+		for _, m := range req.Members {
+			rm := kmsg.NewLeaveGroupResponseMember()
+			rm.MemberID, rm.InstanceID = m.MemberID, m.InstanceID
+			rm.ErrorCode = errorCode(err)
+			resp.Members = append(resp.Members, rm)
+		}
+	}
+	return resp
+}
+
+func (h *handler) offsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	resp := kmsg.NewPtrOffsetCommitResponse()
+	g, code := h.groups()
+	cr := CommitRequest{MemberID: req.MemberID, Generation: req.Generation}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			cr.Offsets = append(cr.Offsets, OffsetCommit{Topic: t.Topic, Partition: p.Partition, Offset: p.Offset, Metadata: p.Metadata})
+		}
+	}
+	var results map[[2]any]int16
+	if g != nil {
+		out, err := g.CommitOffsets(h.ctx(), req.Group, cr)
+		code = errorCode(err)
+		if err == nil {
+			results = map[[2]any]int16{}
+			for _, r := range out {
+				if r.Code != "" {
+					results[[2]any{r.Topic, r.Partition}] = errorCode(codeError(r.Code))
+				}
+			}
+		}
+	}
+	for _, t := range req.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = code
+			if results != nil {
+				rp.ErrorCode = results[[2]any{t.Topic, p.Partition}]
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+func (h *handler) offsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	resp := kmsg.NewPtrOffsetFetchResponse()
+	g, code := h.groups()
+	type one struct {
+		group  string
+		topics []kmsg.OffsetFetchRequestTopic
+		all    bool
+	}
+	var asks []one
+	if req.Version >= 8 {
+		for _, rg := range req.Groups {
+			var ts []kmsg.OffsetFetchRequestTopic
+			for _, t := range rg.Topics {
+				ts = append(ts, kmsg.OffsetFetchRequestTopic{Topic: t.Topic, Partitions: t.Partitions})
+			}
+			asks = append(asks, one{rg.Group, ts, rg.Topics == nil})
+		}
+	} else {
+		asks = append(asks, one{req.Group, req.Topics, req.Topics == nil})
+	}
+	answer := func(a one) ([]kmsg.OffsetFetchResponseTopic, int16) {
+		if g == nil {
+			return nil, code
+		}
+		var names []string
+		for _, t := range a.topics {
+			names = append(names, t.Topic)
+		}
+		got, err := g.FetchOffsets(h.ctx(), a.group, names)
+		if err != nil && errorCode(err) != kerr.GroupIDNotFound.Code {
+			return nil, errorCode(err)
+		}
+		committed := map[[2]any]CommittedOffset{}
+		var order []string
+		byTopic := map[string][]int32{}
+		for _, c := range got {
+			committed[[2]any{c.Topic, c.Partition}] = c
+			if _, ok := byTopic[c.Topic]; !ok {
+				order = append(order, c.Topic)
+			}
+			byTopic[c.Topic] = append(byTopic[c.Topic], c.Partition)
+		}
+		var topics []kmsg.OffsetFetchResponseTopic
+		add := func(topic string, parts []int32) {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = topic
+			for _, p := range parts {
+				rp := kmsg.NewOffsetFetchResponseTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch = p, -1, -1
+				if c, ok := committed[[2]any{topic, p}]; ok {
+					rp.Offset = c.Offset
+					md := c.Metadata
+					rp.Metadata = &md
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			topics = append(topics, rt)
+		}
+		if a.all {
+			for _, t := range order {
+				add(t, byTopic[t])
+			}
+		} else {
+			for _, t := range a.topics {
+				add(t.Topic, t.Partitions)
+			}
+		}
+		return topics, 0
+	}
+	if req.Version >= 8 {
+		for _, a := range asks {
+			rg := kmsg.NewOffsetFetchResponseGroup()
+			rg.Group = a.group
+			topics, code := answer(a)
+			rg.ErrorCode = code
+			for _, t := range topics {
+				gt := kmsg.NewOffsetFetchResponseGroupTopic()
+				gt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					gp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+					gp.Partition, gp.Offset, gp.LeaderEpoch, gp.Metadata, gp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
+					gt.Partitions = append(gt.Partitions, gp)
+				}
+				rg.Topics = append(rg.Topics, gt)
+			}
+			resp.Groups = append(resp.Groups, rg)
+		}
+		return resp
+	}
+	topics, code := answer(asks[0])
+	resp.Topics, resp.ErrorCode = topics, code
+	if code != 0 && req.Version < 2 {
+		// v0/v1 have no top-level error code: put it on each partition.
+		for _, t := range req.Topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetFetchResponseTopicPartition()
+				rp.Partition, rp.Offset, rp.ErrorCode = p, -1, code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+	}
+	return resp
+}
+
+func (h *handler) listGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
+	resp := kmsg.NewPtrListGroupsResponse()
+	g, code := h.groups()
+	if g == nil {
+		resp.ErrorCode = code
+		return resp
+	}
+	list, err := g.List(h.ctx())
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp
+	}
+	for _, l := range list {
+		if len(req.StatesFilter) > 0 && !contains(req.StatesFilter, l.State) {
+			continue
+		}
+		resp.Groups = append(resp.Groups, kmsg.ListGroupsResponseGroup{Group: l.Group, ProtocolType: l.ProtocolType, GroupState: l.State})
+	}
+	return resp
+}
+
+func (h *handler) describeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
+	resp := kmsg.NewPtrDescribeGroupsResponse()
+	g, code := h.groups()
+	for _, name := range req.Groups {
+		rg := kmsg.NewDescribeGroupsResponseGroup()
+		rg.Group = name
+		rg.AuthorizedOperations = -2147483648
+		if g == nil {
+			rg.ErrorCode = code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
+		d, err := g.Describe(h.ctx(), name)
+		switch {
+		case errorCode(err) == kerr.GroupIDNotFound.Code:
+			rg.State = "Dead" // Kafka describes an unknown group as dead
+		case err != nil:
+			rg.ErrorCode = errorCode(err)
+		default:
+			rg.State, rg.ProtocolType, rg.Protocol = d.State, d.ProtocolType, d.Protocol
+			for _, m := range d.Members {
+				rg.Members = append(rg.Members, kmsg.DescribeGroupsResponseGroupMember{
+					MemberID: m.MemberID, InstanceID: m.GroupInstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost,
+					ProtocolMetadata: m.Metadata, MemberAssignment: m.Assignment,
+				})
+			}
+		}
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp
+}
+
+func (h *handler) deleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
+	resp := kmsg.NewPtrDeleteGroupsResponse()
+	g, code := h.groups()
+	for _, name := range req.Groups {
+		rg := kmsg.NewDeleteGroupsResponseGroup()
+		rg.Group = name
+		rg.ErrorCode = code
+		if g != nil {
+			rg.ErrorCode = errorCode(g.Delete(h.ctx(), name))
+		}
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp
+}

@@ -1,0 +1,279 @@
+package kafka
+
+import (
+	"context"
+	"time"
+)
+
+// BrokerInfo is a broker as Kafka clients see it.
+type BrokerInfo struct {
+	ID   int32
+	Host string
+	Port int32
+}
+
+// PartitionInfo is one partition's ownership: Leader is the owning broker's
+// id (-1: none, or one with no Kafka listener or not alive), Epoch its
+// ownership epoch (Kafka's leader epoch).
+type PartitionInfo struct {
+	Partition int32
+	Leader    int32
+	Epoch     int32
+}
+
+// TopicInfo is a topic with its partitions, indexed by partition number.
+type TopicInfo struct {
+	Name       string
+	Partitions []PartitionInfo
+}
+
+// ClusterView is the control plane at one moment.
+type ClusterView struct {
+	ClusterID string
+	// Self is this broker; it is also the controller clients are told of
+	// (admin requests sent to it are forwarded to the manager).
+	Self    int32
+	Brokers []BrokerInfo // alive brokers with a Kafka listener, by id
+	Topics  []TopicInfo  // by name
+}
+
+// Topic returns the named topic of v.
+func (v ClusterView) Topic(name string) (TopicInfo, bool) {
+	for _, t := range v.Topics {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return TopicInfo{}, false
+}
+
+// hasPartition reports whether c has the partition.
+func hasPartition(c Cluster, topic string, partition int32) bool {
+	return partition >= 0 && int(partition) < c.Partitions(topic)
+}
+
+// Cluster is the control plane as the broker sees it, and the admin writes
+// it forwards to the manager. Errors carry logq's codes (logq.E*), which
+// the server maps to Kafka error codes.
+type Cluster interface {
+	// View returns the cluster as of the broker's projection now.
+	View() ClusterView
+	// Partitions returns a topic's partition count (0: no such topic): the
+	// data path's check, cheaper than a View.
+	Partitions(topic string) int
+	// CreateTopic creates a topic with partitions partitions (through the
+	// writer, as events) and returns once this broker's view shows it.
+	CreateTopic(ctx context.Context, name string, partitions int) error
+	// CreatePartitions grows a topic to total partitions.
+	CreatePartitions(ctx context.Context, topic string, total int) error
+	// DeleteTopic deletes a topic.
+	DeleteTopic(ctx context.Context, name string) error
+	// InitProducerID allocates a producer id, unique in the cluster, for an
+	// idempotent producer (its epoch is 0).
+	InitProducerID(ctx context.Context) (int64, error)
+}
+
+// Header is one record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Record is one record to produce. Key nil: no key. Timestamp is the
+// producer's (CreateTime); a Log may replace it by its append time.
+type Record struct {
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+	Timestamp time.Time
+}
+
+// StoredRecord is a record as stored, at its offset.
+type StoredRecord struct {
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+	Timestamp time.Time
+}
+
+// Producer is the idempotent producer state of one produced batch: ID -1
+// for a producer that is not idempotent.
+type Producer struct {
+	ID           int64
+	Epoch        int16
+	BaseSequence int32
+}
+
+// FetchResult is what Fetch returns of one partition.
+type FetchResult struct {
+	Records        []StoredRecord
+	HighWatermark  int64
+	LogStartOffset int64
+}
+
+// Log is the data plane of the partitions this broker owns, in Kafka's
+// terms. A partition it does not own is refused with logq.EFenced (Kafka's
+// NOT_LEADER_OR_FOLLOWER: clients refresh their metadata), one being taken
+// over with logq.EUnavailable.
+type Log interface {
+	// Produce appends records to a partition (atomically, in order) and
+	// returns the offset of the first, and the append time when the Log
+	// assigns timestamps itself (zero when it keeps the producer's).
+	Produce(ctx context.Context, topic string, partition int32, records []Record, p Producer) (base int64, appendTime time.Time, err error)
+	// Fetch returns records from offset on (at most maxBytes of keys and
+	// values, but at least the first record there is). With nothing there
+	// and wait > 0, it waits up to wait (or until ctx is done) for an
+	// append. An offset outside [log start, high watermark] is
+	// logq.EInvalid with the partition's bounds in the result.
+	Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int, wait time.Duration) (FetchResult, error)
+	// ListOffset returns the offset Kafka's ListOffsets names by ts:
+	// ListEarliest, ListLatest, or the first record whose timestamp is at
+	// or after ts milliseconds (the high watermark, timestamp -1 when there
+	// is none), with that record's timestamp.
+	ListOffset(ctx context.Context, topic string, partition int32, ts int64) (offset, timestamp int64, err error)
+}
+
+// ListOffsets timestamps with a meaning of their own.
+const (
+	ListLatest   = -1
+	ListEarliest = -2
+)
+
+// Groups is the consumer-group coordinator (on the manager; GROUPS_API.md).
+// Errors carry logq's codes; the group codes are the strings below.
+type Groups interface {
+	Join(ctx context.Context, group string, req JoinRequest) (JoinResponse, error)
+	Sync(ctx context.Context, group string, req SyncRequest) (SyncResponse, error)
+	Heartbeat(ctx context.Context, group, memberID string, generation int32) error
+	Leave(ctx context.Context, group string, memberIDs []string) error
+	CommitOffsets(ctx context.Context, group string, req CommitRequest) ([]OffsetResult, error)
+	// FetchOffsets returns the committed offsets of topics (nil: all);
+	// Offset -1 where nothing is committed.
+	FetchOffsets(ctx context.Context, group string, topics []string) ([]CommittedOffset, error)
+	List(ctx context.Context) ([]GroupListing, error)
+	Describe(ctx context.Context, group string) (GroupDescription, error)
+	Delete(ctx context.Context, group string) error
+}
+
+// Group error codes (GROUPS_API.md; the groups helper adds them to logq's
+// vocabulary).
+const (
+	ERebalanceInProgress   = "rebalance_in_progress"
+	EIllegalGeneration     = "illegal_generation"
+	EUnknownMemberID       = "unknown_member_id"
+	EGroupNotFound         = "group_not_found"
+	EGroupNotEmpty         = "group_not_empty"
+	EInvalidSessionTimeout = "invalid_session_timeout"
+)
+
+// JoinProtocol is one protocol a member supports.
+type JoinProtocol struct {
+	Name     string `json:"name"`
+	Metadata []byte `json:"metadata"`
+}
+
+// JoinRequest is one member's join.
+type JoinRequest struct {
+	MemberID           string         `json:"member_id"`
+	GroupInstanceID    *string        `json:"group_instance_id,omitempty"`
+	ClientID           string         `json:"client_id"`
+	SessionTimeoutMS   int32          `json:"session_timeout_ms"`
+	RebalanceTimeoutMS int32          `json:"rebalance_timeout_ms"`
+	ProtocolType       string         `json:"protocol_type"`
+	Protocols          []JoinProtocol `json:"protocols"`
+}
+
+// JoinMember is a member as the leader learns it.
+type JoinMember struct {
+	MemberID        string  `json:"member_id"`
+	GroupInstanceID *string `json:"group_instance_id,omitempty"`
+	Metadata        []byte  `json:"metadata"`
+}
+
+// JoinResponse is the end of a join phase for one member.
+type JoinResponse struct {
+	Generation int32        `json:"generation"`
+	Protocol   string       `json:"protocol"`
+	Leader     string       `json:"leader"`
+	MemberID   string       `json:"member_id"`
+	Members    []JoinMember `json:"members"`
+}
+
+// SyncAssignment is the leader's assignment of one member.
+type SyncAssignment struct {
+	MemberID   string `json:"member_id"`
+	Assignment []byte `json:"assignment"`
+}
+
+// SyncRequest is one member's sync.
+type SyncRequest struct {
+	MemberID    string           `json:"member_id"`
+	Generation  int32            `json:"generation"`
+	Assignments []SyncAssignment `json:"assignments,omitempty"`
+}
+
+// SyncResponse is a member's assignment.
+type SyncResponse struct {
+	Protocol   string `json:"protocol"`
+	Assignment []byte `json:"assignment"`
+}
+
+// OffsetCommit is one partition's offset to commit.
+type OffsetCommit struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Offset    int64   `json:"offset"`
+	Metadata  *string `json:"metadata,omitempty"`
+}
+
+// CommitRequest commits offsets; Generation -1 is a standalone commit.
+type CommitRequest struct {
+	MemberID   string         `json:"member_id,omitempty"`
+	Generation int32          `json:"generation"`
+	Offsets    []OffsetCommit `json:"offsets"`
+}
+
+// OffsetResult is one partition's commit result: Code "" for success, else
+// a logq or group error code.
+type OffsetResult struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Code      string `json:"code,omitempty"`
+}
+
+// CommittedOffset is one partition's committed offset.
+type CommittedOffset struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Metadata  string `json:"metadata"`
+}
+
+// GroupListing is one group of ListGroups.
+type GroupListing struct {
+	Group        string `json:"group"`
+	State        string `json:"state"`
+	ProtocolType string `json:"protocol_type"`
+}
+
+// GroupMember is one member of a described group.
+type GroupMember struct {
+	MemberID        string  `json:"member_id"`
+	GroupInstanceID *string `json:"group_instance_id,omitempty"`
+	ClientID        string  `json:"client_id"`
+	ClientHost      string  `json:"client_host"`
+	Metadata        []byte  `json:"metadata"`
+	Assignment      []byte  `json:"assignment"`
+}
+
+// GroupDescription is a described group.
+type GroupDescription struct {
+	Group        string        `json:"group"`
+	State        string        `json:"state"`
+	ProtocolType string        `json:"protocol_type"`
+	Protocol     string        `json:"protocol"`
+	Generation   int32         `json:"generation"`
+	Leader       string        `json:"leader"`
+	Members      []GroupMember `json:"members"`
+}
