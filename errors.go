@@ -26,6 +26,10 @@ const (
 	EUnavailable      = "unavailable"        // try again later: 503
 	ETimeout          = "timeout"            // bounded wait expired: 503
 	EInternal         = "internal"           // a bug or an infrastructure failure: 500
+
+	EOutOfOrderSequence = "out_of_order_sequence" // idempotent produce: a sequence that does not follow the last: 409
+	EProducerFenced     = "producer_fenced"       // idempotent produce: an epoch older than the producer's: 409
+	EOffsetOutOfRange   = "offset_out_of_range"   // fetch below the log start or past the high watermark: 416
 )
 
 // Error is an error with a code from the vocabulary above and a message fit
@@ -111,6 +115,10 @@ var (
 	ErrUnavailable      = &Error{Code: EUnavailable}
 	ErrTimeout          = &Error{Code: ETimeout}
 	ErrInternal         = &Error{Code: EInternal}
+
+	ErrOutOfOrderSequence = &Error{Code: EOutOfOrderSequence}
+	ErrProducerFenced     = &Error{Code: EProducerFenced}
+	ErrOffsetOutOfRange   = &Error{Code: EOffsetOutOfRange}
 )
 
 // HTTPStatus maps an error code to its HTTP status code. It is the one
@@ -131,6 +139,13 @@ func HTTPStatus(code string) int {
 		return 413
 	case ENotWriter, EUnavailable, ETimeout:
 		return 503
+	case EOutOfOrderSequence, EProducerFenced:
+		return 409
+	case EOffsetOutOfRange:
+		// 416 rather than 400: the request is well formed and the same
+		// offset may have been (or become) valid; a client resets its
+		// position by its policy on this status without parsing the code.
+		return 416
 	default:
 		return 500
 	}
@@ -152,6 +167,8 @@ func CodeForStatus(status int) string {
 		return EBrokerRemoved
 	case status == 413:
 		return ETooLarge
+	case status == 416:
+		return EOffsetOutOfRange
 	case status == 503:
 		return EUnavailable
 	case status >= 400 && status < 500:

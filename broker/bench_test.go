@@ -44,7 +44,10 @@ func BenchmarkGroupCommitFsync(b *testing.B) {
 
 const benchAppenders, benchPartitions = 64, 3
 
-var benchPayload = strings.Repeat("x", 100)
+var (
+	benchPayload = strings.Repeat("x", 100)
+	benchValue   = []byte(benchPayload)
+)
 
 func benchGroupCommit(b *testing.B, dsn string) {
 	ctx := pgtest.Context(b, 10*time.Minute)
@@ -75,8 +78,8 @@ func benchGroupCommit(b *testing.B, dsn string) {
 	var next [benchPartitions]atomic.Int64
 	baseline := func(g, i int) error {
 		p := (g + i) % benchPartitions
-		_, err := db.Exec(ctx, `INSERT INTO baseline (topic, partition, "offset", produced_at, producer_id, key, payload)
-			VALUES ($1, $2, $3, now(), $4, NULL, $5)`, "bench", p, next[p].Add(1)-1, int64(g+1), benchPayload)
+		_, err := db.Exec(ctx, `INSERT INTO baseline (topic, partition, "offset", produced_at, ts, producer_id, key, value)
+			VALUES ($1, $2, $3, now(), now(), $4, NULL, $5)`, "bench", p, next[p].Add(1)-1, int64(g+1), []byte(benchPayload))
 		return err
 	}
 
@@ -213,10 +216,10 @@ func BenchmarkAppendBatchHTTP(b *testing.B) {
 		now := time.Now()
 		rows := make([][]any, perRequest)
 		for j := range rows {
-			rows[j] = []any{"orders", int32(p), base + int64(j), now, int64(1), nil, benchPayload}
+			rows[j] = []any{"orders", int32(p), base + int64(j), now, now, int64(1), nil, benchValue}
 		}
 		_, err := db.CopyFrom(ctx, pgx.Identifier{"baseline"},
-			[]string{"topic", "partition", "offset", "produced_at", "producer_id", "key", "payload"}, pgx.CopyFromRows(rows))
+			[]string{"topic", "partition", "offset", "produced_at", "ts", "producer_id", "key", "value"}, pgx.CopyFromRows(rows))
 		return err
 	})
 	n := float64(requests * perRequest)

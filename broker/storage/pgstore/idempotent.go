@@ -1,0 +1,199 @@
+package pgstore
+
+import (
+	"context"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/broker/storage"
+)
+
+// producerState is an idempotent producer's state in one partition, as
+// stored in producer_state: its epoch and its last batches, oldest first.
+type producerState struct {
+	found               bool
+	epoch               int64
+	firsts, lasts, base []int64
+}
+
+// appendIdempotent is Append when some batch is idempotent, in one
+// transaction: lock the batches' partition rows (in the order the batches
+// come, which the broker sorts) reading their epochs and the producers'
+// state, decide each batch (fenced, duplicate, refused or accepted), store
+// the accepted ones as the other paths do, and write the producers' new
+// state. Every writer of a partition locks its row first, so the state
+// read here cannot change before the commit.
+func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, total int) ([]storage.AppendResult, error) {
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+
+	topics := make([]string, len(batches))
+	parts := make([]int32, len(batches))
+	producers := make([]int64, len(batches))
+	for i, b := range batches {
+		topics[i], parts[i], producers[i] = b.Topic, int32(b.Partition), -1
+		if b.Idem != nil {
+			producers[i] = b.Idem.ProducerID
+		}
+	}
+	// Lock the partition rows first, then read the producers' state in a
+	// statement of its own: in READ COMMITTED its snapshot is taken after
+	// the locks are held, so it sees what the previous holder committed (a
+	// join in the locking statement would read the state as of before the
+	// wait). Both go in one round trip.
+	epochs := make([]int64, len(batches))
+	for i := range epochs {
+		epochs[i] = -1 // no partition row: fenced
+	}
+	states := make([]producerState, len(batches))
+	var q pgx.Batch
+	q.Queue(`
+		SELECT b.i, p.epoch
+		FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS b(topic, partition, i)
+		JOIN partitions p ON p.topic = b.topic AND p.partition = b.partition
+		ORDER BY b.i
+		FOR UPDATE OF p`, topics, parts).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var i, epoch int64
+			if err := rows.Scan(&i, &epoch); err != nil {
+				return err
+			}
+			epochs[i-1] = epoch
+		}
+		return rows.Err()
+	})
+	q.Queue(`
+		SELECT b.i, ps.epoch, ps.first_seqs, ps.last_seqs, ps.base_offsets
+		FROM unnest($1::text[], $2::int[], $3::bigint[]) WITH ORDINALITY AS b(topic, partition, producer_id, i)
+		JOIN producer_state ps ON ps.topic = b.topic AND ps.partition = b.partition AND ps.producer_id = b.producer_id`,
+		topics, parts, producers).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var i int64
+			ps := producerState{found: true}
+			if err := rows.Scan(&i, &ps.epoch, &ps.firsts, &ps.lasts, &ps.base); err != nil {
+				return err
+			}
+			states[i-1] = ps
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, &q).Close(); err != nil {
+		return nil, err
+	}
+
+	results := make([]storage.AppendResult, len(batches))
+	var accepted []storage.Batch
+	var acceptedAt []int
+	for i, b := range batches {
+		if epochs[i] != b.Epoch {
+			results[i] = storage.AppendResult{Base: storage.FencedBase, Err: storage.FencedError(b.Topic, b.Partition, b.Epoch)}
+			continue
+		}
+		if b.Idem != nil {
+			if dup, base, err := checkSequence(b, states[i]); err != nil {
+				results[i] = storage.AppendResult{Base: storage.FencedBase, Err: err}
+				continue
+			} else if dup {
+				results[i] = storage.AppendResult{Base: base, Duplicate: true}
+				continue
+			}
+		}
+		accepted, acceptedAt = append(accepted, b), append(acceptedAt, i)
+	}
+	if len(accepted) == 0 {
+		return results, nil // nothing to store; the rollback releases the locks
+	}
+	var bases []int64
+	if total >= CopyThreshold {
+		bases, err = copyIn(ctx, tx, accepted)
+	} else {
+		bases, err = s.appendInsert(ctx, tx, accepted)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var upserts pgx.Batch
+	for j, b := range accepted {
+		i := acceptedAt[j]
+		results[i].Base = bases[j] // locked above at this epoch: never fenced here
+		if b.Idem == nil {
+			continue
+		}
+		ps := next(states[i], b, bases[j])
+		upserts.Queue(`
+			INSERT INTO producer_state (topic, partition, producer_id, epoch, first_seqs, last_seqs, base_offsets)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (topic, partition, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch,
+				first_seqs = EXCLUDED.first_seqs, last_seqs = EXCLUDED.last_seqs,
+				base_offsets = EXCLUDED.base_offsets, updated_at = now()`,
+			b.Topic, b.Partition, b.Idem.ProducerID, ps.epoch, ps.firsts, ps.lasts, ps.base)
+	}
+	if upserts.Len() > 0 {
+		if err := tx.SendBatch(ctx, &upserts).Close(); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// checkSequence checks an idempotent batch against its producer's state (Kafka's
+// rules): an older epoch is fenced; a newer epoch, or a producer new to
+// the partition, starts at sequence 0; at the same epoch a batch repeating
+// one of the last ones is a duplicate (answered with its base offset), and
+// any other must follow the last sequence.
+func checkSequence(b storage.Batch, ps producerState) (dup bool, base int64, err error) {
+	id := b.Idem
+	first, last := id.BaseSequence, id.BaseSequence+int64(len(b.Msgs))-1
+	switch {
+	case !ps.found || id.Epoch > ps.epoch:
+		if first != 0 {
+			return false, 0, logq.Errorf(logq.EOutOfOrderSequence,
+				"producer %d at epoch %d has sent nothing to partition %s/%d yet: its first sequence is 0, not %d",
+				id.ProducerID, id.Epoch, b.Topic, b.Partition, first)
+		}
+		return false, 0, nil
+	case id.Epoch < ps.epoch:
+		return false, 0, logq.Errorf(logq.EProducerFenced, "producer %d: epoch %d is older than its epoch %d in partition %s/%d",
+			id.ProducerID, id.Epoch, ps.epoch, b.Topic, b.Partition)
+	}
+	for k := range ps.firsts {
+		if ps.firsts[k] == first && ps.lasts[k] == last {
+			return true, ps.base[k], nil
+		}
+	}
+	if n := len(ps.lasts); n > 0 && first == ps.lasts[n-1]+1 {
+		return false, 0, nil
+	}
+	expect := int64(0)
+	if n := len(ps.lasts); n > 0 {
+		expect = ps.lasts[n-1] + 1
+	}
+	return false, 0, logq.Errorf(logq.EOutOfOrderSequence, "producer %d: sequence %d in partition %s/%d is out of order (expected %d)",
+		id.ProducerID, first, b.Topic, b.Partition, expect)
+}
+
+// next is ps after storing b at base: the batch appended, the oldest
+// dropped beyond storage.IdempotentBatches; a new epoch starts afresh.
+func next(ps producerState, b storage.Batch, base int64) producerState {
+	id := b.Idem
+	last := id.BaseSequence + int64(len(b.Msgs)) - 1
+	if !ps.found || id.Epoch != ps.epoch {
+		return producerState{found: true, epoch: id.Epoch, firsts: []int64{id.BaseSequence}, lasts: []int64{last}, base: []int64{base}}
+	}
+	trim := func(v []int64, x int64) []int64 {
+		v = append(slices.Clone(v), x)
+		if len(v) > storage.IdempotentBatches {
+			v = v[len(v)-storage.IdempotentBatches:]
+		}
+		return v
+	}
+	return producerState{found: true, epoch: id.Epoch, firsts: trim(ps.firsts, id.BaseSequence), lasts: trim(ps.lasts, last), base: trim(ps.base, base)}
+}
