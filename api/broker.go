@@ -156,6 +156,7 @@ type BrokerConsumeParams struct {
 	Max        Int `json:"max"`
 	WaitMS     Int `json:"wait_ms"`
 	Encoding   Str `json:"encoding"`
+	DeadlineMS Int `json:"deadline_ms"`
 }
 
 // BrokerConsumeRequest is the body of POST /v1/consume (and, as a query
@@ -167,6 +168,12 @@ type BrokerConsumeRequest struct {
 	Max        int    `json:"max,omitempty"`      // default 1
 	WaitMS     int64  `json:"wait_ms,omitempty"`  // long-poll
 	Encoding   string `json:"encoding,omitempty"` // EncodingBase64: every record in base64
+	// DeadlineMS (Unix ms), when set, is the time after which the broker
+	// must not move the position any more: a consume that reaches storage
+	// later fails with ETimeout, moving nothing. A router that gives up on
+	// a slow or stopped broker at the deadline thus never loses what the
+	// broker would consume after it.
+	DeadlineMS int64 `json:"deadline_ms,omitempty"`
 }
 
 // Request checks the parameters against the broker's limits.
@@ -193,7 +200,10 @@ func (p *BrokerConsumeParams) Request(maxRead int, maxWait time.Duration) (Broke
 	if r.WaitMS, _, err = integer([]string{"wait_ms"}, 0, maxWait.Milliseconds(), &p.WaitMS); err != nil {
 		return r, err
 	}
-	r.Encoding, err = encoding(&p.Encoding)
+	if r.Encoding, err = encoding(&p.Encoding); err != nil {
+		return r, err
+	}
+	r.DeadlineMS, _, err = integer([]string{"deadline_ms"}, 0, MaxTimestamp, &p.DeadlineMS)
 	return r, err
 }
 
@@ -208,8 +218,8 @@ func (p *BrokerConsumeParams) SizeRequest() (BrokerConsumeRequest, error) {
 			return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "%s is not a parameter of size", f.name)
 		}
 	}
-	if p.Encoding.src != srcNone {
-		return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "encoding is not a parameter of size")
+	if p.Encoding.src != srcNone || p.DeadlineMS.src != srcNone {
+		return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "encoding and deadline_ms are not parameters of size")
 	}
 	return p.Request(1, 0)
 }

@@ -174,6 +174,7 @@ type ProduceAnswer struct {
 	Status    string `json:"status"`
 	Partition int    `json:"partition"`
 	Offset    int64  `json:"offset"`
+	Duplicate bool   `json:"duplicate,omitempty"` // an idempotent retry: stored before, at offset
 }
 
 // ProduceBatchParams is what POST /producer/produce_batch accepts.
@@ -294,8 +295,9 @@ type BatchResult struct {
 
 // ProduceBatchAnswer is the answer of POST /producer/produce_batch.
 type ProduceBatchAnswer struct {
-	Status  string        `json:"status"`
-	Results []BatchResult `json:"results"`
+	Status    string        `json:"status"`
+	Results   []BatchResult `json:"results"`
+	Duplicate bool          `json:"duplicate,omitempty"` // an idempotent retry: stored before, at these offsets
 }
 
 // ConsumeParams is what GET /consumer/consume, /consumer/consume_batch and
@@ -410,6 +412,10 @@ type ConsumeAnswer struct {
 	Encoding  string   `json:"encoding,omitempty"`
 	Headers   []Header `json:"headers,omitempty"`
 	Timestamp *int64   `json:"timestamp,omitempty"`
+	// Skipped names the partitions of a whole-topic consume that did not
+	// answer in time this time (their broker is slow or stopped): nothing
+	// of theirs was consumed; ask again.
+	Skipped []int `json:"skipped_partitions,omitempty"`
 }
 
 // BatchMessage is one message of a consume_batch or fetch answer.
@@ -428,6 +434,7 @@ type BatchMessage struct {
 type ConsumeBatchAnswer struct {
 	Status   string         `json:"status"`
 	Messages []BatchMessage `json:"messages"`
+	Skipped  []int          `json:"skipped_partitions,omitempty"` // as ConsumeAnswer's
 }
 
 // PartitionSize is one partition's part of a size answer.
@@ -959,8 +966,3 @@ type OffsetsAnswer struct {
 	Topic   string            `json:"topic"`
 	Offsets []PartitionOffset `json:"offsets"`
 }
-
-// HeaderSkipped names, on a whole-topic consume or fetch, the partitions
-// that did not answer in time and were skipped this time
-// (comma-separated): nothing of theirs was read or moved.
-const HeaderSkipped = "X-Logq-Skipped-Partitions"

@@ -570,27 +570,33 @@ func (b *Broker) appendIdem(ctx context.Context, topic string, partition int, ms
 // serves and advances its position past them. With wait > 0 and nothing to
 // return, it waits up to wait for this broker's next commit to the
 // partition (long poll).
-func (b *Broker) consume(ctx context.Context, consumer int64, topic string, partition int, limit int, wait time.Duration) ([]storedMessage, error) {
+func (b *Broker) consume(ctx context.Context, consumer int64, topic string, partition int, limit int, wait time.Duration, deadline time.Time) ([]storedMessage, error) {
 	p, err := b.servedPartition(topic, partition)
 	if err != nil {
 		return nil, err
 	}
-	var deadline <-chan time.Time
+	var waitEnd <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
 		defer t.Stop()
-		deadline = t.C
+		waitEnd = t.C
 	}
 	for {
 		appended := p.appendedChan() // before reading: no wake-up is lost
 		start := time.Now()
+		if !deadline.IsZero() && !start.Before(deadline) {
+			// The caller has given up by now (or is about to): moving the
+			// position would lose what it returns.
+			b.metrics.consumeRequests.WithLabelValues(logq.ETimeout).Inc()
+			return nil, logq.Errorf(logq.ETimeout, "consume of %s/%d: past the caller's deadline; nothing consumed", topic, partition)
+		}
 		msgs, err := b.store.Consume(ctx, consumer, topic, partition, limit, b.cfg.MaxReadBytes)
 		b.metrics.consumeLatency.Observe(time.Since(start).Seconds())
 		if err != nil {
 			b.metrics.consumeRequests.WithLabelValues(logq.ErrorCode(err)).Inc()
 			return nil, err
 		}
-		if len(msgs) > 0 || deadline == nil {
+		if len(msgs) > 0 || waitEnd == nil {
 			result := "ok"
 			if len(msgs) == 0 {
 				result = "empty"
@@ -607,10 +613,10 @@ func (b *Broker) consume(ctx context.Context, consumer int64, topic string, part
 			if err := p.stopped(); err != nil {
 				return nil, err // moved elsewhere while we waited
 			}
-		case <-deadline:
-			deadline = nil // one last look
+		case <-waitEnd:
+			waitEnd = nil // one last look
 		case <-b.closing:
-			deadline = nil
+			waitEnd = nil
 		case <-ctx.Done():
 			return nil, ctxError(ctx.Err(), "consume")
 		}

@@ -303,7 +303,11 @@ func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
 	if err := s.broker.checkConsumer(req.ConsumerID, req.Topic, req.Partition); err != nil {
 		return err
 	}
-	msgs, err := s.broker.consume(q.Context(), req.ConsumerID, req.Topic, req.Partition, req.Max, time.Duration(req.WaitMS)*time.Millisecond)
+	var deadline time.Time
+	if req.DeadlineMS > 0 {
+		deadline = time.UnixMilli(req.DeadlineMS)
+	}
+	msgs, err := s.broker.consume(q.Context(), req.ConsumerID, req.Topic, req.Partition, req.Max, time.Duration(req.WaitMS)*time.Millisecond, deadline)
 	if err != nil {
 		return err
 	}
