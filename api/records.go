@@ -247,3 +247,17 @@ func answerEncoding(s *Str) (bool, error) {
 	enc, err := encoding(s)
 	return enc == EncodingBase64, err
 }
+
+// PickKey is the key a partitioner hashes: the key's bytes, whatever their
+// encoding on the wire (so that a key maps to one partition both ways).
+func PickKey(enc string, key *string) *string {
+	if key == nil || enc != EncodingBase64 {
+		return key
+	}
+	b, err := base64.StdEncoding.DecodeString(*key)
+	if err != nil {
+		return key // refused by CheckRecord before any pick counts
+	}
+	s := string(b)
+	return &s
+}

@@ -56,7 +56,7 @@ func (rt *Router) Produce(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	partition, err := pt.Pick(req.Partition, req.Key)
+	partition, err := pt.Pick(req.Partition, api.PickKey(req.Encoding, req.Key))
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func (rt *Router) ProduceBatch(r *http.Request) (any, error) {
 	for i, rec := range req.Messages {
 		msgs[i] = api.AppendMessage{ProducerID: req.ProducerID, Key: rec.Key, Message: rec.Message,
 			Encoding: rec.Encoding, Headers: rec.Headers, Timestamp: rec.Timestamp}
-		parts[i], err = pt.Pick(rec.Partition, rec.Key)
+		parts[i], err = pt.Pick(rec.Partition, api.PickKey(rec.Encoding, rec.Key))
 		switch {
 		case err == nil:
 			groups[parts[i]] = append(groups[parts[i]], i)
