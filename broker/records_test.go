@@ -177,3 +177,20 @@ func TestCommitRounds(t *testing.T) {
 		t.Fatalf("plain requests: %d rounds", len(r))
 	}
 }
+
+// A consume past its deadline_ms moves nothing (the router gave up on it).
+func TestConsumeDeadline(t *testing.T) {
+	t.Parallel()
+	b, _, _ := oneBroker(t, 1, Config{})
+	b.appendHTTP("orders", 0, 1, "a", "b")
+	past := time.Now().Add(-time.Second).UnixMilli()
+	status, out := b.do("POST", "/v1/consume", map[string]any{"topic": "orders", "partition": 0, "consumer_id": 1, "max": 10, "deadline_ms": past})
+	if status != 503 || out["code"] != "timeout" {
+		t.Fatalf("consume past its deadline: %d %v", status, out)
+	}
+	future := time.Now().Add(time.Minute).UnixMilli()
+	status, out = b.do("POST", "/v1/consume", map[string]any{"topic": "orders", "partition": 0, "consumer_id": 1, "max": 10, "deadline_ms": future})
+	if ps, _ := payloadsOf(out); status != 200 || len(ps) != 2 {
+		t.Fatalf("consume before its deadline: %d %v; want both messages (nothing moved before)", status, out)
+	}
+}
