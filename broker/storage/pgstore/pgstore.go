@@ -1,13 +1,18 @@
 // Package pgstore is the broker's storage.Store on PostgreSQL, and the only
-// code that writes SQL for the data plane: tables partitions, messages and
-// consumer_offsets (migrations/ in the root package). Every method maps pgx
-// errors onto logq's error vocabulary.
+// code that writes SQL for the data plane: tables partitions, messages,
+// consumer_offsets and producer_state (migrations/ in the root package).
+// Every method maps pgx errors onto logq's error vocabulary.
 //
 // An append allocates its offsets inside its own transaction, under the
 // partition row's lock (UPDATE partitions SET next_offset = next_offset + n
 // WHERE ... AND epoch = the batch's), and inserts the messages at those
 // offsets in the same transaction: offsets are gap-free and in commit order
 // per partition, and a stale epoch matches no row, so nothing is stored.
+//
+// An Append holding an idempotent batch takes a path of its own
+// (idempotent.go): one explicit transaction that locks the partition rows,
+// reads the producers' state, stores the batches it accepts (by the
+// statement or COPY below) and writes the state back.
 //
 // Fast paths stand beside the general ones, each counted (Store.paths) so
 // that a test fails when it is bypassed: one statement (UPDATE + INSERT from
