@@ -180,59 +180,44 @@ type commitGroup struct {
 	n    int
 }
 
-// commit stores one batch and answers every request in it with its own
-// offsets or with the error of the transaction that carried it: in one
-// transaction, unless it holds idempotent requests (see rounds).
+// commit stores one batch in one transaction and answers every request in
+// it with its own offsets or with the transaction's error.
 func (c *committer) commit(batch []*appendReq) {
-	for _, groups := range rounds(batch) {
-		c.commitRound(groups)
-	}
+	c.commitRound(segments(batch))
 }
 
-// rounds splits a batch into the transactions that store it, in order.
-// Without idempotent requests (the common case) that is one, every
-// partition's requests merged into one storage batch. An idempotent
-// request is a storage batch of its own (its sequence numbers exactly its
-// messages), so a partition's requests around it go in the rounds before
-// and after it, keeping their order.
-func rounds(batch []*appendReq) [][]*commitGroup {
+// segments splits a batch into its storage batches. Without idempotent
+// requests (the common case) that is one per partition, its requests
+// merged. An idempotent request is a storage batch of its own (its
+// sequence numbers exactly its messages), so a partition's plain requests
+// around it make batches before and after it: storage stores a
+// partition's batches in their order, all in the one transaction.
+func segments(batch []*appendReq) []*commitGroup {
 	idem := false
 	for _, r := range batch {
 		idem = idem || r.idem != nil
 	}
 	if !idem {
-		return [][]*commitGroup{groupByPartition(batch)}
+		return groupByPartition(batch)
 	}
-	type open struct {
-		round int
-		plain bool // its last group takes more plain requests
-	}
-	last := map[*partition]open{}
-	var byRound [][]*appendReq
+	last := map[*partition]*commitGroup{}
+	var groups []*commitGroup
 	for _, r := range batch {
-		o, ok := last[r.part]
-		switch {
-		case ok && o.plain && r.idem == nil:
-		case ok:
-			o.round++
-		default:
-			o.round = 0
+		g := last[r.part]
+		if g == nil || r.idem != nil || g.reqs[0].idem != nil {
+			g = &commitGroup{part: r.part}
+			groups = append(groups, g)
+			last[r.part] = g
 		}
-		o.plain = r.idem == nil
-		last[r.part] = o
-		for len(byRound) <= o.round {
-			byRound = append(byRound, nil)
-		}
-		byRound[o.round] = append(byRound[o.round], r)
+		g.reqs = append(g.reqs, r)
+		g.n += len(r.msgs)
 	}
-	out := make([][]*commitGroup, len(byRound))
-	for i, reqs := range byRound {
-		out[i] = groupByPartition(reqs)
-	}
-	return out
+	slices.SortStableFunc(groups, byPartition) // stable: a partition's batches keep their order
+	return groups
 }
 
-// commitRound stores groups (one per partition) in one transaction.
+// commitRound stores groups (one per partition, or several with
+// idempotent requests: segments) in one transaction.
 func (c *committer) commitRound(groups []*commitGroup) {
 	batches := make([]storage.Batch, len(groups))
 	for i, g := range groups {
@@ -247,7 +232,7 @@ func (c *committer) commitRound(groups []*commitGroup) {
 		}
 		batches[i] = storage.Batch{Topic: g.part.topic, Partition: g.part.partition, Epoch: g.part.epoch, Msgs: msgs}
 		if len(g.reqs) == 1 {
-			batches[i].Idem = g.reqs[0].idem // rounds never merges an idempotent request
+			batches[i].Idem = g.reqs[0].idem // segments never merges an idempotent request
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
@@ -316,16 +301,18 @@ func groupByPartition(batch []*appendReq) []*commitGroup {
 		g.reqs = append(g.reqs, r)
 		g.n += len(r.msgs)
 	}
-	slices.SortFunc(groups, func(a, b *commitGroup) int {
-		if c := strings.Compare(a.part.topic, b.part.topic); c != 0 {
-			return c
-		}
-		if a.part.partition != b.part.partition {
-			return a.part.partition - b.part.partition
-		}
-		return int(a.part.epoch - b.part.epoch)
-	})
+	slices.SortFunc(groups, byPartition)
 	return groups
+}
+
+func byPartition(a, b *commitGroup) int {
+	if c := strings.Compare(a.part.topic, b.part.topic); c != 0 {
+		return c
+	}
+	if a.part.partition != b.part.partition {
+		return a.part.partition - b.part.partition
+	}
+	return int(a.part.epoch - b.part.epoch)
 }
 
 // close refuses further submissions with err; queued requests are still

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"testing"
@@ -144,10 +145,10 @@ func TestIdempotentAppendHTTP(t *testing.T) {
 	}
 }
 
-// rounds keeps each partition's requests in order, merges the plain ones
+// segments keeps each partition's requests in order, merges the plain ones
 // next to each other, and gives every idempotent request a storage batch
-// of its own.
-func TestCommitRounds(t *testing.T) {
+// of its own, all in one Append.
+func TestCommitSegments(t *testing.T) {
 	pa, pb := &partition{partKey: partKey{"t", 0}}, &partition{partKey: partKey{"t", 1}}
 	idem := &storage.Idempotence{ProducerID: 1}
 	reqs := []*appendReq{
@@ -160,21 +161,62 @@ func TestCommitRounds(t *testing.T) {
 		{part: pb, msgs: msgsOf(1, "b3")},
 	}
 	var got []string
-	for i, groups := range rounds(reqs) {
-		for _, g := range groups {
-			s := fmt.Sprintf("%d:%d:", i, g.part.partition)
-			for _, r := range g.reqs {
-				s += string(r.msgs[0].Value)
-			}
-			got = append(got, s)
+	for _, g := range segments(reqs) {
+		s := fmt.Sprintf("%d:", g.part.partition)
+		for _, r := range g.reqs {
+			s += string(r.msgs[0].Value)
 		}
+		got = append(got, s)
 	}
-	want := []string{"0:0:a1a2", "0:1:b1", "1:0:a3", "1:1:b2b3", "2:0:a4"}
+	want := []string{"0:a1a2", "0:a3", "0:a4", "1:b1", "1:b2b3"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("rounds = %v; want %v", got, want)
+		t.Fatalf("segments = %v; want %v", got, want)
 	}
-	if r := rounds(reqs[:2]); len(r) != 1 || len(r[0]) != 1 || len(r[0][0].reqs) != 2 {
-		t.Fatalf("plain requests: %d rounds", len(r))
+	if g := segments(reqs[:2]); len(g) != 1 || len(g[0].reqs) != 2 {
+		t.Fatalf("plain requests: %d segments", len(g))
+	}
+}
+
+// Idempotent and plain appends of one partition, committed together by
+// one lane, get their own offsets in order (one transaction).
+func TestGroupCommitIdempotent(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	c := newCommitter(s, DefaultMaxBatchMessages, DefaultMaxBatchBytes)
+	go c.run()
+	defer func() { c.close(fmt.Errorf("done")); c.wait(context.Background()) }()
+	p := claimPartition(t, s, c, "t", 0, 1)
+	type res struct {
+		r   appendResult
+		err error
+	}
+	const n = 20
+	done := make(chan res, 2*n)
+	for i := range n {
+		go func() {
+			r, err := c.submitIdem(t.Context(), p, msgsOf(int64(100+i), "i"), &storage.Idempotence{ProducerID: int64(100 + i)})
+			done <- res{r, err}
+		}()
+		go func() {
+			r, err := c.submitIdem(t.Context(), p, msgsOf(1, "p"), nil)
+			done <- res{r, err}
+		}()
+	}
+	seen := map[int64]bool{}
+	for range 2 * n {
+		r := await(t, done)
+		if r.err != nil || r.r.dup || seen[r.r.base] {
+			t.Fatalf("append: %+v, %v (seen %v)", r.r, r.err, seen)
+		}
+		seen[r.r.base] = true
+	}
+	if msgs := allMessages(t, s, "t", 0); len(msgs) != 2*n {
+		t.Fatalf("%d messages stored; want %d", len(msgs), 2*n)
+	}
+	// Each idempotent producer's retry is a duplicate at its offset.
+	r, err := c.submitIdem(t.Context(), p, msgsOf(105, "i"), &storage.Idempotence{ProducerID: 105})
+	if err != nil || !r.dup {
+		t.Fatalf("retry: %+v, %v", r, err)
 	}
 }
 

@@ -32,8 +32,10 @@ type Store interface {
 	// then fails with logq.EUnavailable (retry later).
 	Claim(ctx context.Context, topic string, partition int, owner, epoch int64) (next int64, err error)
 
-	// Append stores batches (each partition at most once, each batch not
-	// empty) atomically per partition and answers each batch in order: the
+	// Append stores batches (each partition at most once, unless some
+	// batch is idempotent: then a partition may have several batches,
+	// stored in their order; each batch not empty) atomically per
+	// partition and answers each batch in order: the
 	// offset of its first message, or an error of its own (nothing of it is
 	// stored; the other batches are): storage.FencedError when the
 	// partition's stored epoch is not the batch's, and for an idempotent

@@ -86,52 +86,110 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 		return nil, err
 	}
 
+	// Decide the batches in order. Batches of one partition (an Append
+	// with idempotent batches may hold several) see the state as the
+	// earlier ones leave it; a base offset not known yet (a batch accepted
+	// in this Append) is a placeholder, -1-j for accepted batch j.
+	type key struct {
+		topic     string
+		partition int
+		producer  int64
+	}
+	cur := map[key]*producerState{}
+	dirty := map[key]bool{} // states an accepted batch changed
 	results := make([]storage.AppendResult, len(batches))
-	var accepted []storage.Batch
-	var acceptedAt []int
+	var accepted []int // indexes into batches, in order
 	for i, b := range batches {
 		if epochs[i] != b.Epoch {
 			results[i] = storage.AppendResult{Base: storage.FencedBase, Err: storage.FencedError(b.Topic, b.Partition, b.Epoch)}
 			continue
 		}
 		if b.Idem != nil {
-			if dup, base, err := checkSequence(b, states[i]); err != nil {
+			k := key{b.Topic, b.Partition, b.Idem.ProducerID}
+			ps, ok := cur[k]
+			if !ok {
+				ps = &states[i]
+				cur[k] = ps
+			}
+			dup, base, err := checkSequence(b, *ps)
+			switch {
+			case err != nil:
 				results[i] = storage.AppendResult{Base: storage.FencedBase, Err: err}
 				continue
-			} else if dup {
+			case dup:
 				results[i] = storage.AppendResult{Base: base, Duplicate: true}
 				continue
 			}
+			*ps = next(*ps, b, -1-int64(len(accepted)))
+			dirty[k] = true
 		}
-		accepted, acceptedAt = append(accepted, b), append(acceptedAt, i)
+		accepted = append(accepted, i)
 	}
 	if len(accepted) == 0 {
 		return results, nil // nothing to store; the rollback releases the locks
 	}
+
+	// Store the accepted batches, one storage batch per partition (their
+	// messages in order), and spread the bases back.
+	var merged []storage.Batch
+	at := map[[2]any]int{} // (topic, partition) → index in merged
+	offsetIn := make([]int, len(accepted))
+	mergedOf := make([]int, len(accepted))
+	for j, i := range accepted {
+		b := batches[i]
+		pk := [2]any{b.Topic, b.Partition}
+		m, ok := at[pk]
+		if !ok {
+			m = len(merged)
+			at[pk] = m
+			merged = append(merged, storage.Batch{Topic: b.Topic, Partition: b.Partition, Epoch: b.Epoch})
+		}
+		mergedOf[j], offsetIn[j] = m, len(merged[m].Msgs)
+		if len(merged[m].Msgs) == 0 {
+			merged[m].Msgs = b.Msgs
+		} else {
+			merged[m].Msgs = append(slices.Clip(merged[m].Msgs), b.Msgs...)
+		}
+	}
 	var bases []int64
 	if total >= CopyThreshold {
-		bases, err = copyIn(ctx, tx, accepted)
+		bases, err = copyIn(ctx, tx, merged)
 	} else {
-		bases, err = s.appendInsert(ctx, tx, accepted)
+		bases, err = s.appendInsert(ctx, tx, merged)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var upserts pgx.Batch
-	for j, b := range accepted {
-		i := acceptedAt[j]
-		results[i].Base = bases[j] // locked above at this epoch: never fenced here
-		if b.Idem == nil {
-			continue
+	baseOf := make([]int64, len(accepted))
+	for j, i := range accepted {
+		baseOf[j] = bases[mergedOf[j]] + int64(offsetIn[j]) // locked above at this epoch: never fenced here
+		results[i].Base = baseOf[j]
+	}
+	resolve := func(v int64) int64 {
+		if v < 0 {
+			return baseOf[-1-v]
 		}
-		ps := next(states[i], b, bases[j])
+		return v
+	}
+	for i := range results {
+		if results[i].Duplicate {
+			results[i].Base = resolve(results[i].Base)
+		}
+	}
+	var upserts pgx.Batch
+	for k := range dirty {
+		ps := cur[k]
+		base := make([]int64, len(ps.base))
+		for n, v := range ps.base {
+			base[n] = resolve(v)
+		}
 		upserts.Queue(`
 			INSERT INTO producer_state (topic, partition, producer_id, epoch, first_seqs, last_seqs, base_offsets)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (topic, partition, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch,
 				first_seqs = EXCLUDED.first_seqs, last_seqs = EXCLUDED.last_seqs,
 				base_offsets = EXCLUDED.base_offsets, updated_at = now()`,
-			b.Topic, b.Partition, b.Idem.ProducerID, ps.epoch, ps.firsts, ps.lasts, ps.base)
+			k.topic, k.partition, k.producer, ps.epoch, ps.firsts, ps.lasts, base)
 	}
 	if upserts.Len() > 0 {
 		if err := tx.SendBatch(ctx, &upserts).Close(); err != nil {

@@ -306,3 +306,49 @@ func testListOffsets(t *testing.T, h Harness) {
 		t.Fatalf("ListOffsets(-3): %v; want invalid", err)
 	}
 }
+
+// One Append may hold several batches of one partition when some are
+// idempotent (the broker's group commit): they are stored in their order,
+// each checked against the state the earlier ones leave, a retry of one
+// of them in the same Append included.
+func testIdempotentSamePartition(t *testing.T, h Harness) {
+	ctx, s := testCtx(t), h.Store
+	claim(t, s, "t", 0, 1, 1)
+	claim(t, s, "t", 1, 1, 1)
+	idem := func(producer, seq int64) *storage.Idempotence {
+		return &storage.Idempotence{ProducerID: producer, BaseSequence: seq}
+	}
+	res, err := s.Append(ctx, []storage.Batch{
+		{Topic: "t", Partition: 0, Epoch: 1, Msgs: msgsOf(7, "a0", "a1"), Idem: idem(7, 0)},
+		{Topic: "t", Partition: 0, Epoch: 1, Msgs: msgsOf(9, "plain")},
+		{Topic: "t", Partition: 0, Epoch: 1, Msgs: msgsOf(8, "b0"), Idem: idem(8, 0)},
+		{Topic: "t", Partition: 0, Epoch: 1, Msgs: msgsOf(7, "a2"), Idem: idem(7, 2)},
+		{Topic: "t", Partition: 0, Epoch: 1, Msgs: msgsOf(7, "a0", "a1"), Idem: idem(7, 0)}, // a retry, in the same Append
+		{Topic: "t", Partition: 0, Epoch: 1, Msgs: msgsOf(7, "gap"), Idem: idem(7, 9)},
+		{Topic: "t", Partition: 1, Epoch: 1, Msgs: msgsOf(7, "c0"), Idem: idem(7, 0)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{0, 2, 3, 4, 0, storage.FencedBase, 0}
+	if got := baseOf(res); fmt.Sprint(got) != fmt.Sprint(want) || !res[4].Duplicate || !errors.Is(res[5].Err, logq.ErrOutOfOrderSequence) {
+		t.Fatalf("answers %+v; want bases %v, the retry a duplicate, the gap refused", res, want)
+	}
+	var got []string
+	for _, m := range all(t, s, "t", 0) {
+		got = append(got, string(m.Value))
+	}
+	if fmt.Sprint(got) != "[a0 a1 plain b0 a2]" {
+		t.Fatalf("t/0 holds %v", got)
+	}
+	// The state written is the last batches': a retry of each is a duplicate.
+	for _, c := range []struct {
+		producer, seq int64
+		msgs          []storage.Message
+		base          int64
+	}{{7, 0, msgsOf(7, "a0", "a1"), 0}, {7, 2, msgsOf(7, "a2"), 4}, {8, 0, msgsOf(8, "b0"), 3}} {
+		if r := appendIdem(t, s, "t", 0, 1, c.producer, 0, c.seq, c.msgs); !r.Duplicate || r.Base != c.base {
+			t.Fatalf("retry of producer %d seq %d = %+v; want the duplicate at %d", c.producer, c.seq, r, c.base)
+		}
+	}
+}

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"IdempotentEpochs", testIdempotentEpochs},
 		{"IdempotentMixed", testIdempotentMixed},
 		{"IdempotentConcurrentRetries", testIdempotentConcurrentRetries},
+		{"IdempotentSamePartition", testIdempotentSamePartition},
 		{"FetchMarks", testFetchMarks},
 		{"ListOffsets", testListOffsets},
 	} {
