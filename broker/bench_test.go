@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/broker/storage/pgstore"
 	"github.com/logq/logq/internal/pgserver"
 	"github.com/logq/logq/internal/pgtest"
@@ -34,12 +35,19 @@ import (
 // runs the same on a private server with fsync on, where the cost of a
 // commit (a WAL flush) dominates as it does in production.
 func BenchmarkGroupCommit(b *testing.B) {
-	benchGroupCommit(b, pgtest.NewDB(b))
+	benchGroupCommit(b, pgtest.NewDB(b), false)
 }
 
 func BenchmarkGroupCommitFsync(b *testing.B) {
 	_, dsn := pgtest.NewServerWith(b, pgserver.Options{Fsync: true})
-	benchGroupCommit(b, dsn)
+	benchGroupCommit(b, dsn, false)
+}
+
+// BenchmarkGroupCommitIdempotent is BenchmarkGroupCommit with every append
+// idempotent (each appender a producer with its own sequences), as the Go
+// client's producers send by default.
+func BenchmarkGroupCommitIdempotent(b *testing.B) {
+	benchGroupCommit(b, pgtest.NewDB(b), true)
 }
 
 const benchAppenders, benchPartitions = 64, 3
@@ -49,7 +57,7 @@ var (
 	benchValue   = []byte(benchPayload)
 )
 
-func benchGroupCommit(b *testing.B, dsn string) {
+func benchGroupCommit(b *testing.B, dsn string, idempotent bool) {
 	ctx := pgtest.Context(b, 10*time.Minute)
 	db := connect(b, dsn)
 	s := pgstore.New(db)
@@ -69,9 +77,20 @@ func benchGroupCommit(b *testing.B, dsn string) {
 	for p := range parts {
 		parts[p] = claimPartition(b, s, lanes[p%len(lanes)], "bench", p, 1)
 	}
+	var seqs [benchAppenders][benchPartitions]int64 // each appender's row is its own
 	groupCommit := func(g, i int) error {
-		p := parts[(g+i)%benchPartitions]
-		_, err := p.lane.submit(ctx, p, msgsOf(int64(g+1), benchPayload))
+		part := (g + i) % benchPartitions
+		p := parts[part]
+		if !idempotent {
+			_, err := p.lane.submit(ctx, p, msgsOf(int64(g+1), benchPayload))
+			return err
+		}
+		seq := seqs[g][part]
+		seqs[g][part]++
+		r, err := p.lane.submitIdem(ctx, p, msgsOf(int64(g+1), benchPayload), &storage.Idempotence{ProducerID: int64(g + 1), BaseSequence: seq})
+		if err == nil && r.dup {
+			err = fmt.Errorf("appender %d: sequence %d answered as a duplicate", g, seq)
+		}
 		return err
 	}
 	// Baseline: one INSERT per commit.

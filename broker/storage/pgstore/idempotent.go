@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -9,6 +10,8 @@ import (
 	"github.com/logq/logq"
 	"github.com/logq/logq/broker/storage"
 )
+
+var errBasesMoved = errors.New("idempotent append: the offsets allocated differ from the locked next offsets")
 
 // producerState is an idempotent producer's state in one partition, as
 // stored in producer_state: its epoch and its last batches, oldest first.
@@ -25,12 +28,25 @@ type producerState struct {
 // the accepted ones as the other paths do, and write the producers' new
 // state. Every writer of a partition locks its row first, so the state
 // read here cannot change before the commit.
-func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, total int) ([]storage.AppendResult, error) {
-	tx, err := s.db.Begin(ctx)
+func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, total int) (_ []storage.AppendResult, err error) {
+	// Two round trips in all: BEGIN, the locks and the state in one
+	// pipeline; the insert, the state's upserts and COMMIT in another (the
+	// bases are known from the locked rows' next offsets). COPY, for a
+	// large Append, takes its own.
+	conn, err := s.db.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	defer conn.Release()
+	defer func() {
+		if err != nil || conn.Conn().PgConn().TxStatus() != 'I' {
+			// Whatever failed, leave no transaction open on the pooled
+			// connection (a failed one stays open until rolled back).
+			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it
+			}
+		}
+	}()
 
 	topics := make([]string, len(batches))
 	parts := make([]int32, len(batches))
@@ -47,23 +63,25 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 	// join in the locking statement would read the state as of before the
 	// wait). Both go in one round trip.
 	epochs := make([]int64, len(batches))
+	nexts := make([]int64, len(batches))
 	for i := range epochs {
 		epochs[i] = -1 // no partition row: fenced
 	}
 	states := make([]producerState, len(batches))
 	var q pgx.Batch
+	q.Queue("BEGIN")
 	q.Queue(`
-		SELECT b.i, p.epoch
+		SELECT b.i, p.epoch, p.next_offset
 		FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS b(topic, partition, i)
 		JOIN partitions p ON p.topic = b.topic AND p.partition = b.partition
 		ORDER BY b.i
 		FOR UPDATE OF p`, topics, parts).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
-			var i, epoch int64
-			if err := rows.Scan(&i, &epoch); err != nil {
+			var i, epoch, next int64
+			if err := rows.Scan(&i, &epoch, &next); err != nil {
 				return err
 			}
-			epochs[i-1] = epoch
+			epochs[i-1], nexts[i-1] = epoch, next
 		}
 		return rows.Err()
 	})
@@ -82,7 +100,7 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 		}
 		return rows.Err()
 	})
-	if err := tx.SendBatch(ctx, &q).Close(); err != nil {
+	if err := conn.SendBatch(ctx, &q).Close(); err != nil {
 		return nil, err
 	}
 
@@ -132,6 +150,7 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 	// Store the accepted batches, one storage batch per partition (their
 	// messages in order), and spread the bases back.
 	var merged []storage.Batch
+	var mergedNext []int64 // each merged batch's base: its partition's next offset, locked
 	at := map[[2]any]int{} // (topic, partition) → index in merged
 	offsetIn := make([]int, len(accepted))
 	mergedOf := make([]int, len(accepted))
@@ -143,6 +162,7 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 			m = len(merged)
 			at[pk] = m
 			merged = append(merged, storage.Batch{Topic: b.Topic, Partition: b.Partition, Epoch: b.Epoch})
+			mergedNext = append(mergedNext, nexts[i])
 		}
 		mergedOf[j], offsetIn[j] = m, len(merged[m].Msgs)
 		if len(merged[m].Msgs) == 0 {
@@ -151,18 +171,27 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 			merged[m].Msgs = append(slices.Clip(merged[m].Msgs), b.Msgs...)
 		}
 	}
-	var bases []int64
+	var last pgx.Batch // the insert (unless COPY), the upserts, COMMIT
 	if total >= CopyThreshold {
-		bases, err = copyIn(ctx, tx, merged)
+		bases, err := copyIn(ctx, conn.Conn(), merged)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Equal(bases, mergedNext) {
+			return nil, errBasesMoved
+		}
 	} else {
-		bases, err = s.appendInsert(ctx, tx, merged)
-	}
-	if err != nil {
-		return nil, err
+		last.Queue(insertSQL, insertArgs(merged)...).Query(func(rows pgx.Rows) error {
+			bases, err := scanBases(rows, len(merged))
+			if err == nil && !slices.Equal(bases, mergedNext) {
+				err = errBasesMoved // cannot happen: the rows are locked
+			}
+			return err
+		})
 	}
 	baseOf := make([]int64, len(accepted))
 	for j, i := range accepted {
-		baseOf[j] = bases[mergedOf[j]] + int64(offsetIn[j]) // locked above at this epoch: never fenced here
+		baseOf[j] = mergedNext[mergedOf[j]] + int64(offsetIn[j])
 		results[i].Base = baseOf[j]
 	}
 	resolve := func(v int64) int64 {
@@ -176,14 +205,14 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 			results[i].Base = resolve(results[i].Base)
 		}
 	}
-	var upserts pgx.Batch
+	// The producers' new states, one upsert each (in the same pipeline).
 	for k := range dirty {
 		ps := cur[k]
 		base := make([]int64, len(ps.base))
 		for n, v := range ps.base {
 			base[n] = resolve(v)
 		}
-		upserts.Queue(`
+		last.Queue(`
 			INSERT INTO producer_state (topic, partition, producer_id, epoch, first_seqs, last_seqs, base_offsets)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (topic, partition, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch,
@@ -191,12 +220,8 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 				base_offsets = EXCLUDED.base_offsets, updated_at = now()`,
 			k.topic, k.partition, k.producer, ps.epoch, ps.firsts, ps.lasts, base)
 	}
-	if upserts.Len() > 0 {
-		if err := tx.SendBatch(ctx, &upserts).Close(); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
+	last.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, &last).Close(); err != nil {
 		return nil, err
 	}
 	return results, nil

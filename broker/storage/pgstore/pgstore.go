@@ -262,6 +262,30 @@ func (s *Store) appendInsertOne(ctx context.Context, b storage.Batch) (int64, er
 // allocates every batch's offsets (skipping fenced partitions) and one
 // INSERT stores the messages of the batches it allocated for.
 func (s *Store) appendInsert(ctx context.Context, q querier, batches []storage.Batch) ([]int64, error) {
+	rows, err := q.Query(ctx, insertSQL, insertArgs(batches)...)
+	if err != nil {
+		return nil, err
+	}
+	return scanBases(rows, len(batches))
+}
+
+const insertSQL = `
+		WITH p AS (
+			UPDATE partitions p SET next_offset = p.next_offset + b.n
+			FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS b(topic, partition, epoch, n, i)
+			WHERE p.topic = b.topic AND p.partition = b.partition AND p.epoch = b.epoch
+			RETURNING b.i, p.topic, p.partition, p.next_offset - b.n AS base
+		), ins AS (
+			INSERT INTO messages (topic, partition, "offset", produced_at, ts, producer_id, key, value, headers)
+			SELECT p.topic, p.partition, p.base + m.idx, now(), coalesce(m.ts, now()), m.producer_id, m.key, m.value, m.headers
+			FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[], $9::bytea[], $10::bytea[], $11::timestamptz[])
+				AS m(batch, idx, producer_id, key, value, headers, ts)
+			JOIN p ON p.i = m.batch
+		)
+		SELECT i, base FROM p`
+
+// insertArgs are insertSQL's arguments for batches.
+func insertArgs(batches []storage.Batch) []any {
 	var (
 		topics           []string
 		parts            []int32
@@ -277,25 +301,7 @@ func (s *Store) appendInsert(ctx context.Context, q querier, batches []storage.B
 			c.add(m, len(c.values))
 		}
 	}
-	rows, err := q.Query(ctx, `
-		WITH p AS (
-			UPDATE partitions p SET next_offset = p.next_offset + b.n
-			FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS b(topic, partition, epoch, n, i)
-			WHERE p.topic = b.topic AND p.partition = b.partition AND p.epoch = b.epoch
-			RETURNING b.i, p.topic, p.partition, p.next_offset - b.n AS base
-		), ins AS (
-			INSERT INTO messages (topic, partition, "offset", produced_at, ts, producer_id, key, value, headers)
-			SELECT p.topic, p.partition, p.base + m.idx, now(), coalesce(m.ts, now()), m.producer_id, m.key, m.value, m.headers
-			FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[], $9::bytea[], $10::bytea[], $11::timestamptz[])
-				AS m(batch, idx, producer_id, key, value, headers, ts)
-			JOIN p ON p.i = m.batch
-		)
-		SELECT i, base FROM p`,
-		topics, parts, epochs, counts, batchOf, indexOf, c.producers, c.keys, c.values, c.headers, c.ts)
-	if err != nil {
-		return nil, err
-	}
-	return scanBases(rows, len(batches))
+	return []any{topics, parts, epochs, counts, batchOf, indexOf, c.producers, c.keys, c.values, c.headers, c.ts}
 }
 
 // scanBases reads (ordinal, base) rows into bases by batch, FencedBase for
@@ -337,8 +343,15 @@ func (s *Store) appendCopy(ctx context.Context, batches []storage.Batch) ([]int6
 
 var messageCopyColumns = []string{"topic", "partition", "offset", "produced_at", "ts", "producer_id", "key", "value", "headers"}
 
+// copier is what copyIn runs on: a transaction, or a connection inside
+// one.
+type copier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
 // copyIn allocates the batches' offsets and COPYs their messages, in tx.
-func copyIn(ctx context.Context, tx pgx.Tx, batches []storage.Batch) ([]int64, error) {
+func copyIn(ctx context.Context, tx copier, batches []storage.Batch) ([]int64, error) {
 	var (
 		topics         []string
 		parts          []int32
