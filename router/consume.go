@@ -109,13 +109,17 @@ func retryable(err error) bool {
 
 // consumeRound asks the consumer's partitions, starting with the next in
 // its rotation, for up to max messages in all, without waiting. With
-// several partitions it asks them concurrently, in groups of up to max
-// (each asked for its share of max, so that together they never return
-// more than max: what a consume moved past is answered), each bounded by
-// PartitionTimeout: a partition whose broker is slow or stopped is skipped
-// this time (named in skipped), and moved nothing (the deadline the
-// broker honours). answered reports whether any partition answered; err
-// is the first retryable failure.
+// several partitions it first asks every one, concurrently and each
+// bounded by PartitionTimeout, what is left for the consumer there (GET
+// /v1/size, which moves nothing): a partition whose broker is slow or
+// stopped is skipped this time (named in skipped) and nothing of it moves.
+// It then consumes, concurrently, from the partitions that answered and
+// have records, each asked for its share of max (together never more than
+// max: what a consume moved past is answered), waiting for them as long as
+// for any broker request; each consume carries a deadline after which its
+// broker moves nothing, so one that answers too late loses nothing.
+// answered reports whether any partition answered; err is the first
+// retryable failure.
 func (rt *Router) consumeRound(ctx context.Context, topic string, parts []int, req api.ConsumeRequest) (out []polled, skipped []int, answered bool, err error) {
 	consumerID, max := req.ConsumerID, req.Max
 	start := int(rt.counter("c/"+strconv.FormatInt(consumerID, 10)).Add(1) - 1)
@@ -133,46 +137,98 @@ func (rt *Router) consumeRound(ctx context.Context, topic string, parts []int, r
 		}
 		return out, nil, true, nil
 	}
-	for len(order) > 0 && len(out) < max {
-		left := max - len(out)
-		group := order[:min(len(order), left)]
-		order = order[len(group):]
-		type answer struct {
-			msgs []api.StoredMessage
-			err  error
-		}
-		answers := make([]answer, len(group))
-		deadline := time.Now().Add(rt.cfg.PartitionTimeout)
-		var wg sync.WaitGroup
-		for i, partition := range group {
-			share := left / len(group)
-			if i < left%len(group) {
-				share++
-			}
-			wg.Go(func() {
-				msgs, err := rt.fetch(ctx, topic, partition, consumerID, share, 0, deadline, req.Encoding)
-				answers[i] = answer{msgs, err}
-			})
-		}
-		wg.Wait()
-		for i, a := range answers {
-			if a.err != nil {
-				if !retryable(a.err) {
-					return out, skipped, answered, a.err
-				}
-				skipped = append(skipped, group[i])
-				if err == nil {
-					err = a.err
-				}
-				continue
-			}
+
+	// What is left where, moving nothing.
+	left := make([]int64, len(order))
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for i, partition := range order {
+		wg.Go(func() { left[i], errs[i] = rt.sizeOf(ctx, topic, partition, consumerID, rt.cfg.PartitionTimeout) })
+	}
+	wg.Wait()
+	var ready []int // indexes into order, in rotation
+	for i, e := range errs {
+		switch {
+		case e == nil:
 			answered = true
-			for _, msg := range a.msgs {
-				out = append(out, polled{partition: group[i], msg: msg})
+			if left[i] > 0 {
+				ready = append(ready, i)
+			}
+		case !retryable(e):
+			return nil, nil, false, e
+		default:
+			skipped = append(skipped, order[i])
+			if err == nil {
+				err = e
 			}
 		}
 	}
+	if len(ready) > max {
+		ready = ready[:max]
+	}
+	if len(ready) == 0 {
+		return nil, skipped, answered, err
+	}
+
+	// Consume: each its share of max, no more than it has.
+	shares := make([]int, len(ready))
+	budget := max
+	for budget > 0 {
+		given := 0
+		for j, i := range ready {
+			if budget > 0 && int64(shares[j]) < left[i] {
+				shares[j]++
+				budget--
+				given++
+			}
+		}
+		if given == 0 {
+			break
+		}
+	}
+	type answer struct {
+		msgs []api.StoredMessage
+		err  error
+	}
+	answers := make([]answer, len(ready))
+	deadline := time.Now().Add(rt.cfg.BrokerTimeout)
+	for j, i := range ready {
+		wg.Go(func() {
+			msgs, err := rt.fetch(ctx, topic, order[i], consumerID, shares[j], 0, deadline, req.Encoding)
+			answers[j] = answer{msgs, err}
+		})
+	}
+	wg.Wait()
+	for j, a := range answers {
+		partition := order[ready[j]]
+		if a.err != nil {
+			if !retryable(a.err) {
+				return out, skipped, answered, a.err
+			}
+			skipped = append(skipped, partition)
+			if err == nil {
+				err = a.err
+			}
+			continue
+		}
+		for _, msg := range a.msgs {
+			out = append(out, polled{partition: partition, msg: msg})
+		}
+	}
 	return out, skipped, answered, err
+}
+
+// sizeOf asks a partition's broker what is left there for a consumer,
+// bounded by bound.
+func (rt *Router) sizeOf(ctx context.Context, topic string, partition int, consumerID int64, bound time.Duration) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	var ans api.BrokerSizeAnswer
+	err := rt.onPartition(ctx, topic, partition, func(o Owner, seq int64) error {
+		q := api.BrokerConsumeRequest{Topic: topic, Partition: partition, ConsumerID: consumerID}.Query()
+		return rt.CallBroker(ctx, o, seq, "size", "GET", "/v1/size", q, nil, &ans, 0)
+	})
+	return ans.Size, err
 }
 
 type polled struct {
@@ -250,7 +306,7 @@ func (rt *Router) poll(ctx context.Context, topic string, parts []int, req api.C
 		partition := healthy(parts, skipped, int(rt.counter("c/"+strconv.FormatInt(consumerID, 10)).Add(1)-1))
 		var until time.Time
 		if len(parts) > 1 {
-			until = time.Now().Add(left + rt.cfg.PartitionTimeout)
+			until = time.Now().Add(left + rt.cfg.BrokerTimeout) // when the call gives up anyway
 		}
 		msgs, ferr := rt.fetch(ctx, topic, partition, consumerID, max, left, until, req.Encoding)
 		for _, msg := range msgs {
