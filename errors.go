@@ -28,6 +28,10 @@ const (
 	EInternal         = "internal"           // a bug or an infrastructure failure: 500
 	EUnauthenticated  = "unauthenticated"    // missing or wrong credentials: 401
 	EThrottled        = "throttled"          // over a per-principal quota: 429
+
+	EOutOfOrderSequence = "out_of_order_sequence" // idempotent produce: a sequence that does not follow the last: 409
+	EProducerFenced     = "producer_fenced"       // idempotent produce: an epoch older than the producer's: 409
+	EOffsetOutOfRange   = "offset_out_of_range"   // fetch below the log start or past the high watermark: 416
 )
 
 // Error is an error with a code from the vocabulary above and a message fit
@@ -115,6 +119,10 @@ var (
 	ErrInternal         = &Error{Code: EInternal}
 	ErrUnauthenticated  = &Error{Code: EUnauthenticated}
 	ErrThrottled        = &Error{Code: EThrottled}
+
+	ErrOutOfOrderSequence = &Error{Code: EOutOfOrderSequence}
+	ErrProducerFenced     = &Error{Code: EProducerFenced}
+	ErrOffsetOutOfRange   = &Error{Code: EOffsetOutOfRange}
 )
 
 // HTTPStatus maps an error code to its HTTP status code. It is the one
@@ -139,6 +147,13 @@ func HTTPStatus(code string) int {
 		return 401
 	case EThrottled:
 		return 429
+	case EOutOfOrderSequence, EProducerFenced:
+		return 409
+	case EOffsetOutOfRange:
+		// 416 rather than 400: the request is well formed and the same
+		// offset may have been (or become) valid; a client resets its
+		// position by its policy on this status without parsing the code.
+		return 416
 	default:
 		return 500
 	}
@@ -160,6 +175,8 @@ func CodeForStatus(status int) string {
 		return EBrokerRemoved
 	case status == 413:
 		return ETooLarge
+	case status == 416:
+		return EOffsetOutOfRange
 	case status == 503:
 		return EUnavailable
 	case status == 401:

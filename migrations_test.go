@@ -14,7 +14,7 @@ import (
 // the schema by adding the next file, and its checksum here.
 var shipped = map[string]string{
 	"0001_initial.sql":   "426c972adf97484fb9a20ecf568a424ff1d5b9b0ddd4913738acc470c3456663",
-	"0002_records.sql":   "86f08c5cac99ead6873c57a3860daf4e0a99a168ae69d842e3f82a9d54bc3b0b", // placeholder: the records branch's file replaces it
+	"0002_records.sql":   "2499ce26611cb396d17df85240ba0074bffb53422ec1e04309b8226a1fbe9a12",
 	"0003_retention.sql": "f1be94edf9c728c04061e10375c561fb6979432a7b558d662078d938f899a189",
 }
 

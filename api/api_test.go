@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/internal/httpfuzz"
@@ -283,7 +284,7 @@ func FuzzDecode(f *testing.F) {
 		} else {
 			check("create", err)
 		}
-		if r, err := params[2].(*ProduceParams).Request(64); err == nil && CheckMessage(r.Message, r.Key, 64) != nil {
+		if r, err := params[2].(*ProduceParams).Request(64); err == nil && CheckRecord(r.Encoding, r.Message, r.Key, r.Headers, 64) != nil {
 			t.Fatalf("accepted message %+v", r)
 		} else {
 			check("produce", err)
@@ -297,7 +298,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		if r, err := params[10].(*AppendParams).Request(10, 64); err == nil {
 			for _, m := range r.Messages {
-				if m.ProducerID < 1 || CheckMessage(m.Message, m.Key, 64) != nil {
+				if m.ProducerID < 1 || CheckRecord(m.Encoding, m.Message, m.Key, m.Headers, 64) != nil {
 					t.Fatalf("accepted %+v", m)
 				}
 			}
@@ -306,7 +307,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		_, err = params[11].(*BrokerConsumeParams).Request(100, 1000)
 		check("broker consume", err)
-		_, err = params[12].(*BrokerReadParams).Request(100)
+		_, err = params[12].(*BrokerReadParams).Request(100, 1<<20, time.Second)
 		check("broker read", err)
 	})
 }

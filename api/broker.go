@@ -18,6 +18,34 @@ type AppendParams struct {
 	PartitionFields
 	Messages []AppendItem `json:"messages"`
 	AppendItem
+	IdempotenceFields
+}
+
+// IdempotenceFields make a produce idempotent: the producer's epoch and
+// the sequence of the batch's first message in its partition (Kafka's
+// producer epoch and base sequence). Both or neither.
+type IdempotenceFields struct {
+	ProducerEpoch Int `json:"producer_epoch"`
+	Sequence      Int `json:"sequence"`
+}
+
+// idempotence checks them: nil, nil when neither is given.
+func (f *IdempotenceFields) idempotence() (epoch, seq *int64, err error) {
+	e, eok, err := integer([]string{"producer_epoch"}, 0, MaxProducerEpoch, &f.ProducerEpoch)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, qok, err := integer([]string{"sequence"}, 0, MaxSequence, &f.Sequence)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case eok && qok:
+		return &e, &q, nil
+	case eok || qok:
+		return nil, nil, logq.Errorf(logq.EInvalid, "an idempotent produce gives both producer_epoch and sequence")
+	}
+	return nil, nil, nil
 }
 
 // AppendItem is one message of an append as accepted.
@@ -26,20 +54,28 @@ type AppendItem struct {
 	Message    Text `json:"message"`
 	Value      Text `json:"value"`
 	Key        Str  `json:"key"`
+	RecordFields
 }
 
 // AppendMessage is one message of an append as sent.
 type AppendMessage struct {
-	ProducerID int64   `json:"producer_id"`
-	Key        *string `json:"key,omitempty"`
-	Message    string  `json:"message"`
+	ProducerID int64    `json:"producer_id"`
+	Key        *string  `json:"key,omitempty"`
+	Message    string   `json:"message"`
+	Encoding   string   `json:"encoding,omitempty"`  // "" or EncodingBase64
+	Headers    []Header `json:"headers,omitempty"`   // values encoded as Message
+	Timestamp  *int64   `json:"timestamp,omitempty"` // ms; nil: the broker's time
 }
 
-// AppendRequest is the body of POST /v1/append.
+// AppendRequest is the body of POST /v1/append. With ProducerEpoch and
+// Sequence the append is idempotent: all its messages are of one producer,
+// numbered Sequence, Sequence+1, … in the partition.
 type AppendRequest struct {
-	Topic     string          `json:"topic"`
-	Partition int             `json:"partition"`
-	Messages  []AppendMessage `json:"messages"`
+	Topic         string          `json:"topic"`
+	Partition     int             `json:"partition"`
+	ProducerEpoch *int64          `json:"producer_epoch,omitempty"`
+	Sequence      *int64          `json:"sequence,omitempty"`
+	Messages      []AppendMessage `json:"messages"`
 }
 
 // Request checks the parameters: 1 to maxMessages messages, each valid.
@@ -66,6 +102,9 @@ func (p *AppendParams) Request(maxMessages, maxMessageBytes int) (AppendRequest,
 	if len(items) > maxMessages {
 		return r, logq.Errorf(logq.EInvalid, "an append holds at most %d messages; got %d", maxMessages, len(items))
 	}
+	if r.ProducerEpoch, r.Sequence, err = p.idempotence(); err != nil {
+		return r, err
+	}
 	r.Messages = make([]AppendMessage, len(items))
 	for i := range items {
 		if err := items[i].message(&r.Messages[i], maxMessageBytes); err != nil {
@@ -73,6 +112,9 @@ func (p *AppendParams) Request(maxMessages, maxMessageBytes int) (AppendRequest,
 				return r, err
 			}
 			return r, ItemError(i, err)
+		}
+		if r.Sequence != nil && r.Messages[i].ProducerID != r.Messages[0].ProducerID {
+			return r, logq.Errorf(logq.EInvalid, "an idempotent append holds the messages of one producer")
 		}
 	}
 	return r, nil
@@ -89,7 +131,10 @@ func (it *AppendItem) message(m *AppendMessage, maxBytes int) error {
 	if m.Key, err = optKey(&it.Key); err != nil {
 		return err
 	}
-	return CheckMessage(m.Message, m.Key, maxBytes)
+	if m.Encoding, m.Headers, m.Timestamp, err = it.recordFields(); err != nil {
+		return err
+	}
+	return CheckRecord(m.Encoding, m.Message, m.Key, m.Headers, maxBytes)
 }
 
 // AppendAnswer is the answer of POST /v1/append.
@@ -99,6 +144,7 @@ type AppendAnswer struct {
 	Partition  int    `json:"partition"`
 	BaseOffset int64  `json:"base_offset"`
 	Count      int    `json:"count"`
+	Duplicate  bool   `json:"duplicate,omitempty"` // an idempotent retry: stored before, at base_offset
 }
 
 // BrokerConsumeParams is what POST (or GET) /v1/consume and GET /v1/size
@@ -109,6 +155,8 @@ type BrokerConsumeParams struct {
 	ConsumerID Int `json:"consumer_id"`
 	Max        Int `json:"max"`
 	WaitMS     Int `json:"wait_ms"`
+	Encoding   Str `json:"encoding"`
+	DeadlineMS Int `json:"deadline_ms"`
 }
 
 // BrokerConsumeRequest is the body of POST /v1/consume (and, as a query
@@ -117,8 +165,15 @@ type BrokerConsumeRequest struct {
 	Topic      string `json:"topic"`
 	Partition  int    `json:"partition"`
 	ConsumerID int64  `json:"consumer_id"`
-	Max        int    `json:"max,omitempty"`     // default 1
-	WaitMS     int64  `json:"wait_ms,omitempty"` // long-poll
+	Max        int    `json:"max,omitempty"`      // default 1
+	WaitMS     int64  `json:"wait_ms,omitempty"`  // long-poll
+	Encoding   string `json:"encoding,omitempty"` // EncodingBase64: every record in base64
+	// DeadlineMS (Unix ms), when set, is the time after which the broker
+	// must not move the position any more: a consume that reaches storage
+	// later fails with ETimeout, moving nothing. A router that gives up on
+	// a slow or stopped broker at the deadline thus never loses what the
+	// broker would consume after it.
+	DeadlineMS int64 `json:"deadline_ms,omitempty"`
 }
 
 // Request checks the parameters against the broker's limits.
@@ -142,7 +197,13 @@ func (p *BrokerConsumeParams) Request(maxRead int, maxWait time.Duration) (Broke
 		max = 1
 	}
 	r.Max = int(max)
-	r.WaitMS, _, err = integer([]string{"wait_ms"}, 0, maxWait.Milliseconds(), &p.WaitMS)
+	if r.WaitMS, _, err = integer([]string{"wait_ms"}, 0, maxWait.Milliseconds(), &p.WaitMS); err != nil {
+		return r, err
+	}
+	if r.Encoding, err = encoding(&p.Encoding); err != nil {
+		return r, err
+	}
+	r.DeadlineMS, _, err = integer([]string{"deadline_ms"}, 0, MaxTimestamp, &p.DeadlineMS)
 	return r, err
 }
 
@@ -156,6 +217,9 @@ func (p *BrokerConsumeParams) SizeRequest() (BrokerConsumeRequest, error) {
 		if f.v.src != srcNone {
 			return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "%s is not a parameter of size", f.name)
 		}
+	}
+	if p.Encoding.src != srcNone || p.DeadlineMS.src != srcNone {
+		return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "encoding and deadline_ms are not parameters of size")
 	}
 	return p.Request(1, 0)
 }
@@ -173,27 +237,38 @@ func (r BrokerConsumeRequest) Query() url.Values {
 	if r.WaitMS > 0 {
 		q.Set("wait_ms", strconv.FormatInt(r.WaitMS, 10))
 	}
+	if r.Encoding != "" {
+		q.Set("encoding", r.Encoding)
+	}
 	return q
 }
 
-// BrokerReadParams is what GET /v1/read accepts.
+// BrokerReadParams is what GET /v1/fetch (and its older name GET
+// /v1/read) accepts: a read from an offset that moves nothing.
 type BrokerReadParams struct {
 	TopicFields
 	PartitionFields
-	Offset Int `json:"offset"`
-	Max    Int `json:"max"`
+	Offset   Int `json:"offset"`
+	Max      Int `json:"max"`
+	MaxBytes Int `json:"max_bytes"`
+	WaitMS   Int `json:"wait_ms"`
+	Encoding Str `json:"encoding"`
 }
 
-// BrokerReadRequest is a GET /v1/read.
+// BrokerReadRequest is a GET /v1/fetch.
 type BrokerReadRequest struct {
 	Topic     string
 	Partition int
 	Offset    int64
-	Max       int
+	Max       int    // default 100
+	MaxBytes  int    // 0: the broker's limit
+	WaitMS    int64  // long poll while the offset is the high watermark
+	Encoding  string // EncodingBase64: every record in base64
 }
 
-// Request checks the parameters; Max defaults to 100.
-func (p *BrokerReadParams) Request(maxRead int) (BrokerReadRequest, error) {
+// Request checks the parameters against the broker's limits; Max defaults
+// to 100, MaxBytes to maxBytes.
+func (p *BrokerReadParams) Request(maxRead, maxBytes int, maxWait time.Duration) (BrokerReadRequest, error) {
 	var r BrokerReadRequest
 	var err error
 	if r.Topic, err = p.TopicRequired(); err != nil {
@@ -206,11 +281,136 @@ func (p *BrokerReadParams) Request(maxRead int) (BrokerReadRequest, error) {
 		return r, err
 	}
 	max, ok, err := integer([]string{"max"}, 1, int64(maxRead), &p.Max)
+	if err != nil {
+		return r, err
+	}
 	if !ok {
 		max = 100
 	}
 	r.Max = int(max)
+	mb, ok, err := integer([]string{"max_bytes"}, 1, int64(maxBytes), &p.MaxBytes)
+	if err != nil {
+		return r, err
+	}
+	if !ok {
+		mb = int64(maxBytes)
+	}
+	r.MaxBytes = int(mb)
+	if r.WaitMS, _, err = integer([]string{"wait_ms"}, 0, maxWait.Milliseconds(), &p.WaitMS); err != nil {
+		return r, err
+	}
+	r.Encoding, err = encoding(&p.Encoding)
 	return r, err
+}
+
+// Query is the request as a query string.
+func (r BrokerReadRequest) Query() url.Values {
+	q := url.Values{
+		"topic":     {r.Topic},
+		"partition": {strconv.Itoa(r.Partition)},
+		"offset":    {strconv.FormatInt(r.Offset, 10)},
+	}
+	if r.Max > 0 {
+		q.Set("max", strconv.Itoa(r.Max))
+	}
+	if r.MaxBytes > 0 {
+		q.Set("max_bytes", strconv.Itoa(r.MaxBytes))
+	}
+	if r.WaitMS > 0 {
+		q.Set("wait_ms", strconv.FormatInt(r.WaitMS, 10))
+	}
+	if r.Encoding != "" {
+		q.Set("encoding", r.Encoding)
+	}
+	return q
+}
+
+// OffsetsParams is what GET /v1/offsets (one partition) and a manager's GET
+// /offsets (partition optional) accept.
+type OffsetsParams struct {
+	TopicFields
+	PartitionFields
+	At Str `json:"at"`
+	MinSeqFields
+}
+
+// OffsetsRequest is a GET /v1/offsets or /offsets.
+type OffsetsRequest struct {
+	Topic     string
+	Partition *int  // nil: every partition (managers only)
+	At        int64 // OffsetEarliest, OffsetLatest or a time in ms
+}
+
+// ListOffsets' special times (Kafka's); a time is >= 0.
+const (
+	OffsetLatest   = -1
+	OffsetEarliest = -2
+)
+
+// Request checks the parameters; at is "earliest", "latest" (the default)
+// or a time in Unix milliseconds.
+func (p *OffsetsParams) Request() (OffsetsRequest, error) {
+	var r OffsetsRequest
+	var err error
+	if r.Topic, err = p.TopicRequired(); err != nil {
+		return r, err
+	}
+	if r.Partition, err = p.PartitionOpt(); err != nil {
+		return r, err
+	}
+	at, _, err := str([]string{"at"}, &p.At)
+	if err != nil {
+		return r, err
+	}
+	switch at {
+	case "", "latest":
+		r.At = OffsetLatest
+	case "earliest":
+		r.At = OffsetEarliest
+	default:
+		n, bad := parseInt(at)
+		if bad || n < 0 || n > MaxTimestamp {
+			return r, logq.Errorf(logq.EInvalid, "at must be earliest, latest or a time in Unix milliseconds; got %q", at)
+		}
+		r.At = n
+	}
+	return r, nil
+}
+
+// Query is the request as a query string (of one partition).
+func (r OffsetsRequest) Query() url.Values {
+	q := url.Values{"topic": {r.Topic}}
+	if r.Partition != nil {
+		q.Set("partition", strconv.Itoa(*r.Partition))
+	}
+	switch r.At {
+	case OffsetLatest:
+		q.Set("at", "latest")
+	case OffsetEarliest:
+		q.Set("at", "earliest")
+	default:
+		q.Set("at", strconv.FormatInt(r.At, 10))
+	}
+	return q
+}
+
+// PartitionOffset is one partition's answer to a ListOffsets: the offset
+// asked for (-1 for a time after every record's), the timestamp of the
+// record found by time, and the partition's marks.
+type PartitionOffset struct {
+	Partition      int          `json:"partition"`
+	Offset         int64        `json:"offset"`
+	Timestamp      *int64       `json:"timestamp,omitempty"`
+	LogStartOffset int64        `json:"log_start_offset"`
+	HighWatermark  int64        `json:"high_watermark"`
+	Error          *ItemFailure `json:"error,omitempty"` // managers' whole-topic answers only
+}
+
+// BrokerOffsetsAnswer is the answer of GET /v1/offsets.
+type BrokerOffsetsAnswer struct {
+	Status string `json:"status"`
+	Topic  string `json:"topic"`
+	PartitionOffset
 }
 
 // StoredMessage is one message of a broker's consume or read answer.
@@ -218,17 +418,21 @@ type StoredMessage struct {
 	Offset     int64     `json:"offset"`
 	Message    string    `json:"message"`
 	Key        *string   `json:"key"`
+	Encoding   string    `json:"encoding,omitempty"` // EncodingBase64: message, key and header values are base64
+	Headers    []Header  `json:"headers,omitempty"`
+	Timestamp  int64     `json:"timestamp"` // ms: the producer's, or the append's
 	ProducerID int64     `json:"producer_id"`
 	ProducedAt time.Time `json:"produced_at"`
 }
 
-// MessagesAnswer is the answer of /v1/consume and /v1/read.
+// MessagesAnswer is the answer of /v1/consume and /v1/fetch (/v1/read).
 type MessagesAnswer struct {
-	Status        string          `json:"status"`
-	Topic         string          `json:"topic"`
-	Partition     int             `json:"partition"`
-	Messages      []StoredMessage `json:"messages"`
-	HighWatermark *int64          `json:"high_watermark,omitempty"` // /v1/read
+	Status         string          `json:"status"`
+	Topic          string          `json:"topic"`
+	Partition      int             `json:"partition"`
+	Messages       []StoredMessage `json:"messages"`
+	HighWatermark  *int64          `json:"high_watermark,omitempty"`   // /v1/fetch
+	LogStartOffset *int64          `json:"log_start_offset,omitempty"` // /v1/fetch
 }
 
 // BrokerSizeAnswer is the answer of GET /v1/size.

@@ -115,17 +115,25 @@ type ProduceParams struct {
 	Message Text `json:"message"`
 	Value   Text `json:"value"`
 	Key     Str  `json:"key"`
+	RecordFields
 	PartitionFields
+	IdempotenceFields
 	MinSeqFields
 }
 
-// ProduceRequest is the body of POST /producer/produce.
+// ProduceRequest is the body of POST /producer/produce. With ProducerEpoch
+// and Sequence it is idempotent (docs/api.md, "Idempotent produce").
 type ProduceRequest struct {
-	ProducerID int64   `json:"producer_id"`
-	Topic      string  `json:"topic,omitempty"` // "": the producer's
-	Message    string  `json:"message"`
-	Key        *string `json:"key,omitempty"`
-	Partition  *int    `json:"partition,omitempty"`
+	ProducerID    int64    `json:"producer_id"`
+	Topic         string   `json:"topic,omitempty"` // "": the producer's
+	Message       string   `json:"message"`
+	Key           *string  `json:"key,omitempty"`
+	Encoding      string   `json:"encoding,omitempty"`
+	Headers       []Header `json:"headers,omitempty"`
+	Timestamp     *int64   `json:"timestamp,omitempty"`
+	Partition     *int     `json:"partition,omitempty"`
+	ProducerEpoch *int64   `json:"producer_epoch,omitempty"`
+	Sequence      *int64   `json:"sequence,omitempty"`
 }
 
 // Request checks the parameters (the message's size and text too).
@@ -144,10 +152,16 @@ func (p *ProduceParams) Request(maxMessageBytes int) (ProduceRequest, error) {
 	if r.Key, err = optKey(&p.Key); err != nil {
 		return r, err
 	}
+	if r.Encoding, r.Headers, r.Timestamp, err = p.recordFields(); err != nil {
+		return r, err
+	}
 	if r.Partition, err = p.PartitionOpt(); err != nil {
 		return r, err
 	}
-	return r, CheckMessage(r.Message, r.Key, maxMessageBytes)
+	if r.ProducerEpoch, r.Sequence, err = p.idempotence(); err != nil {
+		return r, err
+	}
+	return r, CheckRecord(r.Encoding, r.Message, r.Key, r.Headers, maxMessageBytes)
 }
 
 var keyNames = []string{"key"}
@@ -166,6 +180,7 @@ type ProduceAnswer struct {
 	Status    string `json:"status"`
 	Partition int    `json:"partition"`
 	Offset    int64  `json:"offset"`
+	Duplicate bool   `json:"duplicate,omitempty"` // an idempotent retry: stored before, at offset
 }
 
 // ProduceBatchParams is what POST /producer/produce_batch accepts.
@@ -173,6 +188,8 @@ type ProduceBatchParams struct {
 	ProducerID Int `json:"producer_id"`
 	TopicFields
 	Messages []ProduceItem `json:"messages"`
+	PartitionFields
+	IdempotenceFields
 	MinSeqFields
 }
 
@@ -182,6 +199,7 @@ type ProduceItem struct {
 	Message Text `json:"message"`
 	Value   Text `json:"value"`
 	Key     Str  `json:"key"`
+	RecordFields
 	PartitionFields
 	notObject bool
 }
@@ -201,16 +219,25 @@ func (it *ProduceItem) UnmarshalJSON(b []byte) error {
 
 // Record is one message of a produce_batch as sent.
 type Record struct {
-	Message   string  `json:"message"`
-	Key       *string `json:"key,omitempty"`
-	Partition *int    `json:"partition,omitempty"`
+	Message   string   `json:"message"`
+	Key       *string  `json:"key,omitempty"`
+	Encoding  string   `json:"encoding,omitempty"`
+	Headers   []Header `json:"headers,omitempty"`
+	Timestamp *int64   `json:"timestamp,omitempty"`
+	Partition *int     `json:"partition,omitempty"`
 }
 
 // ProduceBatchRequest is the body of POST /producer/produce_batch.
+// Partition is the default of the messages that name none. With
+// ProducerEpoch and Sequence the batch is idempotent: its messages must all
+// go to one partition, numbered Sequence, Sequence+1, … there.
 type ProduceBatchRequest struct {
-	Topic      string   `json:"topic,omitempty"` // "": the producer's
-	ProducerID int64    `json:"producer_id"`
-	Messages   []Record `json:"messages"`
+	Topic         string   `json:"topic,omitempty"` // "": the producer's
+	ProducerID    int64    `json:"producer_id"`
+	Partition     *int     `json:"partition,omitempty"`
+	ProducerEpoch *int64   `json:"producer_epoch,omitempty"`
+	Sequence      *int64   `json:"sequence,omitempty"`
+	Messages      []Record `json:"messages"`
 }
 
 // Request checks the parameters: 1 to maxMessages messages, each valid
@@ -230,6 +257,12 @@ func (p *ProduceBatchParams) Request(maxMessages, maxMessageBytes int) (ProduceB
 	if len(p.Messages) == 0 || len(p.Messages) > maxMessages {
 		return r, logq.Errorf(logq.EInvalid, "messages must hold 1 to %d messages; got %d", maxMessages, len(p.Messages))
 	}
+	if r.Partition, err = p.PartitionOpt(); err != nil {
+		return r, err
+	}
+	if r.ProducerEpoch, r.Sequence, err = p.idempotence(); err != nil {
+		return r, err
+	}
 	r.Messages = make([]Record, len(p.Messages))
 	for i := range p.Messages {
 		it, rec := &p.Messages[i], &r.Messages[i]
@@ -242,10 +275,16 @@ func (p *ProduceBatchParams) Request(maxMessages, maxMessageBytes int) (ProduceB
 		if rec.Key, err = optKey(&it.Key); err != nil {
 			return r, ItemError(i, err)
 		}
+		if rec.Encoding, rec.Headers, rec.Timestamp, err = it.recordFields(); err != nil {
+			return r, ItemError(i, err)
+		}
 		if rec.Partition, err = it.PartitionOpt(); err != nil {
 			return r, ItemError(i, err)
 		}
-		if err := CheckMessage(rec.Message, rec.Key, maxMessageBytes); err != nil {
+		if rec.Partition == nil {
+			rec.Partition = r.Partition
+		}
+		if err := CheckRecord(rec.Encoding, rec.Message, rec.Key, rec.Headers, maxMessageBytes); err != nil {
 			return r, ItemError(i, err)
 		}
 	}
@@ -262,8 +301,9 @@ type BatchResult struct {
 
 // ProduceBatchAnswer is the answer of POST /producer/produce_batch.
 type ProduceBatchAnswer struct {
-	Status  string        `json:"status"`
-	Results []BatchResult `json:"results"`
+	Status    string        `json:"status"`
+	Results   []BatchResult `json:"results"`
+	Duplicate bool          `json:"duplicate,omitempty"` // an idempotent retry: stored before, at these offsets
 }
 
 // ConsumeParams is what GET /consumer/consume, /consumer/consume_batch and
@@ -272,8 +312,9 @@ type ConsumeParams struct {
 	ConsumerID Int `json:"consumer_id"`
 	TopicFields
 	PartitionFields
-	Max    Int `json:"max"`
-	WaitMS Int `json:"wait_ms"`
+	Max      Int `json:"max"`
+	WaitMS   Int `json:"wait_ms"`
+	Encoding Str `json:"encoding"`
 	MinSeqFields
 }
 
@@ -285,6 +326,7 @@ type ConsumeRequest struct {
 	Partition  *int   `json:"partition,omitempty"` // nil: every partition of the consumer
 	Max        int    `json:"max,omitempty"`       // consume_batch: 0 is the default (100)
 	WaitMS     int64  `json:"wait_ms,omitempty"`   // consume_batch: long-poll
+	Encoding   string `json:"encoding,omitempty"`  // EncodingBase64: every record in base64
 }
 
 // ConsumeOp is the endpoint a ConsumeParams is for. They take different
@@ -305,6 +347,8 @@ func (p *ConsumeParams) Request(op ConsumeOp) (ConsumeRequest, error) {
 		return ConsumeRequest{}, logq.Errorf(logq.EInvalid, "max is not a parameter of size")
 	case op == ConsumeSize && p.WaitMS.src != srcNone:
 		return ConsumeRequest{}, logq.Errorf(logq.EInvalid, "wait_ms is not a parameter of size")
+	case op == ConsumeSize && p.Encoding.src != srcNone:
+		return ConsumeRequest{}, logq.Errorf(logq.EInvalid, "encoding is not a parameter of size")
 	case op == ConsumeOne && p.Max.src != srcNone && (p.Max.bad || p.Max.V != 1):
 		return ConsumeRequest{}, logq.Errorf(logq.EInvalid, "consume returns one message: max can only be 1 (consume_batch takes more)")
 	}
@@ -335,7 +379,10 @@ func (p *ConsumeParams) request() (ConsumeRequest, error) {
 		max = DefaultConsumeMax
 	}
 	r.Max = int(max)
-	r.WaitMS, _, err = integer([]string{"wait_ms"}, 0, MaxWaitMS, &p.WaitMS)
+	if r.WaitMS, _, err = integer([]string{"wait_ms"}, 0, MaxWaitMS, &p.WaitMS); err != nil {
+		return r, err
+	}
+	r.Encoding, err = encoding(&p.Encoding)
 	return r, err
 }
 
@@ -354,32 +401,46 @@ func (r ConsumeRequest) Query() url.Values {
 	if r.WaitMS > 0 {
 		q.Set("wait_ms", strconv.FormatInt(r.WaitMS, 10))
 	}
+	if r.Encoding != "" {
+		q.Set("encoding", r.Encoding)
+	}
 	return q
 }
 
 // ConsumeAnswer is the answer of GET /consumer/consume; message, partition
 // and offset are null when nothing is left.
 type ConsumeAnswer struct {
-	Status    string  `json:"status"`
-	Message   *string `json:"message"`
-	Partition *int    `json:"partition"`
-	Offset    *int64  `json:"offset"`
-	Key       *string `json:"key"`
+	Status    string   `json:"status"`
+	Message   *string  `json:"message"`
+	Partition *int     `json:"partition"`
+	Offset    *int64   `json:"offset"`
+	Key       *string  `json:"key"`
+	Encoding  string   `json:"encoding,omitempty"`
+	Headers   []Header `json:"headers,omitempty"`
+	Timestamp *int64   `json:"timestamp,omitempty"`
+	// Skipped names the partitions of a whole-topic consume that did not
+	// answer in time this time (their broker is slow or stopped): nothing
+	// of theirs was consumed; ask again.
+	Skipped []int `json:"skipped_partitions,omitempty"`
 }
 
-// BatchMessage is one message of a consume_batch answer.
+// BatchMessage is one message of a consume_batch or fetch answer.
 type BatchMessage struct {
-	Topic     string  `json:"topic"`
-	Partition int     `json:"partition"`
-	Offset    int64   `json:"offset"`
-	Message   string  `json:"message"`
-	Key       *string `json:"key"`
+	Topic     string   `json:"topic"`
+	Partition int      `json:"partition"`
+	Offset    int64    `json:"offset"`
+	Message   string   `json:"message"`
+	Key       *string  `json:"key"`
+	Encoding  string   `json:"encoding,omitempty"`
+	Headers   []Header `json:"headers,omitempty"`
+	Timestamp int64    `json:"timestamp"`
 }
 
 // ConsumeBatchAnswer is the answer of GET /consumer/consume_batch.
 type ConsumeBatchAnswer struct {
 	Status   string         `json:"status"`
 	Messages []BatchMessage `json:"messages"`
+	Skipped  []int          `json:"skipped_partitions,omitempty"` // as ConsumeAnswer's
 }
 
 // PartitionSize is one partition's part of a size answer.
@@ -793,4 +854,132 @@ func (b *BrokerInfo) UnmarshalJSON(data []byte) error {
 		}
 	}
 	return nil
+}
+
+// FetchParams is what GET /consumer/fetch accepts: a read from offsets
+// that moves nothing, of one partition (partition and offset) or of
+// several (offsets, "0:12,1:40": partition:offset pairs), asked
+// concurrently.
+type FetchParams struct {
+	TopicFields
+	PartitionFields
+	Offset   Int `json:"offset"`
+	Offsets  Str `json:"offsets"`
+	Max      Int `json:"max"`
+	MaxBytes Int `json:"max_bytes"`
+	WaitMS   Int `json:"wait_ms"`
+	Encoding Str `json:"encoding"`
+	MinSeqFields
+}
+
+// FetchRequest is a GET /consumer/fetch.
+type FetchRequest struct {
+	Topic    string
+	From     map[int]int64 // partition → offset to read from
+	Max      int           // per partition; default DefaultConsumeMax
+	MaxBytes int           // per partition; 0: the brokers' limit
+	WaitMS   int64
+	Encoding string
+}
+
+// Request checks the parameters (the partitions against the topic's
+// count where it is known).
+func (p *FetchParams) Request() (FetchRequest, error) {
+	var r FetchRequest
+	var err error
+	if r.Topic, err = p.TopicRequired(); err != nil {
+		return r, err
+	}
+	part, err := p.PartitionOpt()
+	if err != nil {
+		return r, err
+	}
+	off, offOK, err := integer([]string{"offset"}, 0, 1<<62, &p.Offset)
+	if err != nil {
+		return r, err
+	}
+	list, listOK, err := str([]string{"offsets"}, &p.Offsets)
+	if err != nil {
+		return r, err
+	}
+	switch {
+	case part != nil && listOK:
+		return r, logq.Errorf(logq.EInvalid, "give partition and offset, or offsets, not both")
+	case part != nil && !offOK:
+		return r, logq.Errorf(logq.EInvalid, "offset is required with partition")
+	case part != nil:
+		r.From = map[int]int64{*part: off}
+	case offOK:
+		return r, logq.Errorf(logq.EInvalid, "offset needs a partition (or give offsets, partition:offset pairs)")
+	case !listOK:
+		return r, logq.Errorf(logq.EInvalid, "partition and offset, or offsets, are required")
+	default:
+		if r.From, err = parseOffsets(list); err != nil {
+			return r, err
+		}
+	}
+	max, ok, err := integer([]string{"max"}, 1, MaxConsumeMax, &p.Max)
+	if err != nil {
+		return r, err
+	}
+	if !ok {
+		max = DefaultConsumeMax
+	}
+	r.Max = int(max)
+	mb, _, err := integer([]string{"max_bytes"}, 1, math.MaxInt32, &p.MaxBytes)
+	if err != nil {
+		return r, err
+	}
+	r.MaxBytes = int(mb)
+	if r.WaitMS, _, err = integer([]string{"wait_ms"}, 0, MaxWaitMS, &p.WaitMS); err != nil {
+		return r, err
+	}
+	r.Encoding, err = encoding(&p.Encoding)
+	return r, err
+}
+
+// parseOffsets reads "p:o,p:o".
+func parseOffsets(s string) (map[int]int64, error) {
+	out := map[int]int64{}
+	for _, pair := range strings.Split(s, ",") {
+		ps, os, ok := strings.Cut(strings.TrimSpace(pair), ":")
+		p, pbad := parseInt(ps)
+		o, obad := parseInt(os)
+		if !ok || pbad || obad || p < 0 || p >= projection.MaxPartitions || o < 0 {
+			return nil, logq.Errorf(logq.EInvalid, "offsets must be partition:offset pairs separated by commas, as 0:12,1:40; got %q", pair)
+		}
+		if _, dup := out[int(p)]; dup {
+			return nil, logq.Errorf(logq.EInvalid, "offsets names partition %d twice", p)
+		}
+		out[int(p)] = o
+	}
+	return out, nil
+}
+
+// FetchedPartition is one partition's part of a fetch answer: its marks,
+// the offset to fetch from next, or, for a partition that did not answer
+// this time (its broker is down or slow) or refused the offset, its error:
+// the other partitions' records are answered all the same.
+type FetchedPartition struct {
+	Partition      int          `json:"partition"`
+	NextOffset     int64        `json:"next_offset"`
+	HighWatermark  int64        `json:"high_watermark"`
+	LogStartOffset int64        `json:"log_start_offset"`
+	Error          *ItemFailure `json:"error,omitempty"`
+}
+
+// FetchAnswer is the answer of GET /consumer/fetch.
+type FetchAnswer struct {
+	Status     string             `json:"status"`
+	Topic      string             `json:"topic"`
+	Messages   []BatchMessage     `json:"messages"`
+	Partitions []FetchedPartition `json:"partitions"`
+}
+
+// OffsetsAnswer is the answer of a manager's GET /offsets: one entry per
+// partition asked (each with its error when its broker did not answer).
+type OffsetsAnswer struct {
+	Status  string            `json:"status"`
+	Topic   string            `json:"topic"`
+	Offsets []PartitionOffset `json:"offsets"`
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/broker/storage/pgstore"
 	"github.com/logq/logq/internal/pgserver"
 	"github.com/logq/logq/internal/pgtest"
@@ -34,19 +35,29 @@ import (
 // runs the same on a private server with fsync on, where the cost of a
 // commit (a WAL flush) dominates as it does in production.
 func BenchmarkGroupCommit(b *testing.B) {
-	benchGroupCommit(b, pgtest.NewDB(b))
+	benchGroupCommit(b, pgtest.NewDB(b), false)
 }
 
 func BenchmarkGroupCommitFsync(b *testing.B) {
 	_, dsn := pgtest.NewServerWith(b, pgserver.Options{Fsync: true})
-	benchGroupCommit(b, dsn)
+	benchGroupCommit(b, dsn, false)
+}
+
+// BenchmarkGroupCommitIdempotent is BenchmarkGroupCommit with every append
+// idempotent (each appender a producer with its own sequences), as the Go
+// client's producers send by default.
+func BenchmarkGroupCommitIdempotent(b *testing.B) {
+	benchGroupCommit(b, pgtest.NewDB(b), true)
 }
 
 const benchAppenders, benchPartitions = 64, 3
 
-var benchPayload = strings.Repeat("x", 100)
+var (
+	benchPayload = strings.Repeat("x", 100)
+	benchValue   = []byte(benchPayload)
+)
 
-func benchGroupCommit(b *testing.B, dsn string) {
+func benchGroupCommit(b *testing.B, dsn string, idempotent bool) {
 	ctx := pgtest.Context(b, 10*time.Minute)
 	db := connect(b, dsn)
 	s := pgstore.New(db)
@@ -66,17 +77,28 @@ func benchGroupCommit(b *testing.B, dsn string) {
 	for p := range parts {
 		parts[p] = claimPartition(b, s, lanes[p%len(lanes)], "bench", p, 1)
 	}
+	var seqs [benchAppenders][benchPartitions]int64 // each appender's row is its own
 	groupCommit := func(g, i int) error {
-		p := parts[(g+i)%benchPartitions]
-		_, err := p.lane.submit(ctx, p, msgsOf(int64(g+1), benchPayload))
+		part := (g + i) % benchPartitions
+		p := parts[part]
+		if !idempotent {
+			_, err := p.lane.submit(ctx, p, msgsOf(int64(g+1), benchPayload))
+			return err
+		}
+		seq := seqs[g][part]
+		seqs[g][part]++
+		r, err := p.lane.submitIdem(ctx, p, msgsOf(int64(g+1), benchPayload), &storage.Idempotence{ProducerID: int64(g + 1), BaseSequence: seq})
+		if err == nil && r.dup {
+			err = fmt.Errorf("appender %d: sequence %d answered as a duplicate", g, seq)
+		}
 		return err
 	}
 	// Baseline: one INSERT per commit.
 	var next [benchPartitions]atomic.Int64
 	baseline := func(g, i int) error {
 		p := (g + i) % benchPartitions
-		_, err := db.Exec(ctx, `INSERT INTO baseline (topic, partition, "offset", produced_at, producer_id, key, payload)
-			VALUES ($1, $2, $3, now(), $4, NULL, $5)`, "bench", p, next[p].Add(1)-1, int64(g+1), benchPayload)
+		_, err := db.Exec(ctx, `INSERT INTO baseline (topic, partition, "offset", produced_at, ts, producer_id, key, value)
+			VALUES ($1, $2, $3, now(), now(), $4, NULL, $5)`, "bench", p, next[p].Add(1)-1, int64(g+1), []byte(benchPayload))
 		return err
 	}
 
@@ -213,10 +235,10 @@ func BenchmarkAppendBatchHTTP(b *testing.B) {
 		now := time.Now()
 		rows := make([][]any, perRequest)
 		for j := range rows {
-			rows[j] = []any{"orders", int32(p), base + int64(j), now, int64(1), nil, benchPayload}
+			rows[j] = []any{"orders", int32(p), base + int64(j), now, now, int64(1), nil, benchValue}
 		}
 		_, err := db.CopyFrom(ctx, pgx.Identifier{"baseline"},
-			[]string{"topic", "partition", "offset", "produced_at", "producer_id", "key", "payload"}, pgx.CopyFromRows(rows))
+			[]string{"topic", "partition", "offset", "produced_at", "ts", "producer_id", "key", "value"}, pgx.CopyFromRows(rows))
 		return err
 	})
 	n := float64(requests * perRequest)

@@ -605,46 +605,59 @@ func (b *Broker) servedPartitions() []*partition {
 // append commits msgs to a partition this broker serves (group commit)
 // and returns the offset of the first.
 func (b *Broker) append(ctx context.Context, topic string, partition int, msgs []message) (int64, error) {
+	base, _, err := b.appendIdem(ctx, topic, partition, msgs, nil)
+	return base, err
+}
+
+// appendIdem is append with idempotence (nil: none): a duplicate answers
+// the original offset, dup set.
+func (b *Broker) appendIdem(ctx context.Context, topic string, partition int, msgs []message, idem *storage.Idempotence) (base int64, dup bool, err error) {
 	p, err := b.servedPartition(topic, partition)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	start := time.Now()
-	base, err := p.lane.submit(ctx, p, msgs)
+	r, err := p.lane.submitIdem(ctx, p, msgs, idem)
 	b.metrics.appendLatency.Observe(time.Since(start).Seconds())
 	result := "ok"
 	if err != nil {
 		result = logq.ErrorCode(err)
 	}
 	b.metrics.appendRequests.WithLabelValues(result).Inc()
-	return base, err
+	return r.base, r.dup, err
 }
 
 // consume returns a consumer's next messages of a partition this broker
 // serves and advances its position past them. With wait > 0 and nothing to
 // return, it waits up to wait for this broker's next commit to the
 // partition (long poll).
-func (b *Broker) consume(ctx context.Context, consumer int64, topic string, partition int, limit int, wait time.Duration) ([]storedMessage, error) {
+func (b *Broker) consume(ctx context.Context, consumer int64, topic string, partition int, limit int, wait time.Duration, deadline time.Time) ([]storedMessage, error) {
 	p, err := b.servedPartition(topic, partition)
 	if err != nil {
 		return nil, err
 	}
-	var deadline <-chan time.Time
+	var waitEnd <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
 		defer t.Stop()
-		deadline = t.C
+		waitEnd = t.C
 	}
 	for {
 		appended := p.appendedChan() // before reading: no wake-up is lost
 		start := time.Now()
+		if !deadline.IsZero() && !start.Before(deadline) {
+			// The caller has given up by now (or is about to): moving the
+			// position would lose what it returns.
+			b.metrics.consumeRequests.WithLabelValues(logq.ETimeout).Inc()
+			return nil, logq.Errorf(logq.ETimeout, "consume of %s/%d: past the caller's deadline; nothing consumed", topic, partition)
+		}
 		msgs, err := b.store.Consume(ctx, consumer, topic, partition, limit, b.cfg.MaxReadBytes)
 		b.metrics.consumeLatency.Observe(time.Since(start).Seconds())
 		if err != nil {
 			b.metrics.consumeRequests.WithLabelValues(logq.ErrorCode(err)).Inc()
 			return nil, err
 		}
-		if len(msgs) > 0 || deadline == nil {
+		if len(msgs) > 0 || waitEnd == nil {
 			result := "ok"
 			if len(msgs) == 0 {
 				result = "empty"
@@ -661,32 +674,59 @@ func (b *Broker) consume(ctx context.Context, consumer int64, topic string, part
 			if err := p.stopped(); err != nil {
 				return nil, err // moved elsewhere while we waited
 			}
-		case <-deadline:
-			deadline = nil // one last look
+		case <-waitEnd:
+			waitEnd = nil // one last look
 		case <-b.closing:
-			deadline = nil
+			waitEnd = nil
 		case <-ctx.Done():
 			return nil, ctxError(ctx.Err(), "consume")
 		}
 	}
 }
 
-// read returns up to max messages of a partition this broker serves, from
-// offset from on, and the partition's high watermark.
-func (b *Broker) read(ctx context.Context, topic string, partition int, from int64, limit int) ([]storedMessage, int64, error) {
+// fetch reads up to limit messages (maxBytes of values) of a partition
+// this broker serves from offset from on, with its marks, moving nothing.
+// With wait > 0 and nothing there yet (from is the high watermark), it
+// waits up to wait for this broker's next commit to the partition (long
+// poll).
+func (b *Broker) fetch(ctx context.Context, topic string, partition int, from int64, limit, maxBytes int, wait time.Duration) (storage.Fetched, error) {
 	p, err := b.servedPartition(topic, partition)
 	if err != nil {
-		return nil, 0, err
+		return storage.Fetched{}, err
 	}
-	msgs, err := b.store.Read(ctx, topic, partition, from, limit, b.cfg.MaxReadBytes)
-	if err != nil {
-		return nil, 0, err
+	var deadline <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		deadline = t.C
 	}
-	hw := p.hw.Load()
-	if n := len(msgs); n > 0 {
-		hw = max(hw, msgs[n-1].Offset+1)
+	for {
+		appended := p.appendedChan() // before reading: no wake-up is lost
+		f, err := b.store.Fetch(ctx, topic, partition, from, limit, maxBytes)
+		if err != nil || len(f.Messages) > 0 || deadline == nil {
+			return f, err
+		}
+		select {
+		case <-appended:
+			if err := p.stopped(); err != nil {
+				return storage.Fetched{}, err // moved elsewhere while we waited
+			}
+		case <-deadline:
+			deadline = nil // one last look
+		case <-b.closing:
+			deadline = nil
+		case <-ctx.Done():
+			return storage.Fetched{}, ctxError(ctx.Err(), "fetch")
+		}
 	}
-	return msgs, hw, nil
+}
+
+// listOffsets answers ListOffsets of a partition this broker serves.
+func (b *Broker) listOffsets(ctx context.Context, topic string, partition int, at int64) (storage.ListedOffset, error) {
+	if _, err := b.servedPartition(topic, partition); err != nil {
+		return storage.ListedOffset{}, err
+	}
+	return b.store.ListOffsets(ctx, topic, partition, at)
 }
 
 // size returns the high watermark of a partition this broker serves and a

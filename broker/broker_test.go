@@ -167,13 +167,13 @@ func TestConcurrentProducers(t *testing.T) {
 		for _, m := range stored[part] {
 			var prod int64
 			var seq int
-			fmt.Sscanf(m.Payload, "%d:%d", &prod, &seq)
+			fmt.Sscanf(string(m.Value), "%d:%d", &prod, &seq)
 			if prev, ok := last[prod]; ok && seq <= prev {
 				t.Fatalf("partition %d: producer %d's message %d stored after its message %d", part, prod, seq, prev)
 			}
 			last[prod] = seq
 			if m.ProducerID != prod {
-				t.Fatalf("offset %d: producer_id %d, payload %q", m.Offset, m.ProducerID, m.Payload)
+				t.Fatalf("offset %d: producer_id %d, payload %q", m.Offset, m.ProducerID, string(m.Value))
 			}
 		}
 	}
@@ -182,7 +182,7 @@ func TestConcurrentProducers(t *testing.T) {
 	}
 	for _, as := range acks {
 		for _, a := range as {
-			if got := stored[a.partition][a.offset].Payload; got != a.payload {
+			if got := string(stored[a.partition][a.offset].Value); got != a.payload {
 				t.Fatalf("acknowledged %q at %d/%d, stored %q there", a.payload, a.partition, a.offset, got)
 			}
 		}
@@ -248,7 +248,7 @@ func testReassignment(t *testing.T, mode eventlog.Mode) {
 	}
 	msgs := allMessages(t, b2.store, "orders", 0)
 	checkGapFree(t, "orders/0", msgs)
-	if len(msgs) != 7 || msgs[4].Payload != "old-4" || msgs[5].Payload != "new-0" {
+	if len(msgs) != 7 || string(msgs[4].Value) != "old-4" || string(msgs[5].Value) != "new-0" {
 		t.Fatalf("stored %v", msgs)
 	}
 	// And back: broker 1 takes over again at epoch 3.

@@ -19,6 +19,7 @@ import (
 // transaction that carried it.
 type appendResult struct {
 	base int64
+	dup  bool // an idempotent retry: base is the original's, nothing stored
 	err  error
 }
 
@@ -31,6 +32,7 @@ type appendReq struct {
 	ctx   context.Context
 	part  *partition
 	msgs  []message
+	idem  *storage.Idempotence // nil: not idempotent
 	bytes int
 	done  chan appendResult // buffered: the committer never blocks on it
 }
@@ -85,21 +87,27 @@ func newCommitter(s storage.Store, maxMessages, maxBytes int) *committer {
 // batch was taken is dropped, one already in a transaction may still
 // commit.
 func (c *committer) submit(ctx context.Context, p *partition, msgs []message) (int64, error) {
+	r, err := c.submitIdem(ctx, p, msgs, nil)
+	return r.base, err
+}
+
+// submitIdem is submit with idempotence (nil: none).
+func (c *committer) submitIdem(ctx context.Context, p *partition, msgs []message, idem *storage.Idempotence) (appendResult, error) {
 	if err := p.stopped(); err != nil {
-		return 0, err
+		return appendResult{}, err
 	}
-	req := &appendReq{ctx: ctx, part: p, msgs: msgs, done: make(chan appendResult, 1)}
+	req := &appendReq{ctx: ctx, part: p, msgs: msgs, idem: idem, done: make(chan appendResult, 1)}
 	for _, m := range msgs {
-		req.bytes += len(m.Payload) + 32
-		if m.Key != nil {
-			req.bytes += len(*m.Key)
+		req.bytes += len(m.Value) + len(m.Key) + 32
+		for _, h := range m.Headers {
+			req.bytes += len(h.Key) + len(h.Value)
 		}
 	}
 	c.mu.Lock()
 	if c.closed {
 		err := c.closeBy
 		c.mu.Unlock()
-		return 0, err
+		return appendResult{}, err
 	}
 	c.queue = append(c.queue, req)
 	c.mu.Unlock()
@@ -112,9 +120,9 @@ func (c *committer) submit(ctx context.Context, p *partition, msgs []message) (i
 	}
 	select {
 	case r := <-req.done:
-		return r.base, r.err
+		return r, r.err
 	case <-ctx.Done():
-		return 0, ctxError(ctx.Err(), "append")
+		return appendResult{}, ctxError(ctx.Err(), "append")
 	}
 }
 
@@ -175,7 +183,42 @@ type commitGroup struct {
 // commit stores one batch in one transaction and answers every request in
 // it with its own offsets or with the transaction's error.
 func (c *committer) commit(batch []*appendReq) {
-	groups := groupByPartition(batch)
+	c.commitRound(segments(batch))
+}
+
+// segments splits a batch into its storage batches. Without idempotent
+// requests (the common case) that is one per partition, its requests
+// merged. An idempotent request is a storage batch of its own (its
+// sequence numbers exactly its messages), so a partition's plain requests
+// around it make batches before and after it: storage stores a
+// partition's batches in their order, all in the one transaction.
+func segments(batch []*appendReq) []*commitGroup {
+	idem := false
+	for _, r := range batch {
+		idem = idem || r.idem != nil
+	}
+	if !idem {
+		return groupByPartition(batch)
+	}
+	last := map[*partition]*commitGroup{}
+	var groups []*commitGroup
+	for _, r := range batch {
+		g := last[r.part]
+		if g == nil || r.idem != nil || g.reqs[0].idem != nil {
+			g = &commitGroup{part: r.part}
+			groups = append(groups, g)
+			last[r.part] = g
+		}
+		g.reqs = append(g.reqs, r)
+		g.n += len(r.msgs)
+	}
+	slices.SortStableFunc(groups, byPartition) // stable: a partition's batches keep their order
+	return groups
+}
+
+// commitRound stores groups (one per partition, or several with
+// idempotent requests: segments) in one transaction.
+func (c *committer) commitRound(groups []*commitGroup) {
 	batches := make([]storage.Batch, len(groups))
 	for i, g := range groups {
 		var msgs []message
@@ -188,29 +231,45 @@ func (c *committer) commit(batch []*appendReq) {
 			}
 		}
 		batches[i] = storage.Batch{Topic: g.part.topic, Partition: g.part.partition, Epoch: g.part.epoch, Msgs: msgs}
+		if len(g.reqs) == 1 {
+			batches[i].Idem = g.reqs[0].idem // segments never merges an idempotent request
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-	bases, err := c.store.Append(ctx, batches)
+	res, err := c.store.Append(ctx, batches)
 	cancel()
 	if err != nil {
-		for _, r := range batch {
-			r.done <- appendResult{err: err}
+		for _, g := range groups {
+			for _, r := range g.reqs {
+				r.done <- appendResult{err: err}
+			}
 		}
 		return
 	}
 	committed, requests := 0, 0
 	for i, g := range groups {
-		if bases[i] == storage.FencedBase {
-			err := storage.FencedError(g.part.topic, g.part.partition, g.part.epoch)
-			g.part.stop(err)
+		ans := res[i]
+		switch {
+		case errors.Is(ans.Err, logq.ErrFenced):
+			g.part.stop(ans.Err)
 			for _, r := range g.reqs {
-				r.done <- appendResult{err: err}
+				r.done <- appendResult{err: ans.Err}
 			}
-			c.fenced(g.part, err)
+			c.fenced(g.part, ans.Err)
+			continue
+		case ans.Err != nil: // an idempotent request refused alone
+			for _, r := range g.reqs {
+				r.done <- appendResult{err: ans.Err}
+			}
+			continue
+		case ans.Duplicate:
+			for _, r := range g.reqs {
+				r.done <- appendResult{base: ans.Base, dup: true}
+			}
 			continue
 		}
-		c.committed(g.part, bases[i]+int64(g.n), g.n)
-		off := bases[i]
+		c.committed(g.part, ans.Base+int64(g.n), g.n)
+		off := ans.Base
 		for _, r := range g.reqs {
 			r.done <- appendResult{base: off}
 			off += int64(len(r.msgs))
@@ -242,16 +301,18 @@ func groupByPartition(batch []*appendReq) []*commitGroup {
 		g.reqs = append(g.reqs, r)
 		g.n += len(r.msgs)
 	}
-	slices.SortFunc(groups, func(a, b *commitGroup) int {
-		if c := strings.Compare(a.part.topic, b.part.topic); c != 0 {
-			return c
-		}
-		if a.part.partition != b.part.partition {
-			return a.part.partition - b.part.partition
-		}
-		return int(a.part.epoch - b.part.epoch)
-	})
+	slices.SortFunc(groups, byPartition)
 	return groups
+}
+
+func byPartition(a, b *commitGroup) int {
+	if c := strings.Compare(a.part.topic, b.part.topic); c != 0 {
+		return c
+	}
+	if a.part.partition != b.part.partition {
+		return a.part.partition - b.part.partition
+	}
+	return int(a.part.epoch - b.part.epoch)
 }
 
 // close refuses further submissions with err; queued requests are still

@@ -197,7 +197,7 @@ func TestShutdownDrains(t *testing.T) {
 	msgs := allMessages(t, b.store, "orders", 0)
 	checkGapFree(t, "orders/0", msgs)
 	for off, payload := range acked {
-		if off >= int64(len(msgs)) || msgs[off].Payload != payload {
+		if off >= int64(len(msgs)) || string(msgs[off].Value) != payload {
 			t.Fatalf("acknowledged %q at %d is not stored", payload, off)
 		}
 	}

@@ -13,15 +13,19 @@
 // interface (broker/storage; its conformance suite is
 // broker/storage/storagetest). On PostgreSQL (broker/storage/pgstore, the
 // only code that writes SQL for them) it lives in Config.DataDSN, by
-// default the control plane's database, in three tables of the schema
+// default the control plane's database, in four tables of the schema
 // (the root package's migrations):
 //
-//   - partitions: one row per partition with its ownership epoch, owner
-//     and next_offset (the high watermark);
-//   - messages: (topic, partition, offset) → produced_at, producer_id, key,
-//     payload, keyed for range reads by offset;
+//   - partitions: one row per partition with its ownership epoch, owner,
+//     next_offset (the high watermark) and log_start_offset (the first
+//     offset still stored: fetches below it answer offset_out_of_range);
+//   - messages: (topic, partition, offset) → produced_at (the append's
+//     time), ts (the record's timestamp), producer_id, key, value and
+//     headers (bytes), keyed for range reads by offset;
 //   - consumer_offsets: each consumer's position (next offset to read) in
-//     each partition it reads.
+//     each partition it reads;
+//   - producer_state: each idempotent producer's epoch and last five
+//     batches per partition, written with the batch (see Idempotence).
 //
 // An append allocates its offsets inside its own transaction, under the
 // partition row's lock:
@@ -52,6 +56,16 @@
 // partition fenced in a transaction fails alone: its rows are skipped, the
 // other partitions' commit). Single-message and batch appends take the
 // same path.
+//
+// # Idempotence
+//
+// An append with producer_epoch and sequence is idempotent: storage
+// checks the sequence against the producer's state in the partition, in
+// the transaction that stores the batch, and answers a repeated batch
+// with its original offsets, storing nothing (storage.Store.Append says
+// the rules). The lanes never merge an idempotent request with another of
+// its partition (its sequence numbers exactly its messages): a batch
+// holding some is committed in rounds, each partition's requests in order.
 //
 // # Fencing and takeover
 //
@@ -96,7 +110,10 @@
 // concurrent consumes of one consumer never return the same message. The
 // position is advanced when the answer is sent, so a consume whose answer
 // is lost has still consumed (at-most-once for that answer; clients that
-// need more re-read by offset with /v1/read). A consume with nothing left
+// need more fetch by offset with /v1/fetch, which moves nothing, and keep
+// their positions). A consume carrying deadline_ms moves nothing once it
+// has passed, so a caller that gave up on a stopped broker loses nothing
+// the broker would consume when it wakes up. A consume with nothing left
 // succeeds with an empty list; with wait_ms it first waits (long poll) for
 // the broker's own next commit to the partition, woken in-process (no
 // NOTIFY on the hot path). Size is the high watermark minus the consumer's

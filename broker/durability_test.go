@@ -115,7 +115,7 @@ func (l *producerLoad) recoverAndCheck(t *testing.T, s storage.Store) {
 		checkGapFree(t, fmt.Sprint("partition ", part), msgs)
 		for off, payload := range l.acked[partKey{"orders", part}] {
 			total++
-			if off >= int64(len(msgs)) || msgs[off].Payload != payload {
+			if off >= int64(len(msgs)) || string(msgs[off].Value) != payload {
 				t.Fatalf("acknowledged %q at %d/%d is lost", payload, part, off)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/internal/httpguard"
 )
 
@@ -62,7 +63,9 @@ func (s *server) handler() http.Handler {
 	r.POST("/v1/append", s.handle(s.handleAppend))
 	r.POST("/v1/consume", s.handle(s.handleConsume))
 	r.GET("/v1/consume", s.handle(s.handleConsume))
-	r.GET("/v1/read", s.handle(s.handleRead))
+	r.GET("/v1/read", s.handle(s.handleFetch)) // the older name of /v1/fetch
+	r.GET("/v1/fetch", s.handle(s.handleFetch))
+	r.GET("/v1/offsets", s.handle(s.handleOffsets))
 	r.GET("/v1/size", s.handle(s.handleSize))
 	r.GET("/v1/partitions", s.handle(s.handlePartitions))
 	r.GET("/healthz", s.handle(s.handleHealth))
@@ -169,16 +172,42 @@ func (s *server) handleAppend(w http.ResponseWriter, q *request) error {
 	if err := s.broker.checkProducers(req.Topic, req.Partition, req.Messages); err != nil {
 		return err
 	}
-	msgs := make([]message, len(req.Messages))
-	for i, m := range req.Messages {
-		msgs[i] = message{ProducerID: m.ProducerID, Key: m.Key, Payload: m.Message}
-	}
-	base, err := s.broker.append(q.Context(), req.Topic, req.Partition, msgs)
+	msgs, err := toMessages(req.Messages)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.AppendAnswer{Status: api.StatusSuccess, Topic: req.Topic, Partition: req.Partition, BaseOffset: base, Count: len(msgs)})
+	var idem *storage.Idempotence
+	if req.Sequence != nil {
+		idem = &storage.Idempotence{ProducerID: msgs[0].ProducerID, Epoch: *req.ProducerEpoch, BaseSequence: *req.Sequence}
+	}
+	base, dup, err := s.broker.appendIdem(q.Context(), req.Topic, req.Partition, msgs, idem)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.AppendAnswer{Status: api.StatusSuccess, Topic: req.Topic, Partition: req.Partition, BaseOffset: base, Count: len(msgs), Duplicate: dup})
 	return nil
+}
+
+// toMessages decodes an append's messages into records of bytes.
+func toMessages(in []api.AppendMessage) ([]message, error) {
+	msgs := make([]message, len(in))
+	for i, m := range in {
+		k, v, hs, err := api.DecodeRecord(m.Encoding, m.Message, m.Key, m.Headers)
+		if err != nil {
+			return nil, api.ItemError(i, err)
+		}
+		msgs[i] = message{ProducerID: m.ProducerID, Key: k, Value: v}
+		if len(hs) > 0 {
+			msgs[i].Headers = make([]storage.Header, len(hs))
+			for j, h := range hs {
+				msgs[i].Headers[j] = storage.Header{Key: h.Key, Value: h.Value}
+			}
+		}
+		if m.Timestamp != nil {
+			msgs[i].Timestamp = time.UnixMilli(*m.Timestamp)
+		}
+	}
+	return msgs, nil
 }
 
 // checkProducers refuses an append by a producer the state does not know
@@ -228,17 +257,29 @@ func (b *Broker) checkConsumer(consumer int64, topic string, partition int) erro
 	return nil
 }
 
-func toAnswer(msgs []storedMessage) []api.StoredMessage {
+// toAnswer encodes records for an answer: as text when they are, else (or
+// always, with base64) as base64.
+func toAnswer(msgs []storedMessage, base64 bool) []api.StoredMessage {
 	out := make([]api.StoredMessage, len(msgs))
 	for i, m := range msgs {
-		out[i] = api.StoredMessage{Offset: m.Offset, Message: m.Payload, Key: m.Key, ProducerID: m.ProducerID, ProducedAt: m.ProducedAt}
+		var hs []api.BinHeader
+		if len(m.Headers) > 0 {
+			hs = make([]api.BinHeader, len(m.Headers))
+			for j, h := range m.Headers {
+				hs[j] = api.BinHeader{Key: h.Key, Value: h.Value}
+			}
+		}
+		k, v, wh, enc := api.EncodeRecord(m.Key, m.Value, hs, base64)
+		out[i] = api.StoredMessage{Offset: m.Offset, Message: v, Key: k, Encoding: enc, Headers: wh,
+			Timestamp: m.Timestamp.UnixMilli(), ProducerID: m.ProducerID, ProducedAt: m.ProducedAt}
 	}
 	return out
 }
 
-// writeMessages writes a consume or read answer.
-func writeMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, hw *int64) {
-	writeJSON(w, http.StatusOK, api.MessagesAnswer{Status: api.StatusSuccess, Topic: topic, Partition: partition, Messages: toAnswer(msgs), HighWatermark: hw})
+// writeMessages writes a consume or fetch answer.
+func writeMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string, hw, logStart *int64) {
+	writeJSON(w, http.StatusOK, api.MessagesAnswer{Status: api.StatusSuccess, Topic: topic, Partition: partition,
+		Messages: toAnswer(msgs, encoding == api.EncodingBase64), HighWatermark: hw, LogStartOffset: logStart})
 }
 
 // consumeRequest reads what consume and size address: a consumer's
@@ -263,29 +304,61 @@ func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
 	if err := s.broker.checkConsumer(req.ConsumerID, req.Topic, req.Partition); err != nil {
 		return err
 	}
-	msgs, err := s.broker.consume(q.Context(), req.ConsumerID, req.Topic, req.Partition, req.Max, time.Duration(req.WaitMS)*time.Millisecond)
+	var deadline time.Time
+	if req.DeadlineMS > 0 {
+		deadline = time.UnixMilli(req.DeadlineMS)
+	}
+	msgs, err := s.broker.consume(q.Context(), req.ConsumerID, req.Topic, req.Partition, req.Max, time.Duration(req.WaitMS)*time.Millisecond, deadline)
 	if err != nil {
 		return err
 	}
-	writeMessages(w, req.Topic, req.Partition, msgs, nil)
+	writeMessages(w, req.Topic, req.Partition, msgs, req.Encoding, nil, nil)
 	return nil
 }
 
-// handleRead: GET /v1/read, by offset, without a consumer position.
-func (s *server) handleRead(w http.ResponseWriter, q *request) error {
+// handleFetch: GET /v1/fetch (and /v1/read), by offset, moving nothing.
+func (s *server) handleFetch(w http.ResponseWriter, q *request) error {
 	var p api.BrokerReadParams
 	if err := q.decode(&p); err != nil {
 		return err
 	}
-	req, err := p.Request(s.cfg.MaxReadMessages)
+	req, err := p.Request(s.cfg.MaxReadMessages, s.cfg.MaxReadBytes, s.cfg.LongPollMax)
 	if err != nil {
 		return err
 	}
-	msgs, hw, err := s.broker.read(q.Context(), req.Topic, req.Partition, req.Offset, req.Max)
+	f, err := s.broker.fetch(q.Context(), req.Topic, req.Partition, req.Offset, req.Max, req.MaxBytes, time.Duration(req.WaitMS)*time.Millisecond)
 	if err != nil {
 		return err
 	}
-	writeMessages(w, req.Topic, req.Partition, msgs, &hw)
+	writeMessages(w, req.Topic, req.Partition, f.Messages, req.Encoding, &f.HighWatermark, &f.LogStartOffset)
+	return nil
+}
+
+// handleOffsets: GET /v1/offsets, a partition's earliest, latest or first
+// offset at a time.
+func (s *server) handleOffsets(w http.ResponseWriter, q *request) error {
+	var p api.OffsetsParams
+	if err := q.decode(&p); err != nil {
+		return err
+	}
+	req, err := p.Request()
+	if err != nil {
+		return err
+	}
+	if req.Partition == nil {
+		return logq.Errorf(logq.EInvalid, "partition is required")
+	}
+	o, err := s.broker.listOffsets(q.Context(), req.Topic, *req.Partition, req.At)
+	if err != nil {
+		return err
+	}
+	ans := api.BrokerOffsetsAnswer{Status: api.StatusSuccess, Topic: req.Topic, PartitionOffset: api.PartitionOffset{
+		Partition: *req.Partition, Offset: o.Offset, LogStartOffset: o.LogStartOffset, HighWatermark: o.HighWatermark}}
+	if !o.Timestamp.IsZero() {
+		ms := o.Timestamp.UnixMilli()
+		ans.Timestamp = &ms
+	}
+	writeJSON(w, http.StatusOK, ans)
 	return nil
 }
 

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/kafka"
 	"github.com/logq/logq/projection"
@@ -192,37 +191,25 @@ func (a *kafkaAdapter) InitProducerID(context.Context) (int64, error) {
 	return n, nil
 }
 
-// text converts a record's bytes to today's text messages.
-func text(field string, b []byte) (string, error) {
-	if !utf8.Valid(b) || strings.IndexByte(string(b), 0) >= 0 {
-		return "", logq.Errorf(logq.EInvalid, "record %s is not UTF-8 text without NUL bytes: this logq stores text messages for now", field)
-	}
-	return string(b), nil
-}
-
-func (a *kafkaAdapter) Produce(ctx context.Context, topic string, partition int32, records []kafka.Record, _ kafka.Producer) (int64, time.Time, error) {
+func (a *kafkaAdapter) Produce(ctx context.Context, topic string, partition int32, records []kafka.Record, prod kafka.Producer) (int64, time.Time, error) {
 	msgs := make([]message, len(records))
 	for i, r := range records {
-		if len(r.Headers) > 0 {
-			return 0, time.Time{}, logq.Errorf(logq.EInvalid, "record headers are not stored by this logq yet")
-		}
 		if len(r.Value) > a.b.cfg.MaxMessageBytes {
 			return 0, time.Time{}, logq.Errorf(logq.ETooLarge, "record of %d bytes over the limit of %d", len(r.Value), a.b.cfg.MaxMessageBytes)
 		}
-		v, err := text("value", r.Value)
-		if err != nil {
-			return 0, time.Time{}, err
+		msgs[i] = message{ProducerID: max(prod.ID, 0), Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+		if msgs[i].Value == nil {
+			msgs[i].Value = []byte{} // a null value is stored empty: logq has no tombstones (no compaction)
 		}
-		msgs[i].Payload = v
-		if r.Key != nil {
-			k, err := text("key", r.Key)
-			if err != nil {
-				return 0, time.Time{}, err
-			}
-			msgs[i].Key = &k
+		for _, h := range r.Headers {
+			msgs[i].Headers = append(msgs[i].Headers, storage.Header{Key: h.Key, Value: h.Value})
 		}
 	}
-	base, err := a.b.append(ctx, topic, int(partition), msgs)
+	var idem *storage.Idempotence
+	if prod.ID >= 0 {
+		idem = &storage.Idempotence{ProducerID: prod.ID, Epoch: int64(prod.Epoch), BaseSequence: int64(prod.BaseSequence)}
+	}
+	base, _, err := a.b.appendIdem(ctx, topic, int(partition), msgs, idem)
 	if err != nil {
 		return 0, time.Time{}, err
 	}
@@ -231,100 +218,46 @@ func (a *kafkaAdapter) Produce(ctx context.Context, topic string, partition int3
 
 func (a *kafkaAdapter) Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int, wait time.Duration) (kafka.FetchResult, error) {
 	b := a.b
-	p, err := b.servedPartition(topic, int(partition))
+	f, err := b.fetch(ctx, topic, int(partition), offset, b.cfg.MaxReadMessages, min(maxBytes, b.cfg.MaxReadBytes), wait)
+	res := kafka.FetchResult{HighWatermark: f.HighWatermark, LogStartOffset: f.LogStartOffset}
 	if err != nil {
-		return kafka.FetchResult{}, err
+		return res, err
 	}
-	var deadline <-chan time.Time
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		deadline = t.C
+	res.Records = make([]kafka.StoredRecord, len(f.Messages))
+	for i, m := range f.Messages {
+		r := kafka.StoredRecord{Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
+		for _, h := range m.Headers {
+			r.Headers = append(r.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+		}
+		res.Records[i] = r
 	}
-	for {
-		appended := p.appendedChan() // before reading: no wake-up is lost
-		hw := p.hw.Load()
-		res := kafka.FetchResult{HighWatermark: hw}
-		if offset < 0 || offset > hw {
-			return res, logq.Errorf(logq.EInvalid, "offset %d outside 0..%d", offset, hw)
-		}
-		if offset < hw {
-			msgs, err := b.store.Read(ctx, topic, int(partition), offset, b.cfg.MaxReadMessages, min(maxBytes, b.cfg.MaxReadBytes))
-			if err != nil {
-				return kafka.FetchResult{}, err
-			}
-			for _, m := range msgs {
-				r := kafka.StoredRecord{Offset: m.Offset, Value: []byte(m.Payload), Timestamp: m.ProducedAt}
-				if m.Key != nil {
-					r.Key = []byte(*m.Key)
-				}
-				res.Records = append(res.Records, r)
-			}
-			if n := len(msgs); n > 0 {
-				res.HighWatermark = max(hw, msgs[n-1].Offset+1)
-				return res, nil
-			}
-		}
-		if deadline == nil {
-			return res, nil
-		}
-		select {
-		case <-appended:
-			if err := p.stopped(); err != nil {
-				return res, err
-			}
-		case <-deadline:
-			deadline = nil
-		case <-b.closing:
-			deadline = nil
-		case <-ctx.Done():
-			return res, ctx.Err()
-		}
-	}
+	return res, nil
 }
 
-// ListOffset finds a timestamp's offset by binary search over the
-// partition's append times (which grow with the offsets: one commit order).
+// ListOffset answers from the store's ListOffsets (earliest is the log
+// start offset, latest the high watermark, a timestamp the first record at
+// or after it by record timestamp).
 func (a *kafkaAdapter) ListOffset(ctx context.Context, topic string, partition int32, ts int64) (int64, int64, error) {
-	b := a.b
-	p, err := b.servedPartition(topic, int(partition))
-	if err != nil {
-		return 0, 0, err
-	}
-	hw := p.hw.Load()
+	at := ts
 	switch {
 	case ts == kafka.ListEarliest:
-		return 0, -1, nil
+		at = storage.OffsetEarliest
 	case ts == kafka.ListLatest:
-		return hw, -1, nil
+		at = storage.OffsetLatest
 	case ts < 0:
 		return 0, 0, logq.Errorf(logq.EInvalid, "timestamp %d", ts)
 	}
-	lo, hi := int64(0), hw // the answer is in [lo, hi]
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		msgs, err := b.store.Read(ctx, topic, int(partition), mid, 1, 1)
-		if err != nil {
-			return 0, 0, err
-		}
-		if len(msgs) == 0 {
-			hi = mid
-			continue
-		}
-		if msgs[0].ProducedAt.UnixMilli() >= ts {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
+	lo, err := a.b.listOffsets(ctx, topic, int(partition), at)
+	if err != nil {
+		return 0, 0, err
 	}
-	if lo >= hw {
-		return hw, -1, nil
+	if ts < 0 {
+		return lo.Offset, -1, nil
 	}
-	msgs, err := b.store.Read(ctx, topic, int(partition), lo, 1, 1)
-	if err != nil || len(msgs) == 0 {
-		return hw, -1, err
+	if lo.Offset < 0 { // no record at or after ts: the high watermark, as Kafka answers
+		return lo.HighWatermark, -1, nil
 	}
-	return lo, msgs[0].ProducedAt.UnixMilli(), nil
+	return lo.Offset, lo.Timestamp.UnixMilli(), nil
 }
 
 // listenKafka opens the Kafka listener of cfg (none without KafkaAddr).

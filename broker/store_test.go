@@ -29,7 +29,7 @@ func newTestStore(t testing.TB) testStore {
 func msgsOf(producer int64, payloads ...string) []message {
 	out := make([]message, len(payloads))
 	for i, p := range payloads {
-		out[i] = message{ProducerID: producer, Payload: p}
+		out[i] = message{ProducerID: producer, Value: []byte(p)}
 	}
 	return out
 }

@@ -20,13 +20,16 @@ const (
 	maxWaitLimit = 30 * time.Second
 )
 
-// Message is a consumed message.
+// Message is a consumed (or fetched) message. Key and Value hold its
+// bytes, whatever their encoding on the wire (records.go).
 type Message struct {
-	Topic     string `json:"topic"`
-	Partition int    `json:"partition"`
-	Offset    int64  `json:"offset"`
-	Key       string `json:"key,omitempty"`
-	Value     string `json:"message"`
+	Topic     string    `json:"topic"`
+	Partition int       `json:"partition"`
+	Offset    int64     `json:"offset"`
+	Key       string    `json:"key,omitempty"`
+	Value     string    `json:"message"`
+	Headers   []Header  `json:"headers,omitempty"`
+	Timestamp time.Time `json:"timestamp"` // the producer's, or the append's
 }
 
 // ConsumerConfig configures a Consumer. The zero value registers a new
@@ -155,17 +158,16 @@ func (c *Consumer) poll(ctx context.Context, max int, wait time.Duration) ([]Mes
 	}
 	msgs := make([]Message, len(out.Messages))
 	for i, m := range out.Messages {
-		msgs[i] = c.message(m.Partition, m.Offset, m.Message, m.Key)
+		msgs[i] = Message{Topic: c.topic, Partition: m.Partition, Offset: m.Offset}
+		msgs[i].fromWire(m.Encoding, m.Message, m.Key, m.Headers, m.Timestamp)
 	}
 	return msgs, nil
 }
 
-// message is one delivered message as the client hands it out.
-func (c *Consumer) message(partition int, offset int64, value string, key *string) Message {
-	m := Message{Topic: c.topic, Partition: partition, Offset: offset, Value: value}
-	if key != nil {
-		m.Key = *key
-	}
+// message is one message of a broker's answer as the client hands it out.
+func (c *Consumer) message(partition int, sm api.StoredMessage) Message {
+	m := Message{Topic: c.topic, Partition: partition, Offset: sm.Offset}
+	m.fromWire(sm.Encoding, sm.Message, sm.Key, sm.Headers, sm.Timestamp)
 	return m
 }
 

@@ -107,7 +107,7 @@ func (c *Consumer) fetchDirect(ctx context.Context, part PartitionInfo, max int)
 	}
 	out := make([]Message, len(ans.Messages))
 	for i, m := range ans.Messages {
-		out[i] = c.message(part.Partition, m.Offset, m.Message, m.Key)
+		out[i] = c.message(part.Partition, m)
 	}
 	return out, nil
 }

@@ -25,16 +25,22 @@ const (
 	DefaultBatchBytes = 1 << 20
 )
 
-// Record is a message to produce.
+// Record is a message to produce. Key and Value hold any bytes (see
+// Header: Go strings are bytes).
 type Record struct {
 	// Key, when set and Partition is nil, picks the partition: the FNV-1a
 	// hash of the key modulo the partition count. Records with one key
-	// therefore stay in order in one partition.
+	// therefore stay in order in one partition. "" is no key.
 	Key string
 	// Value is the message.
 	Value string
 	// Partition, when non-nil, is the partition to write to.
 	Partition *int
+	// Headers travel with the record.
+	Headers []Header
+	// Timestamp is the record's time (zero: the broker's time of the
+	// append), kept to the millisecond.
+	Timestamp time.Time
 }
 
 // Partition returns a pointer to n, for Record.Partition and the
@@ -115,6 +121,19 @@ type ProducerConfig struct {
 	// the managers keep showing it active (default 15 s; negative: never).
 	// Close stops the heartbeats.
 	HeartbeatInterval time.Duration
+	// NotIdempotent turns idempotence off. By default a producer is
+	// idempotent: each batch for a partition carries the producer's epoch
+	// and the sequence of its first record there, so a batch resent after
+	// a lost answer goes to the same partition with the same sequence and
+	// is stored once (the server answers the original offsets). A
+	// keyless record's partition is chosen once, when it is first sent.
+	// A producer reusing an ID is idempotent only with Epoch set.
+	NotIdempotent bool
+	// Epoch is the producer epoch (0…32767) of a producer reusing an ID:
+	// it must be higher than the epoch of any earlier producer with that
+	// ID (which is then refused, producer_fenced). New producers start at
+	// 0 and leave it unset.
+	Epoch int64
 }
 
 // Producer sends records to one topic in batches. It is safe for concurrent
@@ -144,6 +163,8 @@ type Producer struct {
 	routed atomic.Int64 // unix nanoseconds when routes was fetched
 
 	hb *idleHeartbeat
+
+	idem *idemState // nil: not idempotent (idempotent.go)
 }
 
 type pending struct {
@@ -185,6 +206,9 @@ func (c *Client) NewProducer(ctx context.Context, topic string, cfg ProducerConf
 	p.budget = c.produceBudget(ctx)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.hb = newIdleHeartbeat(c, "producer", id, cfg.HeartbeatInterval)
+	if !cfg.NotIdempotent && (cfg.ID == 0 || cfg.Epoch > 0) {
+		p.idem = &idemState{epoch: cfg.Epoch, next: map[int]int64{}}
+	}
 	go p.loop()
 	return p, nil
 }
@@ -294,6 +318,9 @@ func (p *Producer) loop() {
 		}
 		batch = append(batch, m)
 		bytes += len(m.rec.Value) + len(m.rec.Key) + 32
+		for _, h := range m.rec.Headers {
+			bytes += len(h.Key) + len(h.Value)
+		}
 		if len(batch) >= p.cfg.BatchSize || bytes >= p.cfg.BatchBytes {
 			send()
 		} else if len(batch) == 1 && p.cfg.Linger > 0 {
@@ -335,6 +362,10 @@ func (p *Producer) loop() {
 
 // send delivers one batch and completes its futures.
 func (p *Producer) send(batch []*pending) {
+	if p.idem != nil {
+		p.sendIdempotent(batch)
+		return
+	}
 	if p.cfg.Direct {
 		p.sendDirect(batch)
 		return
@@ -404,7 +435,8 @@ func (p *Producer) sendManager(batch []*pending) {
 	for attempt := 0; len(batch) > 0; attempt++ {
 		items := make([]api.Record, len(batch))
 		for i, m := range batch {
-			items[i] = api.Record{Message: m.rec.Value, Key: optKey(m.rec.Key), Partition: m.rec.Partition}
+			items[i] = api.Record{Partition: m.rec.Partition}
+			items[i].Message, items[i].Key, items[i].Headers, items[i].Encoding, items[i].Timestamp = wireRecord(m.rec)
 		}
 		body := api.ProduceBatchRequest{Topic: p.topic, ProducerID: p.id, Messages: items}
 		var out api.ProduceBatchAnswer
@@ -543,7 +575,8 @@ func (p *Producer) appendTo(part PartitionInfo, ms []*pending) error {
 	}
 	items := make([]api.AppendMessage, len(ms))
 	for i, m := range ms {
-		items[i] = api.AppendMessage{ProducerID: p.id, Key: optKey(m.rec.Key), Message: m.rec.Value}
+		items[i] = api.AppendMessage{ProducerID: p.id}
+		items[i].Message, items[i].Key, items[i].Headers, items[i].Encoding, items[i].Timestamp = wireRecord(m.rec)
 	}
 	body := api.AppendRequest{Topic: p.topic, Partition: part.Partition, Messages: items}
 	var out api.AppendAnswer

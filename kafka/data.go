@@ -221,7 +221,7 @@ func (h *handler) fetch(req *kmsg.FetchRequest) *kmsg.FetchResponse {
 			recs = recs[:len(recs)-1]
 		}
 		if len(recs) > 0 {
-			rp.RecordBatches = appendBatch(nil, recs, true)
+			rp.RecordBatches = appendBatch(nil, recs, false) // CreateTime: the record timestamps are the producers'
 			total += recordBytes(recs)
 		}
 	}

@@ -138,6 +138,12 @@ func errorCode(err error) int16 {
 		return kerr.NotController.Code
 	case logq.EInvalid:
 		return kerr.InvalidRequest.Code
+	case logq.EOutOfOrderSequence:
+		return kerr.OutOfOrderSequenceNumber.Code
+	case logq.EProducerFenced:
+		return kerr.InvalidProducerEpoch.Code
+	case logq.EOffsetOutOfRange:
+		return kerr.OffsetOutOfRange.Code
 	case ERebalanceInProgress:
 		return kerr.RebalanceInProgress.Code
 	case EIllegalGeneration:

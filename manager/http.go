@@ -82,6 +82,10 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "GET", "/consumer/consume_batch", routed(m.router.ConsumeBatch))
 	m.handle(r, "POST", "/consumer/consume_batch", routed(m.router.ConsumeBatch))
 	m.handle(r, "GET", "/size", routed(m.router.Size))
+	// Records helper (issue 13): fetch and list offsets, moving nothing.
+	m.handle(r, "GET", "/consumer/fetch", routed(m.router.Fetch))
+	m.handle(r, "POST", "/consumer/fetch", routed(m.router.Fetch))
+	m.handle(r, "GET", "/offsets", routed(m.router.Offsets))
 
 	metricsHandler := m.metrics.handler()
 	r.Handle("GET", "/metrics", func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -72,16 +73,29 @@ func (rt *Router) consumeParams(r *http.Request, op api.ConsumeOp) (api.ConsumeR
 	return req, topic, parts, err
 }
 
-// fetch consumes up to max messages of one partition for a consumer.
-func (rt *Router) fetch(ctx context.Context, topic string, partition int, consumerID int64, max int, wait time.Duration) ([]api.StoredMessage, error) {
+// fetch consumes up to max messages of one partition for a consumer. A
+// non-zero deadline bounds it: the broker moves nothing after it, and the
+// answer is awaited only a grace period longer (a partition whose broker
+// is stopped is given up on, losing nothing).
+func (rt *Router) fetch(ctx context.Context, topic string, partition int, consumerID int64, max int, wait time.Duration, deadline time.Time, encoding string) ([]api.StoredMessage, error) {
 	var ans api.MessagesAnswer
+	req := api.BrokerConsumeRequest{Topic: topic, Partition: partition, ConsumerID: consumerID, Max: max, WaitMS: wait.Milliseconds(), Encoding: encoding}
+	if !deadline.IsZero() {
+		req.DeadlineMS = deadline.UnixMilli()
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(consumeGrace))
+		defer cancel()
+	}
 	err := rt.onPartition(ctx, topic, partition, func(o Owner, seq int64) error {
-		return rt.CallBroker(ctx, o, seq, "consume", "POST", "/v1/consume", nil, api.BrokerConsumeRequest{
-			Topic: topic, Partition: partition, ConsumerID: consumerID, Max: max, WaitMS: wait.Milliseconds(),
-		}, &ans, wait)
+		return rt.CallBroker(ctx, o, seq, "consume", "POST", "/v1/consume", nil, req, &ans, wait)
 	})
 	return ans.Messages, err
 }
+
+// consumeGrace is how much longer than a consume's deadline the router
+// waits for its answer: a consume that reached storage just before the
+// deadline has this long to answer before its records are given up on.
+const consumeGrace = time.Second
 
 // retryable reports whether a partition's failure should let a consume go
 // on with the consumer's other partitions.
@@ -93,33 +107,128 @@ func retryable(err error) bool {
 	return false
 }
 
-// consumeRound asks the consumer's partitions in turn, starting with the
-// next in its rotation, for up to max messages in all, without waiting.
+// consumeRound asks the consumer's partitions, starting with the next in
+// its rotation, for up to max messages in all, without waiting. With
+// several partitions it first asks every one, concurrently and each
+// bounded by PartitionTimeout, what is left for the consumer there (GET
+// /v1/size, which moves nothing): a partition whose broker is slow or
+// stopped is skipped this time (named in skipped) and nothing of it moves.
+// It then consumes, concurrently, from the partitions that answered and
+// have records, each asked for its share of max (together never more than
+// max: what a consume moved past is answered), waiting for them as long as
+// for any broker request; each consume carries a deadline after which its
+// broker moves nothing, so one that answers too late loses nothing.
 // answered reports whether any partition answered; err is the first
 // retryable failure.
-func (rt *Router) consumeRound(ctx context.Context, topic string, parts []int, consumerID int64, max int) (out []polled, answered bool, err error) {
+func (rt *Router) consumeRound(ctx context.Context, topic string, parts []int, req api.ConsumeRequest) (out []polled, skipped []int, answered bool, err error) {
+	consumerID, max := req.ConsumerID, req.Max
 	start := int(rt.counter("c/"+strconv.FormatInt(consumerID, 10)).Add(1) - 1)
+	order := make([]int, len(parts))
 	for i := range parts {
-		if len(out) >= max {
+		order[i] = parts[(start+i)%len(parts)]
+	}
+	if len(parts) == 1 {
+		msgs, ferr := rt.fetch(ctx, topic, order[0], consumerID, max, 0, time.Time{}, req.Encoding)
+		if ferr != nil {
+			return nil, nil, false, ferr
+		}
+		for _, msg := range msgs {
+			out = append(out, polled{partition: order[0], msg: msg})
+		}
+		return out, nil, true, nil
+	}
+
+	// What is left where, moving nothing.
+	left := make([]int64, len(order))
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for i, partition := range order {
+		wg.Go(func() { left[i], errs[i] = rt.sizeOf(ctx, topic, partition, consumerID, rt.cfg.PartitionTimeout) })
+	}
+	wg.Wait()
+	var ready []int // indexes into order, in rotation
+	for i, e := range errs {
+		switch {
+		case e == nil:
+			answered = true
+			if left[i] > 0 {
+				ready = append(ready, i)
+			}
+		case !retryable(e):
+			return nil, nil, false, e
+		default:
+			skipped = append(skipped, order[i])
+			if err == nil {
+				err = e
+			}
+		}
+	}
+	if len(ready) > max {
+		ready = ready[:max]
+	}
+	if len(ready) == 0 {
+		return nil, skipped, answered, err
+	}
+
+	// Consume: each its share of max, no more than it has.
+	shares := make([]int, len(ready))
+	budget := max
+	for budget > 0 {
+		given := 0
+		for j, i := range ready {
+			if budget > 0 && int64(shares[j]) < left[i] {
+				shares[j]++
+				budget--
+				given++
+			}
+		}
+		if given == 0 {
 			break
 		}
-		partition := parts[(start+i)%len(parts)]
-		msgs, ferr := rt.fetch(ctx, topic, partition, consumerID, max-len(out), 0)
-		if ferr != nil {
-			if !retryable(ferr) {
-				return out, answered, ferr
+	}
+	type answer struct {
+		msgs []api.StoredMessage
+		err  error
+	}
+	answers := make([]answer, len(ready))
+	deadline := time.Now().Add(rt.cfg.BrokerTimeout)
+	for j, i := range ready {
+		wg.Go(func() {
+			msgs, err := rt.fetch(ctx, topic, order[i], consumerID, shares[j], 0, deadline, req.Encoding)
+			answers[j] = answer{msgs, err}
+		})
+	}
+	wg.Wait()
+	for j, a := range answers {
+		partition := order[ready[j]]
+		if a.err != nil {
+			if !retryable(a.err) {
+				return out, skipped, answered, a.err
 			}
+			skipped = append(skipped, partition)
 			if err == nil {
-				err = ferr
+				err = a.err
 			}
 			continue
 		}
-		answered = true
-		for _, msg := range msgs {
+		for _, msg := range a.msgs {
 			out = append(out, polled{partition: partition, msg: msg})
 		}
 	}
-	return out, answered, err
+	return out, skipped, answered, err
+}
+
+// sizeOf asks a partition's broker what is left there for a consumer,
+// bounded by bound.
+func (rt *Router) sizeOf(ctx context.Context, topic string, partition int, consumerID int64, bound time.Duration) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	var ans api.BrokerSizeAnswer
+	err := rt.onPartition(ctx, topic, partition, func(o Owner, seq int64) error {
+		q := api.BrokerConsumeRequest{Topic: topic, Partition: partition, ConsumerID: consumerID}.Query()
+		return rt.CallBroker(ctx, o, seq, "size", "GET", "/v1/size", q, nil, &ans, 0)
+	})
+	return ans.Size, err
 }
 
 type polled struct {
@@ -135,15 +244,16 @@ func (rt *Router) Consume(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	got, err := rt.poll(r.Context(), topic, parts, req)
+	got, skipped, err := rt.poll(r.Context(), topic, parts, req)
 	if err != nil {
 		return nil, err
 	}
 	if len(got) == 0 {
-		return api.ConsumeAnswer{Status: api.StatusSuccess}, nil
+		return api.ConsumeAnswer{Status: api.StatusSuccess, Skipped: skipped}, nil
 	}
 	g := got[0]
-	return api.ConsumeAnswer{Status: api.StatusSuccess, Message: &g.msg.Message, Partition: &g.partition, Offset: &g.msg.Offset, Key: g.msg.Key}, nil
+	return api.ConsumeAnswer{Status: api.StatusSuccess, Message: &g.msg.Message, Partition: &g.partition, Offset: &g.msg.Offset, Key: g.msg.Key,
+		Encoding: g.msg.Encoding, Headers: g.msg.Headers, Timestamp: &g.msg.Timestamp, Skipped: skipped}, nil
 }
 
 // ConsumeBatch is GET or POST /consumer/consume_batch: up to max messages,
@@ -153,50 +263,74 @@ func (rt *Router) ConsumeBatch(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	got, err := rt.poll(r.Context(), topic, parts, req)
+	got, skipped, err := rt.poll(r.Context(), topic, parts, req)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]api.BatchMessage, len(got))
 	for i, g := range got {
-		out[i] = api.BatchMessage{Topic: topic, Partition: g.partition, Offset: g.msg.Offset, Message: g.msg.Message, Key: g.msg.Key}
+		out[i] = batchMessage(topic, g.partition, g.msg)
 	}
-	return api.ConsumeBatchAnswer{Status: api.StatusSuccess, Messages: out}, nil
+	return api.ConsumeBatchAnswer{Status: api.StatusSuccess, Messages: out, Skipped: skipped}, nil
+}
+
+func batchMessage(topic string, partition int, m api.StoredMessage) api.BatchMessage {
+	return api.BatchMessage{Topic: topic, Partition: partition, Offset: m.Offset, Message: m.Message, Key: m.Key,
+		Encoding: m.Encoding, Headers: m.Headers, Timestamp: m.Timestamp}
 }
 
 // poll consumes up to req.Max messages of the consumer's partitions: a
 // round over all of them, then, while there are none, long polls until
 // req.WaitMS has passed. An error is returned only when no partition
-// answered.
-func (rt *Router) poll(ctx context.Context, topic string, parts []int, req api.ConsumeRequest) ([]polled, error) {
+// answered; skipped names the partitions the last round skipped.
+func (rt *Router) poll(ctx context.Context, topic string, parts []int, req api.ConsumeRequest) ([]polled, []int, error) {
 	consumerID, max := req.ConsumerID, req.Max
 	deadline := time.Now().Add(time.Duration(req.WaitMS) * time.Millisecond)
 	for {
-		got, answered, err := rt.consumeRound(ctx, topic, parts, consumerID, max)
+		got, skipped, answered, err := rt.consumeRound(ctx, topic, parts, req)
 		if len(got) > 0 {
-			return got, nil
+			return got, skipped, nil
 		}
 		if !answered && err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		left := time.Until(deadline)
 		if left < time.Millisecond || ctx.Err() != nil {
-			return nil, nil
+			return nil, skipped, nil
 		}
 		// Long-poll one partition: all of the wait when there is only one,
 		// a slice of it otherwise so the others are asked again soon.
 		if len(parts) > 1 {
 			left = min(left, multiPartitionPoll)
 		}
-		partition := parts[int(rt.counter("c/"+strconv.FormatInt(consumerID, 10)).Add(1)-1)%len(parts)]
-		msgs, ferr := rt.fetch(ctx, topic, partition, consumerID, max, left)
+		partition := healthy(parts, skipped, int(rt.counter("c/"+strconv.FormatInt(consumerID, 10)).Add(1)-1))
+		var until time.Time
+		if len(parts) > 1 {
+			until = time.Now().Add(left + rt.cfg.BrokerTimeout) // when the call gives up anyway
+		}
+		msgs, ferr := rt.fetch(ctx, topic, partition, consumerID, max, left, until, req.Encoding)
 		for _, msg := range msgs {
 			got = append(got, polled{partition: partition, msg: msg})
 		}
 		if len(got) > 0 || ferr != nil {
-			return got, nil // a failing broker ends the wait rather than spin
+			return got, skipped, nil // a failing broker ends the wait rather than spin
 		}
 	}
+}
+
+// healthy picks the n-th partition in rotation among those not skipped
+// (among all when every one was).
+func healthy(parts, skipped []int, n int) int {
+	var ok []int
+	for _, p := range parts {
+		if !slices.Contains(skipped, p) {
+			ok = append(ok, p)
+		}
+	}
+	if len(ok) == 0 {
+		ok = parts
+	}
+	return ok[n%len(ok)]
 }
 
 // Size is GET /size: the consumer's unread messages, in all and per

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"net/http"
 	"sync"
 
@@ -55,15 +56,44 @@ func (rt *Router) Produce(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	partition, err := pt.Pick(req.Partition, req.Key)
+	partition, err := pt.Pick(req.Partition, api.PickKey(req.Encoding, req.Key))
 	if err != nil {
 		return nil, err
 	}
-	base, err := rt.appendTo(r.Context(), pt.Topic, partition, []api.AppendMessage{{ProducerID: req.ProducerID, Key: req.Key, Message: req.Message}})
+	msgs := []api.AppendMessage{{ProducerID: req.ProducerID, Key: req.Key, Message: req.Message,
+		Encoding: req.Encoding, Headers: req.Headers, Timestamp: req.Timestamp}}
+	var (
+		base int64
+		dup  bool
+	)
+	if req.Sequence != nil {
+		base, dup, err = rt.appendIdempotent(r.Context(), pt.Topic, partition, *req.ProducerEpoch, *req.Sequence, msgs)
+	} else {
+		base, err = rt.appendTo(r.Context(), pt.Topic, partition, msgs)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return api.ProduceAnswer{Status: api.StatusSuccess, Partition: partition, Offset: base}, nil
+	return api.ProduceAnswer{Status: api.StatusSuccess, Partition: partition, Offset: base, Duplicate: dup}, nil
+}
+
+// appendIdempotent sends an idempotent append alone (never coalesced with
+// others: its sequence numbers exactly its messages).
+func (rt *Router) appendIdempotent(ctx context.Context, topic string, partition int, epoch, seq int64, msgs []api.AppendMessage) (int64, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, rt.cfg.BrokerTimeout+rt.cfg.MinSeqWait)
+	defer cancel()
+	var ans api.AppendAnswer
+	err := rt.onPartition(ctx, topic, partition, func(o Owner, ms int64) error {
+		return rt.CallBroker(ctx, o, ms, "append", "POST", "/v1/append", nil,
+			api.AppendRequest{Topic: topic, Partition: partition, ProducerEpoch: &epoch, Sequence: &seq, Messages: msgs}, &ans, 0)
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	if ans.Count != len(msgs) {
+		return 0, false, logq.Errorf(logq.EUnavailable, "broker acknowledged %d of %d messages; retry", ans.Count, len(msgs))
+	}
+	return ans.BaseOffset, ans.Duplicate, nil
 }
 
 // ProduceBatch is POST /producer/produce_batch: every message's partition
@@ -90,8 +120,9 @@ func (rt *Router) ProduceBatch(r *http.Request) (any, error) {
 	results := make([]api.BatchResult, n)
 	groups := map[int][]int{} // partition → indexes into msgs, in order
 	for i, rec := range req.Messages {
-		msgs[i] = api.AppendMessage{ProducerID: req.ProducerID, Key: rec.Key, Message: rec.Message}
-		parts[i], err = pt.Pick(rec.Partition, rec.Key)
+		msgs[i] = api.AppendMessage{ProducerID: req.ProducerID, Key: rec.Key, Message: rec.Message,
+			Encoding: rec.Encoding, Headers: rec.Headers, Timestamp: rec.Timestamp}
+		parts[i], err = pt.Pick(rec.Partition, api.PickKey(rec.Encoding, rec.Key))
 		switch {
 		case err == nil:
 			groups[parts[i]] = append(groups[parts[i]], i)
@@ -102,6 +133,9 @@ func (rt *Router) ProduceBatch(r *http.Request) (any, error) {
 		}
 	}
 
+	if req.Sequence != nil {
+		return rt.produceIdempotent(r.Context(), pt.Topic, req, msgs, groups, results)
+	}
 	var wg sync.WaitGroup
 	for partition, idx := range groups {
 		wg.Go(func() {
@@ -136,4 +170,31 @@ func (rt *Router) ProduceBatch(r *http.Request) (any, error) {
 		return nil, &logq.Error{Code: first.Code, Message: first.Message}
 	}
 	return api.ProduceBatchAnswer{Status: api.StatusSuccess, Results: results}, nil
+}
+
+// produceIdempotent is an idempotent produce_batch: every message goes to
+// one partition (else 400, before anything is sent), as one append
+// numbered from the batch's sequence.
+func (rt *Router) produceIdempotent(ctx context.Context, topic string, req api.ProduceBatchRequest, msgs []api.AppendMessage, groups map[int][]int, results []api.BatchResult) (any, error) {
+	for _, res := range results {
+		if res.Error != nil {
+			return nil, &logq.Error{Code: res.Error.Code, Message: res.Error.Message}
+		}
+	}
+	if len(groups) != 1 {
+		return nil, logq.Errorf(logq.EInvalid, "an idempotent produce_batch (sequence) goes to one partition: give partition, or one key, or register the producer for a partition")
+	}
+	var partition int
+	for p := range groups {
+		partition = p
+	}
+	base, dup, err := rt.appendIdempotent(ctx, topic, partition, *req.ProducerEpoch, *req.Sequence, msgs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range results {
+		part, off := partition, base+int64(i)
+		results[i].Partition, results[i].Offset = &part, &off
+	}
+	return api.ProduceBatchAnswer{Status: api.StatusSuccess, Results: results, Duplicate: dup}, nil
 }

@@ -46,6 +46,11 @@ type Config struct {
 	// MaxBatchMessages the messages of one produce_batch.
 	MaxMessageBytes  int
 	MaxBatchMessages int
+	// PartitionTimeout bounds each partition's part of a whole-topic
+	// consume or fetch (they are asked concurrently): a partition whose
+	// broker is slow or stopped is skipped this time, and its position not
+	// moved. Default: min(BrokerTimeout, 2s).
+	PartitionTimeout time.Duration
 }
 
 // Router routes data-plane requests to the owning brokers.
@@ -63,6 +68,12 @@ func New(cfg Config) *Router {
 	}
 	if cfg.Observe == nil {
 		cfg.Observe = func(string, string) {}
+	}
+	if cfg.PartitionTimeout <= 0 {
+		cfg.PartitionTimeout = 2 * time.Second
+		if cfg.BrokerTimeout > 0 {
+			cfg.PartitionTimeout = min(cfg.BrokerTimeout, cfg.PartitionTimeout)
+		}
 	}
 	return &Router{cfg: cfg}
 }

@@ -122,12 +122,12 @@ func TestMigrateUpgradesV0(t *testing.T) {
 	if _, err := old.Exec(ctx, data); err != nil {
 		t.Fatal(err)
 	}
-	before := tableContents(t, old)
+	before := tableContents(t, old, v0Rows)
 
 	if err := pg.Migrate(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if got := tableContents(t, old); got != before {
+	if got := tableContents(t, old, currentRows); got != before {
 		t.Fatalf("data changed by the migration:\nbefore:\n%s\nafter:\n%s", before, got)
 	}
 	if got, want := appliedVersions(t, old), allMigrations(t); strings.Join(got, ",") != strings.Join(want, ",") {
@@ -139,7 +139,7 @@ func TestMigrateUpgradesV0(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, want := schemaDump(t, old), schemaDump(t, fresh)
-	for _, line := range []string{"column messages.payload text", "index CREATE UNIQUE INDEX messages_pkey", "trigger CREATE TRIGGER logq_events_notify",
+	for _, line := range []string{"column messages.value bytea", "index CREATE UNIQUE INDEX messages_pkey", "trigger CREATE TRIGGER logq_events_notify",
 		"function logq_events_notify", "publication logq_events public.events", "constraint events events_seq_check CHECK ((seq > 0))"} {
 		if !strings.Contains(want, line) {
 			t.Fatalf("the schema dump misses %q:\n%s", line, want)
@@ -165,17 +165,33 @@ func TestMigrateUpgradesV0(t *testing.T) {
 	}
 }
 
-// tableContents renders every row of the v0 tables.
-func tableContents(t testing.TB, db *pgxpool.Pool) string {
+// v0Rows and currentRows render the rows of the v0 tables whose columns
+// migrations changed, as the v0 schema held them: migration 2 made
+// messages' text columns bytea (and added headers and ts, ts = produced_at
+// for the rows it found) and gave partitions a log start offset (0).
+var (
+	v0Rows = map[string]string{
+		"messages":   `SELECT (topic, partition, "offset", produced_at, producer_id, key, payload)::text FROM messages`,
+		"partitions": `SELECT (topic, partition, epoch, owner, next_offset)::text FROM partitions`,
+	}
+	currentRows = map[string]string{
+		"messages": `SELECT (topic, partition, "offset", produced_at, producer_id, convert_from(key, 'UTF8'), convert_from(value, 'UTF8'))::text
+			FROM messages WHERE ts = produced_at AND headers IS NULL`,
+		"partitions": `SELECT (topic, partition, epoch, owner, next_offset)::text FROM partitions WHERE log_start_offset = 0`,
+	}
+)
+
+// tableContents renders every row of the v0 tables (by the queries of
+// render, for the tables it names).
+func tableContents(t testing.TB, db *pgxpool.Pool, render map[string]string) string {
 	t.Helper()
 	var b strings.Builder
 	for _, table := range []string{"events", "writer_lease", "snapshots", "partitions", "messages", "consumer_offsets"} {
-		row := "t::text"
-		if table == "partitions" {
-			// The v0 columns: later migrations add some (log_start_offset).
-			row = "(t.topic, t.partition, t.epoch, t.owner, t.next_offset)::text"
+		q, ok := render[table]
+		if !ok {
+			q = `SELECT t::text FROM ` + table + ` t`
 		}
-		rows, err := db.Query(testCtx(t), `SELECT `+row+` FROM `+table+` t ORDER BY 1`)
+		rows, err := db.Query(testCtx(t), q+` ORDER BY 1`)
 		if err != nil {
 			t.Fatal(err)
 		}

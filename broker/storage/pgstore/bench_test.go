@@ -24,8 +24,8 @@ func BenchmarkScanMessages(b *testing.B) {
 	if _, err := New(db).Claim(ctx, "t", 0, 1, 1); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.Exec(ctx, `INSERT INTO messages (topic, partition, "offset", produced_at, producer_id, key, payload)
-		SELECT 't', 0, i, now(), 1, NULL, $1 FROM generate_series(0, $2 - 1) i`, strings.Repeat("x", 100), n); err != nil {
+	if _, err := db.Exec(ctx, `INSERT INTO messages (topic, partition, "offset", produced_at, ts, producer_id, key, value)
+		SELECT 't', 0, i, now(), now(), 1, NULL, convert_to($1, 'UTF8') FROM generate_series(0, $2 - 1) i`, strings.Repeat("x", 100), n); err != nil {
 		b.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -38,7 +38,7 @@ func BenchmarkScanMessages(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				rows, err := db.Query(ctx, `SELECT "offset", produced_at, producer_id, key, payload FROM messages ORDER BY "offset"`)
+				rows, err := db.Query(ctx, `SELECT "offset", produced_at, ts, producer_id, key, value, headers FROM messages ORDER BY "offset"`)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -74,7 +74,7 @@ func BenchmarkAppendOnePartition(b *testing.B) {
 			fn   func() error
 		}{
 			{"insertOne", func() error { _, err := s.appendInsertOne(ctx, batch); return err }},
-			{"insert", func() error { _, err := s.appendInsert(ctx, []storage.Batch{batch}); return err }},
+			{"insert", func() error { _, err := s.appendInsert(ctx, s.db, []storage.Batch{batch}); return err }},
 			{"copy", func() error { _, err := s.appendCopy(ctx, []storage.Batch{batch}); return err }},
 		} {
 			b.Run(fmt.Sprintf("%d/%s", n, c.name), func(b *testing.B) {

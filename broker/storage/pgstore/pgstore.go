@@ -1,13 +1,18 @@
 // Package pgstore is the broker's storage.Store on PostgreSQL, and the only
-// code that writes SQL for the data plane: tables partitions, messages and
-// consumer_offsets (migrations/ in the root package). Every method maps pgx
-// errors onto logq's error vocabulary.
+// code that writes SQL for the data plane: tables partitions, messages,
+// consumer_offsets and producer_state (migrations/ in the root package).
+// Every method maps pgx errors onto logq's error vocabulary.
 //
 // An append allocates its offsets inside its own transaction, under the
 // partition row's lock (UPDATE partitions SET next_offset = next_offset + n
 // WHERE ... AND epoch = the batch's), and inserts the messages at those
 // offsets in the same transaction: offsets are gap-free and in commit order
 // per partition, and a stale epoch matches no row, so nothing is stored.
+//
+// An Append holding an idempotent batch takes a path of its own
+// (idempotent.go): one explicit transaction that locks the partition rows,
+// reads the producers' state, stores the batches it accepts (by the
+// statement or COPY below) and writes the state back.
 //
 // Fast paths stand beside the general ones, each counted (Store.paths) so
 // that a test fails when it is bypassed: one statement (UPDATE + INSERT from
@@ -29,6 +34,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/logq/logq"
@@ -57,6 +63,7 @@ type Store struct {
 // paths counts the requests each append and scan path served.
 type paths struct {
 	insertOne, insert, copy atomic.Int64 // Append
+	idempotent              atomic.Int64 // Append with an idempotent batch
 	binaryScan, scan        atomic.Int64 // message rows
 	consumerRows            atomic.Int64 // ensureConsumer's INSERTs
 }
@@ -112,12 +119,22 @@ func (s *Store) Claim(ctx context.Context, topic string, partition int, owner, e
 
 // Append implements storage.Store: offsets are allocated under each
 // partition row's lock (UPDATE partitions ... WHERE epoch = the batch's),
-// and the messages inserted in the same transaction.
-func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]int64, error) {
-	total := 0
+// and the messages inserted in the same transaction. Batches without
+// idempotence take the one-statement or COPY paths; an Append with an
+// idempotent batch takes appendIdempotent, one explicit transaction that
+// locks the partition rows, reads the producers' state, stores the batches
+// it accepts and writes the state back.
+func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]storage.AppendResult, error) {
+	total, idem := 0, false
 	for _, b := range batches {
 		if len(b.Msgs) == 0 {
 			return nil, logq.Errorf(logq.EInvalid, "no messages")
+		}
+		if b.Idem != nil {
+			idem = true
+			if b.Idem.BaseSequence < 0 || b.Idem.Epoch < 0 {
+				return nil, logq.Errorf(logq.EInvalid, "sequence and producer epoch must not be negative")
+			}
 		}
 		total += len(b.Msgs)
 	}
@@ -131,6 +148,14 @@ func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]int64, e
 	switch {
 	case len(batches) == 0:
 		return nil, nil
+	case idem:
+		s.paths.idempotent.Add(1)
+		var res []storage.AppendResult
+		res, err = s.appendIdempotent(ctx, batches, total)
+		if err != nil {
+			return nil, dbError(err, "append")
+		}
+		return res, nil
 	case total >= CopyThreshold:
 		s.paths.copy.Add(1)
 		bases, err = s.appendCopy(ctx, batches)
@@ -144,7 +169,7 @@ func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]int64, e
 		bases = []int64{base}
 	default:
 		s.paths.insert.Add(1)
-		bases, err = s.appendInsert(ctx, batches)
+		bases, err = s.appendInsert(ctx, s.db, batches)
 	}
 	if err != nil {
 		if isNoSegment(err) { // retention: the cache was wrong; read it again next time
@@ -154,18 +179,70 @@ func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]int64, e
 		return nil, dbError(err, "append")
 	}
 	s.appendedTo(batches, bases) // retention
-	return bases, nil
+	return results(batches, bases), nil
 }
 
-// messageColumns returns msgs as column arrays.
-func messageColumns(msgs []storage.Message) (producers []int64, keys []*string, payloads []string) {
-	producers = make([]int64, len(msgs))
-	keys = make([]*string, len(msgs))
-	payloads = make([]string, len(msgs))
-	for i, m := range msgs {
-		producers[i], keys[i], payloads[i] = m.ProducerID, m.Key, m.Payload
+// results turns bases into Append's answers, FencedError for FencedBase.
+func results(batches []storage.Batch, bases []int64) []storage.AppendResult {
+	out := make([]storage.AppendResult, len(bases))
+	for i, base := range bases {
+		out[i].Base = base
+		if base == storage.FencedBase {
+			b := batches[i]
+			out[i].Err = storage.FencedError(b.Topic, b.Partition, b.Epoch)
+		}
 	}
-	return producers, keys, payloads
+	return out
+}
+
+// querier is what the append statements run on: the pool (their own
+// implicit transaction) or an explicit transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// columns are messages as column arrays, for unnest. headers and ts are
+// nil (a NULL array, which unnest pads with NULLs) when no message has
+// any: the common case costs nothing for them.
+type columns struct {
+	producers []int64
+	keys      [][]byte
+	values    [][]byte
+	headers   [][]byte
+	ts        []pgtype.Timestamptz
+}
+
+func (c *columns) add(m storage.Message, at int) {
+	v := m.Value
+	if v == nil {
+		v = []byte{} // an empty value, not NULL
+	}
+	c.producers, c.keys, c.values = append(c.producers, m.ProducerID), append(c.keys, m.Key), append(c.values, v)
+	if len(m.Headers) > 0 {
+		if c.headers == nil {
+			c.headers = make([][]byte, at, cap(c.values))
+		}
+		c.headers = append(c.headers, encodeHeaders(m.Headers))
+	} else if c.headers != nil {
+		c.headers = append(c.headers, nil)
+	}
+	if !m.Timestamp.IsZero() {
+		if c.ts == nil {
+			c.ts = make([]pgtype.Timestamptz, at, cap(c.values))
+		}
+		c.ts = append(c.ts, pgtype.Timestamptz{Time: m.Timestamp, Valid: true})
+	} else if c.ts != nil {
+		c.ts = append(c.ts, pgtype.Timestamptz{})
+	}
+}
+
+func messageColumns(msgs []storage.Message) columns {
+	c := columns{producers: make([]int64, 0, len(msgs)), keys: make([][]byte, 0, len(msgs)), values: make([][]byte, 0, len(msgs))}
+	for i, m := range msgs {
+		c.add(m, i)
+	}
+	return c
 }
 
 // appendInsertOne appends to one partition in one statement: the UPDATE
@@ -173,7 +250,7 @@ func messageColumns(msgs []storage.Message) (producers []int64, keys []*string, 
 // nothing) and the INSERT reads them; both run in the statement's
 // implicit transaction.
 func (s *Store) appendInsertOne(ctx context.Context, b storage.Batch) (int64, error) {
-	producers, keys, payloads := messageColumns(b.Msgs)
+	c := messageColumns(b.Msgs)
 	var base int64
 	err := s.db.QueryRow(ctx, `
 		WITH p AS (
@@ -181,54 +258,60 @@ func (s *Store) appendInsertOne(ctx context.Context, b storage.Batch) (int64, er
 			WHERE topic = $1 AND partition = $2 AND epoch = $3
 			RETURNING next_offset - $4 AS base
 		), ins AS (
-			INSERT INTO messages (topic, partition, "offset", produced_at, producer_id, key, payload)
-			SELECT $1, $2, p.base + m.ord - 1, now(), m.producer_id, m.key, m.payload
-			FROM p, unnest($5::bigint[], $6::text[], $7::text[]) WITH ORDINALITY AS m(producer_id, key, payload, ord)
+			INSERT INTO messages (topic, partition, "offset", produced_at, ts, producer_id, key, value, headers)
+			SELECT $1, $2, p.base + m.ord - 1, now(), coalesce(m.ts, now()), m.producer_id, m.key, m.value, m.headers
+			FROM p, unnest($5::bigint[], $6::bytea[], $7::bytea[], $8::bytea[], $9::timestamptz[])
+				WITH ORDINALITY AS m(producer_id, key, value, headers, ts, ord)
 		)
 		SELECT base FROM p`,
-		b.Topic, b.Partition, b.Epoch, int64(len(b.Msgs)), producers, keys, payloads).Scan(&base)
+		b.Topic, b.Partition, b.Epoch, int64(len(b.Msgs)), c.producers, c.keys, c.values, c.headers, c.ts).Scan(&base)
 	return base, err
 }
 
 // appendInsert is appendInsertOne for several partitions: one UPDATE
 // allocates every batch's offsets (skipping fenced partitions) and one
 // INSERT stores the messages of the batches it allocated for.
-func (s *Store) appendInsert(ctx context.Context, batches []storage.Batch) ([]int64, error) {
-	var (
-		topics           []string
-		parts            []int32
-		epochs, counts   []int64
-		batchOf, indexOf []int64
-		producers        []int64
-		keys             []*string
-		payloads         []string
-	)
-	for i, b := range batches {
-		topics, parts = append(topics, b.Topic), append(parts, int32(b.Partition))
-		epochs, counts = append(epochs, b.Epoch), append(counts, int64(len(b.Msgs)))
-		for j, m := range b.Msgs {
-			batchOf, indexOf = append(batchOf, int64(i+1)), append(indexOf, int64(j))
-			producers, keys, payloads = append(producers, m.ProducerID), append(keys, m.Key), append(payloads, m.Payload)
-		}
+func (s *Store) appendInsert(ctx context.Context, q querier, batches []storage.Batch) ([]int64, error) {
+	rows, err := q.Query(ctx, insertSQL, insertArgs(batches)...)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `
+	return scanBases(rows, len(batches))
+}
+
+const insertSQL = `
 		WITH p AS (
 			UPDATE partitions p SET next_offset = p.next_offset + b.n
 			FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS b(topic, partition, epoch, n, i)
 			WHERE p.topic = b.topic AND p.partition = b.partition AND p.epoch = b.epoch
 			RETURNING b.i, p.topic, p.partition, p.next_offset - b.n AS base
 		), ins AS (
-			INSERT INTO messages (topic, partition, "offset", produced_at, producer_id, key, payload)
-			SELECT p.topic, p.partition, p.base + m.idx, now(), m.producer_id, m.key, m.payload
-			FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[]) AS m(batch, idx, producer_id, key, payload)
+			INSERT INTO messages (topic, partition, "offset", produced_at, ts, producer_id, key, value, headers)
+			SELECT p.topic, p.partition, p.base + m.idx, now(), coalesce(m.ts, now()), m.producer_id, m.key, m.value, m.headers
+			FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[], $9::bytea[], $10::bytea[], $11::timestamptz[])
+				AS m(batch, idx, producer_id, key, value, headers, ts)
 			JOIN p ON p.i = m.batch
 		)
-		SELECT i, base FROM p`,
-		topics, parts, epochs, counts, batchOf, indexOf, producers, keys, payloads)
-	if err != nil {
-		return nil, err
+		SELECT i, base FROM p`
+
+// insertArgs are insertSQL's arguments for batches.
+func insertArgs(batches []storage.Batch) []any {
+	var (
+		topics           []string
+		parts            []int32
+		epochs, counts   []int64
+		batchOf, indexOf []int64
+		c                columns
+	)
+	for i, b := range batches {
+		topics, parts = append(topics, b.Topic), append(parts, int32(b.Partition))
+		epochs, counts = append(epochs, b.Epoch), append(counts, int64(len(b.Msgs)))
+		for j, m := range b.Msgs {
+			batchOf, indexOf = append(batchOf, int64(i+1)), append(indexOf, int64(j))
+			c.add(m, len(c.values))
+		}
 	}
-	return scanBases(rows, len(batches))
+	return []any{topics, parts, epochs, counts, batchOf, indexOf, c.producers, c.keys, c.values, c.headers, c.ts}
 }
 
 // scanBases reads (ordinal, base) rows into bases by batch, FencedBase for
@@ -258,6 +341,27 @@ func (s *Store) appendCopy(ctx context.Context, batches []storage.Batch) ([]int6
 		return nil, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	bases, err := copyIn(ctx, tx, batches)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return bases, nil
+}
+
+var messageCopyColumns = []string{"topic", "partition", "offset", "produced_at", "ts", "producer_id", "key", "value", "headers"}
+
+// copier is what copyIn runs on: a transaction, or a connection inside
+// one.
+type copier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
+// copyIn allocates the batches' offsets and COPYs their messages, in tx.
+func copyIn(ctx context.Context, tx copier, batches []storage.Batch) ([]int64, error) {
 	var (
 		topics         []string
 		parts          []int32
@@ -297,19 +401,25 @@ func (s *Store) appendCopy(ctx context.Context, batches []storage.Batch) ([]int6
 			continue
 		}
 		for j, m := range b.Msgs {
-			src = append(src, []any{b.Topic, int32(b.Partition), bases[i] + int64(j), now, m.ProducerID, m.Key, m.Payload})
+			ts := now
+			if !m.Timestamp.IsZero() {
+				ts = m.Timestamp
+			}
+			v := m.Value
+			if v == nil {
+				v = []byte{}
+			}
+			var h []byte
+			if len(m.Headers) > 0 {
+				h = encodeHeaders(m.Headers)
+			}
+			src = append(src, []any{b.Topic, int32(b.Partition), bases[i] + int64(j), now, ts, m.ProducerID, m.Key, v, h})
 		}
 	}
 	if len(src) == 0 {
 		return bases, nil // every partition fenced: nothing to store
 	}
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"messages"},
-		[]string{"topic", "partition", "offset", "produced_at", "producer_id", "key", "payload"},
-		pgx.CopyFromRows(src))
-	if err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if _, err = tx.CopyFrom(ctx, pgx.Identifier{"messages"}, messageCopyColumns, pgx.CopyFromRows(src)); err != nil {
 		return nil, err
 	}
 	return bases, nil
@@ -317,25 +427,102 @@ func (s *Store) appendCopy(ctx context.Context, batches []storage.Batch) ([]int6
 
 // Read implements storage.Store.
 func (s *Store) Read(ctx context.Context, topic string, partition int, from int64, limit, maxBytes int) ([]storage.StoredMessage, error) {
-	rows, err := s.db.Query(ctx, `
-		SELECT "offset", produced_at, producer_id, key, payload FROM (
-			SELECT m.*, sum(octet_length(m.payload)) OVER (ORDER BY m."offset" ROWS UNBOUNDED PRECEDING) - octet_length(m.payload) AS before
+	f, err := s.Fetch(ctx, topic, partition, from, limit, maxBytes)
+	return f.Messages, err
+}
+
+// readSQL reads messages from an offset on, up to a count and a size.
+const readSQL = `
+		SELECT "offset", produced_at, ts, producer_id, key, value, headers FROM (
+			SELECT m.*, sum(octet_length(m.value)) OVER (ORDER BY m."offset" ROWS UNBOUNDED PRECEDING) - octet_length(m.value) AS before
 			FROM (
-				SELECT "offset", produced_at, producer_id, key, payload FROM messages
+				SELECT "offset", produced_at, ts, producer_id, key, value, headers FROM messages
 				WHERE topic = $1 AND partition = $2 AND "offset" >= $3
 				ORDER BY "offset" LIMIT $4
 			) m
 		) s
 		WHERE before < $5
-		ORDER BY "offset"`, topic, partition, from, limit, maxBytes)
-	if err != nil {
-		return nil, dbError(err, "read")
+		ORDER BY "offset"`
+
+// Fetch implements storage.Store: the partition's marks and the messages
+// in one round trip (a pipeline of two statements); the messages are
+// dropped when the offset turns out to be out of range.
+func (s *Store) Fetch(ctx context.Context, topic string, partition int, from int64, limit, maxBytes int) (storage.Fetched, error) {
+	var f storage.Fetched
+	var b pgx.Batch
+	b.Queue(`SELECT log_start_offset, next_offset FROM partitions WHERE topic = $1 AND partition = $2`, topic, partition).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&f.LogStartOffset, &f.HighWatermark) })
+	var msgs []storage.StoredMessage
+	b.Queue(readSQL, topic, partition, from, limit, maxBytes).Query(func(rows pgx.Rows) error {
+		var err error
+		msgs, err = s.scanMessages(rows)
+		return err
+	})
+	err := s.db.SendBatch(ctx, &b).Close()
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.Fetched{}, logq.Errorf(logq.ENotFound, "partition %s/%d has no storage", topic, partition)
 	}
-	msgs, err := s.scanMessages(rows)
 	if err != nil {
-		return nil, dbError(err, "read")
+		return storage.Fetched{}, dbError(err, "fetch")
 	}
-	return msgs, nil
+	if n := len(msgs); n > 0 {
+		f.HighWatermark = max(f.HighWatermark, msgs[n-1].Offset+1) // committed after the marks were read
+	}
+	if from < f.LogStartOffset || from > f.HighWatermark {
+		return f, OutOfRange(topic, partition, from, f.LogStartOffset, f.HighWatermark)
+	}
+	f.Messages = msgs
+	return f, nil
+}
+
+// OutOfRange is the error of a fetch at an offset outside [logStart, hw].
+func OutOfRange(topic string, partition int, offset, logStart, hw int64) error {
+	return logq.Errorf(logq.EOffsetOutOfRange, "offset %d of partition %s/%d is out of range: the log holds offsets %d to %d (next %d)",
+		offset, topic, partition, logStart, hw-1, hw)
+}
+
+// ListOffsets implements storage.Store. A lookup by time walks the
+// partition in offset order (there is no index on ts: one would slow every
+// append down for a rare seek).
+func (s *Store) ListOffsets(ctx context.Context, topic string, partition int, at int64) (storage.ListedOffset, error) {
+	var (
+		o  storage.ListedOffset
+		t  pgtype.Timestamptz
+		ts any // NULL for earliest and latest
+	)
+	switch {
+	case at >= 0:
+		ts = time.UnixMilli(at)
+	case at != storage.OffsetEarliest && at != storage.OffsetLatest:
+		return o, logq.Errorf(logq.EInvalid, "list offsets: %d is neither a time nor earliest (-2) or latest (-1)", at)
+	}
+	var found pgtype.Int8
+	err := s.db.QueryRow(ctx, `
+		SELECT p.log_start_offset, p.next_offset, f."offset", f.ts
+		FROM partitions p
+		LEFT JOIN LATERAL (
+			SELECT m."offset", m.ts FROM messages m
+			WHERE m.topic = p.topic AND m.partition = p.partition AND m."offset" >= p.log_start_offset AND m.ts >= $3::timestamptz
+			ORDER BY m."offset" LIMIT 1
+		) f ON $3::timestamptz IS NOT NULL
+		WHERE p.topic = $1 AND p.partition = $2`, topic, partition, ts).Scan(&o.LogStartOffset, &o.HighWatermark, &found, &t)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, logq.Errorf(logq.ENotFound, "partition %s/%d has no storage", topic, partition)
+	}
+	if err != nil {
+		return o, dbError(err, "list offsets")
+	}
+	switch {
+	case at == storage.OffsetEarliest:
+		o.Offset = o.LogStartOffset
+	case at == storage.OffsetLatest:
+		o.Offset = o.HighWatermark
+	case found.Valid:
+		o.Offset, o.Timestamp = found.Int64, t.Time
+	default:
+		o.Offset = -1
+	}
+	return o, nil
 }
 
 // Consume implements storage.Store: the consumer's row is locked for the
@@ -355,10 +542,10 @@ func (s *Store) Consume(ctx context.Context, consumer int64, topic string, parti
 			WHERE consumer_id = $1 AND topic = $2 AND partition = $3
 			FOR UPDATE
 		), msgs AS MATERIALIZED (
-			SELECT "offset", produced_at, producer_id, key, payload FROM (
-				SELECT m.*, sum(octet_length(m.payload)) OVER (ORDER BY m."offset" ROWS UNBOUNDED PRECEDING) - octet_length(m.payload) AS before
+			SELECT "offset", produced_at, ts, producer_id, key, value, headers FROM (
+				SELECT m.*, sum(octet_length(m.value)) OVER (ORDER BY m."offset" ROWS UNBOUNDED PRECEDING) - octet_length(m.value) AS before
 				FROM (
-					SELECT m."offset", m.produced_at, m.producer_id, m.key, m.payload
+					SELECT m."offset", m.produced_at, m.ts, m.producer_id, m.key, m.value, m.headers
 					FROM messages m
 					WHERE m.topic = $2 AND m.partition = $3 AND m."offset" >= (SELECT position FROM cur)
 					ORDER BY m."offset" LIMIT $4
@@ -369,7 +556,7 @@ func (s *Store) Consume(ctx context.Context, consumer int64, topic string, parti
 			UPDATE consumer_offsets SET position = (SELECT max("offset") + 1 FROM msgs)
 			WHERE consumer_id = $1 AND topic = $2 AND partition = $3 AND EXISTS (SELECT 1 FROM msgs)
 		)
-		SELECT "offset", produced_at, producer_id, key, payload FROM msgs`,
+		SELECT "offset", produced_at, ts, producer_id, key, value, headers FROM msgs`,
 		consumer, topic, partition, limit, maxBytes)
 	if err != nil {
 		return nil, dbError(err, "consume")

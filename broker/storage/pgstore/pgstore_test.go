@@ -41,6 +41,12 @@ func harness(t *testing.T) storagetest.Harness {
 			}
 			return func() { tx.Rollback(context.WithoutCancel(ctx)) }, nil
 		},
+		// What retention does: move the log start (the rows below it may
+		// stay; a fetch must refuse them anyway).
+		SetLogStart: func(ctx context.Context, topic string, partition int, offset int64) error {
+			_, err := db.Exec(ctx, `UPDATE partitions SET log_start_offset = $3 WHERE topic = $1 AND partition = $2`, topic, partition, offset)
+			return err
+		},
 	}
 }
 
@@ -51,14 +57,14 @@ func TestConformance(t *testing.T) {
 func msgs(n int) []storage.Message {
 	out := make([]storage.Message, n)
 	for i := range out {
-		out[i] = storage.Message{ProducerID: 1, Payload: "x"}
+		out[i] = storage.Message{ProducerID: 1, Value: []byte("x")}
 	}
 	return out
 }
 
 // counts returns the paths taken so far.
-func (p *paths) counts() [5]int64 {
-	return [5]int64{p.insertOne.Load(), p.insert.Load(), p.copy.Load(), p.binaryScan.Load(), p.scan.Load()}
+func (p *paths) counts() [6]int64 {
+	return [6]int64{p.insertOne.Load(), p.insert.Load(), p.copy.Load(), p.binaryScan.Load(), p.scan.Load(), p.idempotent.Load()}
 }
 
 // TestFastPaths: each append and scan path serves the requests it is
@@ -73,16 +79,25 @@ func TestFastPaths(t *testing.T) {
 		}
 	}
 	one := func(p, n int) storage.Batch { return storage.Batch{Topic: "t", Partition: p, Epoch: 1, Msgs: msgs(n)} }
+	seq := int64(0)
+	idem := func(p, n int) storage.Batch {
+		b := one(p, n)
+		b.Idem = &storage.Idempotence{ProducerID: 1, BaseSequence: seq}
+		seq += int64(n)
+		return b
+	}
 	for _, c := range []struct {
 		name    string
 		batches []storage.Batch
-		want    [5]int64 // insertOne, insert, copy, binaryScan, scan
+		want    [6]int64 // insertOne, insert, copy, binaryScan, scan, idempotent
 	}{
-		{"one partition, one message", []storage.Batch{one(0, 1)}, [5]int64{1, 0, 0, 0, 0}},
-		{"one partition, below the threshold", []storage.Batch{one(0, CopyThreshold-1)}, [5]int64{1, 0, 0, 0, 0}},
-		{"two partitions", []storage.Batch{one(0, 1), one(1, 2)}, [5]int64{0, 1, 0, 0, 0}},
-		{"one partition, at the threshold", []storage.Batch{one(0, CopyThreshold)}, [5]int64{0, 0, 1, 0, 0}},
-		{"two partitions, at the threshold together", []storage.Batch{one(0, CopyThreshold/2), one(1, CopyThreshold/2)}, [5]int64{0, 0, 1, 0, 0}},
+		{"one partition, one message", []storage.Batch{one(0, 1)}, [6]int64{1, 0, 0, 0, 0, 0}},
+		{"one partition, below the threshold", []storage.Batch{one(0, CopyThreshold-1)}, [6]int64{1, 0, 0, 0, 0, 0}},
+		{"two partitions", []storage.Batch{one(0, 1), one(1, 2)}, [6]int64{0, 1, 0, 0, 0, 0}},
+		{"one partition, at the threshold", []storage.Batch{one(0, CopyThreshold)}, [6]int64{0, 0, 1, 0, 0, 0}},
+		{"two partitions, at the threshold together", []storage.Batch{one(0, CopyThreshold/2), one(1, CopyThreshold/2)}, [6]int64{0, 0, 1, 0, 0, 0}},
+		{"idempotent", []storage.Batch{idem(0, 2)}, [6]int64{0, 0, 0, 0, 0, 1}},
+		{"idempotent with a plain batch", []storage.Batch{idem(0, 2), one(1, 1)}, [6]int64{0, 0, 0, 0, 0, 1}},
 	} {
 		before := s.paths.counts()
 		if _, err := s.Append(ctx, c.batches); err != nil {
@@ -93,7 +108,7 @@ func TestFastPaths(t *testing.T) {
 			got[i] -= before[i]
 		}
 		if got != c.want {
-			t.Errorf("%s: paths taken %v; want %v (insertOne, insert, copy, binaryScan, scan)", c.name, got, c.want)
+			t.Errorf("%s: paths taken %v; want %v (insertOne, insert, copy, binaryScan, scan, idempotent)", c.name, got, c.want)
 		}
 	}
 	before := s.paths.counts()
@@ -121,10 +136,11 @@ func TestScanBinaryMessages(t *testing.T) {
 	if _, err := New(db).Claim(ctx, "t", 0, 1, 1); err != nil {
 		t.Fatal(err)
 	}
-	_, err := db.Exec(ctx, `INSERT INTO messages (topic, partition, "offset", produced_at, producer_id, key, payload) VALUES
-		('t', 0, 0, '2025-01-02 03:04:05.123456+00', 1, NULL, 'hello'),
-		('t', 0, 1, '1999-12-31 23:59:59.999999+00', 9223372036854775807, 'k é', ''),
-		('t', 0, 2, '1970-01-01 00:00:00+00', 2, '', 'x "y" \ z')`)
+	_, err := db.Exec(ctx, `UPDATE partitions SET next_offset = 3 WHERE topic = 't' AND partition = 0;
+		INSERT INTO messages (topic, partition, "offset", produced_at, ts, producer_id, key, value, headers) VALUES
+		('t', 0, 0, '2025-01-02 03:04:05.123456+00', '2025-01-02 03:04:05.123456+00', 1, NULL, 'hello', NULL),
+		('t', 0, 1, '1999-12-31 23:59:59.999999+00', '1970-01-01 00:00:00.001+00', 9223372036854775807, 'k é', '', '\x01610262'),
+		('t', 0, 2, '1970-01-01 00:00:00+00', '2030-01-01 00:00:00+00', 2, '', '\x00ff2079', '\x0001')`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +175,8 @@ func TestScanBinaryMessages(t *testing.T) {
 	}
 	for i := range got {
 		g, w := got[i], want[i]
-		if g.Offset != w.Offset || !g.ProducedAt.Equal(w.ProducedAt) || g.ProducerID != w.ProducerID ||
-			!reflect.DeepEqual(g.Key, w.Key) || g.Payload != w.Payload ||
+		if g.Offset != w.Offset || !g.ProducedAt.Equal(w.ProducedAt) || !g.Timestamp.Equal(w.Timestamp) || g.ProducerID != w.ProducerID ||
+			!reflect.DeepEqual(g.Key, w.Key) || !reflect.DeepEqual(g.Value, w.Value) || !reflect.DeepEqual(g.Headers, w.Headers) ||
 			g.ProducedAt.Format(time.RFC3339Nano) != w.ProducedAt.Format(time.RFC3339Nano) {
 			t.Errorf("message %d: binary %+v, text %+v", i, g, w)
 		}

@@ -113,7 +113,7 @@ func testSegmentsAhead(t *testing.T, h RetentionHarness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bases[0] != n || bases[1] != storage.FencedBase {
+	if bases[0].Base != n || bases[1].Base != storage.FencedBase {
 		t.Fatalf("bases %v; want [%d, fenced]", bases, n)
 	}
 	n += 15

@@ -39,7 +39,7 @@ func (b *baseline) drop(ctx context.Context) {
 	b.db.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{b.table}.Sanitize())
 }
 
-var baselineColumns = []string{"topic", "partition", "offset", "produced_at", "producer_id", "key", "payload"}
+var baselineColumns = []string{"topic", "partition", "offset", "produced_at", "ts", "producer_id", "key", "value"}
 
 // copyRows COPYs n rows of size-byte payloads, spread evenly over the
 // partitions, one COPY stream per partition in parallel (as the brokers
@@ -58,7 +58,7 @@ func (b *baseline) copyRows(ctx context.Context, n, size, batch int) (time.Durat
 			now := time.Now()
 			rows = rows[:0]
 			for i := range k {
-				rows = append(rows, []any{"bench", int32(p), base + int64(i), now, int64(1), nil, payload(done+i, size)})
+				rows = append(rows, []any{"bench", int32(p), base + int64(i), now, now, int64(1), nil, payloadBytes(done+i, size)})
 			}
 			if _, err := b.db.CopyFrom(ctx, pgx.Identifier{b.table}, baselineColumns, pgx.CopyFromRows(rows)); err != nil {
 				return fmt.Errorf("baseline COPY: %w", err)
@@ -90,7 +90,7 @@ func (b *baseline) insertPerCommit(ctx context.Context, n, clients, size int) (t
 			c.Release()
 		}
 	}()
-	sql := `INSERT INTO ` + pgx.Identifier{b.table}.Sanitize() + ` (topic, partition, "offset", produced_at, producer_id, payload) VALUES ('bench', $1, $2, now(), $3, $4)`
+	sql := `INSERT INTO ` + pgx.Identifier{b.table}.Sanitize() + ` (topic, partition, "offset", produced_at, ts, producer_id, value) VALUES ('bench', $1, $2, now(), now(), $3, $4)`
 	return parallel(clients, func(c int) error {
 		for {
 			i := next.Add(1) - 1
@@ -99,7 +99,7 @@ func (b *baseline) insertPerCommit(ctx context.Context, n, clients, size int) (t
 			}
 			p := int(i) % b.partitions
 			off := b.next[p].Add(1) - 1
-			if _, err := conns[c].Exec(ctx, sql, int32(p), off, int64(c+1), payload(int(i), size)); err != nil {
+			if _, err := conns[c].Exec(ctx, sql, int32(p), off, int64(c+1), payloadBytes(int(i), size)); err != nil {
 				return fmt.Errorf("baseline insert: %w", err)
 			}
 		}
@@ -111,7 +111,7 @@ func (b *baseline) insertPerCommit(ctx context.Context, n, clients, size int) (t
 // starting at from[p] and reading count rows in all: the baseline for
 // batched consume. It returns the rows read.
 func (b *baseline) rangeRead(ctx context.Context, from []int64, count, batch int) (int, time.Duration, error) {
-	sql := `SELECT "offset", produced_at, producer_id, key, payload FROM ` + pgx.Identifier{b.table}.Sanitize() +
+	sql := `SELECT "offset", produced_at, ts, producer_id, key, value, headers FROM ` + pgx.Identifier{b.table}.Sanitize() +
 		` WHERE topic = 'bench' AND partition = $1 AND "offset" >= $2 ORDER BY "offset" LIMIT $3`
 	var total atomic.Int64
 	d, err := parallel(b.partitions, func(p int) error {
@@ -129,11 +129,11 @@ func (b *baseline) rangeRead(ctx context.Context, from []int64, count, batch int
 			for rows.Next() {
 				var (
 					o, producer int64
-					at          time.Time
-					key         *string
-					msg         string
+					at, ts      time.Time
+					key, msg    []byte
+					headers     []byte
 				)
-				if err := rows.Scan(&o, &at, &producer, &key, &msg); err != nil {
+				if err := rows.Scan(&o, &at, &ts, &producer, &key, &msg, &headers); err != nil {
 					rows.Close()
 					return fmt.Errorf("baseline read: %w", err)
 				}

@@ -16,7 +16,7 @@ import (
 // partition's next_offset and its messages are committed together).
 const (
 	sqlPartitions = `SELECT partition, next_offset FROM partitions WHERE topic = $1 ORDER BY partition`
-	sqlMessages   = `SELECT partition, "offset", payload FROM messages WHERE topic = $1 ORDER BY partition, "offset"`
+	sqlMessages   = `SELECT partition, "offset", convert_from(value, 'UTF8') FROM messages WHERE topic = $1 ORDER BY partition, "offset"`
 	sqlPositions  = `SELECT consumer_id, partition, position FROM consumer_offsets WHERE topic = $1`
 )
 

@@ -1,0 +1,240 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/api"
+	"github.com/logq/logq/internal/sleep"
+)
+
+// The idempotent producer (the default). Every batch is split by
+// partition, chosen here once (the servers' partitioner, on the topic's
+// map); each partition's part gets the next sequence numbers of that
+// partition and keeps its partition and sequence through every resend, so
+// that a batch whose answer was lost is stored once: the broker recognises
+// the sequence and answers the original offsets. The producer sends one
+// batch at a time, so a partition never has two in flight.
+//
+// What a failed part leaves behind: refused outright (a 4xx), nothing was
+// stored, and the partition's next sequence goes back to the part's; given
+// up on after the retry budget (stored or not, nobody knows), or refused
+// as out of order, the producer moves to its next epoch, which starts
+// every partition's sequences again at 0.
+
+// idemState is an idempotent producer's epoch and next sequence per
+// partition.
+type idemState struct {
+	mu    sync.Mutex
+	epoch int64
+	next  map[int]int64
+}
+
+// idemBatch is one partition's part of a batch, as first sent.
+type idemBatch struct {
+	part  int
+	epoch int64
+	seq   int64
+	ms    []*pending
+}
+
+// reserve takes the next n sequence numbers of a partition.
+func (s *idemState) reserve(part, n int) (epoch, seq int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq = s.next[part]
+	s.next[part] = seq + int64(n)
+	return s.epoch, seq
+}
+
+// release gives a part's sequence numbers back (nothing of it was stored),
+// unless the epoch moved meanwhile.
+func (s *idemState) release(b *idemBatch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch == b.epoch && s.next[b.part] == b.seq+int64(len(b.ms)) {
+		s.next[b.part] = b.seq
+	}
+}
+
+// bump moves to the next epoch (once per failed epoch).
+func (s *idemState) bump(from int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch == from && s.epoch < api.MaxProducerEpoch {
+		s.epoch++
+		s.next = map[int]int64{}
+	}
+}
+
+// sendIdempotent delivers one batch idempotently and completes its futures.
+func (p *Producer) sendIdempotent(batch []*pending) {
+	deadline := time.Now().Add(p.budget)
+	var rt *TopicInfo
+	for attempt := 0; ; attempt++ {
+		var err error
+		if rt, err = p.topicMap(); err == nil {
+			break
+		}
+		if !retryable(err) || time.Now().After(deadline) || !sleep.For(p.ctx, p.c.backoff(attempt)) {
+			for _, m := range batch {
+				m.fut.complete(Ack{}, err)
+			}
+			return
+		}
+	}
+	var writable []int
+	for _, part := range rt.Partitions {
+		if part.Writable {
+			writable = append(writable, part.Partition)
+		}
+	}
+	pt := api.Partitioner{Topic: p.topic, ProducerID: p.id, N: len(rt.Partitions), Fixed: p.fixed, Writable: writable, RR: &p.rr}
+	groups := map[int][]*pending{}
+	var order []int
+	for _, m := range batch {
+		part, err := pt.Pick(m.rec.Partition, optKey(m.rec.Key))
+		if err != nil {
+			m.fut.complete(Ack{}, asError(err))
+			continue
+		}
+		if _, ok := groups[part]; !ok {
+			order = append(order, part)
+		}
+		groups[part] = append(groups[part], m)
+	}
+	var wg sync.WaitGroup
+	for _, part := range order {
+		ms := groups[part]
+		epoch, seq := p.idem.reserve(part, len(ms))
+		b := &idemBatch{part: part, epoch: epoch, seq: seq, ms: ms}
+		wg.Go(func() { p.sendPart(rt, b, deadline) })
+	}
+	wg.Wait()
+}
+
+// asError turns a logq error into the client's.
+func asError(err error) error {
+	var le *logq.Error
+	if errors.As(err, &le) {
+		return &Error{Code: le.Code, Message: le.Message, StatusCode: logq.HTTPStatus(le.Code)}
+	}
+	return err
+}
+
+// topicMap is the topic's partitions, cached as in direct mode.
+func (p *Producer) topicMap() (*TopicInfo, error) {
+	rt := p.routes.Load()
+	if rt != nil && time.Since(time.Unix(0, p.routed.Load())) <= directRoutesTTL {
+		return rt, nil
+	}
+	info, err := p.c.DescribeTopic(p.ctx, p.topic)
+	if err != nil {
+		return nil, err
+	}
+	if len(info.Partitions) == 0 {
+		return nil, &Error{Code: logq.EUnavailable, Message: fmt.Sprintf("topic %s has no partitions yet", p.topic)}
+	}
+	p.routes.Store(info)
+	p.routed.Store(time.Now().UnixNano())
+	return info, nil
+}
+
+// sendPart sends one partition's part until it is stored, refused, or the
+// budget is spent, always with the same partition, epoch and sequence.
+func (p *Producer) sendPart(rt *TopicInfo, b *idemBatch, deadline time.Time) {
+	items := make([]api.AppendMessage, len(b.ms))
+	records := make([]api.Record, len(b.ms))
+	for i, m := range b.ms {
+		items[i] = api.AppendMessage{ProducerID: p.id}
+		items[i].Message, items[i].Key, items[i].Headers, items[i].Encoding, items[i].Timestamp = wireRecord(m.rec)
+		records[i] = api.Record{Message: items[i].Message, Key: items[i].Key, Headers: items[i].Headers, Encoding: items[i].Encoding, Timestamp: items[i].Timestamp}
+	}
+	part := b.part
+	direct := p.cfg.Direct
+	var err error
+	for attempt := 0; ; attempt++ {
+		var base int64
+		if direct && part < len(rt.Partitions) && rt.Partitions[part].Address != "" {
+			base, err = p.appendSeq(rt.Partitions[part], b, items)
+			if err != nil && (retryable(err) || errors.Is(err, ErrFenced) || errors.Is(err, ErrBrokerRemoved) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid)) {
+				direct = false // through the managers from now on
+				p.routes.Store(nil)
+				base, err = p.produceSeq(b, records)
+			}
+		} else {
+			base, err = p.produceSeq(b, records)
+		}
+		p.hb.touch()
+		if err == nil {
+			for i, m := range b.ms {
+				m.fut.complete(Ack{Topic: p.topic, Partition: part, Offset: base + int64(i)}, nil)
+			}
+			return
+		}
+		if !retryableItem(err) || time.Now().After(deadline) || p.ctx.Err() != nil {
+			break
+		}
+		if !sleep.For(p.ctx, p.c.backoff(attempt)) {
+			break
+		}
+	}
+	var e *Error
+	switch {
+	case errors.Is(err, ErrOutOfOrderSequence), errors.Is(err, ErrProducerFenced):
+		p.idem.bump(b.epoch)
+	case retryableItem(err) || p.ctx.Err() != nil:
+		// Stored or not, nobody knows: a new epoch starts afresh.
+		p.idem.bump(b.epoch)
+		if errors.As(err, &e) {
+			err = p.gaveUp(e, &part)
+		}
+	default:
+		p.idem.release(b) // refused outright: nothing stored
+	}
+	for _, m := range b.ms {
+		m.fut.complete(Ack{}, err)
+	}
+}
+
+// produceSeq sends a part through the managers' produce_batch.
+func (p *Producer) produceSeq(b *idemBatch, records []api.Record) (int64, error) {
+	part, epoch, seq := b.part, b.epoch, b.seq
+	body := api.ProduceBatchRequest{Topic: p.topic, ProducerID: p.id, Partition: &part, ProducerEpoch: &epoch, Sequence: &seq, Messages: records}
+	var out api.ProduceBatchAnswer
+	err := p.c.do(p.ctx, call{method: http.MethodPost, path: "/producer/produce_batch", body: body,
+		retryIf: func(err error) bool { return errors.Is(err, ErrFenced) }}, &out)
+	if err != nil {
+		return 0, err
+	}
+	if len(out.Results) != len(records) || out.Results[0].Offset == nil {
+		return 0, &Error{Code: logq.EInternal, Message: fmt.Sprintf("produce_batch answered %d results for %d messages", len(out.Results), len(records))}
+	}
+	if r := out.Results[0]; r.Error != nil {
+		return 0, itemError(r.Error.Code, r.Error.Message)
+	}
+	return *out.Results[0].Offset, nil
+}
+
+// appendSeq sends a part straight to the partition's broker (one attempt).
+func (p *Producer) appendSeq(info PartitionInfo, b *idemBatch, items []api.AppendMessage) (int64, error) {
+	base, err := normalizeURL(info.Address)
+	if err != nil {
+		return 0, &Error{Code: logq.EUnavailable, Message: err.Error()}
+	}
+	epoch, seq := b.epoch, b.seq
+	body := api.AppendRequest{Topic: p.topic, Partition: b.part, ProducerEpoch: &epoch, Sequence: &seq, Messages: items}
+	var out api.AppendAnswer
+	err = p.c.attemptOnce(p.ctx, call{method: http.MethodPost, path: "/v1/append", body: body, base: base, header: p.c.minSeqHeader(), noMinSeq: true}, &out)
+	if err != nil {
+		return 0, err
+	}
+	if out.Count != len(items) {
+		return 0, &Error{Code: logq.EUnavailable, Message: fmt.Sprintf("broker appended %d of %d messages", out.Count, len(items))}
+	}
+	return out.BaseOffset, nil
+}

@@ -1,0 +1,207 @@
+package router
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/api"
+	"github.com/logq/logq/projection"
+)
+
+// Fetch and list offsets: reads that move nothing, so that a consumer
+// controls its position (it commits elsewhere: consumer groups). They read
+// a topic, not a consumer's position, and take no consumer id: whoever may
+// read the topic may fetch from it (the security issue's ACLs will check
+// read access to the topic here).
+
+// topicPartitions checks the topic and the partitions asked of it.
+func (rt *Router) topicPartitions(topic string, parts []int) (n int, err error) {
+	rt.cfg.State.View(func(s *projection.State) {
+		t, ok := s.Topics[topic]
+		if !ok {
+			err = logq.Errorf(logq.ETopicNotFound, "topic %q not found", topic)
+			return
+		}
+		n = len(t.Partitions)
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range parts {
+		if p >= n {
+			return 0, logq.Errorf(logq.EInvalid, "topic %q has partitions 0..%d; no partition %d", topic, n-1, p)
+		}
+	}
+	return n, nil
+}
+
+// fetchOne reads one partition from an offset, moving nothing.
+func (rt *Router) fetchOne(ctx context.Context, req api.BrokerReadRequest) (api.MessagesAnswer, error) {
+	var ans api.MessagesAnswer
+	wait := time.Duration(req.WaitMS) * time.Millisecond
+	err := rt.onPartition(ctx, req.Topic, req.Partition, func(o Owner, seq int64) error {
+		return rt.CallBroker(ctx, o, seq, "fetch", "GET", "/v1/fetch", req.Query(), nil, &ans, wait)
+	})
+	return ans, err
+}
+
+// Fetch is GET /consumer/fetch: records of one partition or several from
+// the offsets given, moving nothing. The partitions are asked
+// concurrently, each bounded (PartitionTimeout, on top of the long poll):
+// the answer holds what the partitions that answered have, and names each
+// one that did not (its error), so that the client asks it again from the
+// same offset. With wait_ms and nothing anywhere, every partition long
+// polls and the first records to come are answered.
+func (rt *Router) Fetch(r *http.Request) (any, error) {
+	var p api.FetchParams
+	if err := rt.cfg.Decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]int, 0, len(req.From))
+	for part := range req.From {
+		parts = append(parts, part)
+	}
+	slices.Sort(parts)
+	if _, err := rt.topicPartitions(req.Topic, parts); err != nil {
+		return nil, err
+	}
+	ans, answered, firstErr := rt.fetchRound(r.Context(), req, parts, 0)
+	if len(ans.Messages) == 0 && req.WaitMS > 0 && answered {
+		ans, answered, firstErr = rt.fetchRound(r.Context(), req, parts, time.Duration(req.WaitMS)*time.Millisecond)
+	}
+	if !answered {
+		return nil, firstErr // no partition answered: the first one's error
+	}
+	return ans, nil
+}
+
+// fetchRound asks every partition once, concurrently; with wait, each
+// long polls and the round ends at the first records (the other fetches
+// are cancelled: they move nothing).
+func (rt *Router) fetchRound(ctx context.Context, req api.FetchRequest, parts []int, wait time.Duration) (api.FetchAnswer, bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		i   int
+		ans api.MessagesAnswer
+		err error
+	}
+	results := make(chan result, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Go(func() {
+			pctx, pcancel := context.WithTimeout(ctx, rt.cfg.PartitionTimeout+wait)
+			defer pcancel()
+			ans, err := rt.fetchOne(pctx, api.BrokerReadRequest{Topic: req.Topic, Partition: part, Offset: req.From[part],
+				Max: req.Max, MaxBytes: req.MaxBytes, WaitMS: wait.Milliseconds(), Encoding: req.Encoding})
+			results <- result{i, ans, err}
+		})
+	}
+	got := make([]*result, len(parts))
+	for range parts {
+		res := <-results
+		got[res.i] = &res
+		if wait > 0 && res.err == nil && len(res.ans.Messages) > 0 {
+			cancel() // the first records: the others are asked again next time
+			break
+		}
+	}
+	wg.Wait()
+	close(results)
+	for res := range results {
+		if got[res.i] == nil {
+			got[res.i] = &res
+		}
+	}
+	out := api.FetchAnswer{Status: api.StatusSuccess, Topic: req.Topic, Messages: []api.BatchMessage{}}
+	answered := false
+	var firstErr error
+	for i, part := range parts {
+		res := got[i]
+		fp := api.FetchedPartition{Partition: part, NextOffset: req.From[part]}
+		switch {
+		case res.err != nil && wait > 0 && ctx.Err() != nil && logq.ErrorCode(res.err) == logq.ETimeout:
+			// Cancelled once another partition had records: nothing new.
+			answered = true
+		case res.err != nil:
+			if firstErr == nil {
+				firstErr = res.err
+			}
+			fp.Error = &api.ItemFailure{Code: logq.ErrorCode(res.err), Message: logq.ErrorMessage(res.err)}
+		default:
+			answered = true
+			for _, m := range res.ans.Messages {
+				out.Messages = append(out.Messages, batchMessage(req.Topic, part, m))
+				fp.NextOffset = m.Offset + 1
+			}
+			if res.ans.HighWatermark != nil {
+				fp.HighWatermark = *res.ans.HighWatermark
+			}
+			if res.ans.LogStartOffset != nil {
+				fp.LogStartOffset = *res.ans.LogStartOffset
+			}
+		}
+		out.Partitions = append(out.Partitions, fp)
+	}
+	return out, answered, firstErr
+}
+
+// Offsets is GET /offsets: earliest, latest or the first offset at a time,
+// of one partition or of every one (asked concurrently, each bounded; a
+// partition that did not answer carries its error).
+func (rt *Router) Offsets(r *http.Request) (any, error) {
+	var p api.OffsetsParams
+	if err := rt.cfg.Decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
+	if err != nil {
+		return nil, err
+	}
+	var parts []int
+	if req.Partition != nil {
+		parts = []int{*req.Partition}
+	}
+	n, err := rt.topicPartitions(req.Topic, parts)
+	if err != nil {
+		return nil, err
+	}
+	if parts == nil {
+		for i := range n {
+			parts = append(parts, i)
+		}
+	}
+	out := make([]api.PartitionOffset, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(r.Context(), rt.cfg.PartitionTimeout)
+			defer cancel()
+			one := req
+			one.Partition = &part
+			var ans api.BrokerOffsetsAnswer
+			errs[i] = rt.onPartition(ctx, req.Topic, part, func(o Owner, seq int64) error {
+				return rt.CallBroker(ctx, o, seq, "offsets", "GET", "/v1/offsets", one.Query(), nil, &ans, 0)
+			})
+			out[i] = ans.PartitionOffset
+			out[i].Partition = part
+			if errs[i] != nil {
+				out[i].Error = &api.ItemFailure{Code: logq.ErrorCode(errs[i]), Message: logq.ErrorMessage(errs[i])}
+			}
+		})
+	}
+	wg.Wait()
+	if len(parts) == 1 && errs[0] != nil {
+		return nil, errs[0]
+	}
+	return api.OffsetsAnswer{Status: api.StatusSuccess, Topic: req.Topic, Offsets: out}, nil
+}
