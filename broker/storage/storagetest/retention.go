@@ -74,7 +74,12 @@ func checkFrom(t *testing.T, h RetentionHarness, topic string, partition int, st
 	if gotStart != start || gotHW != hw {
 		t.Fatalf("log start, hw = %d, %d; want %d, %d", gotStart, gotHW, start, hw)
 	}
-	msgs, err := h.Store.Read(ctx, topic, partition, 0, 10000, 64<<20)
+	if start > 0 {
+		if _, err := h.Store.Read(ctx, topic, partition, start-1, 1, 1<<20); !errors.Is(err, logq.ErrOffsetOutOfRange) {
+			t.Fatalf("read below the log start %d: %v; want offset_out_of_range", start, err)
+		}
+	}
+	msgs, err := h.Store.Read(ctx, topic, partition, start, 10000, 64<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
