@@ -153,8 +153,9 @@ func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]storage.
 		var res []storage.AppendResult
 		res, err = s.appendIdempotent(ctx, batches, total)
 		if err != nil {
-			return nil, dbError(err, "append")
+			return nil, s.appendError(batches, err)
 		}
+		s.appendedTo(batches, res) // retention
 		return res, nil
 	case total >= CopyThreshold:
 		s.paths.copy.Add(1)
@@ -172,14 +173,21 @@ func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]storage.
 		bases, err = s.appendInsert(ctx, s.db, batches)
 	}
 	if err != nil {
-		if isNoSegment(err) { // retention: the cache was wrong; read it again next time
-			s.seg.forgetAll(batches)
-			err = fmt.Errorf("%w: %w", logq.Errorf(logq.EUnavailable, "append: a segment of the log was missing; retry"), err)
-		}
-		return nil, dbError(err, "append")
+		return nil, s.appendError(batches, err)
 	}
-	s.appendedTo(batches, bases) // retention
-	return results(batches, bases), nil
+	res := results(batches, bases)
+	s.appendedTo(batches, res) // retention
+	return res, nil
+}
+
+// appendError is the error of a failed Append: a missing segment (the
+// segment cache was wrong; it is read again next time) is retryable.
+func (s *Store) appendError(batches []storage.Batch, err error) error {
+	if isNoSegment(err) {
+		s.seg.forgetAll(batches)
+		err = fmt.Errorf("%w: %w", logq.Errorf(logq.EUnavailable, "append: a segment of the log was missing; retry"), err)
+	}
+	return dbError(err, "append")
 }
 
 // results turns bases into Append's answers, FencedError for FencedBase.

@@ -128,8 +128,13 @@ func (s *Store) claimed(ctx context.Context, topic string, partition int, next i
 // offset they can be given lies in a segment, with half a segment to spare.
 func (s *Store) segmentsAhead(ctx context.Context, batches []storage.Batch) error {
 	size := s.seg.segmentSize()
+	// One Append may carry several batches of a partition (idempotent
+	// ones are not merged): what they add up to must fit.
+	adding := make(map[segKey]int64, len(batches))
 	for _, b := range batches {
-		k := segKey{b.Topic, b.Partition}
+		adding[segKey{b.Topic, b.Partition}] += int64(len(b.Msgs))
+	}
+	for k, n := range adding {
 		st, ok := s.seg.state(k)
 		if !ok {
 			var err error
@@ -140,7 +145,7 @@ func (s *Store) segmentsAhead(ctx context.Context, batches []storage.Batch) erro
 				continue // never claimed: Append's UPDATE matches no row
 			}
 		}
-		upTo := st.next + int64(len(b.Msgs)) + size/2
+		upTo := st.next + n + size/2
 		if upTo <= st.end {
 			continue
 		}
@@ -151,11 +156,13 @@ func (s *Store) segmentsAhead(ctx context.Context, batches []storage.Batch) erro
 	return nil
 }
 
-// appendedTo is Append's hook after a commit: the partitions' next offsets.
-func (s *Store) appendedTo(batches []storage.Batch, bases []int64) {
+// appendedTo is Append's hook after a commit: the partitions' next offsets
+// (the cache keeps the highest it was told, so a duplicate's original
+// offset moves nothing).
+func (s *Store) appendedTo(batches []storage.Batch, res []storage.AppendResult) {
 	for i, b := range batches {
-		if i < len(bases) && bases[i] != storage.FencedBase {
-			s.seg.set(segKey{b.Topic, b.Partition}, segState{next: bases[i] + int64(len(b.Msgs))})
+		if i < len(res) && res[i].Err == nil && res[i].Base != storage.FencedBase {
+			s.seg.set(segKey{b.Topic, b.Partition}, segState{next: res[i].Base + int64(len(b.Msgs))})
 		}
 	}
 }
