@@ -26,6 +26,14 @@ const (
 	EUnavailable      = "unavailable"        // try again later: 503
 	ETimeout          = "timeout"            // bounded wait expired: 503
 	EInternal         = "internal"           // a bug or an infrastructure failure: 500
+
+	// Consumer groups (docs/groups.md), Kafka's error names.
+	ERebalanceInProgress   = "rebalance_in_progress"   // the group is rebalancing: rejoin. 409
+	EIllegalGeneration     = "illegal_generation"      // a generation the group is not at: 409
+	EUnknownMemberID       = "unknown_member_id"       // not a member of the group: 409
+	EGroupNotFound         = "group_not_found"         // 404
+	EGroupNotEmpty         = "group_not_empty"         // the group still has members: 409
+	EInvalidSessionTimeout = "invalid_session_timeout" // session timeout outside the allowed range: 400
 )
 
 // Error is an error with a code from the vocabulary above and a message fit
@@ -111,19 +119,27 @@ var (
 	ErrUnavailable      = &Error{Code: EUnavailable}
 	ErrTimeout          = &Error{Code: ETimeout}
 	ErrInternal         = &Error{Code: EInternal}
+
+	ErrRebalanceInProgress   = &Error{Code: ERebalanceInProgress}
+	ErrIllegalGeneration     = &Error{Code: EIllegalGeneration}
+	ErrUnknownMemberID       = &Error{Code: EUnknownMemberID}
+	ErrGroupNotFound         = &Error{Code: EGroupNotFound}
+	ErrGroupNotEmpty         = &Error{Code: EGroupNotEmpty}
+	ErrInvalidSessionTimeout = &Error{Code: EInvalidSessionTimeout}
 )
 
 // HTTPStatus maps an error code to its HTTP status code. It is the one
 // place where codes meet HTTP.
 func HTTPStatus(code string) int {
 	switch code {
-	case EInvalid:
+	case EInvalid, EInvalidSessionTimeout:
 		return 400
 	case EForbidden:
 		return 403
-	case ENotFound, ETopicNotFound, EProducerNotFound, EConsumerNotFound, EBrokerNotFound:
+	case ENotFound, ETopicNotFound, EProducerNotFound, EConsumerNotFound, EBrokerNotFound, EGroupNotFound:
 		return 404
-	case EConflict, ETopicExists, EFenced:
+	case EConflict, ETopicExists, EFenced,
+		ERebalanceInProgress, EIllegalGeneration, EUnknownMemberID, EGroupNotEmpty:
 		return 409
 	case EBrokerRemoved:
 		return 410

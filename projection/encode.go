@@ -47,6 +47,7 @@ func DecodeState(b []byte) (*State, error) {
 	maps.Copy(s.Topics, snap.State.Topics)
 	maps.Copy(s.Producers, snap.State.Producers)
 	maps.Copy(s.Consumers, snap.State.Consumers)
+	maps.Copy(s.Groups, snap.State.Groups)
 	return s, nil
 }
 
@@ -82,6 +83,7 @@ func Render(s *State) string {
 		c := s.Consumers[id]
 		renderClient(&b, "consumer", id, c.Topic, c.Partition, c.Inactive)
 	}
+	renderGroups(&b, s) // consumer groups (groups.go)
 	return b.String()
 }
 

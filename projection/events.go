@@ -111,6 +111,7 @@ var Types = []string{
 	TypeWriterElected, TypeBrokerRegistered, TypeBrokerStatusChanged, TypeBrokerRemoved,
 	TypeTopicCreated, TypePartitionsAdded, TypePartitionAssigned,
 	TypeProducerRegistered, TypeConsumerRegistered, TypeClientStatusChanged,
+	TypeGroupRebalanced, TypeGroupAssigned, TypeGroupDeleted, // consumer groups (groups.go)
 }
 
 // NewEvent wraps a payload into an event to append (the writer sets Seq, At
@@ -158,6 +159,12 @@ func decodeJSON(e logq.Event) (Payload, error) {
 		p = new(ConsumerRegistered)
 	case TypeClientStatusChanged:
 		p = new(ClientStatusChanged)
+	case TypeGroupRebalanced: // consumer groups (groups.go)
+		p = new(GroupRebalanced)
+	case TypeGroupAssigned:
+		p = new(GroupAssigned)
+	case TypeGroupDeleted:
+		p = new(GroupDeleted)
 	default:
 		return nil, fmt.Errorf("event %d: unknown event type %q", e.Seq, e.Type)
 	}
@@ -188,6 +195,12 @@ func deref(p Payload) Payload {
 	case *ConsumerRegistered:
 		return *v
 	case *ClientStatusChanged:
+		return *v
+	case *GroupRebalanced: // consumer groups (groups.go)
+		return *v
+	case *GroupAssigned:
+		return *v
+	case *GroupDeleted:
 		return *v
 	}
 	return p

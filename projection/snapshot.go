@@ -9,7 +9,7 @@ import (
 	"slices"
 )
 
-// The binary snapshot encoding (version 2). Integers are varints (zigzag,
+// The binary snapshot encoding (version 3; version 2 lacks the groups). Integers are varints (zigzag,
 // encoding/binary), counts and lengths uvarints, strings a length then the
 // bytes; everything sorted (brokers and clients by id, topics by name), so
 // the encoding of a state is deterministic.
@@ -21,13 +21,16 @@ import (
 //	names:     count, then the topic names clients refer to (sorted)
 //	producers: count, then id, name index, flags (1 inactive, 2 has a partition), [partition]
 //	consumers: as producers
+//	groups:    see appendGroups (groups.go); absent in snapshots older than groups
 //
 // Decoding allocates each kind of entity as one slice and points the maps
 // into it: a state of a million clients decodes in a few allocations.
 
-var snapshotMagic = []byte{'L', 'Q', 'S', 2}
+var snapshotMagic = []byte{'L', 'Q', 'S', 3} // version 3 added groups; version 2 is still read
 
-func isBinarySnapshot(b []byte) bool { return bytes.HasPrefix(b, snapshotMagic) }
+func isBinarySnapshot(b []byte) bool {
+	return len(b) >= len(snapshotMagic) && bytes.HasPrefix(b, snapshotMagic[:3]) && (b[3] == 2 || b[3] == 3)
+}
 
 const (
 	flagAlive     = 1
@@ -113,6 +116,7 @@ func encodeBinary(s *State) []byte {
 		c := s.Consumers[id]
 		client(id, c.Topic, c.Partition, c.Inactive)
 	}
+	b = appendGroups(b, s) // consumer groups (groups.go)
 	return b
 }
 
@@ -239,6 +243,10 @@ func decodeBinary(data []byte) (*State, error) {
 		c.ID, c.Topic, c.Partition, c.Inactive = client()
 		return c.ID
 	})
+	s.Groups = map[string]*Group{}
+	if data[3] >= 3 {
+		s.Groups = readGroups(r) // consumer groups (groups.go)
+	}
 	if r.err == nil && len(r.b) > 0 {
 		r.err = fmt.Errorf("decode snapshot: %d bytes after the state", len(r.b))
 	}

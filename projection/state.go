@@ -38,6 +38,7 @@ type State struct {
 	Producers   map[int64]*Producer `json:"producers"`
 	Consumers   map[int64]*Consumer `json:"consumers"`
 	NextIDs     NextIDs             `json:"next_ids"`
+	Groups      map[string]*Group   `json:"groups"` // consumer groups (groups.go)
 }
 
 // NextIDs are the smallest ids not yet used, for the writer to assign.
@@ -93,6 +94,7 @@ func New() *State {
 		Producers: map[int64]*Producer{},
 		Consumers: map[int64]*Consumer{},
 		NextIDs:   NextIDs{Broker: 1, Producer: 1, Consumer: 1},
+		Groups:    map[string]*Group{},
 	}
 }
 
@@ -222,6 +224,8 @@ func (s *State) check(e logq.Event, p Payload) error {
 		if inactive != p.Active {
 			return invariant(e, "%s %d already has active=%t", p.Client, p.ID, p.Active)
 		}
+	case GroupRebalanced, GroupAssigned, GroupDeleted: // consumer groups (groups.go)
+		return s.checkGroup(e, p)
 	default:
 		return invariant(e, "no rule for %T", p)
 	}
@@ -305,6 +309,8 @@ func (s *State) mutate(p Payload) {
 		} else {
 			s.Consumers[p.ID].Inactive = !p.Active
 		}
+	case GroupRebalanced, GroupAssigned, GroupDeleted: // consumer groups (groups.go)
+		s.mutateGroup(p)
 	}
 }
 
@@ -423,5 +429,6 @@ func (s *State) Clone() *State {
 		p.Partition = copyInt(v.Partition)
 		c.Consumers[k] = &p
 	}
+	c.Groups = cloneGroups(s.Groups)
 	return &c
 }
