@@ -379,3 +379,37 @@ func readGroups(r *reader) map[string]*Group {
 		return g.Name
 	})
 }
+
+// CheckGroupEvents reports whether the group events ps, in order, would
+// apply to s without breaking an invariant, without changing s: the
+// coordinator checks what it decided before it appends, so that nothing
+// it logs can fail to apply.
+func CheckGroupEvents(s *State, ps []Payload) error {
+	t := &State{Groups: map[string]*Group{}}
+	seen := map[string]bool{}
+	for _, p := range ps {
+		var name string
+		switch p := p.(type) {
+		case GroupRebalanced:
+			name = p.Group
+		case GroupAssigned:
+			name = p.Group
+		case GroupDeleted:
+			name = p.Group
+		default:
+			return fmt.Errorf("%T is not a group event", p)
+		}
+		if !seen[name] {
+			seen[name] = true
+			if g := s.Groups[name]; g != nil {
+				t.Groups[name] = cloneGroups(map[string]*Group{name: g})[name]
+			}
+		}
+		e := logq.Event{Type: p.EventType()}
+		if err := t.checkGroup(e, p); err != nil {
+			return err
+		}
+		t.mutateGroup(p)
+	}
+	return nil
+}
