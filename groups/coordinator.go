@@ -130,7 +130,8 @@ type member struct {
 	joined                 bool      // rejoined during this PreparingRebalance
 	joinWait               chan joinResult
 	syncWaiting            bool
-	seq                    int // join order: the first becomes leader
+	seq                    int  // join order: the first becomes leader
+	known                  bool // in a logged generation (it learnt its member id)
 }
 
 type joinResult struct {
@@ -153,7 +154,7 @@ func (c *Coordinator) Restore(groups map[string]*projection.Group, now time.Time
 			m := &member{id: pm.MemberID, instance: pm.GroupInstanceID, clientID: pm.ClientID,
 				session: time.Duration(pm.SessionTimeoutMS) * time.Millisecond, rebalance: time.Duration(pm.RebalanceTimeoutMS) * time.Millisecond,
 				topics: slices.Clone(pm.Topics), seq: i}
-			m.deadline = now.Add(m.session)
+			m.deadline, m.known = now.Add(m.session), true
 			if pm.MemberID == pg.Leader {
 				m.seq = -1
 			}
@@ -471,7 +472,7 @@ func (c *Coordinator) completeJoin(ctx context.Context, g *group, now time.Time)
 	g.syncCh = make(chan struct{})
 	var rt time.Duration
 	for _, m := range ms {
-		m.topics, m.joined, m.syncWaiting = topics[m.id], false, false
+		m.topics, m.joined, m.syncWaiting, m.known = topics[m.id], false, false, true
 		m.deadline = now.Add(m.session)
 		rt = max(rt, m.rebalance)
 	}
@@ -484,11 +485,21 @@ func (c *Coordinator) completeJoin(ctx context.Context, g *group, now time.Time)
 	}
 }
 
-// failJoin answers the waiting joins with err; the members rejoin.
+// failJoin answers the waiting joins with err; the members rejoin, those
+// new in this phase (they never learnt their id) as new members.
 func (c *Coordinator) failJoin(g *group, err error) {
-	for _, m := range g.members {
+	for id, m := range g.members {
 		c.answerJoin(m, joinResult{err: err})
 		m.joined = false
+		if !m.known {
+			delete(g.members, id)
+		}
+	}
+	if len(g.members) == 0 {
+		g.state = api.GroupEmpty
+		if g.generation == 0 {
+			delete(c.groups, g.name)
+		}
 	}
 }
 
