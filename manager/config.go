@@ -11,6 +11,7 @@ import (
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/groups"
 	"github.com/logq/logq/internal/defaults"
 	"github.com/logq/logq/internal/httpguard"
 )
@@ -150,6 +151,20 @@ type Config struct {
 	// Logger receives the access log and every internal error. The zero
 	// value logs nothing.
 	Logger zerolog.Logger
+
+	// Consumer groups (groups.go, docs/groups.md). The session timeouts a
+	// member may ask for (defaults 6 s and 30 min, Kafka's); the delay of an
+	// empty group's first generation (default 0); how often the writer
+	// checks sessions and rebalance timeouts (default 100 ms); the bound of
+	// one join or sync long poll (default the write timeout less 15 s);
+	// and what resolves earliest/latest/datetime offset resets (nil: they
+	// are refused; the lead wires the brokers' offsets here).
+	GroupMinSessionTimeout     time.Duration
+	GroupMaxSessionTimeout     time.Duration
+	GroupInitialRebalanceDelay time.Duration
+	GroupCheckInterval         time.Duration
+	GroupMaxWait               time.Duration
+	GroupOffsetResolver        groups.OffsetResolver
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -182,6 +197,9 @@ func (c Config) withDefaults() Config {
 	defaults.Set(&c.MaxBatchMessages, DefaultMaxBatchMessages)
 	defaults.Set(&c.SnapshotEvery, DefaultSnapshotEvery)
 	defaults.Set(&c.MaxConns, DefaultMaxConns)
+	defaults.Set(&c.GroupMinSessionTimeout, DefaultGroupMinSessionTimeout)
+	defaults.Set(&c.GroupMaxSessionTimeout, DefaultGroupMaxSessionTimeout)
+	defaults.Set(&c.GroupCheckInterval, DefaultGroupCheckInterval)
 	if c.Now == nil { // a func: not comparable
 		c.Now = time.Now
 	}

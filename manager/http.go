@@ -55,6 +55,7 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "POST", "/producers/:id/heartbeat", m.write(m.handleClientHeartbeat(kindProducer)))
 	m.handle(r, "POST", "/consumers/:id/heartbeat", m.write(m.handleClientHeartbeat(kindConsumer)))
 	m.handle(r, "POST", "/clients/seen", m.write(m.handleClientsSeen))
+	m.groupRoutes(r) // consumer groups (groups.go): all writes, forwarded by a reader
 
 	// Reads, on every manager.
 	m.handle(r, "GET", "/topics", m.handleTopics)
