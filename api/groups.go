@@ -457,7 +457,7 @@ type ResetOffsetsRequest struct {
 	Topic       string `json:"topic"`
 	Partitions  []int  `json:"partitions,omitempty"`
 	To          string `json:"to"`
-	Offset      int64  `json:"offset,omitempty"`
+	Offset      int64  `json:"offset"`
 	TimestampMS int64  `json:"timestamp_ms,omitempty"`
 }
 
