@@ -103,7 +103,8 @@ http://127.0.0.1:8080); event commands read --manager or, with --db URL
 		group("topics", "create, list and describe topics; add partitions",
 			topicsCreateCmd(e), topicsListCmd(e), topicsDescribeCmd(e), topicsAddPartitionsCmd(e)),
 		produceCmd(e), consumeCmd(e), sizeCmd(e), brokers, rebalanceCmd(e),
-		clientsCmd(e, "producers"), clientsCmd(e, "consumers"))
+		clientsCmd(e, "producers"), clientsCmd(e, "consumers"),
+		groupsCmd(e)) // consumer groups (groupcmds.go)
 	add(groupEvents,
 		group("events", "list, follow, show and verify control-plane events",
 			eventsListCmd(e), eventsTailCmd(e), eventsShowCmd(e), eventsVerifyCmd(e)),
