@@ -343,7 +343,7 @@ func TestLeaveEmptiesThenStandaloneCommitResetAndDelete(t *testing.T) {
 		t.Fatalf("reset = %+v, %v", r, err)
 	}
 	_, err = e.c.ResetOffsets(e.ctx, "g", api.ResetOffsetsRequest{Topic: "orders", To: api.ResetToLatest}, e.now)
-	wantCode(t, err, logq.EUnavailable) // no resolver wired
+	wantCode(t, err, logq.EInvalid) // no resolver wired
 	l, err := e.c.ListGroups(e.ctx)
 	if err != nil || len(l.Groups) != 1 || l.Groups[0].State != api.GroupEmpty {
 		t.Fatalf("list = %+v, %v", l, err)

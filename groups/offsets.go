@@ -174,7 +174,7 @@ func (c *Coordinator) ResetOffsets(ctx context.Context, name string, req api.Res
 		}
 	default:
 		if c.resolver == nil {
-			return api.OffsetsAnswer{}, logq.Errorf(logq.EUnavailable, "reset to %s needs the partitions' offsets from the brokers, which this manager cannot ask for", req.To)
+			return api.OffsetsAnswer{}, logq.Errorf(logq.EInvalid, "reset to %s is not supported: it needs the partitions' offsets from the brokers, which this manager cannot ask for", req.To)
 		}
 		got, err := c.resolver.ResolveOffsets(ctx, req.Topic, parts, req.To, req.TimestampMS)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/logq/logq/groups"
 	"github.com/logq/logq/groups/pgoffsets"
 	"github.com/logq/logq/projection"
+	"github.com/logq/logq/router"
 )
 
 // Consumer groups (docs/groups.md): the writer runs the group coordinator
@@ -71,7 +72,58 @@ func (m *Manager) newGroups() *groups.Coordinator {
 		MaxSessionTimeout:     m.cfg.GroupMaxSessionTimeout,
 		InitialRebalanceDelay: m.cfg.GroupInitialRebalanceDelay,
 		MaxWait:               m.groupWait(),
-	}, groupCluster{m}, pgoffsets.New(m.db), m.cfg.GroupOffsetResolver)
+	}, groupCluster{m}, pgoffsets.New(m.db), m.offsetResolver())
+}
+
+// offsetResolver is Config.GroupOffsetResolver, or by default one that
+// knows the latest offsets (the brokers' high watermarks, as GET
+// /topics/{topic} shows them) and refuses earliest and datetime: those need
+// the brokers' GET /v1/offsets (log start offset, time index), which the
+// lead wires through Config.GroupOffsetResolver.
+func (m *Manager) offsetResolver() groups.OffsetResolver {
+	if m.cfg.GroupOffsetResolver != nil {
+		return m.cfg.GroupOffsetResolver
+	}
+	return latestResolver{m}
+}
+
+type latestResolver struct{ m *Manager }
+
+func (l latestResolver) ResolveOffsets(ctx context.Context, topic string, partitions []int, to string, _ int64) (map[int]int64, error) {
+	if to != api.ResetToLatest {
+		return nil, logq.Errorf(logq.EInvalid, "reset to %s is not supported by this manager yet (it needs the brokers' offsets); reset to an offset or to latest", to)
+	}
+	m := l.m
+	m.mu.RLock()
+	t, ok := m.state.Topics[topic]
+	if !ok {
+		m.mu.RUnlock()
+		return nil, logq.Errorf(logq.ETopicNotFound, "topic %q not found", topic)
+	}
+	owners := map[int64]router.Owner{}
+	brokerOf := map[int]int64{}
+	for _, p := range partitions {
+		if p < 0 || p >= len(t.Partitions) {
+			continue
+		}
+		part := t.Partitions[p]
+		brokerOf[p] = part.Broker
+		if b, ok := m.state.Brokers[part.Broker]; ok && m.state.Writable(topic, p) {
+			owners[b.ID] = router.Owner{Broker: b.ID, Address: b.Address}
+		}
+	}
+	seq := m.state.Seq
+	m.mu.RUnlock()
+	hwm := m.highWatermarks(ctx, owners, seq)
+	out := map[int]int64{}
+	for _, p := range partitions {
+		v, ok := hwm[partKey{topic, p, brokerOf[p]}]
+		if !ok {
+			return nil, logq.Errorf(logq.EUnavailable, "the high watermark of partition %d of %q is unknown (its broker did not answer); retry", p, topic)
+		}
+		out[p] = v
+	}
+	return out, nil
 }
 
 // runGroups starts the coordinator for a writer term: it restores the

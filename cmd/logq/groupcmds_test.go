@@ -62,6 +62,14 @@ func TestGroupsCommands(t *testing.T) {
 	if r.stdout != "TOPIC   PARTITION  NEW OFFSET\norders  0          1\n" {
 		t.Fatalf("reset printed %q", r.stdout)
 	}
+	r = mustLogq(t, envv, "", "groups", "reset-offsets", "g", "--topic", "orders", "--to-latest")
+	if r.stdout != "TOPIC   PARTITION  NEW OFFSET\norders  0          10\norders  1          0\n" {
+		t.Fatalf("reset to latest printed %q", r.stdout)
+	}
+	if r := runLogq(t, envv, "", "groups", "reset-offsets", "g", "--topic", "orders", "--to-earliest"); r.err == nil {
+		t.Fatal("reset to earliest without the brokers' offsets accepted")
+	}
+	mustLogq(t, envv, "", "groups", "reset-offsets", "g", "--topic", "orders", "--to-offset", "1", "--partitions", "0")
 	if r := runLogq(t, envv, "", "groups", "reset-offsets", "g", "--topic", "orders"); r.err == nil {
 		t.Fatal("reset without a target accepted")
 	}
