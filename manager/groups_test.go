@@ -265,3 +265,19 @@ func TestGroupsBadInput(t *testing.T) {
 		t.Fatalf("a refused commit made a group: %s", l.raw)
 	}
 }
+
+// TestGroupLongPollsForwardLonger: a reader relays a join or sync for as
+// long as the writer may hold it, not just BrokerTimeout.
+func TestGroupLongPollsForwardLonger(t *testing.T) {
+	m := newManager(Config{DSN: "postgres://x.invalid/x", BrokerTimeout: time.Second}.withDefaults(), testLogger(t))
+	for path, long := range map[string]bool{"/groups/g/join": true, "/groups/g/sync": true, "/groups/g/heartbeat": false, "/topics": false} {
+		r, _ := http.NewRequest("POST", "http://m"+path, nil)
+		got := m.forwardTimeout(r)
+		if long && got <= m.groupWait() || !long && got != time.Second {
+			t.Errorf("%s: forward timeout %v (group wait %v)", path, got, m.groupWait())
+		}
+	}
+	if w := m.groupWait(); w >= m.cfg.WriteTimeout || w+max(m.cfg.BrokerTimeout, 5*time.Second) >= m.cfg.WriteTimeout {
+		t.Errorf("group wait %v does not leave room under the write timeout %v", w, m.cfg.WriteTimeout)
+	}
+}
