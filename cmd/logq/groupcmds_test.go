@@ -76,7 +76,17 @@ func TestGroupsCommands(t *testing.T) {
 	if r := mustLogq(t, envv, "", "groups", "describe", "g"); !strings.Contains(r.stdout, "orders  0          1          10              9") {
 		t.Fatalf("describe after reset:\n%s", r.stdout)
 	}
+	// The generations are events: in logq events and in the replayed state.
+	if r := mustLogq(t, envv, "", "events", "list"); !strings.Contains(r.stdout, "GroupRebalanced") || !strings.Contains(r.stdout, "GroupAssigned") {
+		t.Fatalf("events list:\n%s", r.stdout)
+	}
+	if r := mustLogq(t, envv, "", "state"); !strings.Contains(r.stdout, `group "g" generation 2 type "logq"`) {
+		t.Fatalf("state:\n%s", r.stdout)
+	}
 	mustLogq(t, envv, "", "groups", "delete", "g")
+	if r := mustLogq(t, envv, "", "events", "list"); !strings.Contains(r.stdout, "GroupDeleted") {
+		t.Fatalf("events list:\n%s", r.stdout)
+	}
 	if r := runLogq(t, envv, "", "groups", "describe", "g"); r.err == nil || !strings.Contains(r.err.Error(), "not found") {
 		t.Fatalf("describe deleted group: %v", r.err)
 	}
