@@ -1,10 +1,12 @@
 package projection_test
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/logq/logq"
 	"github.com/logq/logq/projection"
 )
 
@@ -133,4 +135,87 @@ func TestGroupsSnapshotCloneAndRender(t *testing.T) {
 	if s.Groups["g"].Members[0].Topics[0] != "orders" || s.Groups["g"].Assignment["m1"]["orders"][0] != 0 {
 		t.Fatal("clone shares group memory")
 	}
+}
+
+// groupEventsFromBytes turns fuzz input into group events over small name
+// spaces, so that most of them hit real groups and members.
+func groupEventsFromBytes(b []byte) []logq.Event {
+	var out []logq.Event
+	for len(b) >= 4 {
+		op, x, y, z := b[0], int64(b[1]%6), int(b[2]%4), int(b[3]%4)
+		b = b[4:]
+		group := string(rune('g' + y%2))
+		member := func(i int) string { return fmt.Sprintf("m%d", i%3) }
+		var p projection.Payload
+		switch op % 3 {
+		case 0:
+			var ms []projection.GroupMember
+			for i := range z {
+				ms = append(ms, projection.GroupMember{MemberID: member(i + y), ClientID: "c", Topics: []string{"orders"}})
+			}
+			leader := ""
+			if len(ms) > 0 {
+				leader = ms[int(x)%len(ms)].MemberID
+			}
+			p = projection.GroupRebalanced{Group: group, Generation: x, ProtocolType: "logq", Protocol: "range", Leader: leader, Members: ms}
+		case 1:
+			a := map[string]map[string][]int{}
+			for i := range z {
+				a[member(i)] = map[string][]int{"orders": {i, y}}
+			}
+			p = projection.GroupAssigned{Group: group, Generation: x, Assignment: a}
+		default:
+			p = projection.GroupDeleted{Group: group}
+		}
+		out = append(out, projection.NewEvent(p))
+	}
+	return out
+}
+
+// FuzzGroups: any sequence of group events folds without panics; failed
+// events change nothing; CheckGroupEvents agrees with Apply; replaying and
+// folding in chunks through snapshots give the same state.
+func FuzzGroups(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 2, 1, 1, 0, 2, 0, 2, 0, 0, 2, 0, 0, 0, 0, 3, 0, 1})
+	f.Add([]byte{0, 1, 1, 1, 1, 1, 1, 1, 0, 2, 1, 3, 1, 2, 1, 3, 2, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 1024 {
+			b = b[:1024]
+		}
+		s := projection.New()
+		var accepted []logq.Event
+		for _, e := range groupEventsFromBytes(b) {
+			e.Seq = s.Seq + 1
+			p, _ := projection.Decode(e)
+			checked := projection.CheckGroupEvents(s, []projection.Payload{p})
+			before := projection.Render(s)
+			err := projection.Apply(s, e)
+			if (err == nil) != (checked == nil) {
+				t.Fatalf("%s %s: Apply %v, CheckGroupEvents %v", e.Type, e.Data, err, checked)
+			}
+			if err != nil {
+				if projection.Render(s) != before {
+					t.Fatalf("failed Apply of %s changed the state", e.Data)
+				}
+				continue
+			}
+			accepted = append(accepted, e)
+		}
+		want := projection.Render(s)
+		c := projection.New()
+		chunk := 1 + len(b)%4
+		for i := 0; i < len(accepted); i += chunk {
+			if err := projection.ApplyAll(c, accepted[i:min(i+chunk, len(accepted))]); err != nil {
+				t.Fatal(err)
+			}
+			enc, _ := projection.Encode(c)
+			var err error
+			if c, err = projection.DecodeState(enc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := projection.Render(c); got != want {
+			t.Fatalf("chunked fold differs:\n%s\nwant\n%s", got, want)
+		}
+	})
 }
