@@ -519,6 +519,11 @@ type DescribedMember struct {
 	ClientID        string           `json:"client_id"`
 	Topics          []string         `json:"topics,omitempty"`     // subscription, when known
 	Assignment      map[string][]int `json:"assignment,omitempty"` // topic → partitions
+	// As Kafka's DescribeGroups has them: the member's metadata for the
+	// group's protocol and its assignment, raw (base64); empty when not
+	// known (a member restored after a failover that has not rejoined).
+	MemberMetadata   []byte `json:"member_metadata,omitempty"`
+	MemberAssignment []byte `json:"member_assignment,omitempty"`
 }
 
 // GroupAnswer is the answer of GET /groups/{group}.

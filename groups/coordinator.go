@@ -521,23 +521,37 @@ func (c *Coordinator) becomeEmpty(ctx context.Context, g *group) {
 	g.generation, g.protocol, g.leader, g.state = ev.Generation, "", "", api.GroupEmpty
 }
 
+// chooseProtocol is Kafka's choice: among the protocols every member
+// supports, each member votes for the first it lists; the most votes win,
+// ties going to the leader's order.
 func chooseProtocol(leader *member, ms []*member) string {
-	for _, p := range leader.protocols {
-		ok := true
+	supported := func(name string) bool {
 		for _, m := range ms {
-			if !slices.ContainsFunc(m.protocols, func(q api.GroupProtocol) bool { return q.Name == p.Name }) {
-				ok = false
+			if !slices.ContainsFunc(m.protocols, func(q api.GroupProtocol) bool { return q.Name == name }) {
+				return false
+			}
+		}
+		return true
+	}
+	votes := map[string]int{}
+	for _, m := range ms {
+		for _, p := range m.protocols {
+			if supported(p.Name) {
+				votes[p.Name]++
 				break
 			}
 		}
-		if ok {
-			return p.Name
+	}
+	best := ""
+	for _, p := range leader.protocols {
+		if votes[p.Name] > votes[best] {
+			best = p.Name
 		}
 	}
-	if len(leader.protocols) > 0 {
-		return leader.protocols[0].Name
+	if best == "" && len(leader.protocols) > 0 {
+		best = leader.protocols[0].Name
 	}
-	return ""
+	return best
 }
 
 func metadataOf(m *member, protocol string) []byte {

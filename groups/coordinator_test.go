@@ -492,3 +492,29 @@ func TestStaticMemberReplacesItsOldID(t *testing.T) {
 	}
 	wantCode(t, e.heartbeat("g", a.MemberID, 1), logq.EUnknownMemberID)
 }
+
+func TestProtocolChosenByVotes(t *testing.T) {
+	e := newEnv(t)
+	md, _ := json.Marshal(api.LogqMetadata{Topics: []string{"orders"}})
+	req := func(member string, names ...string) api.JoinGroupRequest {
+		r := logqJoin(member, "orders")
+		r.Protocols = nil
+		for _, n := range names {
+			r.Protocols = append(r.Protocols, api.GroupProtocol{Name: n, Metadata: md})
+		}
+		return r
+	}
+	a := e.join("g", req("", "range", "roundrobin"))
+	bCh := e.joinAsync("g", req("", "roundrobin", "range"))
+	cCh := e.joinAsync("g", req("", "roundrobin"))
+	a = e.join("g", req(a.MemberID, "range", "roundrobin"))
+	recv(t, bCh)
+	recv(t, cCh)
+	if a.Protocol != "roundrobin" { // a votes range, b and c roundrobin (range is not supported by c)
+		t.Fatalf("protocol %q, want roundrobin", a.Protocol)
+	}
+	d, err := e.c.DescribeGroup(e.ctx, "g")
+	if err != nil || len(d.Members) != 3 || string(d.Members[0].MemberMetadata) != string(md) || len(d.Members[0].MemberAssignment) == 0 {
+		t.Fatalf("describe = %+v, %v", d, err)
+	}
+}

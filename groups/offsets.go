@@ -251,9 +251,10 @@ func (c *Coordinator) DescribeGroup(ctx context.Context, name string) (api.Group
 		Protocol: g.protocol, Generation: g.generation, Leader: g.leader, Members: []api.DescribedMember{}}
 	for _, id := range slices.Sorted(maps.Keys(g.members)) {
 		m := g.members[id]
-		dm := api.DescribedMember{MemberID: id, GroupInstanceID: m.instance, ClientID: m.clientID, Topics: m.topics}
+		dm := api.DescribedMember{MemberID: id, GroupInstanceID: m.instance, ClientID: m.clientID, Topics: m.topics,
+			MemberMetadata: metadataOf(m, g.protocol)}
 		if g.state == api.GroupStable {
-			dm.Assignment = g.decoded[id]
+			dm.Assignment, dm.MemberAssignment = g.decoded[id], g.assignment[id]
 		}
 		ans.Members = append(ans.Members, dm)
 	}
