@@ -276,6 +276,13 @@ func (c Config) Validate() error {
 	if c.MaxConns < 2 {
 		return logq.Errorf(logq.EInvalid, "manager: max conns %d is below 2", c.MaxConns)
 	}
+	// Consumer groups (groups.go).
+	if c.GroupMinSessionTimeout > c.GroupMaxSessionTimeout {
+		return logq.Errorf(logq.EInvalid, "manager: group min session timeout %v exceeds the max %v", c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout)
+	}
+	if c.GroupMaxWait < 0 || c.GroupInitialRebalanceDelay < 0 || c.GroupMaxWait >= c.WriteTimeout {
+		return logq.Errorf(logq.EInvalid, "manager: group max wait %v must be below the write timeout %v, and group durations not negative", c.GroupMaxWait, c.WriteTimeout)
+	}
 	return nil
 }
 

@@ -281,3 +281,21 @@ func TestGroupLongPollsForwardLonger(t *testing.T) {
 		t.Errorf("group wait %v does not leave room under the write timeout %v", w, m.cfg.WriteTimeout)
 	}
 }
+
+func TestGroupConfigValidate(t *testing.T) {
+	for name, c := range map[string]Config{
+		"min over max":        {DSN: "x", GroupMinSessionTimeout: time.Hour, GroupMaxSessionTimeout: time.Minute},
+		"wait over write":     {DSN: "x", GroupMaxWait: time.Hour},
+		"negative delay":      {DSN: "x", GroupInitialRebalanceDelay: -1},
+		"negative max wait":   {DSN: "x", GroupMaxWait: -1},
+		"min over default":    {DSN: "x", GroupMinSessionTimeout: 2 * DefaultGroupMaxSessionTimeout},
+		"wait equal to write": {DSN: "x", GroupMaxWait: time.Minute, WriteTimeout: time.Minute},
+	} {
+		if err := c.Validate(); logq.ErrorCode(err) != logq.EInvalid {
+			t.Errorf("%s: Validate() = %v, want an invalid error", name, err)
+		}
+	}
+	if err := (Config{DSN: "x", GroupMaxWait: 10 * time.Second}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
