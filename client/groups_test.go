@@ -92,3 +92,51 @@ func TestGroupMembersSharePartitions(t *testing.T) {
 		t.Fatalf("describe deleted: %v", err)
 	}
 }
+
+// TestGroupMemberDeathMovesPartitions: a member that stops heartbeating
+// without leaving (a static member's Close, like a crash) loses its
+// partitions to the others within its session timeout, by the writer's
+// real clock.
+func TestGroupMemberDeathMovesPartitions(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t, devcluster.Config{Brokers: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := newClient(t, client.Config{Managers: cl.ManagerURLs()})
+	if _, err := c.CreateTopic(ctx, "orders", 4); err != nil {
+		t.Fatal(err)
+	}
+	const session = 6 * time.Second
+	cfg := client.GroupMemberConfig{Topics: []string{"orders"}, SessionTimeout: session, HeartbeatInterval: 200 * time.Millisecond}
+	a, err := c.JoinGroupMember(ctx, "g", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	<-a.Changes()
+	bcfg := cfg
+	bcfg.InstanceID = "host-b"
+	b, err := c.JoinGroupMember(ctx, "g", bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb := <-b.Changes()
+	for ga := <-a.Changes(); ga.Generation != gb.Generation; ga = <-a.Changes() {
+	}
+	if len(gb.Partitions["orders"]) != 2 {
+		t.Fatalf("b got %v", gb.Partitions)
+	}
+	b.Close(ctx) // stops heartbeating, does not leave
+	died := time.Now()
+	for {
+		ga := <-a.Changes()
+		if len(ga.Partitions["orders"]) == 4 {
+			break
+		}
+	}
+	if took := time.Since(died); took > session+3*time.Second {
+		t.Fatalf("b's partitions moved after %v, want within the session timeout %v (+ a heartbeat and a rebalance)", took, session)
+	} else {
+		t.Logf("b's partitions moved to a %v after b died (session timeout %v)", took.Round(time.Millisecond), session)
+	}
+}
