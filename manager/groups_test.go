@@ -94,6 +94,20 @@ func syncAll(t *testing.T, a *testAPI, url string, ms ...groupMember) [][]int {
 	return out
 }
 
+// waitGroup polls GET /groups/g on url until cond holds (deadline 10 s).
+func waitGroup(t *testing.T, a *testAPI, url, what string, cond func(answer) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond(a.ok("GET", url+"/groups/g", nil)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
 func wantGroupError(t *testing.T, ans answer, status int, code string) {
 	t.Helper()
 	if ans.status != status || ans.str("code") != code {
@@ -127,18 +141,10 @@ func TestGroupsOverHTTP(t *testing.T) {
 	// A second member: the join waits until m1 rejoins, told by its heartbeat.
 	ch := make(chan groupCall, 1)
 	go func() { ch <- groupPost(a.hc, r+"/groups/g/join", logqJoinBody("")) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ans := a.do("POST", r+"/groups/g/heartbeat", map[string]any{"member_id": m1.id, "generation": 1})
-		if ans.status == 409 {
-			wantGroupError(t, ans, 409, logq.ERebalanceInProgress)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the heartbeat never said rebalance_in_progress")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition, bounded by deadline
-	}
+	waitGroup(t, a, r, "the second member to wait", func(d answer) bool {
+		return d.str("state") == api.GroupPreparingRebalance && len(d.body["members"].([]any)) == 2
+	})
+	wantGroupError(t, a.do("POST", r+"/groups/g/heartbeat", map[string]any{"member_id": m1.id, "generation": 1}), 409, logq.ERebalanceInProgress)
 	m1 = joinAll(t, a, r, m1.id)[0]
 	c := <-ch
 	if c.status != 200 {
@@ -151,11 +157,21 @@ func TestGroupsOverHTTP(t *testing.T) {
 	}
 	syncAll(t, a, r, m1, m2)
 
-	// A third member: every member rejoins, generation 3.
-	ms := joinAll(t, a, r, m1.id, m2.id, "")
-	m1, m2, m3 := ms[0], ms[1], ms[2]
-	if m3.gen != 3 {
-		t.Fatalf("generation 3: %+v", ms)
+	// A third member: once it waits, every member rejoins, generation 3.
+	go func() { ch <- groupPost(a.hc, r+"/groups/g/join", logqJoinBody("")) }()
+	waitGroup(t, a, r, "the third member to wait", func(d answer) bool {
+		return d.str("state") == api.GroupPreparingRebalance && len(d.body["members"].([]any)) == 3
+	})
+	ms := joinAll(t, a, r, m1.id, m2.id)
+	m1, m2 = ms[0], ms[1]
+	c = <-ch
+	if c.status != 200 {
+		t.Fatalf("third join: %d %v", c.status, c.body)
+	}
+	gen, _ = c.body["generation"].(json.Number).Int64()
+	m3 := groupMember{id: c.body["member_id"].(string), gen: gen}
+	if m1.gen != 3 || m3.gen != 3 {
+		t.Fatalf("generation 3: %+v %+v", ms, m3)
 	}
 	parts := syncAll(t, a, r, m1, m2, m3)
 	if len(parts[2]) == 0 {
