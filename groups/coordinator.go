@@ -87,13 +87,14 @@ type Coordinator struct {
 	offsets  OffsetStore
 	resolver OffsetResolver
 
-	// mu guards everything below. It is held across an append or an
-	// offset commit, so that no generation changes between a check and
-	// what it allows; never while waiting for a join or a sync.
+	// mu guards active and the map of groups; each group has its own
+	// lock for its state (group.mu), held across that group's appends and
+	// offset commits, so that no generation changes between a check and
+	// what it allows, and never while waiting for a join or a sync. Lock
+	// order: a group's mu, then mu (never the other way round).
 	mu     sync.Mutex
 	active bool
 	groups map[string]*group
-	now    time.Time // latest time seen (Tick, Restore, calls)
 }
 
 // New returns an inactive coordinator. resolver may be nil: resets to
@@ -103,6 +104,8 @@ func New(cfg Config, cluster Cluster, offsets OffsetStore, resolver OffsetResolv
 }
 
 type group struct {
+	mu           sync.Mutex
+	dead         bool // removed from the coordinator (stopped, deleted): look it up again
 	name         string
 	state        string // api.GroupEmpty, …
 	protocolType string
@@ -143,10 +146,13 @@ type joinResult struct {
 // (a writer term starts): members get a fresh session timeout from now;
 // a generation whose assignment was not logged is rebalanced again.
 func (c *Coordinator) Restore(groups map[string]*projection.Group, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stopLocked()
-	c.active, c.now = true, now
+	c.Stop()
+	restored := map[string]*group{}
+	defer func() {
+		c.mu.Lock()
+		c.groups, c.active = restored, true
+		c.mu.Unlock()
+	}()
 	for name, pg := range groups {
 		g := &group{name: name, protocolType: pg.ProtocolType, protocol: pg.Protocol, generation: pg.Generation,
 			leader: pg.Leader, members: map[string]*member{}, state: api.GroupEmpty}
@@ -161,7 +167,7 @@ func (c *Coordinator) Restore(groups map[string]*projection.Group, now time.Time
 			g.members[m.id] = m
 			g.joinSeq = i + 1
 		}
-		c.groups[name] = g
+		restored[name] = g
 		if len(g.members) == 0 {
 			continue
 		}
@@ -181,32 +187,77 @@ func (c *Coordinator) Restore(groups map[string]*projection.Group, now time.Time
 // writer restores them from the log).
 func (c *Coordinator) Stop() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stopLocked()
-}
-
-func (c *Coordinator) stopLocked() {
-	for _, g := range c.groups {
+	old := c.groups
+	c.groups, c.active = map[string]*group{}, false
+	c.mu.Unlock()
+	for _, g := range old {
+		g.mu.Lock()
+		g.dead = true
 		for _, m := range g.members {
 			c.answerJoin(m, joinResult{err: logq.Errorf(logq.ENotWriter, "the coordinator moved (writer failover); retry")})
 		}
 		g.wakeSync()
+		g.mu.Unlock()
 	}
-	c.groups, c.active = map[string]*group{}, false
 }
 
-// lock takes mu and checks that the coordinator is active; the caller
-// unlocks when it returns nil.
-func (c *Coordinator) lock(now time.Time) error {
-	c.mu.Lock()
-	if !c.active {
+var errNotRunning = logq.Errorf(logq.ENotWriter, "the group coordinator is not running on this manager (not the writer, or loading); retry")
+
+// lockGroup returns group name locked (the caller unlocks it); create
+// makes a missing group (Empty, generation 0), otherwise a missing group
+// is nil (not locked). It fails when the coordinator is not active.
+func (c *Coordinator) lockGroup(name string, create bool) (*group, error) {
+	for {
+		c.mu.Lock()
+		if !c.active {
+			c.mu.Unlock()
+			return nil, errNotRunning
+		}
+		g := c.groups[name]
+		if g == nil {
+			if !create {
+				c.mu.Unlock()
+				return nil, nil
+			}
+			g = &group{name: name, state: api.GroupEmpty, members: map[string]*member{}}
+			c.groups[name] = g
+		}
 		c.mu.Unlock()
-		return logq.Errorf(logq.ENotWriter, "the group coordinator is not running on this manager (not the writer, or loading); retry")
+		g.mu.Lock()
+		if !g.dead {
+			return g, nil
+		}
+		g.mu.Unlock() // stopped or deleted meanwhile: look again
 	}
-	if now.After(c.now) {
-		c.now = now
+}
+
+// dropGroup removes g (locked by the caller) from the coordinator.
+func (c *Coordinator) dropGroup(g *group) {
+	g.dead = true
+	c.mu.Lock()
+	if c.groups[g.name] == g {
+		delete(c.groups, g.name)
 	}
-	return nil
+	c.mu.Unlock()
+}
+
+// dropIfUnused drops g (locked) when it holds nothing: never formed, no
+// members (a group made only to lock a name).
+func (c *Coordinator) dropIfUnused(g *group) {
+	if g.generation == 0 && len(g.members) == 0 {
+		c.dropGroup(g)
+	}
+}
+
+// allGroups returns the groups (not locked), sorted by name.
+func (c *Coordinator) allGroups() []*group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*group, 0, len(c.groups))
+	for _, name := range slices.Sorted(maps.Keys(c.groups)) {
+		out = append(out, c.groups[name])
+	}
+	return out
 }
 
 func (g *group) wakeSync() {
@@ -251,11 +302,16 @@ func (c *Coordinator) Join(ctx context.Context, name string, req api.JoinGroupRe
 		return api.JoinGroupAnswer{}, logq.Errorf(logq.EInvalidSessionTimeout, "session_timeout_ms %d outside %d..%d",
 			req.SessionTimeoutMS, c.cfg.MinSessionTimeout.Milliseconds(), c.cfg.MaxSessionTimeout.Milliseconds())
 	}
-	if err := c.lock(now); err != nil {
+	g, err := c.lockGroup(name, req.MemberID == "")
+	if err != nil {
 		return api.JoinGroupAnswer{}, err
 	}
-	ch, ans, err := c.join(ctx, name, req, now)
-	c.mu.Unlock()
+	if g == nil {
+		return api.JoinGroupAnswer{}, logq.Errorf(logq.EUnknownMemberID, "group %q has no member %q", name, req.MemberID)
+	}
+	ch, ans, err := c.join(ctx, g, req, now)
+	c.dropIfUnused(g)
+	g.mu.Unlock()
 	if err != nil || ch == nil {
 		return ans, err
 	}
@@ -267,18 +323,16 @@ func (c *Coordinator) Join(ctx context.Context, name string, req api.JoinGroupRe
 	case <-ctx.Done():
 	case <-timer.C:
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	select {
 	case r := <-ch: // answered meanwhile
 		return r.ans, r.err
 	default:
 	}
-	if g := c.groups[name]; g != nil {
-		for _, m := range g.members {
-			if m.joinWait == ch {
-				m.joinWait = nil // it stays joined; it rejoins to learn the outcome
-			}
+	for _, m := range g.members {
+		if m.joinWait == ch {
+			m.joinWait = nil // it stays joined; it rejoins to learn the outcome
 		}
 	}
 	if ctx.Err() != nil {
@@ -289,15 +343,8 @@ func (c *Coordinator) Join(ctx context.Context, name string, req api.JoinGroupRe
 
 // join does Join's work under mu: it returns the channel to wait on, or an
 // answer at once.
-func (c *Coordinator) join(ctx context.Context, name string, req api.JoinGroupRequest, now time.Time) (chan joinResult, api.JoinGroupAnswer, error) {
-	g := c.groups[name]
-	if g == nil {
-		if req.MemberID != "" {
-			return nil, api.JoinGroupAnswer{}, logq.Errorf(logq.EUnknownMemberID, "group %q has no member %q", name, req.MemberID)
-		}
-		g = &group{name: name, state: api.GroupEmpty, members: map[string]*member{}}
-		c.groups[name] = g
-	}
+func (c *Coordinator) join(ctx context.Context, g *group, req api.JoinGroupRequest, now time.Time) (chan joinResult, api.JoinGroupAnswer, error) {
+	name := g.name
 	if len(g.members) > 0 && req.ProtocolType != g.protocolType {
 		return nil, api.JoinGroupAnswer{}, logq.Errorf(logq.EInvalid, "inconsistent group protocol: group %q has protocol type %q, not %q", name, g.protocolType, req.ProtocolType)
 	}
@@ -497,9 +544,7 @@ func (c *Coordinator) failJoin(g *group, err error) {
 	}
 	if len(g.members) == 0 {
 		g.state = api.GroupEmpty
-		if g.generation == 0 {
-			delete(c.groups, g.name)
-		}
+		c.dropIfUnused(g)
 	}
 }
 
@@ -508,7 +553,8 @@ func (c *Coordinator) becomeEmpty(ctx context.Context, g *group) {
 	g.wakeSync()
 	g.assignment, g.decoded = nil, nil
 	if g.generation == 0 { // never formed: nothing in the log
-		delete(c.groups, g.name)
+		g.state = api.GroupEmpty
+		c.dropGroup(g)
 		return
 	}
 	ev := projection.GroupRebalanced{Group: g.name, Generation: g.generation + 1, ProtocolType: g.protocolType, Members: []projection.GroupMember{}}
@@ -685,8 +731,7 @@ func decodeAssignment(protocolType string, raw []byte) map[string][]int {
 
 // member finds a member for a call naming it, checking its generation:
 // the errors are Kafka's (unknown_member_id, illegal_generation).
-func (c *Coordinator) member(name, id, instance string, generation int64) (*group, *member, error) {
-	g := c.groups[name]
+func (c *Coordinator) member(g *group, name, id, instance string, generation int64) (*group, *member, error) {
 	if g == nil || g.members[id] == nil {
 		return g, nil, logq.Errorf(logq.EUnknownMemberID, "group %q has no member %q", name, id)
 	}
@@ -705,11 +750,15 @@ func (c *Coordinator) member(name, id, instance string, generation int64) (*grou
 // every member gets its own. A follower waits for the leader's sync,
 // bounded by ctx and MaxWait.
 func (c *Coordinator) Sync(ctx context.Context, name string, req api.SyncGroupRequest, now time.Time) (api.SyncGroupAnswer, error) {
-	if err := c.lock(now); err != nil {
+	g, err := c.lockGroup(name, false)
+	if err != nil {
 		return api.SyncGroupAnswer{}, err
 	}
-	ans, wait, err := c.sync(ctx, name, req, now)
-	c.mu.Unlock()
+	if g == nil {
+		return api.SyncGroupAnswer{}, logq.Errorf(logq.EUnknownMemberID, "group %q has no member %q", name, req.MemberID)
+	}
+	ans, wait, err := c.sync(ctx, g, req, now)
+	g.mu.Unlock()
 	if err != nil || wait == nil {
 		return ans, err
 	}
@@ -720,11 +769,10 @@ func (c *Coordinator) Sync(ctx context.Context, name string, req api.SyncGroupRe
 	case <-ctx.Done():
 	case <-timer.C:
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	g := c.groups[name]
-	if g == nil || !c.active {
-		return api.SyncGroupAnswer{}, logq.Errorf(logq.ERebalanceInProgress, "group %q is rebalancing; rejoin", name)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.dead {
+		return api.SyncGroupAnswer{}, errNotRunning
 	}
 	if m := g.members[req.MemberID]; m != nil {
 		m.syncWaiting = false
@@ -738,8 +786,9 @@ func (c *Coordinator) Sync(ctx context.Context, name string, req api.SyncGroupRe
 	return api.SyncGroupAnswer{}, logq.Errorf(logq.ERebalanceInProgress, "group %q is rebalancing; rejoin", name)
 }
 
-func (c *Coordinator) sync(ctx context.Context, name string, req api.SyncGroupRequest, now time.Time) (api.SyncGroupAnswer, chan struct{}, error) {
-	g, m, err := c.member(name, req.MemberID, req.GroupInstanceID, req.Generation)
+func (c *Coordinator) sync(ctx context.Context, g *group, req api.SyncGroupRequest, now time.Time) (api.SyncGroupAnswer, chan struct{}, error) {
+	name := g.name
+	g, m, err := c.member(g, name, req.MemberID, req.GroupInstanceID, req.Generation)
 	if err != nil {
 		return api.SyncGroupAnswer{}, nil, err
 	}
@@ -788,11 +837,14 @@ func (c *Coordinator) syncAnswer(g *group, id string) api.SyncGroupAnswer {
 // Heartbeat is POST /groups/{group}/heartbeat: it keeps the member's
 // session; rebalance_in_progress tells it to rejoin.
 func (c *Coordinator) Heartbeat(ctx context.Context, name string, req api.GroupHeartbeatRequest, now time.Time) error {
-	if err := c.lock(now); err != nil {
+	g, err := c.lockGroup(name, false)
+	if err != nil {
 		return err
 	}
-	defer c.mu.Unlock()
-	g, m, err := c.member(name, req.MemberID, req.GroupInstanceID, req.Generation)
+	if g != nil {
+		defer g.mu.Unlock()
+	}
+	g, m, err := c.member(g, name, req.MemberID, req.GroupInstanceID, req.Generation)
 	if m != nil && logq.ErrorCode(err) == logq.EIllegalGeneration && g.state == api.GroupPreparingRebalance {
 		err = nil // Kafka: in a join phase, any generation of a member hears "rejoin"
 	}
@@ -809,12 +861,14 @@ func (c *Coordinator) Heartbeat(ctx context.Context, name string, req api.GroupH
 // Leave is POST /groups/{group}/leave: the members go at once and the
 // group rebalances (or becomes Empty).
 func (c *Coordinator) Leave(ctx context.Context, name string, req api.LeaveGroupRequest, now time.Time) (api.LeaveGroupAnswer, error) {
-	if err := c.lock(now); err != nil {
+	g, err := c.lockGroup(name, false)
+	if err != nil {
 		return api.LeaveGroupAnswer{}, err
 	}
-	defer c.mu.Unlock()
+	if g != nil {
+		defer g.mu.Unlock()
+	}
 	ans := api.LeaveGroupAnswer{Status: api.StatusSuccess}
-	g := c.groups[name]
 	left := false
 	for _, lm := range req.Members {
 		out := api.LeftMember{MemberID: lm.MemberID, GroupInstanceID: lm.GroupInstanceID}
@@ -868,38 +922,44 @@ func (c *Coordinator) membersChanged(ctx context.Context, g *group, now time.Tim
 // ticker; tests call it with the time they want. It returns the number of
 // members removed.
 func (c *Coordinator) Tick(ctx context.Context, now time.Time) int {
-	if c.lock(now) != nil {
+	removed := 0
+	for _, g := range c.allGroups() {
+		removed += c.tickGroup(ctx, g, now)
+	}
+	return removed
+}
+
+func (c *Coordinator) tickGroup(ctx context.Context, g *group, now time.Time) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.dead {
 		return 0
 	}
-	defer c.mu.Unlock()
 	removed := 0
-	for _, name := range slices.Sorted(maps.Keys(c.groups)) {
-		g := c.groups[name]
-		changed := false
-		for id, m := range g.members {
-			keep := g.state == api.GroupPreparingRebalance && m.joined || m.syncWaiting
-			if !keep && now.After(m.deadline) {
-				c.answerJoin(m, joinResult{err: logq.Errorf(logq.EUnknownMemberID, "session timed out")})
-				delete(g.members, id)
-				changed = true
-				removed++
-			}
+	changed := false
+	for id, m := range g.members {
+		keep := g.state == api.GroupPreparingRebalance && m.joined || m.syncWaiting
+		if !keep && now.After(m.deadline) {
+			c.answerJoin(m, joinResult{err: logq.Errorf(logq.EUnknownMemberID, "session timed out")})
+			delete(g.members, id)
+			changed = true
+			removed++
 		}
-		if g.state == api.GroupCompletingRebalance && now.After(g.syncDeadline) {
-			if l := g.members[g.leader]; l != nil {
-				delete(g.members, l.id)
-				changed = true
-				removed++
-			}
+	}
+	if g.state == api.GroupCompletingRebalance && now.After(g.syncDeadline) {
+		if l := g.members[g.leader]; l != nil {
+			delete(g.members, l.id)
+			changed = true
+			removed++
 		}
-		if changed {
-			c.membersChanged(ctx, g, now)
-		}
-		if g.state == api.GroupPreparingRebalance && !now.Before(g.rebalanceDeadline) {
-			c.completeJoin(ctx, g, now)
-		} else {
-			c.maybeCompleteJoin(ctx, g, now)
-		}
+	}
+	if changed {
+		c.membersChanged(ctx, g, now)
+	}
+	if g.state == api.GroupPreparingRebalance && !now.Before(g.rebalanceDeadline) {
+		c.completeJoin(ctx, g, now)
+	} else {
+		c.maybeCompleteJoin(ctx, g, now)
 	}
 	return removed
 }

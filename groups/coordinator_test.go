@@ -30,9 +30,16 @@ type cluster struct {
 	events []projection.Payload
 	topics map[string]int
 	fail   error
+	// hold, when set, holds group "slow"'s generations until it is
+	// closed; holding tells that one is held.
+	hold, holding chan struct{}
 }
 
 func (c *cluster) Append(_ context.Context, events ...projection.Payload) error {
+	if r, ok := events[0].(projection.GroupRebalanced); ok && c.hold != nil && r.Group == "slow" {
+		c.holding <- struct{}{}
+		<-c.hold
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.fail != nil {
@@ -516,5 +523,30 @@ func TestProtocolChosenByVotes(t *testing.T) {
 	d, err := e.c.DescribeGroup(e.ctx, "g")
 	if err != nil || len(d.Members) != 3 || string(d.Members[0].MemberMetadata) != string(md) || len(d.Members[0].MemberAssignment) == 0 {
 		t.Fatalf("describe = %+v, %v", d, err)
+	}
+}
+
+// TestGroupsDoNotWaitForEachOther: while one group's append is slow, the
+// other groups join and heartbeat.
+func TestGroupsDoNotWaitForEachOther(t *testing.T) {
+	e := newEnv(t)
+	a := e.join("fast", logqJoin("", "orders"))
+	e.cl.hold, e.cl.holding = make(chan struct{}), make(chan struct{}, 1)
+	slow := make(chan joined, 1)
+	go func() {
+		ans, err := e.c.Join(e.ctx, "slow", logqJoin("", "orders"), e.now)
+		slow <- joined{ans, err}
+	}()
+	<-e.cl.holding // the slow group's append is in progress, holding its lock
+	if err := e.heartbeat("fast", a.MemberID, 1); err != nil {
+		t.Fatal(err)
+	}
+	b := e.join("other", logqJoin("", "orders"))
+	if b.Generation != 1 {
+		t.Fatalf("other = %+v", b)
+	}
+	close(e.cl.hold)
+	if j := <-slow; j.err != nil || j.ans.Generation != 1 {
+		t.Fatalf("slow = %+v", j)
 	}
 }

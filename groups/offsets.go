@@ -50,17 +50,18 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, name string, req api.Co
 	if err := api.ValidateGroup(name); err != nil {
 		return api.CommitOffsetsAnswer{}, err
 	}
-	if err := c.lock(now); err != nil {
+	g, err := c.lockGroup(name, true) // held across the store: no join slips in between
+	if err != nil {
 		return api.CommitOffsetsAnswer{}, err
 	}
-	defer c.mu.Unlock()
-	g := c.groups[name]
-	standalone := req.Generation < 0 && req.MemberID == "" && (g == nil || len(g.members) == 0)
+	defer g.mu.Unlock()
+	defer c.dropIfUnused(g)
+	standalone := req.Generation < 0 && req.MemberID == "" && len(g.members) == 0
 	if !standalone {
-		if g != nil && g.state == api.GroupCompletingRebalance && g.members[req.MemberID] != nil {
+		if g.state == api.GroupCompletingRebalance && g.members[req.MemberID] != nil {
 			return api.CommitOffsetsAnswer{}, logq.Errorf(logq.ERebalanceInProgress, "group %q is completing a rebalance; commit after the sync", name)
 		}
-		_, m, err := c.member(name, req.MemberID, req.GroupInstanceID, req.Generation)
+		_, m, err := c.member(g, name, req.MemberID, req.GroupInstanceID, req.Generation)
 		if err != nil {
 			return api.CommitOffsetsAnswer{}, err
 		}
@@ -142,11 +143,13 @@ func (c *Coordinator) ResetOffsets(ctx context.Context, name string, req api.Res
 	if err := api.ValidateGroup(name); err != nil {
 		return api.OffsetsAnswer{}, err
 	}
-	if err := c.lock(now); err != nil {
+	g, err := c.lockGroup(name, true) // held across the store: no member joins meanwhile
+	if err != nil {
 		return api.OffsetsAnswer{}, err
 	}
-	defer c.mu.Unlock()
-	if g := c.groups[name]; g != nil && len(g.members) > 0 {
+	defer g.mu.Unlock()
+	defer c.dropIfUnused(g)
+	if len(g.members) > 0 {
 		return api.OffsetsAnswer{}, logq.Errorf(logq.EGroupNotEmpty, "group %q has %d members: offsets are reset only in an empty group", name, len(g.members))
 	}
 	n := c.cluster.Partitions(req.Topic)
@@ -205,16 +208,22 @@ func (c *Coordinator) ListGroups(ctx context.Context) (api.GroupsAnswer, error) 
 	if err != nil {
 		return api.GroupsAnswer{}, err
 	}
-	if err := c.lock(time.Time{}); err != nil {
-		return api.GroupsAnswer{}, err
+	c.mu.Lock()
+	active := c.active
+	c.mu.Unlock()
+	if !active {
+		return api.GroupsAnswer{}, errNotRunning
 	}
-	defer c.mu.Unlock()
 	seen := map[string]api.GroupListing{}
 	for _, name := range stored {
 		seen[name] = api.GroupListing{Group: name, State: api.GroupEmpty}
 	}
-	for name, g := range c.groups {
-		seen[name] = api.GroupListing{Group: name, State: g.state, ProtocolType: g.protocolType}
+	for _, g := range c.allGroups() {
+		g.mu.Lock()
+		if !g.dead {
+			seen[g.name] = api.GroupListing{Group: g.name, State: g.state, ProtocolType: g.protocolType}
+		}
+		g.mu.Unlock()
 	}
 	ans := api.GroupsAnswer{Status: api.StatusSuccess, Groups: []api.GroupListing{}}
 	for _, name := range slices.Sorted(maps.Keys(seen)) {
@@ -231,12 +240,11 @@ func (c *Coordinator) DescribeGroup(ctx context.Context, name string) (api.Group
 	if err := api.ValidateGroup(name); err != nil {
 		return api.GroupAnswer{}, err
 	}
-	if err := c.lock(time.Time{}); err != nil {
+	g, err := c.lockGroup(name, false)
+	if err != nil {
 		return api.GroupAnswer{}, err
 	}
-	g := c.groups[name]
 	if g == nil {
-		c.mu.Unlock()
 		stored, err := c.offsets.Fetch(ctx, name, nil)
 		if err != nil {
 			return api.GroupAnswer{}, err
@@ -246,7 +254,7 @@ func (c *Coordinator) DescribeGroup(ctx context.Context, name string) (api.Group
 		}
 		return api.GroupAnswer{Status: api.StatusSuccess, Group: name, State: api.GroupEmpty, Members: []api.DescribedMember{}}, nil
 	}
-	defer c.mu.Unlock()
+	defer g.mu.Unlock()
 	ans := api.GroupAnswer{Status: api.StatusSuccess, Group: name, State: g.state, ProtocolType: g.protocolType,
 		Protocol: g.protocol, Generation: g.generation, Leader: g.leader, Members: []api.DescribedMember{}}
 	for _, id := range slices.Sorted(maps.Keys(g.members)) {
@@ -267,26 +275,27 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, name string, now time.Tim
 	if err := api.ValidateGroup(name); err != nil {
 		return err
 	}
-	if err := c.lock(now); err != nil {
+	g, err := c.lockGroup(name, true) // held across the delete: no member joins meanwhile
+	if err != nil {
 		return err
 	}
-	defer c.mu.Unlock()
-	g := c.groups[name]
-	if g != nil && len(g.members) > 0 {
+	defer g.mu.Unlock()
+	if len(g.members) > 0 {
 		return logq.Errorf(logq.EGroupNotEmpty, "group %q has %d members", name, len(g.members))
 	}
 	stored, err := c.offsets.Fetch(ctx, name, nil)
 	if err != nil {
 		return err
 	}
-	if (g == nil || g.generation == 0) && len(stored) == 0 {
+	if g.generation == 0 && len(stored) == 0 {
+		c.dropGroup(g)
 		return logq.Errorf(logq.EGroupNotFound, "group %q not found", name)
 	}
-	if g != nil && g.generation > 0 {
+	if g.generation > 0 {
 		if err := c.cluster.Append(context.WithoutCancel(ctx), projection.GroupDeleted{Group: name}); err != nil {
 			return err
 		}
 	}
-	delete(c.groups, name)
+	c.dropGroup(g)
 	return c.offsets.Delete(ctx, name)
 }
