@@ -32,6 +32,14 @@ const (
 	EOutOfOrderSequence = "out_of_order_sequence" // idempotent produce: a sequence that does not follow the last: 409
 	EProducerFenced     = "producer_fenced"       // idempotent produce: an epoch older than the producer's: 409
 	EOffsetOutOfRange   = "offset_out_of_range"   // fetch below the log start or past the high watermark: 416
+
+	// Consumer groups (docs/groups.md), Kafka's error names.
+	ERebalanceInProgress   = "rebalance_in_progress"   // the group is rebalancing: rejoin. 409
+	EIllegalGeneration     = "illegal_generation"      // a generation the group is not at: 409
+	EUnknownMemberID       = "unknown_member_id"       // not a member of the group: 409
+	EGroupNotFound         = "group_not_found"         // 404
+	EGroupNotEmpty         = "group_not_empty"         // the group still has members: 409
+	EInvalidSessionTimeout = "invalid_session_timeout" // session timeout outside the allowed range: 400
 )
 
 // Error is an error with a code from the vocabulary above and a message fit
@@ -123,19 +131,27 @@ var (
 	ErrOutOfOrderSequence = &Error{Code: EOutOfOrderSequence}
 	ErrProducerFenced     = &Error{Code: EProducerFenced}
 	ErrOffsetOutOfRange   = &Error{Code: EOffsetOutOfRange}
+
+	ErrRebalanceInProgress   = &Error{Code: ERebalanceInProgress}
+	ErrIllegalGeneration     = &Error{Code: EIllegalGeneration}
+	ErrUnknownMemberID       = &Error{Code: EUnknownMemberID}
+	ErrGroupNotFound         = &Error{Code: EGroupNotFound}
+	ErrGroupNotEmpty         = &Error{Code: EGroupNotEmpty}
+	ErrInvalidSessionTimeout = &Error{Code: EInvalidSessionTimeout}
 )
 
 // HTTPStatus maps an error code to its HTTP status code. It is the one
 // place where codes meet HTTP.
 func HTTPStatus(code string) int {
 	switch code {
-	case EInvalid:
+	case EInvalid, EInvalidSessionTimeout:
 		return 400
 	case EForbidden:
 		return 403
-	case ENotFound, ETopicNotFound, EProducerNotFound, EConsumerNotFound, EBrokerNotFound:
+	case ENotFound, ETopicNotFound, EProducerNotFound, EConsumerNotFound, EBrokerNotFound, EGroupNotFound:
 		return 404
-	case EConflict, ETopicExists, EFenced:
+	case EConflict, ETopicExists, EFenced,
+		ERebalanceInProgress, EIllegalGeneration, EUnknownMemberID, EGroupNotEmpty:
 		return 409
 	case EBrokerRemoved:
 		return 410

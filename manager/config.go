@@ -13,6 +13,7 @@ import (
 	"github.com/logq/logq/auth"
 	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/groups"
 	"github.com/logq/logq/internal/defaults"
 	"github.com/logq/logq/internal/httpguard"
 )
@@ -172,6 +173,19 @@ type Config struct {
 	// counts request bodies, fetch the consume answers.
 	QuotaProduceBytesPerSec float64
 	QuotaFetchBytesPerSec   float64
+	// Consumer groups (groups.go, docs/groups.md). The session timeouts a
+	// member may ask for (defaults 6 s and 30 min, Kafka's); the delay of an
+	// empty group's first generation (default 0); how often the writer
+	// checks sessions and rebalance timeouts (default 100 ms); the bound of
+	// one join or sync long poll (default the write timeout less 15 s);
+	// and what resolves earliest/latest/datetime offset resets (nil: they
+	// are refused; the lead wires the brokers' offsets here).
+	GroupMinSessionTimeout     time.Duration
+	GroupMaxSessionTimeout     time.Duration
+	GroupInitialRebalanceDelay time.Duration
+	GroupCheckInterval         time.Duration
+	GroupMaxWait               time.Duration
+	GroupOffsetResolver        groups.OffsetResolver
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -204,6 +218,9 @@ func (c Config) withDefaults() Config {
 	defaults.Set(&c.MaxBatchMessages, DefaultMaxBatchMessages)
 	defaults.Set(&c.SnapshotEvery, DefaultSnapshotEvery)
 	defaults.Set(&c.MaxConns, DefaultMaxConns)
+	defaults.Set(&c.GroupMinSessionTimeout, DefaultGroupMinSessionTimeout)
+	defaults.Set(&c.GroupMaxSessionTimeout, DefaultGroupMaxSessionTimeout)
+	defaults.Set(&c.GroupCheckInterval, DefaultGroupCheckInterval)
 	if c.Now == nil { // a func: not comparable
 		c.Now = time.Now
 	}
@@ -279,6 +296,13 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 2 {
 		return logq.Errorf(logq.EInvalid, "manager: max conns %d is below 2", c.MaxConns)
+	}
+	// Consumer groups (groups.go).
+	if c.GroupMinSessionTimeout > c.GroupMaxSessionTimeout {
+		return logq.Errorf(logq.EInvalid, "manager: group min session timeout %v exceeds the max %v", c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout)
+	}
+	if c.GroupMaxWait < 0 || c.GroupInitialRebalanceDelay < 0 || c.GroupMaxWait >= c.WriteTimeout {
+		return logq.Errorf(logq.EInvalid, "manager: group max wait %v must be below the write timeout %v, and group durations not negative", c.GroupMaxWait, c.WriteTimeout)
 	}
 	return c.validateSecurity() // security.go
 }

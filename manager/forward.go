@@ -87,7 +87,7 @@ func (m *Manager) waitNewWriter(ctx context.Context, epoch int64) (string, int64
 // forwardTo sends one forwarded request. gone reports that target did not
 // take the write: nothing listens there, or it is no longer the writer.
 func (m *Manager) forwardTo(r *http.Request, target string, body []byte) (ans any, gone bool, err error) {
-	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.BrokerTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), m.forwardTimeout(r)) // group long polls wait longer (groups.go)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, r.Method, target+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {

@@ -59,6 +59,7 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "POST", "/topics/:topic/config", m.write(m.handleTopicConfig))
 	// Topic deletion (manager/topicdelete.go).
 	m.handle(r, "DELETE", "/topics/:topic", m.write(m.handleDeleteTopic))
+	m.groupRoutes(r) // consumer groups (groups.go): all writes, forwarded by a reader
 
 	// Reads, on every manager.
 	m.handle(r, "GET", "/topics", m.handleTopics)

@@ -16,6 +16,7 @@ import (
 	"github.com/logq/logq"
 	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/eventlog"
+	"github.com/logq/logq/groups"
 	"github.com/logq/logq/internal/advertise"
 	"github.com/logq/logq/internal/pg"
 	"github.com/logq/logq/projection"
@@ -64,6 +65,8 @@ type Manager struct {
 
 	served    atomic.Bool
 	closeOnce sync.Once
+
+	groups *groups.Coordinator // consumer groups (groups.go); nil without a database
 }
 
 // New validates cfg, connects to PostgreSQL, applies the schema and
@@ -89,6 +92,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m := newManager(cfg, log)
 	m.db = db
+	m.groups = m.newGroups()
 	m.newReplica(eventlog.NewDB(db, eventlog.TailConfig{
 		DSN:             cfg.DSN,
 		Mode:            cfg.TailMode,

@@ -72,6 +72,7 @@ func (m *Manager) lead(ctx context.Context, w *eventlog.Writer) error {
 		m.log.Error().Err(err).Msg("bootstrap principals")
 	}
 	defer m.stepDown(w)
+	defer m.runGroups(ctx)() // the group coordinator for this term (groups.go)
 	tick := time.NewTicker(m.cfg.LivenessCheckInterval)
 	defer tick.Stop()
 	sessionTick := time.NewTicker(m.cfg.SessionCheckInterval)

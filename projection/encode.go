@@ -47,6 +47,7 @@ func DecodeState(b []byte) (*State, error) {
 	maps.Copy(s.Topics, snap.State.Topics)
 	maps.Copy(s.Producers, snap.State.Producers)
 	maps.Copy(s.Consumers, snap.State.Consumers)
+	maps.Copy(s.Groups, snap.State.Groups)
 	return s, nil
 }
 
@@ -92,6 +93,7 @@ func Render(s *State) string {
 		renderClient(&b, "consumer", id, c.Topic, c.Partition, c.Inactive)
 	}
 	renderSecurity(&b, s) // security.go
+	renderGroups(&b, s) // consumer groups (groups.go)
 	return b.String()
 }
 

@@ -117,6 +117,7 @@ var Types = []string{
 	TypePrincipalCreated, TypePrincipalDeleted, TypeTokenIssued, TypeTokenRevoked, TypeAclAdded, TypeAclRemoved, // security.go
 	TypeTopicConfigChanged, // topicconfig.go
 	TypeTopicDeleted,
+	TypeGroupRebalanced, TypeGroupAssigned, TypeGroupDeleted, // consumer groups (groups.go)
 }
 
 // NewEvent wraps a payload into an event to append (the writer sets Seq, At
@@ -168,6 +169,12 @@ func decodeJSON(e logq.Event) (Payload, error) {
 		return decodeTopicConfig(e)
 	case TypeTopicDeleted:
 		p = new(TopicDeleted)
+	case TypeGroupRebalanced: // consumer groups (groups.go)
+		p = new(GroupRebalanced)
+	case TypeGroupAssigned:
+		p = new(GroupAssigned)
+	case TypeGroupDeleted:
+		p = new(GroupDeleted)
 	default:
 		if p = newSecurityPayload(e.Type); p != nil { // security.go
 			break
@@ -206,6 +213,12 @@ func deref(p Payload) Payload {
 	case *ClientStatusChanged:
 		return *v
 	case *TopicDeleted:
+		return *v
+	case *GroupRebalanced: // consumer groups (groups.go)
+		return *v
+	case *GroupAssigned:
+		return *v
+	case *GroupDeleted:
 		return *v
 	}
 	return p

@@ -9,7 +9,7 @@ import (
 	"slices"
 )
 
-// The binary snapshot encoding (version 3; version 2 had no kafka section). Integers are varints (zigzag,
+// The binary snapshot encoding (version 3; version 2 had no kafka, deleted, topic config or groups section). Integers are varints (zigzag,
 // encoding/binary), counts and lengths uvarints, strings a length then the
 // bytes; everything sorted (brokers and clients by id, topics by name), so
 // the encoding of a state is deterministic.
@@ -26,6 +26,7 @@ import (
 //	deleted:   count, then name, seq of each deleted topic (version 3)
 //	topic configs: count, then name, retention ms, retention bytes, for the
 //	           topics with a config (version 3)
+//	groups:    see appendGroups (groups.go) (version 3)
 //
 // Decoding allocates each kind of entity as one slice and points the maps
 // into it: a state of a million clients decodes in a few allocations.
@@ -140,6 +141,7 @@ func encodeBinary(s *State) []byte {
 		b = binary.AppendVarint(b, s.DeletedTopics[name])
 	}
 	b = appendTopicConfigs(b, s) // topicconfig.go
+	b = appendGroups(b, s)       // consumer groups (groups.go)
 	b = appendSecurity(b, s)     // security.go: after everything else, tagged
 	return b
 }
@@ -268,6 +270,7 @@ func decodeBinary(data []byte) (*State, error) {
 		c.ID, c.Topic, c.Partition, c.Inactive = client()
 		return c.ID
 	})
+	s.Groups = map[string]*Group{}
 	if v3 {
 		for n := r.count(2); n > 0 && r.err == nil; n-- {
 			id, addr := r.varint(), r.string()
@@ -284,7 +287,8 @@ func decodeBinary(data []byte) (*State, error) {
 				s.DeletedTopics[name] = r.varint()
 			}
 		}
-		readTopicConfigs(r, s) // topicconfig.go
+		readTopicConfigs(r, s)   // topicconfig.go
+		s.Groups = readGroups(r) // consumer groups (groups.go)
 	}
 	readSecurity(r, s) // security.go: absent when there is no security state
 	if r.err == nil && len(r.b) > 0 {

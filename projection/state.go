@@ -43,6 +43,7 @@ type State struct {
 	// DeletedTopics are the names of deleted topics, with the seq of their
 	// TopicDeleted (projection/topicdelete.go).
 	DeletedTopics map[string]int64 `json:"deleted_topics,omitempty"`
+	Groups      map[string]*Group   `json:"groups"` // consumer groups (groups.go)
 }
 
 // NextIDs are the smallest ids not yet used, for the writer to assign.
@@ -103,6 +104,7 @@ func New() *State {
 		Producers: map[int64]*Producer{},
 		Consumers: map[int64]*Consumer{},
 		NextIDs:   NextIDs{Broker: 1, Producer: 1, Consumer: 1},
+		Groups:    map[string]*Group{},
 	}
 }
 
@@ -246,6 +248,8 @@ func (s *State) check(e logq.Event, p Payload) error {
 		return s.checkTopicConfig(e, p)
 	case TopicDeleted:
 		return s.checkTopicDeleted(e, p)
+	case GroupRebalanced, GroupAssigned, GroupDeleted: // consumer groups (groups.go)
+		return s.checkGroup(e, p)
 	default:
 		if ok, err := s.checkSecurity(e, p); ok { // security.go
 			return err
@@ -334,6 +338,8 @@ func (s *State) mutate(p Payload) {
 		}
 	case TopicConfigChanged:
 		s.mutateTopicConfig(p)
+	case GroupRebalanced, GroupAssigned, GroupDeleted: // consumer groups (groups.go)
+		s.mutateGroup(p)
 	default:
 		s.mutateSecurity(p) // security.go
 	}
@@ -462,5 +468,6 @@ func (s *State) Clone() *State {
 			c.DeletedTopics[k] = v
 		}
 	}
+	c.Groups = cloneGroups(s.Groups)
 	return &c
 }

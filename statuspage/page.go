@@ -179,6 +179,8 @@ type (
 		EventsErr string
 		// More counts rows left out by maxRows, per table.
 		MoreBrokers, MorePartitions, MoreConsumers, MoreProducers int
+		Groups                                                    []groupRow // consumer groups (groups.go)
+		MoreGroups                                                int
 	}
 	brokerRow struct {
 		ID           int64
@@ -348,6 +350,7 @@ func (sp *Page) fill(ctx context.Context, p *page, s *projection.State) {
 	}
 	p.Consumers, p.MoreConsumers, p.ActiveConsumers = clientRows(s, false)
 	p.Producers, p.MoreProducers, p.ActiveProducers = clientRows(s, true)
+	p.Groups, p.MoreGroups = groupRows(s) // consumer groups (groups.go)
 	if p.Replay {
 		p.HeartbeatNote = "High watermarks, lags and heartbeat ages are live values: shown for the current seq only."
 		return

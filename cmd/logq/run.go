@@ -105,7 +105,8 @@ http://127.0.0.1:8080); event commands read --manager or, with --db URL
 			topicsConfigCmd(e)), // topicconfig.go
 		produceCmd(e), consumeCmd(e), sizeCmd(e), brokers, rebalanceCmd(e),
 		clientsCmd(e, "producers"), clientsCmd(e, "consumers"),
-		usersCmd(e), tokensCmd(e), aclsCmd(e), whoamiCmd(e)) // security.go
+		usersCmd(e), tokensCmd(e), aclsCmd(e), whoamiCmd(e), // security.go
+		groupsCmd(e)) // consumer groups (groupcmds.go)
 	add(groupEvents,
 		group("events", "list, follow, show and verify control-plane events",
 			eventsListCmd(e), eventsTailCmd(e), eventsShowCmd(e), eventsVerifyCmd(e)),

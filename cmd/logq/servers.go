@@ -104,6 +104,10 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", manager.DefaultMaxBodyBytes, "largest request body accepted (413 beyond)")
 	f.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", manager.DefaultMaxMessageBytes, "largest message (with its key) accepted by produce (413 beyond)")
 	f.IntVar(&cfg.MaxBatchMessages, "max-batch", manager.DefaultMaxBatchMessages, "most messages in one produce_batch")
+	// Consumer groups (docs/groups.md).
+	f.DurationVar(&cfg.GroupMinSessionTimeout, "group-min-session-timeout", manager.DefaultGroupMinSessionTimeout, "shortest session timeout a group member may ask for")
+	f.DurationVar(&cfg.GroupMaxSessionTimeout, "group-max-session-timeout", manager.DefaultGroupMaxSessionTimeout, "longest session timeout a group member may ask for")
+	f.DurationVar(&cfg.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", 0, "delay of an empty group's first generation, for members starting together")
 	hosts := guardFlags(f, &cfg.MaxInflightBytes, &cfg.MaxRequests)
 	mkLog := logFlags(f, "info")
 	sec := securityFlags(f, true) // security.go

@@ -1,0 +1,360 @@
+package manager
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/api"
+	"github.com/logq/logq/decide"
+	"github.com/logq/logq/groups"
+	"github.com/logq/logq/groups/pgoffsets"
+	"github.com/logq/logq/projection"
+	"github.com/logq/logq/router"
+)
+
+// Consumer groups (docs/groups.md): the writer runs the group coordinator
+// (package groups); every group route is a write, which a reader forwards,
+// because the groups' live state (pending joins, sessions) is in the
+// writer's memory. Generations and assignments are events; offsets are
+// rows of group_offsets.
+
+// Defaults of the group settings (Config.Group…).
+const (
+	DefaultGroupMinSessionTimeout = 6 * time.Second
+	DefaultGroupMaxSessionTimeout = 30 * time.Minute
+	DefaultGroupCheckInterval     = 100 * time.Millisecond
+)
+
+// groupRoutes registers the group routes (GROUPS_API.md).
+func (m *Manager) groupRoutes(r *httprouter.Router) {
+	m.handle(r, "POST", "/groups/:group/join", m.write(m.handleGroupJoin))
+	m.handle(r, "POST", "/groups/:group/sync", m.write(m.handleGroupSync))
+	m.handle(r, "POST", "/groups/:group/heartbeat", m.write(m.handleGroupHeartbeat))
+	m.handle(r, "POST", "/groups/:group/leave", m.write(m.handleGroupLeave))
+	m.handle(r, "POST", "/groups/:group/offsets", m.write(m.handleGroupCommit))
+	m.handle(r, "GET", "/groups/:group/offsets", m.write(m.handleGroupOffsets))
+	m.handle(r, "POST", "/groups/:group/offsets/reset", m.write(m.handleGroupReset))
+	m.handle(r, "GET", "/groups", m.write(m.handleGroups))
+	m.handle(r, "GET", "/groups/:group", m.write(m.handleGroup))
+	m.handle(r, "DELETE", "/groups/:group", m.write(m.handleDeleteGroup))
+}
+
+// groupWait bounds one join or sync long poll on the writer: below the
+// server's write timeout, with room for a reader's relay.
+func (m *Manager) groupWait() time.Duration {
+	if m.cfg.GroupMaxWait > 0 {
+		return m.cfg.GroupMaxWait
+	}
+	return max(m.cfg.WriteTimeout-15*time.Second, m.cfg.WriteTimeout/2)
+}
+
+// forwardTimeout bounds a write forwarded to the writer: a group's join or
+// sync long-polls, so it gets the long poll's bound and some.
+func (m *Manager) forwardTimeout(r *http.Request) time.Duration {
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/groups/") && (strings.HasSuffix(p, "/join") || strings.HasSuffix(p, "/sync")) {
+		return m.groupWait() + max(m.cfg.BrokerTimeout, 5*time.Second)
+	}
+	return m.cfg.BrokerTimeout
+}
+
+// newGroups makes the coordinator over the manager's database; it is
+// inactive until the manager leads (runGroups).
+func (m *Manager) newGroups() *groups.Coordinator {
+	return groups.New(groups.Config{
+		MinSessionTimeout:     m.cfg.GroupMinSessionTimeout,
+		MaxSessionTimeout:     m.cfg.GroupMaxSessionTimeout,
+		InitialRebalanceDelay: m.cfg.GroupInitialRebalanceDelay,
+		MaxWait:               m.groupWait(),
+	}, groupCluster{m}, pgoffsets.New(m.db), m.offsetResolver())
+}
+
+// offsetResolver is Config.GroupOffsetResolver, or by default one that
+// knows the latest offsets (the brokers' high watermarks, as GET
+// /topics/{topic} shows them) and refuses earliest and datetime: those need
+// the brokers' GET /v1/offsets (log start offset, time index), which the
+// lead wires through Config.GroupOffsetResolver.
+func (m *Manager) offsetResolver() groups.OffsetResolver {
+	if m.cfg.GroupOffsetResolver != nil {
+		return m.cfg.GroupOffsetResolver
+	}
+	return latestResolver{m}
+}
+
+type latestResolver struct{ m *Manager }
+
+func (l latestResolver) ResolveOffsets(ctx context.Context, topic string, partitions []int, to string, _ int64) (map[int]int64, error) {
+	if to != api.ResetToLatest {
+		return nil, logq.Errorf(logq.EInvalid, "reset to %s is not supported by this manager yet (it needs the brokers' offsets); reset to an offset or to latest", to)
+	}
+	m := l.m
+	m.mu.RLock()
+	t, ok := m.state.Topics[topic]
+	if !ok {
+		m.mu.RUnlock()
+		return nil, logq.Errorf(logq.ETopicNotFound, "topic %q not found", topic)
+	}
+	owners := map[int64]router.Owner{}
+	brokerOf := map[int]int64{}
+	for _, p := range partitions {
+		if p < 0 || p >= len(t.Partitions) {
+			continue
+		}
+		part := t.Partitions[p]
+		brokerOf[p] = part.Broker
+		if b, ok := m.state.Brokers[part.Broker]; ok && m.state.Writable(topic, p) {
+			owners[b.ID] = router.Owner{Broker: b.ID, Address: b.Address}
+		}
+	}
+	seq := m.state.Seq
+	m.mu.RUnlock()
+	hwm := m.highWatermarks(ctx, owners, seq)
+	out := map[int]int64{}
+	for _, p := range partitions {
+		v, ok := hwm[partKey{topic, p, brokerOf[p]}]
+		if !ok {
+			return nil, logq.Errorf(logq.EUnavailable, "the high watermark of partition %d of %q is unknown (its broker did not answer); retry", p, topic)
+		}
+		out[p] = v
+	}
+	return out, nil
+}
+
+// runGroups starts the coordinator for a writer term: it restores the
+// groups from the state and runs Tick every GroupCheckInterval with
+// Config.Now. The returned func stops both.
+func (m *Manager) runGroups(ctx context.Context) (stop func()) {
+	if m.groups == nil {
+		return func() {}
+	}
+	m.mu.RLock()
+	restored := m.state.Clone().Groups
+	m.mu.RUnlock()
+	m.groups.Restore(restored, m.cfg.Now())
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		interval := m.cfg.GroupCheckInterval
+		if interval <= 0 {
+			interval = DefaultGroupCheckInterval
+		}
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				m.groups.Tick(ctx, m.cfg.Now())
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		m.groups.Stop()
+	}
+}
+
+// CheckGroups runs the coordinator's time-driven rules as of now (session
+// and rebalance timeouts); the writer runs it on a ticker, tests with the
+// time they want. It returns the members removed.
+func (m *Manager) CheckGroups(ctx context.Context, now time.Time) int {
+	if m.groups == nil {
+		return 0
+	}
+	return m.groups.Tick(ctx, now)
+}
+
+// groupCluster is the manager as the coordinator sees it.
+type groupCluster struct{ m *Manager }
+
+// Append is decide → log → apply for the coordinator's events, checked
+// against the state first so that nothing logged can fail to apply.
+func (c groupCluster) Append(ctx context.Context, events ...projection.Payload) error {
+	_, err := c.m.writeOp(ctx, func(s *projection.State) (decide.Decision, error) {
+		if err := projection.CheckGroupEvents(s, events); err != nil {
+			return decide.Decision{}, logq.Internal(err, "group events")
+		}
+		return decide.Decision{Events: events}, nil
+	})
+	return err
+}
+
+func (c groupCluster) Partitions(topic string) int {
+	c.m.mu.RLock()
+	defer c.m.mu.RUnlock()
+	if t, ok := c.m.state.Topics[topic]; ok {
+		return len(t.Partitions)
+	}
+	return 0
+}
+
+// coordinator returns the group coordinator and the group named in the
+// path.
+func (m *Manager) coordinator(ps httprouter.Params) (*groups.Coordinator, string, error) {
+	if m.groups == nil {
+		return nil, "", logq.Errorf(logq.EUnavailable, "consumer groups are not running on this manager")
+	}
+	name := ps.ByName("group")
+	return m.groups, name, api.ValidateGroup(name)
+}
+
+func (m *Manager) handleGroupJoin(r *http.Request, ps httprouter.Params) (any, error) {
+	c, name, err := m.coordinator(ps)
+	if err != nil {
+		return nil, err
+	}
+	var p api.JoinGroupParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
+	if err != nil {
+		return nil, err
+	}
+	return c.Join(r.Context(), name, req, m.cfg.Now())
+}
+
+func (m *Manager) handleGroupSync(r *http.Request, ps httprouter.Params) (any, error) {
+	c, name, err := m.coordinator(ps)
+	if err != nil {
+		return nil, err
+	}
+	var p api.SyncGroupParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
+	if err != nil {
+		return nil, err
+	}
+	return c.Sync(r.Context(), name, req, m.cfg.Now())
+}
+
+func (m *Manager) handleGroupHeartbeat(r *http.Request, ps httprouter.Params) (any, error) {
+	c, name, err := m.coordinator(ps)
+	if err != nil {
+		return nil, err
+	}
+	var p api.GroupHeartbeatParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Heartbeat(r.Context(), name, req, m.cfg.Now()); err != nil {
+		return nil, err
+	}
+	return api.StatusAnswer{Status: success}, nil
+}
+
+func (m *Manager) handleGroupLeave(r *http.Request, ps httprouter.Params) (any, error) {
+	c, name, err := m.coordinator(ps)
+	if err != nil {
+		return nil, err
+	}
+	var p api.LeaveGroupParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
+	if err != nil {
+		return nil, err
+	}
+	return c.Leave(r.Context(), name, req, m.cfg.Now())
+}
+
+func (m *Manager) handleGroupCommit(r *http.Request, ps httprouter.Params) (any, error) {
+	c, name, err := m.coordinator(ps)
+	if err != nil {
+		return nil, err
+	}
+	var p api.CommitOffsetsParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
+	if err != nil {
+		return nil, err
+	}
+	return c.CommitOffsets(r.Context(), name, req, m.cfg.Now())
+}
+
+func (m *Manager) handleGroupOffsets(r *http.Request, ps httprouter.Params) (any, error) {
+	c, name, err := m.coordinator(ps)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.readOnly(r); err != nil {
+		return nil, err
+	}
+	topics := r.URL.Query()["topic"]
+	for _, t := range topics {
+		if err := api.ValidateTopic(t); err != nil {
+			return nil, err
+		}
+	}
+	return c.FetchOffsets(r.Context(), name, topics)
+}
+
+func (m *Manager) handleGroupReset(r *http.Request, ps httprouter.Params) (any, error) {
+	c, name, err := m.coordinator(ps)
+	if err != nil {
+		return nil, err
+	}
+	var p api.ResetOffsetsParams
+	if err := m.decode(r, &p); err != nil {
+		return nil, err
+	}
+	req, err := p.Request()
+	if err != nil {
+		return nil, err
+	}
+	return c.ResetOffsets(r.Context(), name, req, m.cfg.Now())
+}
+
+func (m *Manager) handleGroups(r *http.Request, _ httprouter.Params) (any, error) {
+	if m.groups == nil {
+		return nil, logq.Errorf(logq.EUnavailable, "consumer groups are not running on this manager")
+	}
+	if err := m.readOnly(r); err != nil {
+		return nil, err
+	}
+	return m.groups.ListGroups(r.Context())
+}
+
+func (m *Manager) handleGroup(r *http.Request, ps httprouter.Params) (any, error) {
+	c, name, err := m.coordinator(ps)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.readOnly(r); err != nil {
+		return nil, err
+	}
+	return c.DescribeGroup(r.Context(), name)
+}
+
+func (m *Manager) handleDeleteGroup(r *http.Request, ps httprouter.Params) (any, error) {
+	c, name, err := m.coordinator(ps)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.readOnly(r); err != nil {
+		return nil, err
+	}
+	if err := c.DeleteGroup(r.Context(), name, m.cfg.Now()); err != nil {
+		return nil, err
+	}
+	return api.StatusAnswer{Status: success}, nil
+}
