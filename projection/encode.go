@@ -93,7 +93,7 @@ func Render(s *State) string {
 		renderClient(&b, "consumer", id, c.Topic, c.Partition, c.Inactive)
 	}
 	renderSecurity(&b, s) // security.go
-	renderGroups(&b, s) // consumer groups (groups.go)
+	renderGroups(&b, s)   // consumer groups (groups.go)
 	return b.String()
 }
 

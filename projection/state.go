@@ -42,8 +42,8 @@ type State struct {
 	Security    *auth.Directory     `json:"security,omitempty"` // principals, tokens, ACLs (security.go); immutable, nil when empty
 	// DeletedTopics are the names of deleted topics, with the seq of their
 	// TopicDeleted (projection/topicdelete.go).
-	DeletedTopics map[string]int64 `json:"deleted_topics,omitempty"`
-	Groups      map[string]*Group   `json:"groups"` // consumer groups (groups.go)
+	DeletedTopics map[string]int64  `json:"deleted_topics,omitempty"`
+	Groups        map[string]*Group `json:"groups"` // consumer groups (groups.go)
 }
 
 // NextIDs are the smallest ids not yet used, for the writer to assign.
