@@ -339,7 +339,11 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 			kafkaDone <- kafka.ErrServerClosed
 			b.log.Error().Err(err).Msg("kafka listener not started")
 		} else {
-			kln := httpauth.Listen(b.kafkaLn, tlsCfg) // SSL / SASL_SSL with --tls-cert (kafka/sasl.go)
+			kafkaTLS := tlsCfg
+			if b.cfg.KafkaTLS.Cert != "" {
+				kafkaTLS, _ = b.cfg.KafkaTLS.ServerConfig() // checked by Validate
+			}
+			kln := httpauth.Listen(b.kafkaLn, kafkaTLS) // SSL / SASL_SSL with --tls-cert (kafka/sasl.go)
 			go func() { kafkaDone <- kafkaSrv.Serve(kln) }()
 		}
 	}

@@ -152,6 +152,10 @@ type Config struct {
 	// managers' --quota-produce-bytes/--quota-fetch-bytes on HTTP.
 	QuotaProduceBytesPerSec float64
 	QuotaFetchBytesPerSec   float64
+	// KafkaTLS is the Kafka listener's certificate, key and client CA when
+	// they differ from TLS's (empty Cert: TLS's, so --tls-cert/--tls-key
+	// serve both listeners; SSL, or SASL_SSL with Auth).
+	KafkaTLS httpauth.TLSFiles
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -265,6 +269,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.TLS.ServerConfig(); err != nil { // auth.go
 		return bad("%v", err)
+	}
+	if _, err := c.KafkaTLS.ServerConfig(); err != nil {
+		return bad("kafka TLS: %v", err)
 	}
 	if _, err := c.TLS.ClientConfig(); err != nil {
 		return bad("%v", err)

@@ -33,6 +33,7 @@ type saslState struct {
 	mech      string      // after SaslHandshake; "" before
 	raw       bool        // handshake v0: the next frames are raw tokens
 	scram     *auth.SCRAM // an SCRAM exchange in progress
+	compat    *scramCompat
 	principal auth.Principal
 	authed    bool
 }
@@ -75,20 +76,34 @@ func (h *handler) saslStep(msg []byte) (out []byte, done bool, err error) {
 		h.sasl.principal, h.sasl.authed = p, true
 		return nil, true, nil
 	case "SCRAM-SHA-256", "SCRAM-SHA-512":
-		if h.sasl.scram == nil {
-			mech := auth.SCRAMSHA256
-			if h.sasl.mech == "SCRAM-SHA-512" {
-				mech = auth.SCRAMSHA512
-			}
+		mech := auth.SCRAMSHA256
+		if h.sasl.mech == "SCRAM-SHA-512" {
+			mech = auth.SCRAMSHA512
+		}
+		first := h.sasl.scram == nil
+		if first {
 			s, err := a.SCRAM(mech)
 			if err != nil {
 				return nil, true, err
 			}
 			h.sasl.scram = s
 		}
+		if c := h.sasl.compat; c != nil && c.legacyFinal(string(msg)) { // scramcompat.go
+			out, p, err := c.verify(a.Directory(), string(msg))
+			h.sasl.compat, h.sasl.scram = nil, nil
+			if err != nil {
+				return nil, true, err
+			}
+			h.sasl.principal, h.sasl.authed = p, true
+			return out, true, nil
+		}
+		h.sasl.compat = nil
 		out, err := h.sasl.scram.Step(msg)
 		if err != nil {
 			return out, true, err
+		}
+		if first {
+			h.sasl.compat = observeFirst(mech, string(msg), string(out))
 		}
 		if !h.sasl.scram.Done() {
 			return out, false, nil

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/broker"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/pg"
@@ -67,6 +68,9 @@ type Config struct {
 	// random ports).
 	Kafka     bool
 	KafkaPort int
+	// KafkaTLS serves the brokers' Kafka listeners over TLS (SSL, or
+	// SASL_SSL with Auth); the HTTP listeners stay plain.
+	KafkaTLS httpauth.TLSFiles
 }
 
 // Node is one running server.
@@ -314,6 +318,7 @@ func (c *Cluster) startBroker(ctx context.Context, name string, managers []strin
 		Insecure:          c.cfg.Insecure,
 		Credentials:       c.sec.brokerCreds(),
 		KafkaAddr:         kafkaAddr,
+		KafkaTLS:          c.cfg.KafkaTLS,
 	})
 	if err != nil {
 		ln.Close()
