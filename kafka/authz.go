@@ -101,7 +101,16 @@ func (h *handler) serveRequest(req kmsg.Request) (kmsg.Response, error) {
 	if !ok { // TestAuthzTableCoversAPIs keeps this from happening
 		return nil, fmt.Errorf("api %s has no authorization rule", kmsg.NameForKey(req.Key()))
 	}
-	z := &authz{h: h, p: h.sasl.principal}
+	if rl.Need == needPreAuth {
+		return h.dispatch(req), nil
+	}
+	// The principal as of now: deleted since it logged in, the connection
+	// ends; its kind and ACLs count from this request on.
+	p, ok := h.s.cfg.Auth.Directory().Principal(h.sasl.principal.Name)
+	if !ok {
+		return nil, fmt.Errorf("principal %q no longer exists", h.sasl.principal.Name)
+	}
+	z := &authz{h: h, p: p}
 	var merge func(kmsg.Response)
 	if rl.enforce != nil {
 		refusal, m := rl.enforce(z, req)

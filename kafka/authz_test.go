@@ -5,6 +5,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -565,5 +566,29 @@ func TestQuotaThrottle(t *testing.T) {
 	}
 	if d := time.Since(start); d < time.Duration(pr.ThrottleMillis)*time.Millisecond*9/10 {
 		t.Fatalf("the next request was answered after %v, before the throttle of %d ms", d, pr.ThrottleMillis)
+	}
+}
+
+// TestDeletedPrincipalLosesConnection: a principal deleted after it
+// logged in is refused from its connection's next request on.
+func TestDeletedPrincipalLosesConnection(t *testing.T) {
+	dir := secDirectory(t)
+	cur := dir
+	var mu sync.Mutex
+	_, _, addr := startFake(t, func(c *Config) {
+		c.Auth = auth.NewAuthenticator(func() *auth.Directory { mu.Lock(); defer mu.Unlock(); return cur })
+	})
+	rc := dialRaw(t, addr)
+	if code := rc.login("app", "right"); code != 0 {
+		t.Fatal(code)
+	}
+	if _, err := rc.do(sampleRequest(t, kmsg.Metadata.Int16())); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	cur = dir.WithoutPrincipal("app")
+	mu.Unlock()
+	if _, err := rc.do(sampleRequest(t, kmsg.Metadata.Int16())); err == nil {
+		t.Fatal("a deleted principal's connection was still served")
 	}
 }
