@@ -1,7 +1,12 @@
 package kafka
 
 import (
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -590,5 +595,83 @@ func TestDeletedPrincipalLosesConnection(t *testing.T) {
 	mu.Unlock()
 	if _, err := rc.do(sampleRequest(t, kmsg.Metadata.Int16())); err == nil {
 		t.Fatal("a deleted principal's connection was still served")
+	}
+}
+
+// TestSCRAMLegacyNonce: librdkafka before 2.6.1 doubles the client nonce
+// in its final message; that one form is accepted with the right proof
+// and refused with a wrong one, any other nonce is refused.
+func TestSCRAMLegacyNonce(t *testing.T) {
+	_, _, addr := startFake(t, withAuth(secDirectory(t)))
+	for _, tc := range []struct {
+		name, password string
+		nonce          func(cn, sn string) string
+		ok             bool
+	}{
+		{"doubled", "right", func(cn, sn string) string { return cn + sn }, true},
+		{"doubled wrong password", "wrong", func(cn, sn string) string { return cn + sn }, false},
+		{"other nonce", "right", func(cn, sn string) string { return "x" + sn }, false},
+	} {
+		rc := dialRaw(t, addr)
+		hs := kmsg.NewPtrSASLHandshakeRequest()
+		hs.Version, hs.Mechanism = 1, "SCRAM-SHA-256"
+		if _, err := rc.do(hs); err != nil {
+			t.Fatal(err)
+		}
+		cn := "fixedclientnonce0123456789"
+		bare := "n=app,r=" + cn
+		step := func(msg string) *kmsg.SASLAuthenticateResponse {
+			a := kmsg.NewPtrSASLAuthenticateRequest()
+			a.Version, a.SASLAuthBytes = 1, []byte(msg)
+			resp, err := rc.do(a)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			return resp.(*kmsg.SASLAuthenticateResponse)
+		}
+		first := step("n,," + bare)
+		serverFirst := string(first.SASLAuthBytes)
+		var sn, salt string
+		var iters int
+		for _, f := range strings.Split(serverFirst, ",") {
+			switch {
+			case strings.HasPrefix(f, "r="):
+				sn = f[2:]
+			case strings.HasPrefix(f, "s="):
+				salt = f[2:]
+			case strings.HasPrefix(f, "i="):
+				fmt.Sscan(f[2:], &iters)
+			}
+		}
+		rawSalt, _ := base64.StdEncoding.DecodeString(salt)
+		salted, err := pbkdf2.Key(sha256.New, tc.password, rawSalt, iters, sha256.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac := func(key []byte, msg string) []byte {
+			m := hmac.New(sha256.New, key)
+			m.Write([]byte(msg))
+			return m.Sum(nil)
+		}
+		clientKey := mac(salted, "Client Key")
+		stored := sha256.Sum256(clientKey)
+		withoutProof := "c=biws,r=" + tc.nonce(cn, sn)
+		sig := mac(stored[:], bare+","+serverFirst+","+withoutProof)
+		proof := make([]byte, len(sig))
+		for i := range sig {
+			proof[i] = clientKey[i] ^ sig[i]
+		}
+		final := step(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof))
+		if tc.ok {
+			want := "v=" + base64.StdEncoding.EncodeToString(mac(mac(salted, "Server Key"), bare+","+serverFirst+","+withoutProof))
+			if final.ErrorCode != 0 || string(final.SASLAuthBytes) != want {
+				t.Fatalf("%s: code %d, server final %q", tc.name, final.ErrorCode, final.SASLAuthBytes)
+			}
+			if _, err := rc.do(sampleRequest(t, kmsg.Metadata.Int16())); err != nil {
+				t.Fatalf("%s: after login: %v", tc.name, err)
+			}
+		} else if final.ErrorCode != kerr.SaslAuthenticationFailed.Code || !rc.closed() {
+			t.Fatalf("%s: code %d (or the connection stayed open)", tc.name, final.ErrorCode)
+		}
 	}
 }
