@@ -219,6 +219,7 @@ func authzFetch(z *authz, req kmsg.Request) (kmsg.Response, func(kmsg.Response))
 		return nil, nil
 	}
 	r.Topics = kept
+	r.MaxWaitMillis = 0 // a partition's error is answered at once, as in data.go
 	return nil, func(resp kmsg.Response) {
 		fr := resp.(*kmsg.FetchResponse)
 		for _, t := range refused {
@@ -228,6 +229,7 @@ func authzFetch(z *authz, req kmsg.Request) (kmsg.Response, func(kmsg.Response))
 				rp := kmsg.NewFetchResponseTopicPartition()
 				rp.Partition, rp.ErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code
 				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+				rp.RecordBatches = []byte{} // librdkafka refuses a null record set
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			fr.Topics = append(fr.Topics, rt)
