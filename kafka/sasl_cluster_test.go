@@ -2,12 +2,14 @@ package kafka_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,12 +49,16 @@ type secureCluster struct {
 // TLS: clients need the test CA's client certificate) and creates, as
 // admin through the manager: "app" (every right on topics and groups
 // named sec*) and "other" (no ACL).
-func startSecureCluster(t *testing.T, brokers int) *secureCluster {
+func startSecureCluster(t *testing.T, brokers int, opts ...func(*devcluster.Config)) *secureCluster {
 	t.Helper()
 	files := tlstest.New(t)
 	ctx := pgtest.Context(t, time.Minute)
-	c, err := devcluster.Start(ctx, devcluster.Config{DSN: pgtest.NewDB(t), Readers: -1, Brokers: brokers, Kafka: true, Auth: true,
-		KafkaTLS: httpauth.TLSFiles{Cert: files.Cert, Key: files.Key, ClientCA: files.CA}})
+	cfg := devcluster.Config{DSN: pgtest.NewDB(t), Readers: -1, Brokers: brokers, Kafka: true, Auth: true,
+		KafkaTLS: httpauth.TLSFiles{Cert: files.Cert, Key: files.Key, ClientCA: files.CA}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c, err := devcluster.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,3 +334,33 @@ print("ok", len(seen))
 		t.Fatalf("python: %s", out)
 	}
 }
+
+// TestKafkaQuotaThrottlesKgo: a broker's produce quota reaches franz-go as
+// throttle_time_ms (its throttle hook sees it) and the records still land.
+func TestKafkaQuotaThrottlesKgo(t *testing.T) {
+	c := startSecureCluster(t, 1, func(cfg *devcluster.Config) { cfg.KafkaQuotaProduceBytes = 20000 })
+	ctx := pgtest.Context(t, 2*time.Minute)
+	var throttled atomic.Int64
+	hook := throttleHook(func(d time.Duration) { throttled.Add(int64(d)) })
+	cl, err := kgo.NewClient(append(c.opts(scram.Auth{User: appUser, Pass: appPassword}.AsSha256Mechanism()),
+		kgo.DefaultProduceTopic("sec-quota"), kgo.AllowAutoTopicCreation(), kgo.WithHooks(hook))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	value := make([]byte, 10000)
+	rand.Read(value) // incompressible: the quota counts the bytes sent
+	for range 8 { // 80 kB against 20 kB/s with 20 kB of burst
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if throttled.Load() == 0 {
+		t.Fatal("80 kB at a 20 kB/s quota was never throttled")
+	}
+	t.Logf("throttled for %v in all", time.Duration(throttled.Load()))
+}
+
+type throttleHook func(time.Duration)
+
+func (h throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) { h(d) }

@@ -71,6 +71,9 @@ type Config struct {
 	// KafkaTLS serves the brokers' Kafka listeners over TLS (SSL, or
 	// SASL_SSL with Auth); the HTTP listeners stay plain.
 	KafkaTLS httpauth.TLSFiles
+	// KafkaQuotaProduceBytes and KafkaQuotaFetchBytes are the brokers'
+	// per-principal Kafka quotas (bytes/s, with Auth; 0: none).
+	KafkaQuotaProduceBytes, KafkaQuotaFetchBytes float64
 }
 
 // Node is one running server.
@@ -319,6 +322,9 @@ func (c *Cluster) startBroker(ctx context.Context, name string, managers []strin
 		Credentials:       c.sec.brokerCreds(),
 		KafkaAddr:         kafkaAddr,
 		KafkaTLS:          c.cfg.KafkaTLS,
+
+		QuotaProduceBytesPerSec: c.cfg.KafkaQuotaProduceBytes,
+		QuotaFetchBytesPerSec:   c.cfg.KafkaQuotaFetchBytes,
 	})
 	if err != nil {
 		ln.Close()
