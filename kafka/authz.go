@@ -42,8 +42,9 @@ type rule struct {
 	enforce func(z *authz, req kmsg.Request) (refusal kmsg.Response, merge func(kmsg.Response))
 }
 
-// authzTable is every API's decision (Kafka's operation names in the
-// comments: logq's produce is Kafka's WRITE, consume is READ).
+// authzTable is every API's decision (logq's produce is Kafka's WRITE,
+// consume is READ). An API added to versions needs an entry here and a
+// request in authz_test.go's sampleRequest, or the tests fail.
 var authzTable = map[int16]rule{
 	kmsg.ApiVersions.Int16():      {Need: needPreAuth, Name: "-"},
 	kmsg.SASLHandshake.Int16():    {Need: needPreAuth, Name: "-"},
@@ -175,7 +176,7 @@ func (h *handler) charge(p auth.Principal, req kmsg.Request, resp kmsg.Response)
 // num: the debt of one huge request is spread over several answers).
 const maxThrottle = 30 * time.Second
 
-// names returns a set of the names for which keep is true.
+// splitNames splits items into those whose name keep allows and the rest.
 func splitNames[T any](items []T, name func(T) string, keep func(string) bool) (kept, refused []T) {
 	for _, it := range items {
 		if keep(name(it)) {
