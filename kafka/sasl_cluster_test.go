@@ -350,7 +350,7 @@ func TestKafkaQuotaThrottlesKgo(t *testing.T) {
 	defer cl.Close()
 	value := make([]byte, 10000)
 	rand.Read(value) // incompressible: the quota counts the bytes sent
-	for range 8 { // 80 kB against 20 kB/s with 20 kB of burst
+	for range 8 {    // 80 kB against 20 kB/s with 20 kB of burst
 		if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
