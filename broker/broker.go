@@ -288,6 +288,11 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 	if err := httpauth.CheckExposure(ln.Addr().String(), b.cfg.Auth, b.cfg.Insecure); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
+	if b.kafkaLn != nil {
+		if err := httpauth.CheckExposure(b.kafkaLn.Addr().String(), b.cfg.Auth, b.cfg.Insecure); err != nil {
+			return fmt.Errorf("broker: kafka listener: %w", err)
+		}
+	}
 	tlsCfg, err := b.cfg.TLS.ServerConfig()
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
@@ -334,7 +339,12 @@ func (b *Broker) Serve(ctx context.Context, ln net.Listener) error {
 			kafkaDone <- kafka.ErrServerClosed
 			b.log.Error().Err(err).Msg("kafka listener not started")
 		} else {
-			go func() { kafkaDone <- kafkaSrv.Serve(b.kafkaLn) }()
+			kafkaTLS := tlsCfg
+			if b.cfg.KafkaTLS.Cert != "" {
+				kafkaTLS, _ = b.cfg.KafkaTLS.ServerConfig() // checked by Validate
+			}
+			kln := httpauth.Listen(b.kafkaLn, kafkaTLS) // SSL / SASL_SSL with --tls-cert (kafka/sasl.go)
+			go func() { kafkaDone <- kafkaSrv.Serve(kln) }()
 		}
 	}
 	var serveErr error

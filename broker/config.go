@@ -145,6 +145,17 @@ type Config struct {
 	// at (in Metadata answers, and in the ledger). Empty: the listener's
 	// address.
 	KafkaAdvertiseAddr string
+	// QuotaProduceBytesPerSec and QuotaFetchBytesPerSec are per-principal
+	// byte rates of client principals on the Kafka listener (with Auth; 0:
+	// none): beyond them an answer carries throttle_time_ms and the
+	// connection waits that long (docs/kafka.md, "Quotas"), as the
+	// managers' --quota-produce-bytes/--quota-fetch-bytes on HTTP.
+	QuotaProduceBytesPerSec float64
+	QuotaFetchBytesPerSec   float64
+	// KafkaTLS is the Kafka listener's certificate, key and client CA when
+	// they differ from TLS's (empty Cert: TLS's, so --tls-cert/--tls-key
+	// serve both listeners; SSL, or SASL_SSL with Auth).
+	KafkaTLS httpauth.TLSFiles
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -205,6 +216,9 @@ func (c Config) Validate() error {
 	if c.KafkaAdvertiseAddr != "" && strings.Contains(c.KafkaAdvertiseAddr, "/") {
 		return bad("KafkaAdvertiseAddr %q must be host:port", c.KafkaAdvertiseAddr)
 	}
+	if c.QuotaProduceBytesPerSec < 0 || c.QuotaFetchBytesPerSec < 0 {
+		return bad("quotas must not be negative")
+	}
 	if c.KafkaAdvertiseAddr != "" && c.KafkaAddr == "" {
 		return bad("KafkaAdvertiseAddr needs KafkaAddr (the Kafka listener)")
 	}
@@ -255,6 +269,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.TLS.ServerConfig(); err != nil { // auth.go
 		return bad("%v", err)
+	}
+	if _, err := c.KafkaTLS.ServerConfig(); err != nil {
+		return bad("kafka TLS: %v", err)
 	}
 	if _, err := c.TLS.ClientConfig(); err != nil {
 		return bad("%v", err)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/auth"
+	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/kafka"
@@ -42,7 +45,12 @@ func (b *Broker) newKafkaServer() (*kafka.Server, error) {
 	a := &kafkaAdapter{b: b}
 	var groups kafka.Groups
 	if len(b.cfg.Managers) > 0 {
-		c, err := client.New(client.Config{Managers: b.cfg.Managers})
+		// The broker calls the managers as itself (its own principal):
+		// the Kafka request was authorized here first (kafka/authz.go).
+		creds := b.cfg.Credentials
+		c, err := client.New(client.Config{Managers: b.cfg.Managers,
+			Token: creds.Token, User: creds.User, Password: creds.Password, TLSCA: b.cfg.TLS.CA,
+			NoEnv: !creds.IsZero()})
 		if err != nil {
 			return nil, err
 		}
@@ -52,10 +60,24 @@ func (b *Broker) newKafkaServer() (*kafka.Server, error) {
 			u, _ := managerURL(m)
 			urls = append(urls, u)
 		}
-		groups = &kafka.HTTPGroups{Managers: urls}
+		hg := &kafka.HTTPGroups{Managers: urls}
+		if b.cfg.Auth || !creds.IsZero() || b.cfg.TLS.CA != "" {
+			hg.Client = &http.Client{}
+			b.secureClient(hg.Client)
+		}
+		groups = hg
 	}
 	b.kafkaAdmin = a.admin
+	var az *auth.Authenticator
+	var quotas *httpauth.Quotas
+	if b.cfg.Auth {
+		az = auth.NewAuthenticator(b.directory)
+		if b.cfg.QuotaProduceBytesPerSec > 0 || b.cfg.QuotaFetchBytesPerSec > 0 {
+			quotas = &httpauth.Quotas{ProduceBytesPerSec: b.cfg.QuotaProduceBytesPerSec, FetchBytesPerSec: b.cfg.QuotaFetchBytesPerSec}
+		}
+	}
 	return kafka.New(kafka.Config{
+		Auth: az, Quotas: quotas,
 		Cluster: a, Log: a, Groups: groups,
 		MaxRequestBytes:  int(b.cfg.MaxRequestBytes),
 		MaxFetchWait:     b.cfg.LongPollMax,

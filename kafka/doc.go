@@ -16,4 +16,11 @@
 // Each connection is served by one goroutine that reads size-prefixed
 // requests and answers them one at a time, in order (as a Kafka broker
 // does: pipelined requests are queued on the socket, never reordered).
+//
+// With Config.Auth the listener wants SASL (PLAIN, SCRAM-SHA-256/512;
+// sasl.go) before anything but ApiVersions and the handshake, and every
+// request is decided by one table, authzTable (authz.go), before the
+// handler sees it; Config.Quotas throttles client principals' produce and
+// fetch bytes with throttle_time_ms. TLS is the listener's (the broker
+// wraps it).
 package kafka

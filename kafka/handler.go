@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,6 +44,8 @@ var versions = map[int16]versionRange{
 	kmsg.CreatePartitions.Int16(): {0, 3},
 	kmsg.DeleteGroups.Int16():     {0, 2},
 	kmsg.DescribeCluster.Int16():  {0, 1},
+	kmsg.SASLHandshake.Int16():    {0, 1}, // sasl.go
+	kmsg.SASLAuthenticate.Int16(): {0, 2},
 }
 
 // handler serves the requests of one connection.
@@ -50,6 +53,8 @@ type handler struct {
 	s          *Server
 	clientHost string
 	hdr        header
+	sasl       saslState     // sasl.go
+	throttle   time.Duration // authz.go: the quota's back-off after this answer
 }
 
 var errUnsupportedVersion = kerr.UnsupportedVersion

@@ -14,6 +14,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logq/logq/auth"
+	"github.com/logq/logq/auth/httpauth"
 )
 
 // Defaults for Config.
@@ -59,6 +62,12 @@ type Config struct {
 	// requests in flight take (each connection serves one at a time).
 	MaxConnections int
 	Logger         zerolog.Logger
+	// Auth turns SASL authentication and ACLs on (sasl.go, authz.go);
+	// nil: the listener is open (every request is answered, as today).
+	Auth *auth.Authenticator
+	// Quotas are the per-principal produce and fetch byte rates (authz.go);
+	// nil or zero rates: none.
+	Quotas *httpauth.Quotas
 }
 
 // Server serves the Kafka protocol on listeners. Make one with New, run it
@@ -261,28 +270,39 @@ func (c *conn) serve() {
 	w := bufio.NewWriterSize(c.nc, 64<<10)
 	h := &handler{s: c.s, clientHost: hostOf(c.nc.RemoteAddr())}
 	var sizeBuf [4]byte
+	var err error
 	if !c.setBusy(false) {
 		return
 	}
 	for {
-		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+		if _, err = io.ReadFull(r, sizeBuf[:]); err != nil {
 			return // EOF, closed, or stopped while idle
 		}
 		if !c.setBusy(true) {
 			return
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 || int(size) > c.s.cfg.MaxRequestBytes {
+		minSize := int32(8)
+		if h.sasl.raw {
+			minSize = 0 // a raw SASL token (sasl.go)
+		}
+		if size < minSize || int(size) > c.s.cfg.MaxRequestBytes {
 			c.s.log.Warn().Int32("size", size).Str("remote", c.nc.RemoteAddr().String()).Msg("kafka request size out of bounds; closing the connection")
 			return
 		}
 		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IOTimeout))
 		buf := make([]byte, size)
-		if _, err := io.ReadFull(r, buf); err != nil {
+		if _, err = io.ReadFull(r, buf); err != nil {
 			return
 		}
-		resp, err := h.handle(buf)
-		if err != nil {
+		var resp []byte
+		if h.sasl.raw {
+			resp, err = h.rawSASL(buf) // sasl.go
+		} else {
+			resp, err = h.handle(buf)
+		}
+		closeAfter := errors.Is(err, errCloseAfter)
+		if err != nil && !closeAfter {
 			c.s.log.Debug().Err(err).Str("remote", c.nc.RemoteAddr().String()).Msg("kafka request refused; closing the connection")
 			return
 		}
@@ -293,16 +313,36 @@ func (c *conn) serve() {
 			}
 			// Flush unless the next request is already here (pipelining):
 			// its answer goes out with this one.
-			if r.Buffered() == 0 {
+			if r.Buffered() == 0 || closeAfter {
 				if err := w.Flush(); err != nil {
 					return
 				}
 			}
 		}
+		if closeAfter {
+			return // a failed SASL authentication (sasl.go)
+		}
+		if h.throttle > 0 && !c.throttle(h.throttle) { // authz.go: quotas
+			return
+		}
 		if !c.setBusy(false) {
 			w.Flush()
 			return
 		}
+	}
+}
+
+// throttle holds the connection's next request back for d (a quota's
+// back-off, as Kafka mutes a throttled channel); false when the server is
+// closing meanwhile.
+func (c *conn) throttle(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.s.pollCtx.Done():
+		return false
 	}
 }
 
@@ -339,6 +379,11 @@ func (h *handler) handle(buf []byte) ([]byte, error) {
 	if req == nil || !ok {
 		return nil, fmt.Errorf("unsupported api key %d", hd.key)
 	}
+	if !h.authenticated() && !preAuth(hd.key) {
+		// As Kafka's SASL listeners: nothing but the handshake before
+		// authentication (sasl.go).
+		return nil, fmt.Errorf("api %s before SASL authentication", kmsg.NameForKey(hd.key))
+	}
 	if hd.version < supported.min || hd.version > supported.max {
 		if hd.key == kmsg.ApiVersions.Int16() {
 			// KIP-511: answer at v0 with our versions, the client retries.
@@ -361,14 +406,15 @@ func (h *handler) handle(buf []byte) ([]byte, error) {
 		return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(hd.key), hd.version, err)
 	}
 	h.hdr = hd
-	resp := h.dispatch(req)
+	h.throttle = 0
+	resp, err := h.serveRequest(req) // authz.go: SASL, ACLs and quotas around dispatch
 	if resp == nil {
-		return nil, nil
+		return nil, err
 	}
 	resp.SetVersion(hd.version)
 	// ApiVersions answers always use header v0 (KIP-511).
 	flexHeader := req.IsFlexible() && hd.key != kmsg.ApiVersions.Int16()
-	return frame(hd, resp, flexHeader), nil
+	return frame(hd, resp, flexHeader), err
 }
 
 // frame encodes resp with its header and size prefix.

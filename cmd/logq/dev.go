@@ -135,8 +135,11 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 				fmt.Fprintf(w, "  broker %-3d %s\n", b.ID, b.Addr)
 			}
 		}
-		if kb := c.KafkaBootstrap(); kb != "" {
+		kb := c.KafkaBootstrap()
+		if kb != "" && !*withAuth {
 			fmt.Fprintf(w, "  kafka      bootstrap %s (kcat -b %s -L)\n", kb, strings.Split(kb, ",")[0])
+		} else if kb != "" {
+			fmt.Fprintf(w, "  kafka      bootstrap %s (SASL: SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN; see below)\n", kb)
 		}
 		mgr := c.WriterURL()
 		all := strings.Join(c.ManagerURLs(), ",")
@@ -148,6 +151,12 @@ Authentication is on (admin principal "admin"); the CLI and the Go client read:
   export LOGQ_USER=admin LOGQ_PASSWORD=%s
 `, c.AdminToken, c.AdminPassword)
 			curlAuth = `-H "Authorization: Bearer $LOGQ_TOKEN" `
+			if kb != "" {
+				// docs/kafka.md, "Security": the Kafka listeners want SASL too.
+				fmt.Fprintf(w, `Kafka clients log in with SASL as admin (or a user of "logq users create"):
+  kcat -b %s -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=SCRAM-SHA-256 -X sasl.username=admin -X sasl.password=%s -L
+`, strings.Split(kb, ",")[0], c.AdminPassword)
+			}
 		}
 		fmt.Fprintf(w, `
 Try:

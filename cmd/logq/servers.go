@@ -186,6 +186,8 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 	retentionServerFlags(f, &cfg) // topicconfig.go
 	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "", "Kafka protocol listener `host:port` (empty: none; docs/kafka.md)")
 	f.StringVar(&cfg.KafkaAdvertiseAddr, "kafka-advertise", "", "`host:port` Kafka clients reach this broker at (default: --kafka-addr)")
+	f.Float64Var(&cfg.QuotaProduceBytesPerSec, "quota-produce-bytes", 0, "per-principal produce `bytes/s` of client principals on the Kafka listener (0: none; throttle_time_ms beyond)")
+	f.Float64Var(&cfg.QuotaFetchBytesPerSec, "quota-fetch-bytes", 0, "per-principal fetch `bytes/s` of client principals on the Kafka listener (0: none)")
 	mkLog := logFlags(f, "info")
 	sec := securityFlags(f, false) // security.go
 	f.envAll()

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/broker"
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/pg"
@@ -67,6 +68,12 @@ type Config struct {
 	// random ports).
 	Kafka     bool
 	KafkaPort int
+	// KafkaTLS serves the brokers' Kafka listeners over TLS (SSL, or
+	// SASL_SSL with Auth); the HTTP listeners stay plain.
+	KafkaTLS httpauth.TLSFiles
+	// KafkaQuotaProduceBytes and KafkaQuotaFetchBytes are the brokers'
+	// per-principal Kafka quotas (bytes/s, with Auth; 0: none).
+	KafkaQuotaProduceBytes, KafkaQuotaFetchBytes float64
 }
 
 // Node is one running server.
@@ -314,6 +321,10 @@ func (c *Cluster) startBroker(ctx context.Context, name string, managers []strin
 		Insecure:          c.cfg.Insecure,
 		Credentials:       c.sec.brokerCreds(),
 		KafkaAddr:         kafkaAddr,
+		KafkaTLS:          c.cfg.KafkaTLS,
+
+		QuotaProduceBytesPerSec: c.cfg.KafkaQuotaProduceBytes,
+		QuotaFetchBytesPerSec:   c.cfg.KafkaQuotaFetchBytes,
 	})
 	if err != nil {
 		ln.Close()
