@@ -60,7 +60,7 @@ type GroupConsumerConfig struct {
 	// MaxWait is how long a Poll waits for a first record when none is
 	// ready (default 1 s, at most 30 s; negative: do not wait).
 	MaxWait time.Duration
-	// BatchSize bounds the records a Poll asks of each partition (default
+	// BatchSize bounds the records of a Poll that asks for 0 (default
 	// 100, at most 10000).
 	BatchSize int
 	// MaxFetches bounds the topics fetched at once (default 4); the
@@ -92,6 +92,7 @@ type GroupConsumer struct {
 	delivered map[topicPart]int64
 	committed map[topicPart]int64
 	lastDone  time.Time // of the last commit attempt
+	rotate    int       // where the next Poll starts handing out records
 	closed    bool
 
 	commitMu sync.Mutex // one commit at a time
@@ -171,15 +172,20 @@ func (g *GroupConsumer) Assignment() map[string][]int {
 	return out
 }
 
-// Poll returns the next records of the consumer's partitions (up to
-// BatchSize of each), waiting up to MaxWait for a first one. It takes in a
-// new assignment first (the committed offsets of partitions new to it),
-// and auto-commits what earlier Polls returned when the interval is due.
-// An empty answer is no error. A partition whose offset is out of range
+// Poll returns up to max of the next records of the consumer's partitions
+// (1…10000; 0 means BatchSize), waiting up to MaxWait for a first one; the
+// records of a partition come in offset order. It takes in a new
+// assignment first (the committed offsets of partitions new to it), and
+// auto-commits what earlier Polls returned when the interval is due. An
+// empty answer is no error. A partition whose offset is out of range
 // (below the log start after retention) is reset by the policy; one whose
 // broker does not answer is asked again at the next Poll from the same
 // offset.
-func (g *GroupConsumer) Poll(ctx context.Context) ([]Message, error) {
+func (g *GroupConsumer) Poll(ctx context.Context, max int) ([]Message, error) {
+	if max <= 0 {
+		max = g.cfg.BatchSize
+	}
+	max = min(max, MaxPoll)
 	g.pollMu.Lock()
 	defer g.pollMu.Unlock()
 	g.mu.Lock()
@@ -199,7 +205,7 @@ func (g *GroupConsumer) Poll(ctx context.Context) ([]Message, error) {
 	if !g.cfg.NoAutoCommit && g.commitDue() {
 		_ = g.Commit(ctx) // refused or failed: kept, tried again (a rejoin is under way)
 	}
-	return g.fetch(ctx)
+	return g.fetch(ctx, max)
 }
 
 // Commit commits the offsets of what Poll has returned, in the member's
@@ -469,7 +475,7 @@ func firstOf(first, err error) error {
 // fetch asks every topic with positions for its partitions' next records,
 // at most MaxFetches topics at once; the first answer with records ends
 // the others' long polls (a fetch moves nothing: they are asked again).
-func (g *GroupConsumer) fetch(ctx context.Context) ([]Message, error) {
+func (g *GroupConsumer) fetch(ctx context.Context, max int) ([]Message, error) {
 	g.mu.Lock()
 	from := map[string]map[int]int64{}
 	for k, off := range g.pos {
@@ -514,7 +520,7 @@ func (g *GroupConsumer) fetch(ctx context.Context) ([]Message, error) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			ans, err := g.c.fetchPartitions(fctx, t, from[t], g.cfg.BatchSize, g.cfg.MaxWait)
+			ans, err := g.c.fetchPartitions(fctx, t, from[t], max, g.cfg.MaxWait)
 			results[i] = result{t, ans, err}
 			if err == nil && len(ans.Messages) > 0 {
 				cancel()
@@ -540,6 +546,8 @@ func (g *GroupConsumer) fetch(ctx context.Context) ([]Message, error) {
 
 	var out []Message
 	var firstErr error
+	byPart := map[topicPart][]api.BatchMessage{}
+	var order []topicPart
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for k := range outOfRange {
@@ -567,11 +575,30 @@ func (g *GroupConsumer) fetch(ctx context.Context) ([]Message, error) {
 		}
 		for _, m := range r.ans.Messages {
 			k := topicPart{r.topic, m.Partition}
+			if _, ok := byPart[k]; !ok {
+				order = append(order, k)
+			}
+			byPart[k] = append(byPart[k], m)
+		}
+	}
+	// Hand out up to max, starting with a different partition each time
+	// (none starves when the first ones have max records); what is left
+	// over is fetched again: its partitions' positions stay.
+	if len(order) > 0 {
+		g.rotate++
+		start := g.rotate % len(order)
+		order = append(order[start:], order[:start]...)
+	}
+	for _, k := range order {
+		for _, m := range byPart[k] {
 			p, ok := g.pos[k]
-			if !ok || m.Offset < p {
+			if !ok || len(out) == max {
+				break // reassigned meanwhile, or enough
+			}
+			if m.Offset < p {
 				continue
 			}
-			msg := Message{Topic: r.topic, Partition: m.Partition, Offset: m.Offset}
+			msg := Message{Topic: k.topic, Partition: m.Partition, Offset: m.Offset}
 			msg.fromWire(m.Encoding, m.Message, m.Key, m.Headers, m.Timestamp)
 			out = append(out, msg)
 			g.pos[k] = m.Offset + 1

@@ -42,7 +42,7 @@ func ExampleClient_NewGroupConsumer() {
 		log.Fatal(err)
 	}
 	for n := 0; n < 3; {
-		msgs, err := gc.Poll(ctx)
+		msgs, err := gc.Poll(ctx, 0)
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -54,7 +54,7 @@ func pollInBackground(t *testing.T, gc *client.GroupConsumer) *groupLoad {
 				return
 			default:
 			}
-			msgs, err := gc.Poll(context.Background())
+			msgs, err := gc.Poll(context.Background(), 0)
 			l.mu.Lock()
 			if err != nil {
 				l.errs = append(l.errs, err)
@@ -198,7 +198,7 @@ func TestGroupConsumerResetPolicy(t *testing.T) {
 		t.Helper()
 		var got []string
 		for len(got) < want {
-			msgs, err := gc.Poll(ctx)
+			msgs, err := gc.Poll(ctx, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -231,7 +231,7 @@ func TestGroupConsumerResetPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msgs, err := l.Poll(ctx); err != nil || len(msgs) != 0 {
+	if msgs, err := l.Poll(ctx, 0); err != nil || len(msgs) != 0 {
 		t.Fatalf("latest polled %v, %v", msgs, err)
 	}
 	produceN(ctx, t, c, "t", 10, 1)
