@@ -23,14 +23,14 @@ const (
 // report is what a check found.
 type report struct {
 	Scenario     string
-	Acked        int           // messages acknowledged to producers
-	Failed       int           // sends that failed after the client's retries (not acknowledged)
-	Stored       int           // rows in the topic
-	Lost         int           // acknowledged but not stored where acknowledged: must be 0
-	Duplicated   int           // extra stored copies (at-least-once produce: a resend whose first answer was lost)
-	Resent       int           // messages the client sent again: the bound for Duplicated
-	Consumed     int           // deliveries received by the consumers
-	LostInFlight int           // deliveries consumed on the server whose answer never reached the consumer
+	Acked        int // messages acknowledged to producers
+	Failed       int // sends that failed after the client's retries (not acknowledged)
+	Stored       int // rows in the topic
+	Lost         int // acknowledged but not stored where acknowledged: must be 0
+	Duplicated   int // extra stored copies (at-least-once produce: a resend whose first answer was lost)
+	Resent       int // messages the client sent again: the bound for Duplicated
+	Consumed     int // deliveries received by the consumers
+	LostInFlight int // deliveries consumed on the server whose answer never reached the consumer
 	// Consumer groups (groupload_test.go): deliveries to the groups'
 	// members, acknowledged records some group never received by the end
 	// (must be 0), and deliveries of a record its group had already
@@ -38,8 +38,8 @@ type report struct {
 	GroupDelivered   int
 	GroupMissing     int
 	GroupRedelivered int
-	Recover      time.Duration // fault to every partition acknowledging again (worst round)
-	Notes        []string
+	Recover          time.Duration // fault to every partition acknowledging again (worst round)
+	Notes            []string
 }
 
 type row struct {
