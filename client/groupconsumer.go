@@ -25,6 +25,10 @@ import (
 const (
 	DefaultAutoCommitInterval = 5 * time.Second // Kafka's auto.commit.interval.ms
 	DefaultGroupFetches       = 4               // topics fetched at once
+	// DefaultGroupSessionTimeout is a group member's session timeout
+	// unless configured (Kafka's default is 45 s; the managers accept 6 s
+	// to 30 min by default).
+	DefaultGroupSessionTimeout = 10 * time.Second
 )
 
 // Reset policies: where a group consumer starts in a partition without a

@@ -165,7 +165,7 @@ func (c *Client) JoinGroupMember(ctx context.Context, group string, cfg GroupMem
 		cfg.Assignor = "range"
 	}
 	if cfg.SessionTimeout <= 0 {
-		cfg.SessionTimeout = 10 * time.Second
+		cfg.SessionTimeout = DefaultGroupSessionTimeout
 	}
 	if cfg.RebalanceTimeout <= 0 {
 		cfg.RebalanceTimeout = 30 * time.Second
