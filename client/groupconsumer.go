@@ -97,6 +97,7 @@ type GroupConsumer struct {
 	committed map[topicPart]int64
 	lastDone  time.Time // of the last commit attempt
 	rotate    int       // where the next Poll starts handing out records
+	rejoining bool      // the member gives up its assignment: no fetch until the next
 	closed    bool
 
 	commitMu sync.Mutex // one commit at a time
@@ -252,6 +253,9 @@ func (g *GroupConsumer) onRevoke(ctx context.Context, old GroupAssignment) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, min(rt/2, 10*time.Second))
 	defer cancel()
+	g.mu.Lock()
+	g.rejoining = true // Poll fetches nothing until the new assignment
+	g.mu.Unlock()
 	_ = g.commitAs(ctx, old) // refused: the successor redelivers
 }
 
@@ -345,10 +349,21 @@ func (g *GroupConsumer) commitAs(ctx context.Context, a GroupAssignment) error {
 
 // reassign makes a the assignment Poll works on: partitions it keeps keep
 // their positions, new ones start from the committed offsets (looked up by
-// resolvePending), the others are forgotten.
+// resolvePending), the others are forgotten. When a is not the next
+// generation of the same member (it was removed and joined again, or
+// generations passed unseen, in which its partitions may have been another
+// member's), every partition starts from the committed offsets: a position
+// of its own would go back over what the other member has committed since.
 func (g *GroupConsumer) reassign(a GroupAssignment) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if a.MemberID != g.assign.MemberID || a.Generation != g.assign.Generation+1 {
+		g.assign = GroupAssignment{}
+		clear(g.pos)
+		clear(g.delivered)
+		clear(g.committed)
+		clear(g.pending)
+	}
 	now := map[topicPart]bool{}
 	for t, ps := range a.Partitions {
 		for _, p := range ps {
@@ -373,6 +388,7 @@ func (g *GroupConsumer) reassign(a GroupAssignment) {
 		}
 	}
 	g.assign = a
+	g.rejoining = false
 }
 
 func (g *GroupConsumer) owns(k topicPart) bool {
@@ -488,10 +504,16 @@ func (g *GroupConsumer) fetch(ctx context.Context, max int) ([]Message, error) {
 		}
 		from[k.topic][k.partition] = off
 	}
+	if g.rejoining {
+		// The partitions may be another member's by now (its session
+		// ended, or a rebalance is under way): wait for the assignment.
+		clear(from)
+	}
 	g.mu.Unlock()
 	if len(from) == 0 {
-		// Nothing assigned (more members than partitions) or nothing
-		// resolved yet: wait for a change, as a long poll would.
+		// Nothing assigned (more members than partitions), nothing
+		// resolved yet, or a rejoin under way: wait for a change, as a
+		// long poll would.
 		if g.cfg.MaxWait > 0 {
 			t := time.NewTimer(g.cfg.MaxWait)
 			defer t.Stop()

@@ -300,11 +300,11 @@ func waitDrained(ctx context.Context, t *testing.T, c *cluster, w *workload) {
 // summary renders reports as a table.
 func summary(reports []report) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-16s %8s %6s %5s %10s %7s %6s %9s %14s %15s %13s %17s %10s\n",
+	fmt.Fprintf(&b, "%-18s %8s %6s %5s %10s %7s %6s %9s %14s %15s %13s %17s %10s\n",
 		"SCENARIO", "ACKED", "FAILED", "LOST", "DUPLICATED", "RESENT", "STORED", "CONSUMED", "LOST-IN-FLIGHT",
 		"GROUP-DELIVERED", "GROUP-MISSING", "GROUP-REDELIVERED", "RECOVER")
 	for _, r := range reports {
-		fmt.Fprintf(&b, "%-16s %8d %6d %5d %10d %7d %6d %9d %14d %15d %13d %17d %10s\n",
+		fmt.Fprintf(&b, "%-18s %8d %6d %5d %10d %7d %6d %9d %14d %15d %13d %17d %10s\n",
 			r.Scenario, r.Acked, r.Failed, r.Lost, r.Duplicated, r.Resent, r.Stored, r.Consumed, r.LostInFlight,
 			r.GroupDelivered, r.GroupMissing, r.GroupRedelivered, r.Recover.Round(time.Millisecond))
 	}

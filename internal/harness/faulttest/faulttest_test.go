@@ -54,6 +54,7 @@ var scenarios = []scenario{
 	{name: "writer-sigterm", strict: true, inject: injectWriterTerm},
 	{name: "writer-stop", inject: injectWriterStop},
 	{name: "pg-restart", inject: injectPGRestart},
+	{name: "group-member-stop", strict: true, inject: injectGroupMemberStop}, // groupload_test.go
 }
 
 // TestFaults runs every scenario against a fresh cluster under continuous

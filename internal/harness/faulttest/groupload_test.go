@@ -3,11 +3,13 @@ package faulttest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/client"
 )
 
@@ -32,6 +34,7 @@ type groupMemberLoad struct {
 	index int
 	cl    *client.Client
 	tr    *countingTransport
+	pause *pausableTransport // holds every request of the member: a stopped consumer process
 	gc    *client.GroupConsumer
 
 	mu        sync.Mutex
@@ -53,12 +56,20 @@ func startGroupMembers(ctx context.Context, t *testing.T, c *cluster) []*groupMe
 	var out []*groupMemberLoad
 	for g := range numGroups {
 		for i := range groupMembers {
-			cl, tr := newClient(t, c)
+			tr := newCountingTransport()
+			pause := &pausableTransport{base: tr, gate: make(chan struct{})}
+			pause.resume()
+			cl, err := client.New(client.Config{Managers: c.managerURLs(), HTTPClient: &http.Client{Transport: pause},
+				RetryTimeout: 60 * time.Second, MinBackoff: 20 * time.Millisecond, MaxBackoff: 250 * time.Millisecond,
+				RequestTimeout: 15 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
 			gc, err := cl.NewGroupConsumer(ctx, groupName(g), []string{topicName}, groupConsumerConfig())
 			if err != nil {
 				t.Fatalf("group %d member %d: %v", g, i, err)
 			}
-			out = append(out, &groupMemberLoad{group: g, index: i, cl: cl, tr: tr, gc: gc, got: map[int][]received{}})
+			out = append(out, &groupMemberLoad{group: g, index: i, cl: cl, tr: tr, pause: pause, gc: gc, got: map[int][]received{}})
 		}
 	}
 	return out
@@ -213,4 +224,59 @@ func checkGroups(pr *problems, r *report, w *workload, members []memberState, sn
 		}
 		m.mu.Unlock()
 	}
+}
+
+// injectGroupMemberStop: a member of each group stops (its requests held,
+// as a SIGSTOPped consumer process's) past its session timeout, under
+// load. The group rebalances without it: the other member gets every
+// partition, from the committed offsets. Then it resumes, a zombie: its
+// commits for the old generation are refused, it rejoins and the group
+// rebalances again. Every acknowledged record must still reach every group
+// (redeliveries allowed).
+func injectGroupMemberStop(ctx context.Context, t *testing.T, c *cluster, w *workload) (time.Time, []string) {
+	var stopped, others []*groupMemberLoad
+	for g := range numGroups {
+		stopped = append(stopped, w.groupMembers[g*groupMembers])
+		others = append(others, w.groupMembers[g*groupMembers+1])
+	}
+	at := time.Now()
+	for _, m := range stopped {
+		m.pause.pause()
+	}
+	moved := waitFor(t, ctx, "the other members to get every partition", func() (bool, error) {
+		for _, m := range others {
+			if len(m.gc.Assignment()[topicName]) != numPartitions {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	for _, m := range stopped {
+		m.pause.resume()
+	}
+	back := waitFor(t, ctx, "the resumed members to have rejoined with partitions", func() (bool, error) {
+		for g := range numGroups {
+			d, err := c.admin.DescribeGroup(ctx, groupName(g))
+			if err != nil || d.State != api.GroupStable || len(d.Members) != groupMembers {
+				return false, err
+			}
+			for _, m := range d.Members {
+				if len(m.Assignment[topicName]) == 0 {
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	})
+	return at, []string{fmt.Sprintf("stopped a member of each group (session timeout %v): the other had every partition %v later; "+
+		"resumed (zombies: a fetch in flight delivers again what the other had taken over), they had rejoined with partitions %v after that", groupSession, moved.Round(time.Millisecond), back.Round(time.Millisecond))}
+}
+
+// managerURLs lists every manager: clients move on when one dies.
+func (c *cluster) managerURLs() []string {
+	urls := make([]string, len(c.managers))
+	for i, m := range c.managers {
+		urls[i] = m.url
+	}
+	return urls
 }

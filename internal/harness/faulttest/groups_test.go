@@ -59,7 +59,9 @@ func (p *pausableTransport) RoundTrip(req *http.Request) (*http.Response, error)
 }
 
 func (p *pausableTransport) CloseIdleConnections() {
-	p.base.(*http.Transport).CloseIdleConnections()
+	if c, ok := p.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // pollingMember polls a group consumer in the background until stopped.
