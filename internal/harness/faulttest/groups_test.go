@@ -193,10 +193,10 @@ func TestGroupMemberDeathAndZombie(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The zombie's commit, as its old generation: refused, nothing stored.
-	_, err = c.admin.CommitOffsets(ctx, group, api.CommitOffsetsRequest{MemberID: old.MemberID, Generation: old.Generation,
+	_, zerr := c.admin.CommitOffsets(ctx, group, api.CommitOffsetsRequest{MemberID: old.MemberID, Generation: old.Generation,
 		Offsets: []api.CommittedOffset{{Topic: topicName, Partition: zpart, Offset: 1 << 40}}})
-	if !errors.Is(err, logq.ErrUnknownMemberID) && !errors.Is(err, logq.ErrIllegalGeneration) {
-		t.Errorf("the zombie's commit (member %s, generation %d): %v; want unknown_member_id or illegal_generation", old.MemberID, old.Generation, err)
+	if !errors.Is(zerr, logq.ErrUnknownMemberID) && !errors.Is(zerr, logq.ErrIllegalGeneration) {
+		t.Errorf("the zombie's commit (member %s, generation %d): %v; want unknown_member_id or illegal_generation", old.MemberID, old.Generation, zerr)
 	}
 	after, err := c.admin.FetchOffsets(ctx, group, topicName)
 	if err != nil {
@@ -205,7 +205,7 @@ func TestGroupMemberDeathAndZombie(t *testing.T) {
 	if !slices.Equal(before, after) {
 		t.Errorf("the zombie's refused commit changed the offsets: %v → %v", before, after)
 	}
-	t.Logf("the zombie's commit for generation %d was refused (%v); the offsets stayed %v", old.Generation, err, after)
+	t.Logf("the zombie's commit for generation %d was refused (%v); the offsets stayed %v", old.Generation, zerr, after)
 
 	tr.resume()
 	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
