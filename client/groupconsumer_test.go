@@ -2,12 +2,15 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/logq/logq"
 	"github.com/logq/logq/api"
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/internal/harness/devcluster"
@@ -40,6 +43,7 @@ type groupLoad struct {
 	got  map[string]int // value → deliveries
 	last map[int]int64  // partition → last offset delivered
 	errs []error
+	once sync.Once
 	stop chan struct{}
 	done chan struct{}
 }
@@ -73,7 +77,7 @@ func pollInBackground(t *testing.T, gc *client.GroupConsumer) *groupLoad {
 }
 
 func (l *groupLoad) halt() {
-	close(l.stop)
+	l.once.Do(func() { close(l.stop) })
 	<-l.done
 }
 
@@ -258,5 +262,133 @@ func TestGroupConsumerResetPolicy(t *testing.T) {
 	}
 	if _, err := c.NewGroupConsumer(ctx, "bad", []string{"t"}, client.GroupConsumerConfig{ResetPolicy: "middle"}); err == nil {
 		t.Fatal("reset policy middle accepted")
+	}
+}
+
+// holdTransport holds every request while held (a stopped process).
+type holdTransport struct {
+	mu   sync.Mutex
+	gate chan struct{}
+}
+
+func newHoldTransport() *holdTransport {
+	g := make(chan struct{})
+	close(g)
+	return &holdTransport{gate: g}
+}
+
+func (h *holdTransport) hold() {
+	h.mu.Lock()
+	h.gate = make(chan struct{})
+	h.mu.Unlock()
+}
+
+func (h *holdTransport) release() {
+	h.mu.Lock()
+	close(h.gate)
+	h.mu.Unlock()
+}
+
+func (h *holdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	h.mu.Lock()
+	g := h.gate
+	h.mu.Unlock()
+	select {
+	case <-g:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestGroupConsumerRefusedCommitRejoins: a member held past its session
+// timeout is removed; its partitions go to the other member; its commit
+// afterwards is refused (its generation is over, nothing stored), it
+// rejoins, and the group still gets every record.
+func TestGroupConsumerRefusedCommitRejoins(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t, devcluster.Config{Brokers: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := newClient(t, client.Config{Managers: cl.ManagerURLs()})
+	if _, err := c.CreateTopic(ctx, "t", 2); err != nil {
+		t.Fatal(err)
+	}
+	produceN(ctx, t, c, "t", 0, 100)
+	tr := newHoldTransport()
+	zc := newClient(t, client.Config{Managers: cl.ManagerURLs(), HTTPClient: &http.Client{Transport: tr}, RetryTimeout: 3 * time.Second})
+	cfg := client.GroupConsumerConfig{SessionTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
+		MaxWait: 100 * time.Millisecond, NoAutoCommit: true}
+	z, err := zc.NewGroupConsumer(ctx, "g", []string{"t"}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.NewGroupConsumer(ctx, "g", []string{"t"}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := pollInBackground(t, o)
+	defer lo.halt()
+	got := map[string]int{}
+	waitUntil(ctx, t, "the partitions to be shared", func() bool {
+		msgs, err := z.Poll(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			got[m.Value]++
+		}
+		return len(z.Assignment()["t"]) == 1 && len(o.Assignment()["t"]) == 1
+	})
+	old := z.Member().Assignment()
+	tr.hold()
+	waitUntil(ctx, t, "the other member to get both partitions", func() bool { return len(o.Assignment()["t"]) == 2 })
+	if err := o.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := c.FetchOffsets(ctx, "g", "t")
+	tr.release()
+	err = z.Commit(ctx)
+	if !errors.Is(err, logq.ErrUnknownMemberID) && !errors.Is(err, logq.ErrIllegalGeneration) && !errors.Is(err, logq.ErrRebalanceInProgress) {
+		t.Fatalf("the removed member's commit: %v; want it refused", err)
+	}
+	if after, _ := c.FetchOffsets(ctx, "g", "t"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("a refused commit stored offsets: %v → %v", before, after)
+	}
+	waitUntil(ctx, t, "the removed member to rejoin with a partition", func() bool {
+		msgs, err := z.Poll(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			got[m.Value]++
+		}
+		a := z.Member().Assignment()
+		return a.MemberID != old.MemberID && len(z.Assignment()["t"]) == 1 && len(o.Assignment()["t"]) == 1
+	})
+	produceN(ctx, t, c, "t", 100, 50)
+	waitUntil(ctx, t, "the group to get all 150", func() bool {
+		msgs, err := z.Poll(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			got[m.Value]++
+		}
+		other := lo.values()
+		n := 0
+		for i := range 150 {
+			if got[fmt.Sprint("v", i)] > 0 || other[fmt.Sprint("v", i)] > 0 {
+				n++
+			}
+		}
+		return n == 150
+	})
+	if err := z.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lo.halt()
+	if err := o.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
