@@ -111,6 +111,15 @@ func waitUntil(ctx context.Context, t *testing.T, what string, cond func() bool)
 // offsets; at the end the committed offsets are the partitions' ends.
 func TestGroupConsumerAtLeastOnce(t *testing.T) {
 	t.Parallel()
+	for _, assignor := range []string{"range", "cooperative-sticky"} {
+		t.Run(assignor, func(t *testing.T) {
+			t.Parallel()
+			testGroupConsumerAtLeastOnce(t, assignor)
+		})
+	}
+}
+
+func testGroupConsumerAtLeastOnce(t *testing.T, assignor string) {
 	cl := startCluster(t, devcluster.Config{Brokers: 2})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -119,7 +128,7 @@ func TestGroupConsumerAtLeastOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	produceN(ctx, t, c, "orders", 0, 200)
-	cfg := client.GroupConsumerConfig{SessionTimeout: 6 * time.Second, HeartbeatInterval: 100 * time.Millisecond,
+	cfg := client.GroupConsumerConfig{Assignor: assignor, SessionTimeout: 6 * time.Second, HeartbeatInterval: 100 * time.Millisecond,
 		AutoCommitInterval: 200 * time.Millisecond, MaxWait: 200 * time.Millisecond, BatchSize: 20}
 	a, err := c.NewGroupConsumer(ctx, "g", []string{"orders"}, cfg)
 	if err != nil {
