@@ -59,7 +59,7 @@ func startGroupMembers(ctx context.Context, t *testing.T, c *cluster) []*groupMe
 			tr := newCountingTransport()
 			pause := &pausableTransport{base: tr, gate: make(chan struct{})}
 			pause.resume()
-			cl, err := client.New(client.Config{Managers: c.managerURLs(), HTTPClient: &http.Client{Transport: pause},
+			cl, err := client.New(client.Config{Managers: groupManagerURLs(c), HTTPClient: &http.Client{Transport: pause},
 				RetryTimeout: 60 * time.Second, MinBackoff: 20 * time.Millisecond, MaxBackoff: 250 * time.Millisecond,
 				RequestTimeout: 15 * time.Second})
 			if err != nil {
@@ -272,8 +272,9 @@ func injectGroupMemberStop(ctx context.Context, t *testing.T, c *cluster, w *wor
 		"resumed (zombies: a fetch in flight delivers again what the other had taken over), they had rejoined with partitions %v after that", groupSession, moved.Round(time.Millisecond), back.Round(time.Millisecond))}
 }
 
-// managerURLs lists every manager: clients move on when one dies.
-func (c *cluster) managerURLs() []string {
+// groupManagerURLs lists every manager of c: the group members' clients
+// move on when one dies.
+func groupManagerURLs(c *cluster) []string {
 	urls := make([]string, len(c.managers))
 	for i, m := range c.managers {
 		urls[i] = m.url
