@@ -45,6 +45,15 @@
 // [Consumer.Messages] is the same as a range-over-func iterator, and
 // [Consumer.Size] is the consumer's lag: messages left to read.
 //
+// A [GroupConsumer] ([Client.NewGroupConsumer]) consumes as a member of a
+// consumer group, Kafka's way: the group's members share the partitions,
+// each partition starts at the group's committed offset (else by
+// [GroupConsumerConfig.ResetPolicy], earliest by default), and the offsets
+// of what [GroupConsumer.Poll] returned are committed afterwards — at the
+// next auto-commit (every 5 s by default), on a rebalance, by
+// [GroupConsumer.Commit] and by [GroupConsumer.Close] — so delivery to the
+// group is at least once (docs/groups.md).
+//
 // # Liveness
 //
 // The managers show a producer or consumer inactive when they have not heard

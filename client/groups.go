@@ -121,6 +121,11 @@ type GroupMemberConfig struct {
 	SessionTimeout    time.Duration // default 10 s
 	RebalanceTimeout  time.Duration // default 30 s
 	HeartbeatInterval time.Duration // default a third of the session timeout
+	// OnRevoke, when set, is called before the member rejoins after a
+	// rebalance was announced, with the assignment it is about to give up:
+	// its generation still commits (the group is preparing a rebalance),
+	// so this is where a consumer commits what it has delivered.
+	OnRevoke func(ctx context.Context, old GroupAssignment)
 }
 
 // GroupAssignment is a member's assignment in one generation.
@@ -144,6 +149,7 @@ type GroupMember struct {
 	current GroupAssignment
 
 	changes chan GroupAssignment
+	nudge   chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -159,7 +165,7 @@ func (c *Client) JoinGroupMember(ctx context.Context, group string, cfg GroupMem
 		cfg.Assignor = "range"
 	}
 	if cfg.SessionTimeout <= 0 {
-		cfg.SessionTimeout = 10 * time.Second
+		cfg.SessionTimeout = DefaultGroupSessionTimeout
 	}
 	if cfg.RebalanceTimeout <= 0 {
 		cfg.RebalanceTimeout = 30 * time.Second
@@ -167,7 +173,7 @@ func (c *Client) JoinGroupMember(ctx context.Context, group string, cfg GroupMem
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = cfg.SessionTimeout / 3
 	}
-	m := &GroupMember{c: c, group: group, cfg: cfg, changes: make(chan GroupAssignment, 1), done: make(chan struct{})}
+	m := &GroupMember{c: c, group: group, cfg: cfg, changes: make(chan GroupAssignment, 1), nudge: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := m.rejoin(ctx); err != nil {
 		return nil, err
 	}
@@ -187,6 +193,15 @@ func (m *GroupMember) Assignment() GroupAssignment {
 // Changes delivers every new assignment (the latest one when the reader
 // is slow).
 func (m *GroupMember) Changes() <-chan GroupAssignment { return m.changes }
+
+// Rejoin makes the member rejoin now rather than at its next heartbeat
+// (a commit was refused: its generation is over).
+func (m *GroupMember) Rejoin() {
+	select {
+	case m.nudge <- struct{}{}:
+	default:
+	}
+}
 
 // Commit commits offsets as this member in its current generation.
 func (m *GroupMember) Commit(ctx context.Context, offsets []api.CommittedOffset) ([]api.OffsetResult, error) {
@@ -272,10 +287,17 @@ func (m *GroupMember) rejoin(ctx context.Context) error {
 // run heartbeats every HeartbeatInterval and rejoins when told to.
 func (m *GroupMember) run(ctx context.Context) {
 	defer close(m.done)
+	t := time.NewTimer(m.cfg.HeartbeatInterval)
+	defer t.Stop()
 	for {
-		if !sleep.For(ctx, m.cfg.HeartbeatInterval) {
+		select {
+		case <-ctx.Done():
 			return
+		case <-t.C:
+		case <-m.nudge:
+			t.Stop()
 		}
+		t.Reset(m.cfg.HeartbeatInterval)
 		a := m.Assignment()
 		err := m.c.HeartbeatGroup(ctx, m.group, a.MemberID, a.Generation)
 		if err == nil || ctx.Err() != nil {
@@ -287,6 +309,9 @@ func (m *GroupMember) run(ctx context.Context) {
 			m.mu.Unlock()
 		} else if !errors.Is(err, logq.ErrRebalanceInProgress) && !errors.Is(err, logq.ErrIllegalGeneration) {
 			continue // transient: the next heartbeat tries again
+		}
+		if m.cfg.OnRevoke != nil {
+			m.cfg.OnRevoke(ctx, a)
 		}
 		for ctx.Err() == nil && m.rejoin(ctx) != nil {
 			if !sleep.For(ctx, m.cfg.HeartbeatInterval) {

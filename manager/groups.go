@@ -15,7 +15,6 @@ import (
 	"github.com/logq/logq/groups"
 	"github.com/logq/logq/groups/pgoffsets"
 	"github.com/logq/logq/projection"
-	"github.com/logq/logq/router"
 )
 
 // Consumer groups (docs/groups.md): the writer runs the group coordinator
@@ -75,53 +74,54 @@ func (m *Manager) newGroups() *groups.Coordinator {
 	}, groupCluster{m}, pgoffsets.New(m.db), m.offsetResolver())
 }
 
-// offsetResolver is Config.GroupOffsetResolver, or by default one that
-// knows the latest offsets (the brokers' high watermarks, as GET
-// /topics/{topic} shows them) and refuses earliest and datetime: those need
-// the brokers' GET /v1/offsets (log start offset, time index), which the
-// lead wires through Config.GroupOffsetResolver.
+// offsetResolver is Config.GroupOffsetResolver, or by default the
+// brokers' offsets: their GET /v1/offsets through the manager's router
+// (the same calls as GET /offsets).
 func (m *Manager) offsetResolver() groups.OffsetResolver {
 	if m.cfg.GroupOffsetResolver != nil {
 		return m.cfg.GroupOffsetResolver
 	}
-	return latestResolver{m}
+	return brokerResolver{m}
 }
 
-type latestResolver struct{ m *Manager }
+// brokerResolver resolves resets to earliest (the log start offset), latest
+// (the high watermark) and a time (the first offset at or after it, the
+// high watermark when no record is that late) by asking the partitions'
+// brokers.
+type brokerResolver struct{ m *Manager }
 
-func (l latestResolver) ResolveOffsets(ctx context.Context, topic string, partitions []int, to string, _ int64) (map[int]int64, error) {
-	if to != api.ResetToLatest {
-		return nil, logq.Errorf(logq.EInvalid, "reset to %s is not supported by this manager yet (it needs the brokers' offsets); reset to an offset or to latest", to)
-	}
-	m := l.m
-	m.mu.RLock()
-	t, ok := m.state.Topics[topic]
-	if !ok {
-		m.mu.RUnlock()
-		return nil, logq.Errorf(logq.ETopicNotFound, "topic %q not found", topic)
-	}
-	owners := map[int64]router.Owner{}
-	brokerOf := map[int]int64{}
-	for _, p := range partitions {
-		if p < 0 || p >= len(t.Partitions) {
-			continue
+func (b brokerResolver) ResolveOffsets(ctx context.Context, topic string, partitions []int, to string, timestampMS int64) (map[int]int64, error) {
+	var at int64
+	switch to {
+	case api.ResetToEarliest:
+		at = api.OffsetEarliest
+	case api.ResetToLatest:
+		at = api.OffsetLatest
+	case api.ResetToDatetime:
+		if timestampMS < 0 {
+			return nil, logq.Errorf(logq.EInvalid, "reset to a datetime needs timestamp_ms >= 0; got %d", timestampMS)
 		}
-		part := t.Partitions[p]
-		brokerOf[p] = part.Broker
-		if b, ok := m.state.Brokers[part.Broker]; ok && m.state.Writable(topic, p) {
-			owners[b.ID] = router.Owner{Broker: b.ID, Address: b.Address}
-		}
+		at = timestampMS
+	default:
+		return nil, logq.Errorf(logq.EInvalid, "reset to %q: want earliest, latest, datetime or offset", to)
 	}
-	seq := m.state.Seq
-	m.mu.RUnlock()
-	hwm := m.highWatermarks(ctx, owners, seq)
-	out := map[int]int64{}
-	for _, p := range partitions {
-		v, ok := hwm[partKey{topic, p, brokerOf[p]}]
-		if !ok {
-			return nil, logq.Errorf(logq.EUnavailable, "the high watermark of partition %d of %q is unknown (its broker did not answer); retry", p, topic)
+	if b.m.router == nil {
+		return nil, logq.Errorf(logq.EUnavailable, "the manager is starting: retry")
+	}
+	got, err := b.m.router.ListOffsets(ctx, topic, partitions, at)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]int64, len(got))
+	for _, o := range got {
+		if o.Error != nil {
+			return nil, logq.Errorf(logq.EUnavailable, "the offsets of partition %d of %q are unknown (%s: %s); retry", o.Partition, topic, o.Error.Code, o.Error.Message)
 		}
-		out[p] = v
+		off := o.Offset
+		if off < 0 { // a time after every record's: the end
+			off = o.HighWatermark
+		}
+		out[o.Partition] = off
 	}
 	return out, nil
 }

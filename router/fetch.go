@@ -170,9 +170,30 @@ func (rt *Router) Offsets(r *http.Request) (any, error) {
 	if req.Partition != nil {
 		parts = []int{*req.Partition}
 	}
-	n, err := rt.topicPartitions(req.Topic, parts)
+	out, errs, err := rt.listOffsets(r.Context(), req.Topic, parts, req.At)
 	if err != nil {
 		return nil, err
+	}
+	if len(parts) == 1 && errs[0] != nil {
+		return nil, errs[0]
+	}
+	return api.OffsetsAnswer{Status: api.StatusSuccess, Topic: req.Topic, Offsets: out}, nil
+}
+
+// ListOffsets asks the brokers for the offsets of partitions of topic
+// (nil: every partition) at at (api.OffsetEarliest, api.OffsetLatest or a
+// time in ms), concurrently and each bounded by PartitionTimeout; a
+// partition whose broker did not answer carries its error. It serves GET
+// /offsets and the manager's group offset resets.
+func (rt *Router) ListOffsets(ctx context.Context, topic string, parts []int, at int64) ([]api.PartitionOffset, error) {
+	out, _, err := rt.listOffsets(ctx, topic, parts, at)
+	return out, err
+}
+
+func (rt *Router) listOffsets(ctx context.Context, topic string, parts []int, at int64) ([]api.PartitionOffset, []error, error) {
+	n, err := rt.topicPartitions(topic, parts)
+	if err != nil {
+		return nil, nil, err
 	}
 	if parts == nil {
 		for i := range n {
@@ -184,12 +205,11 @@ func (rt *Router) Offsets(r *http.Request) (any, error) {
 	var wg sync.WaitGroup
 	for i, part := range parts {
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(r.Context(), rt.cfg.PartitionTimeout)
+			ctx, cancel := context.WithTimeout(ctx, rt.cfg.PartitionTimeout)
 			defer cancel()
-			one := req
-			one.Partition = &part
+			one := api.OffsetsRequest{Topic: topic, Partition: &part, At: at}
 			var ans api.BrokerOffsetsAnswer
-			errs[i] = rt.onPartition(ctx, req.Topic, part, func(o Owner, seq int64) error {
+			errs[i] = rt.onPartition(ctx, topic, part, func(o Owner, seq int64) error {
 				return rt.CallBroker(ctx, o, seq, "offsets", "GET", "/v1/offsets", one.Query(), nil, &ans, 0)
 			})
 			out[i] = ans.PartitionOffset
@@ -200,8 +220,5 @@ func (rt *Router) Offsets(r *http.Request) (any, error) {
 		})
 	}
 	wg.Wait()
-	if len(parts) == 1 && errs[0] != nil {
-		return nil, errs[0]
-	}
-	return api.OffsetsAnswer{Status: api.StatusSuccess, Topic: req.Topic, Offsets: out}, nil
+	return out, errs, nil
 }

@@ -410,7 +410,13 @@ func consumeCmd(e *env) *cobra.Command {
 	cmd, f := newCommand("consume", "consume messages and print them", `Consume messages and print them, one per line. Without --consumer-id a new
 consumer is registered (from the beginning of every partition) and its id is
 printed on stderr: pass it back to resume. Stops when nothing is left, after
---max messages, or (with --follow) on Ctrl-C.`, 0, 0)
+--max messages, or (with --follow) on Ctrl-C.
+
+With --group G it consumes as a member of consumer group G (docs/groups.md):
+it shares the topic's partitions with the group's other members, starts
+from the group's committed offsets (--from earliest or latest where none is
+committed), and commits, at least once, what it has printed: every 5 s, on
+a rebalance and when it stops. --consumer-id and --partition do not apply.`, 0, 0)
 	cl := addClientFlags(e, f)
 	topic := f.String("topic", "", "the `topic` (required)")
 	id := f.Int64("consumer-id", 0, "resume consumer `id` (0: register a new one)")
@@ -420,10 +426,23 @@ printed on stderr: pass it back to resume. Stops when nothing is left, after
 	follow := f.Bool("follow", false, "keep waiting for new messages")
 	wait := f.Duration("wait", 5*time.Second, "long-poll time per request with --follow")
 	format := f.String("format", "value", "output `format`: value, kv (key<TAB>value), json")
+	group := f.String("group", "", "consume as a member of consumer `group` G (committed offsets, at least once)")
+	from := f.String("from", "", "with --group: where to start in a partition without a committed offset, `earliest` (default) or latest")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if *topic == "" {
 			return usageErrorf("consume: --topic is required")
+		}
+		if *group == "" && *from != "" {
+			return usageErrorf("consume: --from needs --group (a new consumer starts at the beginning)")
+		}
+		if *group != "" {
+			switch {
+			case *id != 0 || partition.ptr() != nil:
+				return usageErrorf("consume: --group shares the partitions among the group's members: no --consumer-id or --partition")
+			case *from != "" && *from != client.ResetEarliest && *from != client.ResetLatest:
+				return usageErrorf("consume: --from must be earliest or latest, not %q", *from)
+			}
 		}
 		if *maxN < 0 {
 			return usageErrorf("consume: --max must not be negative")
@@ -442,13 +461,46 @@ printed on stderr: pass it back to resume. Stops when nothing is left, after
 		if *follow {
 			w = *wait
 		}
-		cons, err := c.NewConsumer(ctx, *topic, client.ConsumerConfig{ID: *id, Partition: partition.ptr(), MaxWait: w})
-		if err != nil {
-			return err
-		}
-		defer cons.Close()
-		if *id == 0 {
-			fmt.Fprintf(e.stderr, "consumer id: %d\n", cons.ID())
+		var poll func(ctx context.Context, max int) ([]client.Message, error)
+		commit := func(bool) {} // a group's: commits what was printed, when due
+		committed := time.Now()
+		if *group != "" {
+			gc, err := c.NewGroupConsumer(ctx, *group, []string{*topic}, client.GroupConsumerConfig{ResetPolicy: *from, MaxWait: w, ClientID: "logq-cli",
+				NoAutoCommit: true}) // committed below, once printed
+
+			if err != nil {
+				return err
+			}
+			defer func() {
+				// Commit what was printed and leave, even after Ctrl-C.
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				if err := gc.Close(cctx); err != nil {
+					fmt.Fprintf(e.stderr, "consume: leaving group %s: %v\n", *group, err)
+				}
+			}()
+			a := gc.Member().Assignment()
+			fmt.Fprintf(e.stderr, "group %s: member %s, generation %d, partitions %v\n", *group, a.MemberID, a.Generation, a.Partitions[*topic])
+			poll = gc.Poll
+			commit = func(force bool) {
+				if !force && time.Since(committed) < client.DefaultAutoCommitInterval {
+					return
+				}
+				committed = time.Now()
+				if err := gc.Commit(ctx); err != nil && ctx.Err() == nil {
+					fmt.Fprintf(e.stderr, "consume: commit (the records are redelivered): %v\n", err)
+				}
+			}
+		} else {
+			cons, err := c.NewConsumer(ctx, *topic, client.ConsumerConfig{ID: *id, Partition: partition.ptr(), MaxWait: w})
+			if err != nil {
+				return err
+			}
+			defer cons.Close()
+			if *id == 0 {
+				fmt.Fprintf(e.stderr, "consumer id: %d\n", cons.ID())
+			}
+			poll = cons.Poll
 		}
 		out := bufio.NewWriter(e.stdout)
 		defer out.Flush()
@@ -459,7 +511,7 @@ printed on stderr: pass it back to resume. Stops when nothing is left, after
 			if *maxN > 0 {
 				want = min(want, *maxN-n)
 			}
-			msgs, err := cons.Poll(ctx, want)
+			msgs, err := poll(ctx, want)
 			if err != nil {
 				if *follow && ctx.Err() != nil {
 					return nil
@@ -477,8 +529,11 @@ printed on stderr: pass it back to resume. Stops when nothing is left, after
 				}
 			}
 			n += len(msgs)
-			if *follow {
-				out.Flush()
+			if *follow || *group != "" {
+				if err := out.Flush(); err != nil {
+					return err
+				}
+				commit(false)
 			}
 			if len(msgs) == 0 && !*follow {
 				break

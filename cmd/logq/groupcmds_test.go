@@ -66,8 +66,18 @@ func TestGroupsCommands(t *testing.T) {
 	if r.stdout != "TOPIC   PARTITION  NEW OFFSET\norders  0          10\norders  1          0\n" {
 		t.Fatalf("reset to latest printed %q", r.stdout)
 	}
-	if r := runLogq(t, envv, "", "groups", "reset-offsets", "g", "--topic", "orders", "--to-earliest"); r.err == nil {
-		t.Fatal("reset to earliest without the brokers' offsets accepted")
+	// Earliest and datetime come from the brokers' offsets.
+	r = mustLogq(t, envv, "", "groups", "reset-offsets", "g", "--topic", "orders", "--to-earliest")
+	if r.stdout != "TOPIC   PARTITION  NEW OFFSET\norders  0          0\norders  1          0\n" {
+		t.Fatalf("reset to earliest printed %q", r.stdout)
+	}
+	r = mustLogq(t, envv, "", "groups", "reset-offsets", "g", "--topic", "orders", "--to-datetime", time.Now().Add(time.Hour).Format(time.RFC3339))
+	if r.stdout != "TOPIC   PARTITION  NEW OFFSET\norders  0          10\norders  1          0\n" {
+		t.Fatalf("reset to an hour from now printed %q", r.stdout)
+	}
+	r = mustLogq(t, envv, "", "groups", "reset-offsets", "g", "--topic", "orders", "--to-datetime", "2000-01-01T00:00:00Z")
+	if r.stdout != "TOPIC   PARTITION  NEW OFFSET\norders  0          0\norders  1          0\n" {
+		t.Fatalf("reset to 2000 printed %q", r.stdout)
 	}
 	mustLogq(t, envv, "", "groups", "reset-offsets", "g", "--topic", "orders", "--to-offset", "1", "--partitions", "0")
 	if r := runLogq(t, envv, "", "groups", "reset-offsets", "g", "--topic", "orders"); r.err == nil {
@@ -89,5 +99,43 @@ func TestGroupsCommands(t *testing.T) {
 	}
 	if r := runLogq(t, envv, "", "groups", "describe", "g"); r.err == nil || !strings.Contains(r.err.Error(), "not found") {
 		t.Fatalf("describe deleted group: %v", r.err)
+	}
+}
+
+// TestConsumeGroup: logq consume --group consumes from the group's
+// committed offsets and commits what it printed; --from says where a
+// group without offsets starts.
+func TestConsumeGroup(t *testing.T) {
+	t.Parallel()
+	envv := startCluster(t)
+	mustLogq(t, envv, "", "topics", "create", "orders", "--partitions", "2")
+	mustLogq(t, envv, "a\nb\nc\nd\ne\nf\n", "produce", "--topic", "orders", "--partition", "0")
+	r := mustLogq(t, envv, "", "consume", "--topic", "orders", "--group", "cg", "--max", "4")
+	if r.stdout != "a\nb\nc\nd\n" || !strings.Contains(r.stderr, "group cg: member ") {
+		t.Fatalf("consume --group --max 4: %q %q", r.stdout, r.stderr)
+	}
+	if r := mustLogq(t, envv, "", "consume", "--topic", "orders", "--group", "cg"); r.stdout != "e\nf\n" {
+		t.Fatalf("consume --group the rest: %q %q", r.stdout, r.stderr)
+	}
+	if r := mustLogq(t, envv, "", "consume", "--topic", "orders", "--group", "cg"); r.stdout != "" {
+		t.Fatalf("consume --group after the end: %q", r.stdout)
+	}
+	if r := mustLogq(t, envv, "", "groups", "describe", "cg"); !strings.Contains(r.stdout, "orders  0          6          6               0") {
+		t.Fatalf("describe cg:\n%s", r.stdout)
+	}
+	if r := mustLogq(t, envv, "", "consume", "--topic", "orders", "--group", "late", "--from", "latest"); r.stdout != "" {
+		t.Fatalf("consume --from latest: %q", r.stdout)
+	}
+	if r := mustLogq(t, envv, "", "consume", "--topic", "orders", "--group", "early", "--from", "earliest", "--format", "kv"); r.stdout != "\ta\n\tb\n\tc\n\td\n\te\n\tf\n" {
+		t.Fatalf("consume --from earliest: %q", r.stdout)
+	}
+	for _, bad := range [][]string{
+		{"consume", "--topic", "orders", "--from", "latest"},
+		{"consume", "--topic", "orders", "--group", "g", "--from", "sideways"},
+		{"consume", "--topic", "orders", "--group", "g", "--consumer-id", "3"},
+	} {
+		if r := runLogq(t, envv, "", bad...); r.err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 }

@@ -54,6 +54,7 @@ var scenarios = []scenario{
 	{name: "writer-sigterm", strict: true, inject: injectWriterTerm},
 	{name: "writer-stop", inject: injectWriterStop},
 	{name: "pg-restart", inject: injectPGRestart},
+	{name: "group-member-stop", strict: true, inject: injectGroupMemberStop}, // groupload_test.go
 }
 
 // TestFaults runs every scenario against a fresh cluster under continuous
@@ -120,11 +121,17 @@ func runScenario(t *testing.T, k knobs, sc scenario) report {
 
 	w.stopProducers()
 	waitDrained(ctx, t, c, w)
+	groupsDrained := waitGroupsDrained(ctx, t, c, w)
+	notes = append(notes, fmt.Sprintf("the %d groups had every record %v after the consumers had drained the topic",
+		numGroups, groupsDrained.Round(time.Millisecond)))
 	w.stopConsumers()
 	r := check(ctx, t, c, w, sc.name+" final", true)
 	r.Recover, r.Notes = recover, notes
 	if r.Failed > 0 {
 		t.Errorf("%s: %d sends failed after the client's retries", sc.name, r.Failed)
+	}
+	if r.GroupMissing > 0 {
+		t.Errorf("%s: %d acknowledged records never reached a group; want none (at least once)", sc.name, r.GroupMissing)
 	}
 	if sc.strict && (r.Duplicated > 0 || r.LostInFlight > 0) {
 		t.Errorf("%s: %d duplicates and %d deliveries lost in flight; want none", sc.name, r.Duplicated, r.LostInFlight)

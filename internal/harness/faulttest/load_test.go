@@ -192,6 +192,10 @@ type workload struct {
 
 	stopProduce context.CancelFunc
 	produceWG   sync.WaitGroup
+	// groupMembers consume as members of consumer groups (groupload_test.go),
+	// stopped with the consumers.
+	groupMembers []*groupMemberLoad
+
 	stopConsume atomic.Bool
 	consumeCtx  context.Context
 	cancelCons  context.CancelFunc
@@ -227,6 +231,7 @@ func startWorkload(t *testing.T, c *cluster) *workload {
 		}
 		w.consumers = append(w.consumers, &consumerLoad{index: i, cl: cl, tr: tr, cons: cons, got: map[int][]received{}})
 	}
+	w.groupMembers = startGroupMembers(ctx, t, c)
 	for i := range numProducers {
 		cl, tr := newClient(t, c)
 		prod, err := cl.NewProducer(ctx, topicName, client.ProducerConfig{Linger: 5 * time.Millisecond, BatchSize: 100})
@@ -244,6 +249,9 @@ func startWorkload(t *testing.T, c *cluster) *workload {
 	w.consumeCtx, w.cancelCons = context.WithCancel(context.Background())
 	for _, cs := range w.consumers {
 		w.consumeWG.Go(func() { cs.run(w.consumeCtx, &w.stopConsume) })
+	}
+	for _, m := range w.groupMembers {
+		w.consumeWG.Go(func() { m.run(w.consumeCtx, &w.stopConsume) })
 	}
 	t.Cleanup(w.shutdown)
 	return w
@@ -376,7 +384,8 @@ func (w *workload) stopProducers() {
 	w.produceWG.Wait()
 }
 
-// stopConsumers lets every consumer finish its poll in flight and stop.
+// stopConsumers lets every consumer finish its poll in flight and stop
+// (a group member then commits and leaves its group).
 func (w *workload) stopConsumers() {
 	w.stopConsume.Store(true)
 	done := make(chan struct{})
@@ -404,5 +413,8 @@ func (w *workload) shutdown() {
 	}
 	for _, c := range w.consumers {
 		c.cl.Close()
+	}
+	for _, m := range w.groupMembers {
+		m.cl.Close()
 	}
 }
