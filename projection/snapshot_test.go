@@ -15,7 +15,7 @@ func bigState(n int) *State {
 	}
 	for t := range 4 {
 		name := fmt.Sprintf("topic-%d", t)
-		s.Topics[name] = &Topic{Name: name, Partitions: []Partition{{0, 1, 2}, {1, 2, 1}, {2, 0, 0}}}
+		s.Topics[name] = &Topic{Name: name, Partitions: []Partition{{Index: 0, Broker: 1, Epoch: 2}, {Index: 1, Broker: 2, Epoch: 1}, {Index: 2}}}
 	}
 	for i := int64(1); i <= int64(n); i++ {
 		var part *int
