@@ -80,7 +80,7 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{1, 1, 0, 0, 2, 1, 0, 1, 4, 0, 1, 3, 6, 1, 1, 2, 3, 1, 0, 0, 10, 2, 0, 3, '{', '}', 'x'})
 	f.Add([]byte{4, 0, 0, 1, 5, 0, 0, 2, 9, 1, 0, 0, 10, 0, 0, 1, 'n', 'u', 'l'})
 	f.Add([]byte{200, 0, 0, 2, 201, 1, 0, 2, 201, 2, 0, 0, 202, 0, 0, 2, 6, 1, 0, 1, 6, 2, 1, 1, 203, 0, 0, 3, 1, 1, 0, 0}) // storage clusters
-	f.Add([]byte{222, 1, 0, 0, 226, 1, 0, 1, 224, 1, 0, 1, 225, 1, 0, 0, 228, 1, 0, 2, 229, 1, 0, 2, 223, 1, 0, 0}) // security events
+	f.Add([]byte{222, 1, 0, 0, 226, 1, 0, 1, 224, 1, 0, 1, 225, 1, 0, 0, 228, 1, 0, 2, 229, 1, 0, 2, 223, 1, 0, 0})         // security events
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// Bound the log: the checks below are quadratic in its length.
 		if len(b) > 2048 {
