@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +69,13 @@ func TestStorageClusterOutage(t *testing.T) {
 	producer, err := c.admin.RegisterProducer(ctx, topicName, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	seq := c.admin.Seq()
+	for _, m := range c.managers { // the load asks every manager in turn
+		waitFor(t, ctx, m.name+" to know the producer", func() (bool, error) {
+			h, err := c.health(ctx, m)
+			return err == nil && h.Seq >= seq, nil
+		})
 	}
 
 	// Phases, as seen by the load: 0 before the outage, 1 during, 2 after.
@@ -227,6 +235,9 @@ func TestStorageClusterOutage(t *testing.T) {
 		case "pg2":
 			if l.outAcks != 0 {
 				t.Errorf("partition %d on the stopped storage cluster acknowledged %d appends", l.partition, l.outAcks)
+			}
+			if !strings.Contains(l.message, `storage cluster "pg2"`) {
+				t.Errorf("partition %d: the refusal %q does not name the storage cluster", l.partition, l.message)
 			}
 			if l.out503 != l.outFails {
 				t.Errorf("partition %d: %d of %d refusals during the outage were not 503: %v", l.partition, l.outFails-l.out503, l.outFails, l.statuses)
