@@ -81,6 +81,12 @@ func FuzzSnapshotDecode(f *testing.F) {
 	b, _ := Encode(bigState(3))
 	f.Add(b)
 	f.Add(snapshotMagic)
+	withStorage := bigState(3) // a storage section (storagecluster.go)
+	withStorage.StorageClusters = map[string]*StorageCluster{"pg2": {Name: "pg2"}}
+	withStorage.Brokers[2].StorageCluster = "pg2"
+	withStorage.Topics["topic-1"].Partitions[1].StorageCluster = "pg2"
+	b, _ = Encode(withStorage)
+	f.Add(b)
 	f.Add([]byte(`{"version":1,"state":{"seq":1}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeState(data)
