@@ -464,6 +464,8 @@ type RegisterBrokerParams struct {
 	Rejoin   Bool `json:"rejoin"`
 	// KafkaAddress is the broker's Kafka listener (host:port), if any.
 	KafkaAddress Str `json:"kafka_address"`
+	// StorageCluster is the storage cluster the broker writes to.
+	StorageCluster Str `json:"storage_cluster"`
 }
 
 // RegisterBrokerRequest is the body of POST /brokers.
@@ -473,6 +475,9 @@ type RegisterBrokerRequest struct {
 	Rejoin   bool   `json:"rejoin,omitempty"`
 	// KafkaAddress is the broker's Kafka listener (host:port); empty: none.
 	KafkaAddress string `json:"kafka_address,omitempty"`
+	// StorageCluster is the storage cluster (PostgreSQL) the broker writes
+	// records to; empty: "default".
+	StorageCluster string `json:"storage_cluster,omitempty"`
 }
 
 // Request checks the parameters (the address's form is checked by the
@@ -489,8 +494,18 @@ func (p *RegisterBrokerParams) Request() (RegisterBrokerRequest, error) {
 	if r.Rejoin, err = boolean("rejoin", &p.Rejoin); err != nil {
 		return r, err
 	}
-	r.KafkaAddress, _, err = str([]string{"kafka_address"}, &p.KafkaAddress)
-	return r, err
+	if r.KafkaAddress, _, err = str([]string{"kafka_address"}, &p.KafkaAddress); err != nil {
+		return r, err
+	}
+	if r.StorageCluster, _, err = str([]string{"storage_cluster"}, &p.StorageCluster); err != nil {
+		return r, err
+	}
+	if r.StorageCluster != "" {
+		if verr := projection.ValidateStorageClusterName(r.StorageCluster); verr != nil {
+			return r, logq.Errorf(logq.EInvalid, "storage_cluster: %v", verr)
+		}
+	}
+	return r, nil
 }
 
 // BrokerAnswer is the answer of POST /brokers and /brokers/{id}/heartbeat.
@@ -628,6 +643,8 @@ type PartitionInfo struct {
 	// LogStartOffset is the first offset still stored (retention); null
 	// when its broker did not say.
 	LogStartOffset *int64 `json:"log_start_offset"`
+	// StorageCluster holds the partition's records (fixed at creation).
+	StorageCluster string `json:"storage_cluster,omitempty"`
 }
 
 // TopicAnswer is the answer of GET /topics/{topic}.
@@ -652,6 +669,8 @@ type BrokerInfo struct {
 	Address    string          `json:"address"`
 	Alive      bool            `json:"alive"`
 	Partitions []BrokerPartRef `json:"partitions"`
+	// StorageCluster is the storage cluster the broker writes to.
+	StorageCluster string `json:"storage_cluster,omitempty"`
 	// PartitionCount is len(Partitions), or the count an implementation
 	// that lists no partitions answered (decoding only).
 	PartitionCount int `json:"-"`
@@ -816,11 +835,12 @@ func (b *BrokerInfo) UnmarshalJSON(data []byte) error {
 		Address    string     `json:"address"`
 		Alive      bool       `json:"alive"`
 		Partitions RawMessage `json:"partitions"`
+		Storage    string     `json:"storage_cluster"`
 	}
 	if err := decodeTrusted(data, &raw); err != nil {
 		return err
 	}
-	*b = BrokerInfo{BrokerID: raw.BrokerID, Address: raw.Address, Alive: raw.Alive}
+	*b = BrokerInfo{BrokerID: raw.BrokerID, Address: raw.Address, Alive: raw.Alive, StorageCluster: raw.Storage}
 	p := bytes.TrimSpace(raw.Partitions)
 	switch {
 	case len(p) == 0 || string(p) == "null":

@@ -156,12 +156,18 @@ type Config struct {
 	// they differ from TLS's (empty Cert: TLS's, so --tls-cert/--tls-key
 	// serve both listeners; SSL, or SASL_SSL with Auth).
 	KafkaTLS httpauth.TLSFiles
+	// StorageCluster names the storage cluster (the PostgreSQL behind
+	// DataDSN) this broker writes to, declared on its registration; only
+	// brokers of the same storage cluster take over each other's
+	// partitions. Default: projection.DefaultStorageCluster.
+	StorageCluster string
 }
 
 // WithDefaults returns c with every unset field at its default.
 func (c Config) WithDefaults() Config {
 	defaults.Set(&c.ListenAddr, DefaultListenAddr)
 	defaults.Set(&c.DataDSN, c.DSN)
+	defaults.Set(&c.StorageCluster, projection.DefaultStorageCluster)
 	defaults.Set(&c.TailMode, eventlog.ModeNotify)
 	defaults.Set(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	defaults.Set(&c.LongPollMax, DefaultLongPollMax)
@@ -221,6 +227,9 @@ func (c Config) Validate() error {
 	}
 	if c.KafkaAdvertiseAddr != "" && c.KafkaAddr == "" {
 		return bad("KafkaAdvertiseAddr needs KafkaAddr (the Kafka listener)")
+	}
+	if err := projection.ValidateStorageClusterName(c.StorageCluster); err != nil {
+		return bad("StorageCluster: %v", err)
 	}
 	if c.TailMode != eventlog.ModeNotify && c.TailMode != eventlog.ModeLogical {
 		return bad("unknown tail mode %q", c.TailMode)

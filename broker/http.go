@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -146,7 +148,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case logq.EUnavailable, logq.ETimeout:
 		hlog.FromRequest(r).Warn().Err(err).Str("path", r.URL.Path).Msg("request failed")
 	}
-	writeJSON(w, status, api.ErrorBody{Status: api.StatusFailure, Message: logq.ErrorMessage(err), Code: code})
+	msg := logq.ErrorMessage(err)
+	if errors.Is(err, storage.ErrUnavailable) { // storage clusters (issue 17): say which one
+		msg = fmt.Sprintf("storage unavailable: storage cluster %q (this broker's data PostgreSQL) does not answer; retry", s.cfg.StorageCluster)
+	}
+	writeJSON(w, status, api.ErrorBody{Status: api.StatusFailure, Message: msg, Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

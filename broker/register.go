@@ -99,7 +99,7 @@ func (b *Broker) heartbeatLoop(ctx context.Context, advertise string) {
 // register asks a manager for this broker's id (sending the configured or
 // previously assigned id, if any) and starts acting on assignments.
 func (b *Broker) register(call func(path string, body, out any) error, advertise string) error {
-	req := api.RegisterBrokerRequest{Address: advertise, BrokerID: b.ID(), KafkaAddress: b.kafkaAdvertise}
+	req := api.RegisterBrokerRequest{Address: advertise, BrokerID: b.ID(), KafkaAddress: b.kafkaAdvertise, StorageCluster: b.cfg.StorageCluster}
 	var out api.BrokerAnswer
 	if err := call("/brokers", req, &out); err != nil {
 		return err

@@ -118,7 +118,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
-	if ok.DataDSN != ok.DSN || ok.MaxMessageBytes != 1<<20 || ok.HeartbeatInterval != 15*time.Second {
+	if ok.DataDSN != ok.DSN || ok.MaxMessageBytes != 1<<20 || ok.HeartbeatInterval != 15*time.Second || ok.StorageCluster != "default" {
 		t.Fatalf("defaults: %+v", ok)
 	}
 	for name, mutate := range map[string]func(*Config){
@@ -130,6 +130,7 @@ func TestConfigValidate(t *testing.T) {
 		"negative interval":    func(c *Config) { c.HeartbeatInterval = -time.Second },
 		"negative batch":       func(c *Config) { c.MaxBatchMessages = -1 },
 		"advertise with path":  func(c *Config) { c.AdvertiseAddr = "http://x:1/" },
+		"bad storage cluster":  func(c *Config) { c.StorageCluster = "two words" },
 	} {
 		c := ok
 		mutate(&c)

@@ -34,6 +34,9 @@ type PartitionInfo struct {
 	// LogStartOffset is the first offset still stored (retention); nil
 	// when its broker did not say.
 	LogStartOffset *int64 `json:"log_start_offset"`
+	// StorageCluster is the storage cluster (PostgreSQL) holding the
+	// partition's records; empty from a manager that does not say.
+	StorageCluster string `json:"storage_cluster,omitempty"`
 }
 
 // BrokerInfo is a registered broker.
@@ -45,6 +48,9 @@ type BrokerInfo struct {
 	// them; PartitionCount is their number either way.
 	Partitions     []TopicPartition `json:"partitions,omitempty"`
 	PartitionCount int              `json:"partition_count"`
+	// StorageCluster is the storage cluster the broker writes to; empty
+	// from a manager that does not say.
+	StorageCluster string `json:"storage_cluster,omitempty"`
 }
 
 // TopicPartition names a partition.
@@ -56,7 +62,7 @@ type TopicPartition struct {
 
 // brokerInfo converts a broker of GET /brokers.
 func brokerInfo(b api.BrokerInfo) BrokerInfo {
-	out := BrokerInfo{ID: b.BrokerID, Address: b.Address, Alive: b.Alive, PartitionCount: b.PartitionCount}
+	out := BrokerInfo{ID: b.BrokerID, Address: b.Address, Alive: b.Alive, PartitionCount: b.PartitionCount, StorageCluster: b.StorageCluster}
 	for _, p := range b.Partitions {
 		out.Partitions = append(out.Partitions, TopicPartition{Topic: p.Topic, Partition: p.Partition, Epoch: p.Epoch})
 	}
@@ -108,7 +114,7 @@ func (c *Client) DescribeTopic(ctx context.Context, name string) (*TopicInfo, er
 	}
 	for i, p := range ans.Partitions {
 		out.Partitions[i] = PartitionInfo{Partition: p.Partition, BrokerID: p.BrokerID, Address: p.Address, Epoch: p.Epoch, Writable: p.Writable,
-			LogStartOffset: p.LogStartOffset}
+			LogStartOffset: p.LogStartOffset, StorageCluster: p.StorageCluster}
 		if p.HighWatermark != nil {
 			out.Partitions[i].HighWatermark = *p.HighWatermark
 		}

@@ -100,7 +100,8 @@ func createTopic(s *projection.State, topic string, n int) ([]projection.Payload
 	if n < 1 || n > projection.MaxPartitions {
 		return nil, logq.Errorf(logq.EInvalid, "partition count %d outside 1..%d", n, projection.MaxPartitions)
 	}
-	return append([]projection.Payload{projection.TopicCreated{Topic: topic, Partitions: n}}, c.placeNew(topic, 0, n)...), nil
+	clusters, assigned := c.placeNew(topic, 0, n)
+	return append([]projection.Payload{projection.TopicCreated{Topic: topic, Partitions: n, StorageClusters: clusters}}, assigned...), nil
 }
 
 // RegisterProducer decides a producer of topic (or of one partition of
@@ -166,6 +167,12 @@ func RegisterBroker(s *projection.State, address string, wantID int64, rejoin bo
 // at kafkaAddress ("": none). A change of Kafka address alone is a
 // BrokerRegistered too.
 func RegisterKafkaBroker(s *projection.State, address, kafkaAddress string, wantID int64, rejoin bool, now time.Time) (Decision, error) {
+	return RegisterStorageBroker(s, address, kafkaAddress, "", wantID, rejoin, now)
+}
+
+// registerBroker picks the id of a registering broker (see RegisterBroker)
+// and refuses removed ids and addresses; d is heard from now.
+func registerBroker(s *projection.State, address string, wantID int64, rejoin bool, now time.Time) (d Decision, id int64, err error) {
 	var current, removed int64 // brokers at this address: not removed, removed (the last)
 	for _, bid := range slices.Sorted(maps.Keys(s.Brokers)) {
 		if b := s.Brokers[bid]; b.Address == address {
@@ -176,7 +183,7 @@ func RegisterKafkaBroker(s *projection.State, address, kafkaAddress string, want
 			}
 		}
 	}
-	id := wantID
+	id = wantID
 	if id == 0 {
 		id = current
 	}
@@ -185,23 +192,18 @@ func RegisterKafkaBroker(s *projection.State, address, kafkaAddress string, want
 	}
 	b, known := s.Brokers[id]
 	if known && b.Removed {
-		return Decision{}, logq.Errorf(logq.EBrokerRemoved,
+		return Decision{}, 0, logq.Errorf(logq.EBrokerRemoved,
 			"broker %d was removed from the cluster (decommissioned) and cannot come back under that id; stop it, "+
 				"or register its address without a broker_id and with \"rejoin\": true to add it as a new broker", id)
 	}
 	if !known && current == 0 && removed != 0 && !rejoin {
-		return Decision{}, logq.Errorf(logq.EBrokerRemoved,
+		return Decision{}, 0, logq.Errorf(logq.EBrokerRemoved,
 			"address %s belonged to broker %d, which was removed from the cluster (decommissioned); "+
 				"to add this address back as a new broker, register with \"rejoin\": true", address, removed)
 	}
-	d := Decision{ID: id}
+	d = Decision{ID: id}
 	d.heardBroker(id, now)
-	if known && b.Alive && b.Address == address && b.KafkaAddress == kafkaAddress {
-		return d, nil
-	}
-	d.Events = append([]projection.Payload{projection.BrokerRegistered{BrokerID: id, Address: address, KafkaAddress: kafkaAddress}},
-		newCluster(s, map[int64]bool{id: true}).reassignOrphans()...)
-	return d, nil
+	return d, id, nil
 }
 
 // Heartbeat decides a broker's heartbeat at now: a broker believed dead is
@@ -222,7 +224,7 @@ func Heartbeat(s *projection.State, id int64, address string, now time.Time) (De
 	d.heardBroker(id, now)
 	switch {
 	case address != "" && address != b.Address:
-		d.Events = append(d.Events, projection.BrokerRegistered{BrokerID: id, Address: address, KafkaAddress: b.KafkaAddress})
+		d.Events = append(d.Events, projection.BrokerRegistered{BrokerID: id, Address: address, KafkaAddress: b.KafkaAddress, StorageCluster: b.StorageCluster})
 	case !b.Alive:
 		d.Events = append(d.Events, projection.BrokerStatusChanged{BrokerID: id, Alive: true})
 	default:
@@ -265,9 +267,10 @@ func RemoveBroker(s *projection.State, id int64) (Decision, error) {
 		return Decision{}, logq.Errorf(logq.EBrokerRemoved, "broker %d was already removed", id)
 	}
 	c := newCluster(s, map[int64]bool{id: false})
-	if owned := s.PartitionsOf(id); len(owned) > 0 && len(c.live) == 0 {
+	if owned := s.PartitionsOf(id); len(owned) > 0 && len(c.storageLive(b.StorageCluster)) == 0 {
 		return Decision{}, logq.Errorf(logq.EConflict,
-			"broker %d owns %d partitions and no other live broker can take them; start or register another broker first", id, len(owned))
+			"broker %d owns %d partitions and no other live broker of its storage cluster %q can take them (their records are there); "+
+				"start or register another broker of that storage cluster first", id, len(owned), projection.StorageClusterName(b.StorageCluster))
 	}
 	events := append(c.reassignOrphans(), projection.BrokerRemoved{BrokerID: id})
 	return Decision{Events: events, Effects: Effects{BrokersForgotten: []int64{id}}, ID: id}, nil
@@ -294,7 +297,8 @@ func AddPartitions(s *projection.State, topic string, count, expect int) (Decisi
 	if len(c.live) == 0 {
 		return Decision{}, logq.Errorf(logq.EUnavailable, "no live broker to hold new partitions of topic %q; start or register a broker", topic)
 	}
-	events := append([]projection.Payload{projection.PartitionsAdded{Topic: topic, Count: count}}, c.placeNew(topic, n, n+count)...)
+	clusters, assigned := c.placeNew(topic, n, n+count)
+	events := append([]projection.Payload{projection.PartitionsAdded{Topic: topic, Count: count, StorageClusters: clusters}}, assigned...)
 	return Decision{Events: events}, nil
 }
 

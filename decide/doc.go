@@ -34,4 +34,15 @@
 // topic is kept. It moves ownership only (PartitionAssigned with the next
 // epoch), each partition at most once, and decides nothing on a balanced
 // cluster.
+//
+// # Storage clusters
+//
+// Every broker writes to one storage cluster (a PostgreSQL) and every
+// partition's records live on one (storagecluster.go). A new partition
+// first gets a storage cluster — round robin over the clusters that have
+// a live broker, the one holding the fewest of the topic's partitions
+// first — then a broker of that cluster by the rule above. Takeover,
+// decommission and rebalance apply the rules above within each storage
+// cluster on its own: a partition never moves to another cluster's
+// broker, and one whose cluster has no live broker stays where it is.
 package decide

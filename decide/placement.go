@@ -13,7 +13,9 @@ import (
 // partition updates the counts, never the state.
 type cluster struct {
 	s     *projection.State
-	live  []int64                  // live brokers, sorted
+	live  []int64                  // live brokers, sorted (those of one storage cluster while rebalancing it)
+	all   []int64                  // every live broker, sorted
+	sc    map[int64]string         // live broker → its storage cluster (stored form; storagecluster.go)
 	load  map[int64]int            // live broker → partitions owned
 	count map[string]map[int64]int // topic → live broker → partitions owned
 	owner map[string]map[int]int64 // topic → partition → owner decided so far (changed ones only)
@@ -42,6 +44,13 @@ func newCluster(s *projection.State, alive map[int64]bool) *cluster {
 		c.live = append(c.live, id)
 	}
 	slices.Sort(c.live)
+	c.all = c.live
+	c.sc = make(map[int64]string, len(c.live))
+	for _, id := range c.live {
+		if b, ok := s.Brokers[id]; ok {
+			c.sc[id] = b.StorageCluster
+		}
+	}
 	for name, t := range s.Topics {
 		c.count[name] = map[int64]int{}
 		for _, p := range t.Partitions {
@@ -94,9 +103,11 @@ func (c *cluster) less(topic string, ring map[int64]int, a, b int64) bool {
 	return ring[a] < ring[b]
 }
 
-// place picks the live broker for a new or orphaned partition of topic and
-// counts the partition against it. It returns 0 when no broker is live.
-func (c *cluster) place(topic string) int64 {
+// place picks the live broker of storage cluster sc for a new or orphaned
+// partition of topic and counts the partition against it. It returns 0
+// when no broker of sc is live.
+func (c *cluster) place(topic, sc string) int64 {
+	defer c.within(sc)()
 	if len(c.live) == 0 {
 		return 0
 	}
@@ -127,14 +138,20 @@ func (c *cluster) assign(topic string, p projection.Partition, id int64) {
 	c.owner[topic][p.Index] = id
 }
 
-// placeNew decides the first assignments (epoch 1) of partitions from..to-1
-// of topic.
-func (c *cluster) placeNew(topic string, from, to int) []projection.Payload {
-	out := make([]projection.Payload, 0, to-from)
+// placeNew decides the storage clusters (spread, see spreadNew) and the
+// first assignments (epoch 1) of partitions from..to-1 of topic. clusters
+// is nil when every one is on the default storage cluster.
+func (c *cluster) placeNew(topic string, from, to int) (clusters []string, out []projection.Payload) {
+	clusters = c.spreadNew(topic, to-from)
+	out = make([]projection.Payload, 0, to-from)
 	for i := from; i < to; i++ {
-		out = append(out, projection.PartitionAssigned{Topic: topic, Partition: i, BrokerID: c.place(topic), Epoch: 1})
+		sc := ""
+		if clusters != nil {
+			sc = projection.NormStorageCluster(clusters[i-from])
+		}
+		out = append(out, projection.PartitionAssigned{Topic: topic, Partition: i, BrokerID: c.place(topic, sc), Epoch: 1})
 	}
-	return out
+	return clusters, out
 }
 
 // reassignOrphans moves every partition that is unassigned or on a broker
@@ -150,7 +167,10 @@ func (c *cluster) reassignOrphans() []projection.Payload {
 			if c.isLive(p.Broker) {
 				continue
 			}
-			id := c.place(name)
+			id := c.place(name, p.StorageCluster)
+			if id == 0 {
+				continue // no live broker on its storage cluster: it waits (unavailable)
+			}
 			c.assign(name, p, id)
 			out = append(out, projection.PartitionAssigned{Topic: name, Partition: p.Index, BrokerID: id, Epoch: p.Epoch + 1})
 		}
@@ -170,6 +190,29 @@ func (c *cluster) rebalance() []projection.PartitionAssigned {
 	}
 	c.reassignOrphans()
 	names := c.s.TopicNames()
+	// Each storage cluster on its own: a partition never leaves its own.
+	for _, sc := range c.storageClusters() {
+		restore := c.within(sc)
+		c.rebalanceWithin(names)
+		restore()
+	}
+	var out []projection.PartitionAssigned
+	for _, name := range names {
+		for _, p := range c.s.Topics[name].Partitions {
+			if id := c.ownerOf(name, p); id != p.Broker {
+				out = append(out, projection.PartitionAssigned{Topic: name, Partition: p.Index, BrokerID: id, Epoch: p.Epoch + 1})
+			}
+		}
+	}
+	return out
+}
+
+// rebalanceWithin evens out the partitions over c.live (the live brokers
+// of one storage cluster).
+func (c *cluster) rebalanceWithin(names []string) {
+	if len(c.live) == 0 {
+		return
+	}
 	// Each topic within one: from the broker with most of it (the most
 	// loaded on ties) to the one with least (placement's order).
 	for _, name := range names {
@@ -224,15 +267,6 @@ func (c *cluster) rebalance() []projection.PartitionAssigned {
 			break // cannot happen while every topic is within one
 		}
 	}
-	var out []projection.PartitionAssigned
-	for _, name := range names {
-		for _, p := range c.s.Topics[name].Partitions {
-			if id := c.ownerOf(name, p); id != p.Broker {
-				out = append(out, projection.PartitionAssigned{Topic: name, Partition: p.Index, BrokerID: id, Epoch: p.Epoch + 1})
-			}
-		}
-	}
-	return out
 }
 
 // hasHomecoming reports whether src holds a partition of topic that dst

@@ -101,6 +101,8 @@ func (m *Manager) authTable() httpauth.Table {
 		{Method: "GET", Path: "/brokers", Resource: C, Op: auth.OpDescribe},
 		{Method: "DELETE", Path: "/brokers/:id", Resource: C, Op: auth.OpAlter},
 		{Method: "POST", Path: "/rebalance", Resource: C, Op: auth.OpAlter},
+		{Method: "GET", Path: "/storage-clusters", Resource: C, Op: auth.OpDescribe}, // storageclusters.go
+		{Method: "POST", Path: "/storage-clusters", Resource: C, Op: auth.OpAlter},
 
 		// Inspection: the event log, the state, metrics, the status page.
 		{Method: "GET", Path: "/events", Resource: C, Op: auth.OpDescribe},

@@ -171,7 +171,7 @@ func (m *Manager) handleRegisterBroker(r *http.Request, _ httprouter.Params) (an
 			return nil, logq.Errorf(logq.EInvalid, "kafka_address: %s", logq.ErrorMessage(err))
 		}
 	}
-	id, seq, err := m.registerBroker(r.Context(), req.Address, req.KafkaAddress, req.BrokerID, req.Rejoin)
+	id, seq, err := m.registerBroker(r.Context(), req.Address, req.KafkaAddress, req.StorageCluster, req.BrokerID, req.Rejoin)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +313,8 @@ func (m *Manager) handleTopic(r *http.Request, ps httprouter.Params) (any, error
 	infos := make([]api.PartitionInfo, len(t.Partitions))
 	owners := map[int64]router.Owner{}
 	for i, part := range t.Partitions {
-		infos[i] = api.PartitionInfo{Partition: part.Index, BrokerID: part.Broker, Epoch: part.Epoch, Writable: m.state.Writable(topic, i)}
+		infos[i] = api.PartitionInfo{Partition: part.Index, BrokerID: part.Broker, Epoch: part.Epoch, Writable: m.state.Writable(topic, i),
+			StorageCluster: projection.StorageClusterName(part.StorageCluster)}
 		if b, ok := m.state.Brokers[part.Broker]; ok {
 			infos[i].Address = b.Address
 			if infos[i].Writable {
@@ -386,7 +387,8 @@ func (m *Manager) handleBrokers(r *http.Request, _ httprouter.Params) (any, erro
 		if parts == nil {
 			parts = []api.BrokerPartRef{}
 		}
-		brokers = append(brokers, api.BrokerInfo{BrokerID: id, Address: b.Address, Alive: b.Alive, Partitions: parts})
+		brokers = append(brokers, api.BrokerInfo{BrokerID: id, Address: b.Address, Alive: b.Alive, Partitions: parts,
+			StorageCluster: projection.StorageClusterName(b.StorageCluster)})
 	}
 	seq := m.state.Seq
 	m.mu.RUnlock()

@@ -52,6 +52,7 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "DELETE", "/brokers/:id", m.write(m.handleRemoveBroker))
 	m.handle(r, "POST", "/topics/:topic/partitions", m.write(m.handleAddPartitions))
 	m.handle(r, "POST", "/rebalance", m.write(m.handleRebalance))
+	m.handle(r, "POST", "/storage-clusters", m.write(m.handleRegisterStorageCluster)) // storageclusters.go
 	m.handle(r, "POST", "/producers/:id/heartbeat", m.write(m.handleClientHeartbeat(kindProducer)))
 	m.handle(r, "POST", "/consumers/:id/heartbeat", m.write(m.handleClientHeartbeat(kindConsumer)))
 	m.handle(r, "POST", "/clients/seen", m.write(m.handleClientsSeen))
@@ -65,6 +66,7 @@ func (m *Manager) routes() http.Handler {
 	m.handle(r, "GET", "/topics", m.handleTopics)
 	m.handle(r, "GET", "/topics/:topic", m.handleTopic)
 	m.handle(r, "GET", "/brokers", m.handleBrokers)
+	m.handle(r, "GET", "/storage-clusters", m.handleStorageClusters) // storageclusters.go
 	m.handle(r, "GET", "/producers", m.handleProducers)
 	m.handle(r, "GET", "/consumers", m.handleConsumers)
 	m.handle(r, "GET", "/events", m.handleEvents)

@@ -29,7 +29,7 @@ func TestBrokerSessionTakeover(t *testing.T) {
 	// within this test, so on the injected clock their heartbeats stop at
 	// registration, as a hung broker's do.
 	b1, b2 := startBroker(t, dsn, w.url), startBroker(t, dsn, w.url)
-	old, _, err := w.registerBroker(ctx, "127.0.0.1:1", "", 0, false) // no lock: an older broker
+	old, _, err := w.registerBroker(ctx, "127.0.0.1:1", "", "", 0, false) // no lock: an older broker
 	if err != nil {
 		t.Fatal(err)
 	}

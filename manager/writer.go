@@ -294,10 +294,11 @@ func (m *Manager) registerConsumer(ctx context.Context, topic string, partition 
 }
 
 // registerBroker registers a broker at address, with its Kafka listener at
-// kafkaAddress if any (decide.RegisterKafkaBroker).
-func (m *Manager) registerBroker(ctx context.Context, address, kafkaAddress string, wantID int64, rejoin bool) (id, seq int64, err error) {
+// kafkaAddress if any, writing to storageCluster ("": the default;
+// decide.RegisterStorageBroker).
+func (m *Manager) registerBroker(ctx context.Context, address, kafkaAddress, storageCluster string, wantID int64, rejoin bool) (id, seq int64, err error) {
 	w, err := m.writeOp(ctx, func(s *projection.State) (decide.Decision, error) {
-		return decide.RegisterKafkaBroker(s, address, kafkaAddress, wantID, rejoin, m.cfg.Now())
+		return decide.RegisterStorageBroker(s, address, kafkaAddress, storageCluster, wantID, rejoin, m.cfg.Now())
 	})
 	return w.d.ID, w.seq, err
 }

@@ -221,6 +221,8 @@ func decodeFast(typ string, data []byte) (Payload, bool) {
 				return setString(&p.Address, v)
 			case "kafka_address":
 				return setString(&p.KafkaAddress, v)
+			case "storage_cluster":
+				return setString(&p.StorageCluster, v)
 			}
 			return false
 		})

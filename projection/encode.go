@@ -69,6 +69,9 @@ func Render(s *State) string {
 		if br.KafkaAddress != "" {
 			status += " kafka " + br.KafkaAddress
 		}
+		if br.StorageCluster != "" { // storagecluster.go
+			status += " storage " + br.StorageCluster
+		}
 		fmt.Fprintf(&b, "broker %d %s %s\n", id, br.Address, status)
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.DeletedTopics)) {
@@ -81,7 +84,11 @@ func Render(s *State) string {
 			fmt.Fprintf(&b, "  retention ms %d bytes %d\n", t.RetentionMs, t.RetentionBytes)
 		}
 		for _, p := range t.Partitions {
-			fmt.Fprintf(&b, "  partition %d broker %d epoch %d\n", p.Index, p.Broker, p.Epoch)
+			fmt.Fprintf(&b, "  partition %d broker %d epoch %d", p.Index, p.Broker, p.Epoch)
+			if p.StorageCluster != "" { // storagecluster.go
+				fmt.Fprintf(&b, " storage %s", p.StorageCluster)
+			}
+			b.WriteString("\n")
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Producers)) {
@@ -92,8 +99,11 @@ func Render(s *State) string {
 		c := s.Consumers[id]
 		renderClient(&b, "consumer", id, c.Topic, c.Partition, c.Inactive)
 	}
-	renderSecurity(&b, s) // security.go
-	renderGroups(&b, s)   // consumer groups (groups.go)
+	renderSecurity(&b, s)                                              // security.go
+	renderGroups(&b, s)                                                // consumer groups (groups.go)
+	for _, name := range slices.Sorted(maps.Keys(s.StorageClusters)) { // storagecluster.go
+		fmt.Fprintf(&b, "storage cluster %s\n", name)
+	}
 	return b.String()
 }
 

@@ -39,6 +39,9 @@ type BrokerRegistered struct {
 	// KafkaAddress is the broker's Kafka listener (host:port); empty when
 	// it has none.
 	KafkaAddress string `json:"kafka_address,omitempty"`
+	// StorageCluster is the storage cluster (PostgreSQL) the broker writes
+	// records to; empty: the default (storagecluster.go).
+	StorageCluster string `json:"storage_cluster,omitempty"`
 }
 
 // BrokerStatusChanged: a broker's liveness changed (heartbeat timeout, or a
@@ -59,12 +62,19 @@ type BrokerRemoved struct {
 type TopicCreated struct {
 	Topic      string `json:"topic"`
 	Partitions int    `json:"partitions"`
+	// StorageClusters, when set, names each partition's storage cluster
+	// (one per partition, fixed for its life); absent: all on the default
+	// (storagecluster.go).
+	StorageClusters []string `json:"storage_clusters,omitempty"`
 }
 
 // PartitionsAdded: Count partitions appended to an existing topic.
 type PartitionsAdded struct {
 	Topic string `json:"topic"`
 	Count int    `json:"count"`
+	// StorageClusters, when set, names each new partition's storage
+	// cluster, as in TopicCreated.
+	StorageClusters []string `json:"storage_clusters,omitempty"`
 }
 
 // PartitionAssigned: a partition's owner, with an ownership epoch higher
@@ -118,6 +128,7 @@ var Types = []string{
 	TypeTopicConfigChanged, // topicconfig.go
 	TypeTopicDeleted,
 	TypeGroupRebalanced, TypeGroupAssigned, TypeGroupDeleted, // consumer groups (groups.go)
+	TypeStorageClusterRegistered, // storagecluster.go
 }
 
 // NewEvent wraps a payload into an event to append (the writer sets Seq, At
@@ -175,6 +186,8 @@ func decodeJSON(e logq.Event) (Payload, error) {
 		p = new(GroupAssigned)
 	case TypeGroupDeleted:
 		p = new(GroupDeleted)
+	case TypeStorageClusterRegistered: // storagecluster.go
+		p = new(StorageClusterRegistered)
 	default:
 		if p = newSecurityPayload(e.Type); p != nil { // security.go
 			break
@@ -219,6 +232,8 @@ func deref(p Payload) Payload {
 	case *GroupAssigned:
 		return *v
 	case *GroupDeleted:
+		return *v
+	case *StorageClusterRegistered: // storagecluster.go
 		return *v
 	}
 	return p

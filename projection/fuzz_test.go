@@ -18,6 +18,21 @@ func eventsFromBytes(b []byte) []logq.Event {
 		b = b[4:]
 		topic := string(rune('a' + y%3))
 		var p projection.Payload
+		if op >= 200 && op < 220 { // storage clusters (storagecluster.go)
+			sc := []string{"", "default", "s1", "s2"}[z]
+			switch op % 4 {
+			case 0:
+				p = projection.StorageClusterRegistered{Name: sc}
+			case 1:
+				p = projection.BrokerRegistered{BrokerID: x, Address: "b", StorageCluster: sc}
+			case 2:
+				p = projection.TopicCreated{Topic: topic, Partitions: 2, StorageClusters: []string{sc, "s1"}}
+			default:
+				p = projection.PartitionsAdded{Topic: topic, Count: 1, StorageClusters: []string{sc}}
+			}
+			out = append(out, projection.NewEvent(p))
+			continue
+		}
 		if op >= 220 { // security events (security_test.go)
 			out = append(out, projection.NewEvent(securityPayload(op, x, y, z)))
 			continue
@@ -64,7 +79,8 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 1, 1, 1, 0, 0, 1, 2, 0, 0, 4, 0, 0, 2, 6, 1, 0, 1, 6, 2, 1, 1, 7, 1, 1, 0, 8, 1, 0, 0})
 	f.Add([]byte{1, 1, 0, 0, 2, 1, 0, 1, 4, 0, 1, 3, 6, 1, 1, 2, 3, 1, 0, 0, 10, 2, 0, 3, '{', '}', 'x'})
 	f.Add([]byte{4, 0, 0, 1, 5, 0, 0, 2, 9, 1, 0, 0, 10, 0, 0, 1, 'n', 'u', 'l'})
-	f.Add([]byte{222, 1, 0, 0, 226, 1, 0, 1, 224, 1, 0, 1, 225, 1, 0, 0, 228, 1, 0, 2, 229, 1, 0, 2, 223, 1, 0, 0}) // security events
+	f.Add([]byte{200, 0, 0, 2, 201, 1, 0, 2, 201, 2, 0, 0, 202, 0, 0, 2, 6, 1, 0, 1, 6, 2, 1, 1, 203, 0, 0, 3, 1, 1, 0, 0}) // storage clusters
+	f.Add([]byte{222, 1, 0, 0, 226, 1, 0, 1, 224, 1, 0, 1, 225, 1, 0, 0, 228, 1, 0, 2, 229, 1, 0, 2, 223, 1, 0, 0})         // security events
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// Bound the log: the checks below are quadratic in its length.
 		if len(b) > 2048 {

@@ -27,6 +27,8 @@ import (
 //	topic configs: count, then name, retention ms, retention bytes, for the
 //	           topics with a config (version 3)
 //	groups:    see appendGroups (groups.go) (version 3)
+//	storage:   see appendStorageClusters (storagecluster.go), tagged,
+//	           absent when everything is on the default storage cluster
 //
 // Decoding allocates each kind of entity as one slice and points the maps
 // into it: a state of a million clients decodes in a few allocations.
@@ -140,9 +142,10 @@ func encodeBinary(s *State) []byte {
 		b = appendString(b, name)
 		b = binary.AppendVarint(b, s.DeletedTopics[name])
 	}
-	b = appendTopicConfigs(b, s) // topicconfig.go
-	b = appendGroups(b, s)       // consumer groups (groups.go)
-	b = appendSecurity(b, s)     // security.go: after everything else, tagged
+	b = appendTopicConfigs(b, s)    // topicconfig.go
+	b = appendGroups(b, s)          // consumer groups (groups.go)
+	b = appendStorageClusters(b, s) // storagecluster.go: tagged, absent when all is on the default
+	b = appendSecurity(b, s)        // security.go: after everything else, tagged
 	return b
 }
 
@@ -287,8 +290,9 @@ func decodeBinary(data []byte) (*State, error) {
 				s.DeletedTopics[name] = r.varint()
 			}
 		}
-		readTopicConfigs(r, s)   // topicconfig.go
-		s.Groups = readGroups(r) // consumer groups (groups.go)
+		readTopicConfigs(r, s)    // topicconfig.go
+		s.Groups = readGroups(r)  // consumer groups (groups.go)
+		readStorageClusters(r, s) // storagecluster.go
 	}
 	readSecurity(r, s) // security.go: absent when there is no security state
 	if r.err == nil && len(r.b) > 0 {

@@ -15,7 +15,7 @@ func bigState(n int) *State {
 	}
 	for t := range 4 {
 		name := fmt.Sprintf("topic-%d", t)
-		s.Topics[name] = &Topic{Name: name, Partitions: []Partition{{0, 1, 2}, {1, 2, 1}, {2, 0, 0}}}
+		s.Topics[name] = &Topic{Name: name, Partitions: []Partition{{Index: 0, Broker: 1, Epoch: 2}, {Index: 1, Broker: 2, Epoch: 1}, {Index: 2}}}
 	}
 	for i := int64(1); i <= int64(n); i++ {
 		var part *int
@@ -81,6 +81,12 @@ func FuzzSnapshotDecode(f *testing.F) {
 	b, _ := Encode(bigState(3))
 	f.Add(b)
 	f.Add(snapshotMagic)
+	withStorage := bigState(3) // a storage section (storagecluster.go)
+	withStorage.StorageClusters = map[string]*StorageCluster{"pg2": {Name: "pg2"}}
+	withStorage.Brokers[2].StorageCluster = "pg2"
+	withStorage.Topics["topic-1"].Partitions[1].StorageCluster = "pg2"
+	b, _ = Encode(withStorage)
+	f.Add(b)
 	f.Add([]byte(`{"version":1,"state":{"seq":1}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeState(data)

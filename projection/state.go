@@ -44,6 +44,9 @@ type State struct {
 	// TopicDeleted (projection/topicdelete.go).
 	DeletedTopics map[string]int64  `json:"deleted_topics,omitempty"`
 	Groups        map[string]*Group `json:"groups"` // consumer groups (groups.go)
+	// StorageClusters are the registered storage clusters other than the
+	// default (storagecluster.go); nil when none.
+	StorageClusters map[string]*StorageCluster `json:"storage_clusters,omitempty"`
 }
 
 // NextIDs are the smallest ids not yet used, for the writer to assign.
@@ -61,6 +64,9 @@ type Broker struct {
 	Removed bool   `json:"removed,omitempty"`
 	// KafkaAddress is the broker's Kafka listener (host:port), if any.
 	KafkaAddress string `json:"kafka_address,omitempty"`
+	// StorageCluster is the storage cluster it writes to ("" the default;
+	// storagecluster.go).
+	StorageCluster string `json:"storage_cluster,omitempty"`
 }
 
 // Topic is a topic with its partitions, indexed by partition number.
@@ -78,6 +84,9 @@ type Partition struct {
 	Index  int   `json:"partition"`
 	Broker int64 `json:"broker_id"`
 	Epoch  int64 `json:"epoch"`
+	// StorageCluster holds the partition's records ("" the default),
+	// fixed when the partition is created (storagecluster.go).
+	StorageCluster string `json:"storage_cluster,omitempty"`
 }
 
 // Producer is a registered producer. Partition nil: the whole topic.
@@ -167,6 +176,7 @@ func (s *State) check(e logq.Event, p Payload) error {
 		if len(p.KafkaAddress) > MaxAddressLen {
 			return invariant(e, "invalid broker Kafka address")
 		}
+		return s.checkBrokerStorageCluster(e, p) // storagecluster.go
 	case BrokerStatusChanged:
 		b, err := s.liveBroker(e, p.BrokerID)
 		if err != nil {
@@ -195,6 +205,7 @@ func (s *State) check(e logq.Event, p Payload) error {
 		if p.Partitions < 1 || p.Partitions > MaxPartitions {
 			return invariant(e, "partition count %d outside 1..%d", p.Partitions, MaxPartitions)
 		}
+		return s.checkStorageClusterRefs(e, p.StorageClusters, p.Partitions) // storagecluster.go
 	case PartitionsAdded:
 		t, ok := s.Topics[p.Topic]
 		if !ok {
@@ -203,6 +214,7 @@ func (s *State) check(e logq.Event, p Payload) error {
 		if p.Count < 1 || len(t.Partitions)+p.Count > MaxPartitions {
 			return invariant(e, "cannot add %d partitions to %d (max %d)", p.Count, len(t.Partitions), MaxPartitions)
 		}
+		return s.checkStorageClusterRefs(e, p.StorageClusters, p.Count) // storagecluster.go
 	case PartitionAssigned:
 		t, ok := s.Topics[p.Topic]
 		if !ok {
@@ -217,6 +229,7 @@ func (s *State) check(e logq.Event, p Payload) error {
 		if cur := t.Partitions[p.Partition].Epoch; p.Epoch <= cur {
 			return invariant(e, "epoch %d does not exceed %d", p.Epoch, cur)
 		}
+		return s.checkAssignedStorageCluster(e, p) // storagecluster.go
 	case ProducerRegistered:
 		_, taken := s.Producers[p.ProducerID]
 		return s.checkNewClient(e, "producer", p.ProducerID, taken, p.Topic, p.Partition)
@@ -250,6 +263,8 @@ func (s *State) check(e logq.Event, p Payload) error {
 		return s.checkTopicDeleted(e, p)
 	case GroupRebalanced, GroupAssigned, GroupDeleted: // consumer groups (groups.go)
 		return s.checkGroup(e, p)
+	case StorageClusterRegistered: // storagecluster.go
+		return s.checkStorageClusterRegistered(e, p)
 	default:
 		if ok, err := s.checkSecurity(e, p); ok { // security.go
 			return err
@@ -299,10 +314,11 @@ func (s *State) mutate(p Payload) {
 	case WriterElected:
 		s.WriterEpoch, s.Writer = p.Epoch, p.Manager
 	case BrokerRegistered:
+		sc := NormStorageCluster(p.StorageCluster)
 		if b, ok := s.Brokers[p.BrokerID]; ok {
-			b.Address, b.Alive, b.KafkaAddress = p.Address, true, p.KafkaAddress
+			b.Address, b.Alive, b.KafkaAddress, b.StorageCluster = p.Address, true, p.KafkaAddress, sc
 		} else {
-			s.Brokers[p.BrokerID] = &Broker{ID: p.BrokerID, Address: p.Address, Alive: true, KafkaAddress: p.KafkaAddress}
+			s.Brokers[p.BrokerID] = &Broker{ID: p.BrokerID, Address: p.Address, Alive: true, KafkaAddress: p.KafkaAddress, StorageCluster: sc}
 		}
 		s.NextIDs.Broker = max(s.NextIDs.Broker, p.BrokerID+1)
 	case BrokerStatusChanged:
@@ -315,12 +331,15 @@ func (s *State) mutate(p Payload) {
 		for i := range t.Partitions {
 			t.Partitions[i].Index = i
 		}
+		setStorageClusters(t, 0, p.StorageClusters) // storagecluster.go
 		s.Topics[p.Topic] = t
 	case PartitionsAdded:
 		t := s.Topics[p.Topic]
+		from := len(t.Partitions)
 		for i := 0; i < p.Count; i++ {
 			t.Partitions = append(t.Partitions, Partition{Index: len(t.Partitions)})
 		}
+		setStorageClusters(t, from, p.StorageClusters) // storagecluster.go
 	case PartitionAssigned:
 		part := &s.Topics[p.Topic].Partitions[p.Partition]
 		part.Broker, part.Epoch = p.BrokerID, p.Epoch
@@ -340,6 +359,8 @@ func (s *State) mutate(p Payload) {
 		s.mutateTopicConfig(p)
 	case GroupRebalanced, GroupAssigned, GroupDeleted: // consumer groups (groups.go)
 		s.mutateGroup(p)
+	case StorageClusterRegistered: // storagecluster.go
+		s.mutateStorageClusterRegistered(p)
 	default:
 		s.mutateSecurity(p) // security.go
 	}
@@ -469,5 +490,6 @@ func (s *State) Clone() *State {
 		}
 	}
 	c.Groups = cloneGroups(s.Groups)
+	c.StorageClusters = cloneStorageClusters(s.StorageClusters) // storagecluster.go
 	return &c
 }

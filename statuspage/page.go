@@ -202,6 +202,7 @@ type (
 		Epoch         int64
 		HighWatermark string
 		Writable      bool
+		Storage       string // its storage cluster, shown when there are several
 	}
 	clientRow struct {
 		ID        int64
@@ -341,6 +342,9 @@ func (sp *Page) fill(ctx context.Context, p *page, s *projection.State) {
 			}
 			rows++
 			up := partitionRow{Index: part.Index, Broker: part.Broker, Epoch: part.Epoch, Writable: writable, HighWatermark: "—"}
+			if len(s.StorageClusters) > 0 { // storage clusters (issue 17)
+				up.Storage = projection.StorageClusterName(part.StorageCluster)
+			}
 			if b, ok := s.Brokers[part.Broker]; ok {
 				up.Address = b.Address
 			}

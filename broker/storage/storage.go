@@ -187,3 +187,8 @@ type ConsumerKey struct {
 func FencedError(topic string, partition int, epoch int64) error {
 	return logq.Errorf(logq.EFenced, "partition %s/%d: ownership moved past epoch %d", topic, partition, epoch)
 }
+
+// ErrUnavailable is in the chain (errors.Is) of every error of a Store
+// whose database does not answer (a lost or refused connection): retry
+// later. The broker names its storage cluster in the answer.
+var ErrUnavailable = logq.Errorf(logq.EUnavailable, "storage unavailable")

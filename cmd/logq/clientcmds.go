@@ -182,13 +182,17 @@ func topicsDescribeCmd(e *env) *cobra.Command {
 func printTopic(w io.Writer, info *client.TopicInfo) error {
 	fmt.Fprintf(w, "topic %s, %d partitions\n", info.Name, len(info.Partitions))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tBROKER\tADDRESS\tEPOCH\tLOG START\tHIGH WATERMARK\tWRITABLE")
+	fmt.Fprintln(tw, "PARTITION\tBROKER\tADDRESS\tEPOCH\tLOG START\tHIGH WATERMARK\tWRITABLE\tSTORAGE")
 	for _, p := range info.Partitions {
 		start := "-" // its broker has not said yet (retention)
 		if p.LogStartOffset != nil {
 			start = strconv.FormatInt(*p.LogStartOffset, 10)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%d\t%t\n", p.Partition, p.BrokerID, p.Address, p.Epoch, start, p.HighWatermark, p.Writable)
+		storage := p.StorageCluster // storage clusters (issue 17)
+		if storage == "" {
+			storage = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%s\t%d\t%t\t%s\n", p.Partition, p.BrokerID, p.Address, p.Epoch, start, p.HighWatermark, p.Writable, storage)
 	}
 	return tw.Flush()
 }

@@ -37,6 +37,7 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 	mkLog := logFlags(f, "warn")
 	withAuth := f.Bool("auth", false, "turn authentication and authorization on: create an admin principal and print its token and password")
 	insecure := f.Bool("insecure", false, "allow a non-loopback --addr without --auth (an open cluster on the network)")
+	storage := f.Int("storage-clusters", 1, "number of storage clusters (PostgreSQL servers for data): the control plane's, then N-1 more started by dev; broker i writes to cluster i mod N (docs/scaling.md)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if *db != "" && *data != "" {
@@ -44,6 +45,9 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 		}
 		if *readers < 0 || *brokers < 0 {
 			return usageErrorf("dev: --readers and --brokers must not be negative")
+		}
+		if *storage < 1 || *storage > 16 {
+			return usageErrorf("dev: --storage-clusters must be between 1 and 16")
 		}
 		host, portStr, err := net.SplitHostPort(*addr)
 		if err != nil {
@@ -68,7 +72,7 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 			DSN: *db, DataDir: *data, Host: host, Port: port,
 			Readers: *readers, Brokers: *brokers, Auto: *auto, TailMode: tm,
 			HeartbeatInterval: *hbi, HeartbeatTimeout: *hbt, Logger: log,
-			Auth: *withAuth, Insecure: *insecure,
+			Auth: *withAuth, Insecure: *insecure, StorageClusters: *storage,
 		}
 		// devcluster treats 0 as "the default"; -1 as none.
 		if *readers == 0 {
@@ -128,11 +132,18 @@ and messages, and the brokers get their ids back (same addresses).`, 0, 0)
 			}
 			fmt.Fprintf(w, "  %-10s %s\n", role, m.URL)
 		}
+		for k, dsn := range c.DataDSNs[1:] {
+			fmt.Fprintf(w, "  storage    %s: %s (throwaway unless --data)\n", devcluster.StorageClusterName(k+1), dsn)
+		}
 		for _, b := range c.Brokers {
+			storage := ""
+			if len(c.DataDSNs) > 1 {
+				storage = " storage " + b.StorageCluster
+			}
 			if b.KafkaAddr != "" {
-				fmt.Fprintf(w, "  broker %-3d %s (kafka %s)\n", b.ID, b.Addr, b.KafkaAddr)
+				fmt.Fprintf(w, "  broker %-3d %s (kafka %s)%s\n", b.ID, b.Addr, b.KafkaAddr, storage)
 			} else {
-				fmt.Fprintf(w, "  broker %-3d %s\n", b.ID, b.Addr)
+				fmt.Fprintf(w, "  broker %-3d %s%s\n", b.ID, b.Addr, storage)
 			}
 		}
 		kb := c.KafkaBootstrap()

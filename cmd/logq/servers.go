@@ -16,6 +16,7 @@ import (
 	"github.com/logq/logq/eventlog"
 	"github.com/logq/logq/internal/httpguard"
 	"github.com/logq/logq/manager"
+	"github.com/logq/logq/projection"
 )
 
 // logFlags adds --log-level and --log-format and returns the logger maker.
@@ -185,6 +186,7 @@ Every flag also reads LOGQ_<FLAG> from the environment (flags win).`, 0, 0)
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", broker.DefaultShutdownTimeout, "bound on the graceful shutdown (appends in flight are committed and answered)")
 	retentionServerFlags(f, &cfg) // topicconfig.go
 	f.StringVar(&cfg.KafkaAddr, "kafka-addr", "", "Kafka protocol listener `host:port` (empty: none; docs/kafka.md)")
+	f.StringVar(&cfg.StorageCluster, "storage-cluster", projection.DefaultStorageCluster, "`name` of the storage cluster (the PostgreSQL behind --data-db) this broker writes to; brokers take over only partitions of their own (docs/scaling.md)")
 	f.StringVar(&cfg.KafkaAdvertiseAddr, "kafka-advertise", "", "`host:port` Kafka clients reach this broker at (default: --kafka-addr)")
 	f.Float64Var(&cfg.QuotaProduceBytesPerSec, "quota-produce-bytes", 0, "per-principal produce `bytes/s` of client principals on the Kafka listener (0: none; throttle_time_ms beyond)")
 	f.Float64Var(&cfg.QuotaFetchBytesPerSec, "quota-fetch-bytes", 0, "per-principal fetch `bytes/s` of client principals on the Kafka listener (0: none)")

@@ -317,6 +317,13 @@ func (s *Server) Stop() error {
 	return err
 }
 
+// Halt stops the server (fast mode) and keeps its directory, for Resume
+// (a storage cluster's outage in the fault suite).
+func (s *Server) Halt() error { return s.stop(syscall.SIGINT) }
+
+// Resume starts a halted server again on the same directory and port.
+func (s *Server) Resume(ctx context.Context) error { return s.start(ctx) }
+
 // Restart stops the server (fast mode) if it runs and starts it again on
 // the same directory and port.
 func (s *Server) Restart(ctx context.Context) error {

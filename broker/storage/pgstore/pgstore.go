@@ -662,7 +662,7 @@ func byOffset(a, b storage.StoredMessage) int { return cmp.Compare(a.Offset, b.O
 
 // errStorageUnavailable is the client-facing face of a lost or refused
 // database connection: retry later.
-var errStorageUnavailable = logq.Errorf(logq.EUnavailable, "storage unavailable")
+var errStorageUnavailable = storage.ErrUnavailable
 
 // dbError maps a pgx error onto logq's vocabulary: a *logq.Error passes
 // through, an expired context is a timeout, a lost session is unavailable

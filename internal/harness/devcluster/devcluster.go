@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,6 +75,23 @@ type Config struct {
 	// KafkaQuotaProduceBytes and KafkaQuotaFetchBytes are the brokers'
 	// per-principal Kafka quotas (bytes/s, with Auth; 0: none).
 	KafkaQuotaProduceBytes, KafkaQuotaFetchBytes float64
+
+	// StorageClusters is how many storage clusters the brokers' data is
+	// spread over (issue 17; 0 or 1: one, the control plane's database).
+	// With N > 1, N-1 more PostgreSQL servers are started (their data kept
+	// in DataDir/storage-K with DataDir, else thrown away; with DSN too),
+	// and broker i writes to storage cluster i mod N:
+	// "default" (the control plane's) and "pg2" … "pgN" (StorageClusterName).
+	StorageClusters int
+}
+
+// StorageClusterName is the name of the k-th (0-based) storage cluster of
+// a dev cluster.
+func StorageClusterName(k int) string {
+	if k == 0 {
+		return "default"
+	}
+	return fmt.Sprintf("pg%d", k+1)
 }
 
 // Node is one running server.
@@ -84,6 +102,9 @@ type Node struct {
 	ID   int64  // broker id, once registered (brokers only)
 	// KafkaAddr is the broker's Kafka listener (host:port), if it has one.
 	KafkaAddr string
+	// StorageCluster and DataDSN are the storage cluster a broker writes
+	// to and its database (brokers only).
+	StorageCluster, DataDSN string
 
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -115,9 +136,13 @@ type Cluster struct {
 	// (with Config.Auth; empty otherwise).
 	AdminToken, AdminPassword string
 
+	// DataDSNs are the storage clusters' databases, by index: [0] is DSN.
+	DataDSNs []string
+
 	sec    *security // with Config.Auth (auth.go)
 	cfg    Config
 	pg     *pgserver.Server
+	dataPG []*pgserver.Server // storage clusters 1… (index k-1)
 	mu     sync.Mutex
 	closed bool
 }
@@ -205,6 +230,10 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		closeFrom(0)
 		return nil, err
 	}
+	if err := c.startStorageClusters(ctx); err != nil {
+		closeFrom(0)
+		return nil, err
+	}
 
 	var urls []string
 	for i := 0; i <= cfg.Readers; i++ {
@@ -242,7 +271,8 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 			}
 			kafkaAddr = net.JoinHostPort(cfg.Host, strconv.Itoa(port))
 		}
-		node, err := c.startBroker(ctx, fmt.Sprintf("broker-%d", i+1), urls, ln, kafkaAddr)
+		k := i % len(c.DataDSNs)
+		node, err := c.startBroker(ctx, fmt.Sprintf("broker-%d", i+1), urls, ln, kafkaAddr, StorageClusterName(k), c.DataDSNs[k])
 		if err != nil {
 			closeFrom(2 + cfg.Readers + i)
 			return nil, err
@@ -308,12 +338,14 @@ func (c *Cluster) startManager(ctx context.Context, name string, role manager.Ro
 	return serveNode(name, ln, m.Serve, func() {}), nil
 }
 
-func (c *Cluster) startBroker(ctx context.Context, name string, managers []string, ln net.Listener, kafkaAddr string) (*Node, error) {
+func (c *Cluster) startBroker(ctx context.Context, name string, managers []string, ln net.Listener, kafkaAddr, storageCluster, dataDSN string) (*Node, error) {
 	b, err := broker.New(ctx, broker.Config{
 		ListenAddr:        ln.Addr().String(),
 		AdvertiseAddr:     ln.Addr().String(),
 		Managers:          managers,
 		DSN:               c.DSN,
+		DataDSN:           dataDSN,
+		StorageCluster:    storageCluster,
 		TailMode:          c.cfg.TailMode,
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
 		Logger:            c.cfg.Logger.With().Str("node", name).Logger(),
@@ -332,7 +364,39 @@ func (c *Cluster) startBroker(ctx context.Context, name string, managers []strin
 	}
 	node := serveNode(name, ln, b.Serve, b.Close)
 	node.KafkaAddr = b.KafkaAddr()
+	node.StorageCluster, node.DataDSN = storageCluster, dataDSN
 	return node, nil
+}
+
+// startStorageClusters starts the PostgreSQL servers of storage clusters
+// 1… (cfg.StorageClusters) and sets DataDSNs.
+func (c *Cluster) startStorageClusters(ctx context.Context) error {
+	c.DataDSNs = []string{c.DSN}
+	for k := 1; k < c.cfg.StorageClusters; k++ {
+		dir := ""
+		if c.cfg.DataDir != "" {
+			dir = filepath.Join(c.cfg.DataDir, fmt.Sprintf("storage-%d", k+1))
+		}
+		s, err := pgserver.Start(ctx, pgserver.Options{Dir: dir})
+		if err != nil {
+			return fmt.Errorf("devcluster: storage cluster %s: %w", StorageClusterName(k), err)
+		}
+		c.dataPG = append(c.dataPG, s)
+		if err := ensureDatabase(ctx, s.DSN("postgres"), "logq"); err != nil {
+			return err
+		}
+		c.DataDSNs = append(c.DataDSNs, s.DSN("logq"))
+	}
+	return nil
+}
+
+// StoragePG returns the PostgreSQL server of storage cluster k (0-based;
+// nil for 0 when the cluster was given a DSN).
+func (c *Cluster) StoragePG(k int) *pgserver.Server {
+	if k == 0 {
+		return c.pg
+	}
+	return c.dataPG[k-1]
 }
 
 // KafkaBootstrap returns the brokers' Kafka listeners, comma-separated
@@ -460,6 +524,11 @@ func (c *Cluster) Close() error {
 	}
 	stopAll(c.Brokers)
 	stopAll(c.Managers)
+	for _, s := range c.dataPG {
+		if err := s.Stop(); err != nil && first == nil {
+			first = err
+		}
+	}
 	if c.pg != nil {
 		if err := c.pg.Stop(); err != nil && first == nil {
 			first = err

@@ -231,6 +231,9 @@ type clusterOpts struct {
 	// the suite's short ones.
 	defaultTimings bool
 	brokerFlags    []string // extra flags for every broker (retention_test.go)
+	// brokerArgs, when set, gives extra flags for broker i (0-based;
+	// storageclusters_test.go).
+	brokerArgs func(i int) []string
 }
 
 func startCluster(t *testing.T, o clusterOpts) *cluster {
@@ -289,6 +292,9 @@ func startCluster(t *testing.T, o clusterOpts) *cluster {
 		args := append([]string{"broker", "--addr", addr, "--managers", strings.Join(urls, ","),
 			"--shutdown-timeout", "20s"}, common...)
 		args = append(args, o.brokerFlags...)
+		if o.brokerArgs != nil {
+			args = append(args, o.brokerArgs(i)...)
+		}
 		s := &server{proc: newProc(t, dir, fmt.Sprintf("broker-%d", i+1), args), addr: addr, url: "http://" + addr}
 		s.start()
 		c.brokers = append(c.brokers, s)
