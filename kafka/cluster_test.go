@@ -18,9 +18,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/internal/harness/devcluster"
 	"github.com/logq/logq/internal/pgtest"
+	"github.com/logq/logq/kafka"
 )
 
 // The tests here run real Kafka clients against a real cluster (writer
@@ -464,17 +467,7 @@ const { Kafka, logLevel } = require("kafkajs");
 	}
 }
 
-// errGroupsNotMerged is why the group tests skip: the manager's group
-// routes (GROUPS_API.md) are the groups helper's, merged by the lead.
-var errGroupsNotMerged = errors.New("the manager's /groups routes (GROUPS_API.md) are not on this branch; un-skip after merging the groups work")
-
-func skipUntilGroups(t *testing.T) {
-	t.Helper()
-	t.Skip(errGroupsNotMerged)
-}
-
 func TestKgoGroupConsumer(t *testing.T) {
-	skipUntilGroups(t)
 	c := startCluster(t, 2)
 	ctx := pgtest.Context(t, 2*time.Minute)
 	seeds := strings.Split(c.KafkaBootstrap(), ",")
@@ -532,7 +525,6 @@ func TestKgoGroupConsumer(t *testing.T) {
 }
 
 func TestConfluentKafkaGroupOfTwo(t *testing.T) {
-	skipUntilGroups(t)
 	py := tool(t, "/usr/bin/python3", "-c", "import confluent_kafka")
 	c := startCluster(t, 2)
 	ctx := pgtest.Context(t, 3*time.Minute)
@@ -541,7 +533,8 @@ import sys, threading
 from confluent_kafka import Producer, Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 b = sys.argv[1]
-for f in AdminClient({"bootstrap.servers": b}).create_topics([NewTopic("pyg", num_partitions=4, replication_factor=1)]).values():
+a = AdminClient({"bootstrap.servers": b})  # kept: a dropped client cancels its futures
+for f in a.create_topics([NewTopic("pyg", num_partitions=4, replication_factor=1)]).values():
     f.result()
 p = Producer({"bootstrap.servers": b})
 for i in range(200):
@@ -581,7 +574,6 @@ print("ok", len(set().union(*seen.values())))
 }
 
 func TestKafkaJSGroupConsume(t *testing.T) {
-	skipUntilGroups(t)
 	dir := kafkajsDir(t)
 	c := startCluster(t, 2)
 	ctx := pgtest.Context(t, 2*time.Minute)
@@ -852,5 +844,180 @@ func TestDeletedTopicRows(t *testing.T) {
 	}
 	if r, _ := adm.CreateTopic(ctx, 1, -1, nil, "gone"); r.Err == nil {
 		t.Error("a deleted topic's name was created again over its kept rows")
+	}
+}
+
+// TestGroupsOneDataPlane: a group made by a Kafka client is the manager's
+// group: kadm lists, describes, deletes it and commits and fetches its
+// offsets; the manager's HTTP API (the Go client) shows the same members,
+// assignment and offsets, and offsets committed over HTTP are what Kafka
+// fetches. The group calls also work through a reader manager, which
+// forwards them (the join and sync long polls included) to the writer.
+func TestGroupsOneDataPlane(t *testing.T) {
+	ctx := pgtest.Context(t, 2*time.Minute)
+	c, err := devcluster.Start(ctx, devcluster.Config{DSN: pgtest.NewDB(t), Readers: 1, Brokers: 2, Kafka: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for _, b := range c.Brokers {
+		waitBrokers(t, ctx, b.KafkaAddr, 2)
+	}
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("adm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	adm := kadm.NewClient(p)
+	createTopic(t, ctx, adm, c, "adm", 2)
+	for i := range 20 {
+		p.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "%d", i), Value: fmt.Appendf(nil, "%d", i)}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hc, err := client.New(client.Config{Managers: c.ManagerURLs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+
+	g, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup("ga"), kgo.ConsumeTopics("adm"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.ClientID("kgo-ga"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for n := 0; n < 20; {
+		fs := g.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		n += fs.NumRecords()
+	}
+	if err := g.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Kafka's view of the live group.
+	described, err := adm.DescribeGroups(ctx, "ga")
+	if err != nil || described.Error() != nil {
+		t.Fatalf("describe: %v %v", err, described.Error())
+	}
+	d := described["ga"]
+	if d.State != "Stable" || d.ProtocolType != "consumer" || len(d.Members) != 1 {
+		t.Fatalf("described %+v", d)
+	}
+	member := d.Members[0]
+	if member.ClientID != "kgo-ga" {
+		t.Errorf("member client id %q", member.ClientID)
+	}
+	if j, ok := member.Join.AsConsumer(); !ok || !slices.Equal(j.Topics, []string{"adm"}) {
+		t.Errorf("member metadata %+v", member.Join)
+	}
+	if a, ok := member.Assigned.AsConsumer(); !ok || len(a.Topics) != 1 || len(a.Topics[0].Partitions) != 2 {
+		t.Errorf("member assignment %+v", member.Assigned)
+	}
+	// The same group over HTTP.
+	hd, err := hc.DescribeGroup(ctx, "ga")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hd.State != "Stable" || hd.ProtocolType != "consumer" || len(hd.Members) != 1 || hd.Members[0].MemberID != member.MemberID ||
+		len(hd.Members[0].Assignment["adm"]) != 2 {
+		t.Fatalf("HTTP describe %+v", hd)
+	}
+	sum := func(offs []api.CommittedOffset) (n int64) {
+		for _, o := range offs {
+			n += o.Offset
+		}
+		return n
+	}
+	if offs, err := hc.FetchOffsets(ctx, "ga", "adm"); err != nil || sum(offs) != 20 {
+		t.Fatalf("HTTP offsets %v %v", offs, err)
+	}
+	fetched, err := adm.FetchOffsets(ctx, "ga")
+	if err != nil || fetched.Error() != nil {
+		t.Fatalf("fetch offsets: %v %v", err, fetched.Error())
+	}
+	var total int64
+	fetched.Each(func(o kadm.OffsetResponse) { total += o.At })
+	if total != 20 {
+		t.Errorf("kadm: committed offsets sum to %d, want 20", total)
+	}
+	if del, err := adm.DeleteGroups(ctx, "ga"); err != nil || !errors.Is(del.Error(), kerr.NonEmptyGroup) {
+		t.Errorf("deleting a live group: %v %v", err, del.Error())
+	}
+
+	// Empty, the group takes standalone commits from both sides.
+	g.Close()
+	listed, err := adm.ListGroups(ctx)
+	if err != nil || listed["ga"].State != "Empty" {
+		t.Fatalf("list groups: %+v %v", listed, err)
+	}
+	var set kadm.Offsets
+	set.Add(kadm.Offset{Topic: "adm", Partition: 0, At: 3, LeaderEpoch: -1, Metadata: "by kadm"})
+	if r, err := adm.CommitOffsets(ctx, "ga", set); err != nil || r.Error() != nil {
+		t.Fatalf("kadm commit: %v %v", err, r.Error())
+	}
+	if _, err := hc.CommitOffsets(ctx, "ga", api.CommitOffsetsRequest{Generation: -1,
+		Offsets: []api.CommittedOffset{{Topic: "adm", Partition: 1, Offset: 7, Metadata: "by http"}}}); err != nil {
+		t.Fatal(err)
+	}
+	offs, err := hc.FetchOffsets(ctx, "ga", "adm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range offs {
+		if want := map[int]int64{0: 3, 1: 7}[o.Partition]; o.Offset != want {
+			t.Errorf("HTTP: partition %d at %d, want %d", o.Partition, o.Offset, want)
+		}
+	}
+	fetched, err = adm.FetchOffsets(ctx, "ga")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := fetched.Lookup("adm", 1); o.At != 7 || o.Metadata != "by http" {
+		t.Errorf("kadm: partition 1 at %+v, want 7 by http", o)
+	}
+	if o, _ := fetched.Lookup("adm", 0); o.At != 3 || o.Metadata != "by kadm" {
+		t.Errorf("kadm: partition 0 at %+v, want 3 by kadm", o)
+	}
+	if del, err := adm.DeleteGroups(ctx, "ga"); err != nil || del.Error() != nil {
+		t.Fatalf("delete: %v %v", err, del.Error())
+	}
+	if _, err := hc.DescribeGroup(ctx, "ga"); logq.ErrorCode(err) != logq.EGroupNotFound {
+		t.Errorf("HTTP describe of a deleted group: %v", err)
+	}
+	if d, _ := adm.DescribeGroups(ctx, "ga"); d["ga"].State != "Dead" {
+		t.Errorf("deleted group described as %q", d["ga"].State)
+	}
+
+	// Through a reader: the routes are forwarded to the writer.
+	viaReader := &kafka.HTTPGroups{Managers: []string{c.Managers[1].URL}}
+	join, err := viaReader.Join(ctx, "gr", kafka.JoinRequest{ClientID: "raw", SessionTimeoutMS: 10000, RebalanceTimeoutMS: 10000,
+		ProtocolType: "consumer", Protocols: []kafka.JoinProtocol{{Name: "range", Metadata: []byte{0, 1}}}})
+	if err != nil || join.Generation != 1 || join.Leader != join.MemberID || join.ProtocolType != "consumer" || len(join.Members) != 1 {
+		t.Fatalf("join via a reader: %+v %v", join, err)
+	}
+	sync, err := viaReader.Sync(ctx, "gr", kafka.SyncRequest{MemberID: join.MemberID, Generation: join.Generation,
+		Assignments: []kafka.SyncAssignment{{MemberID: join.MemberID, Assignment: []byte{9, 9}}}})
+	if err != nil || !bytes.Equal(sync.Assignment, []byte{9, 9}) || sync.Protocol != "range" {
+		t.Fatalf("sync via a reader: %+v %v", sync, err)
+	}
+	if err := viaReader.Heartbeat(ctx, "gr", join.MemberID, join.Generation); err != nil {
+		t.Fatal(err)
+	}
+	if err := viaReader.Heartbeat(ctx, "gr", join.MemberID, join.Generation+1); logq.ErrorCode(err) != logq.EIllegalGeneration {
+		t.Errorf("heartbeat of a wrong generation: %v", err)
+	}
+	rd, err := viaReader.Describe(ctx, "gr")
+	if err != nil || len(rd.Members) != 1 || !bytes.Equal(rd.Members[0].Metadata, []byte{0, 1}) || !bytes.Equal(rd.Members[0].Assignment, []byte{9, 9}) {
+		t.Fatalf("describe via a reader: %+v %v", rd, err)
+	}
+	left, err := viaReader.Leave(ctx, "gr", []kafka.LeavingMember{{MemberID: join.MemberID}, {MemberID: "nobody"}})
+	if err != nil || len(left) != 2 || left[0].Code != "" || left[1].Code != logq.EUnknownMemberID {
+		t.Fatalf("leave via a reader: %+v %v", left, err)
 	}
 }

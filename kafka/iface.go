@@ -146,7 +146,8 @@ type Groups interface {
 	Join(ctx context.Context, group string, req JoinRequest) (JoinResponse, error)
 	Sync(ctx context.Context, group string, req SyncRequest) (SyncResponse, error)
 	Heartbeat(ctx context.Context, group, memberID string, generation int32) error
-	Leave(ctx context.Context, group string, memberIDs []string) error
+	// Leave removes members; the answer has each one's outcome.
+	Leave(ctx context.Context, group string, members []LeavingMember) ([]LeftMember, error)
 	CommitOffsets(ctx context.Context, group string, req CommitRequest) ([]OffsetResult, error)
 	// FetchOffsets returns the committed offsets of topics (nil: all);
 	// Offset -1 where nothing is committed.
@@ -193,11 +194,12 @@ type JoinMember struct {
 
 // JoinResponse is the end of a join phase for one member.
 type JoinResponse struct {
-	Generation int32        `json:"generation"`
-	Protocol   string       `json:"protocol"`
-	Leader     string       `json:"leader"`
-	MemberID   string       `json:"member_id"`
-	Members    []JoinMember `json:"members"`
+	Generation   int32        `json:"generation"`
+	ProtocolType string       `json:"protocol_type"`
+	Protocol     string       `json:"protocol"`
+	Leader       string       `json:"leader"`
+	MemberID     string       `json:"member_id"`
+	Members      []JoinMember `json:"members"`
 }
 
 // SyncAssignment is the leader's assignment of one member.
@@ -208,15 +210,32 @@ type SyncAssignment struct {
 
 // SyncRequest is one member's sync.
 type SyncRequest struct {
-	MemberID    string           `json:"member_id"`
-	Generation  int32            `json:"generation"`
-	Assignments []SyncAssignment `json:"assignments,omitempty"`
+	MemberID        string           `json:"member_id"`
+	GroupInstanceID *string          `json:"group_instance_id,omitempty"`
+	Generation      int32            `json:"generation"`
+	Assignments     []SyncAssignment `json:"assignments,omitempty"`
 }
 
 // SyncResponse is a member's assignment.
 type SyncResponse struct {
-	Protocol   string `json:"protocol"`
-	Assignment []byte `json:"assignment"`
+	ProtocolType string `json:"protocol_type"`
+	Protocol     string `json:"protocol"`
+	Assignment   []byte `json:"assignment"`
+}
+
+// LeavingMember is one member that leaves: by member id, or by group
+// instance id (a static member).
+type LeavingMember struct {
+	MemberID        string  `json:"member_id,omitempty"`
+	GroupInstanceID *string `json:"group_instance_id,omitempty"`
+}
+
+// LeftMember is one member's outcome of a leave: Code "" when it left,
+// else a group error code (unknown_member_id).
+type LeftMember struct {
+	MemberID        string  `json:"member_id"`
+	GroupInstanceID *string `json:"group_instance_id,omitempty"`
+	Code            string  `json:"code,omitempty"`
 }
 
 // OffsetCommit is one partition's offset to commit.
@@ -229,9 +248,10 @@ type OffsetCommit struct {
 
 // CommitRequest commits offsets; Generation -1 is a standalone commit.
 type CommitRequest struct {
-	MemberID   string         `json:"member_id,omitempty"`
-	Generation int32          `json:"generation"`
-	Offsets    []OffsetCommit `json:"offsets"`
+	MemberID        string         `json:"member_id,omitempty"`
+	GroupInstanceID *string        `json:"group_instance_id,omitempty"`
+	Generation      int32          `json:"generation"`
+	Offsets         []OffsetCommit `json:"offsets"`
 }
 
 // OffsetResult is one partition's commit result: Code "" for success, else
@@ -240,6 +260,7 @@ type OffsetResult struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Code      string `json:"code,omitempty"`
+	Message   string `json:"message,omitempty"`
 }
 
 // CommittedOffset is one partition's committed offset.
