@@ -94,7 +94,8 @@ func (a *kafkaAdapter) View() kafka.ClusterView {
 		v.Brokers = append(v.Brokers, kafka.BrokerInfo{ID: int32(id), Host: host, Port: port})
 	}
 	for _, name := range s.TopicNames() {
-		t := kafka.TopicInfo{Name: name}
+		st := s.Topics[name]
+		t := kafka.TopicInfo{Name: name, RetentionMs: st.RetentionMs, RetentionBytes: st.RetentionBytes}
 		for _, p := range s.Topics[name].Partitions {
 			leader := int32(-1)
 			if p.Broker > 0 {
@@ -104,6 +105,7 @@ func (a *kafkaAdapter) View() kafka.ClusterView {
 		}
 		v.Topics = append(v.Topics, t)
 	}
+	v.RetentionMs, v.RetentionBytes = b.cfg.RetentionMs, b.cfg.RetentionBytes
 	return v
 }
 
@@ -139,6 +141,32 @@ func (a *kafkaAdapter) CreateTopic(ctx context.Context, name string, partitions 
 		return logq.Errorf(logq.EInvalid, "%v", err)
 	}
 	seq, err := a.admin.CreateTopic(ctx, name, partitions)
+	if err != nil {
+		return err
+	}
+	return a.applied(ctx, seq)
+}
+
+func (a *kafkaAdapter) CreateTopicConfigured(ctx context.Context, name string, partitions int, cfg kafka.TopicConfig) error {
+	if err := a.needAdmin(); err != nil {
+		return err
+	}
+	if err := projection.ValidateTopicName(name); err != nil {
+		return logq.Errorf(logq.EInvalid, "%v", err)
+	}
+	seq, err := a.admin.CreateTopicConfigured(ctx, name, partitions, client.TopicConfigChange{RetentionMs: cfg.RetentionMs, RetentionBytes: cfg.RetentionBytes})
+	if err != nil {
+		return err
+	}
+	return a.applied(ctx, seq)
+}
+
+// SetTopicConfig is POST /topics/{topic}/config through the managers.
+func (a *kafkaAdapter) SetTopicConfig(ctx context.Context, name string, cfg kafka.TopicConfig) error {
+	if err := a.needAdmin(); err != nil {
+		return err
+	}
+	_, seq, err := a.admin.SetTopicConfig(ctx, name, client.TopicConfigChange{RetentionMs: cfg.RetentionMs, RetentionBytes: cfg.RetentionBytes})
 	if err != nil {
 		return err
 	}

@@ -1021,3 +1021,151 @@ func TestGroupsOneDataPlane(t *testing.T) {
 		t.Fatalf("leave via a reader: %+v %v", left, err)
 	}
 }
+
+// TestKafkaTopicConfigs: a topic's retention.ms and retention.bytes are the
+// topic's configuration in the control plane: set by CreateTopics, changed
+// by IncrementalAlterConfigs and AlterConfigs (through the writer), read by
+// DescribeConfigs on every broker and over HTTP; other configs are
+// refused per resource.
+func TestKafkaTopicConfigs(t *testing.T) {
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	hc, err := client.New(client.Config{Managers: c.ManagerURLs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+
+	hour := "3600000"
+	r, err := adm.CreateTopic(ctx, 2, -1, map[string]*string{"retention.ms": &hour, "cleanup.policy": kmsg.StringPtr("delete")}, "cfg")
+	if err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v %s", err, r.Err, r.ErrMessage)
+	}
+	for _, b := range c.Brokers {
+		waitTopic(t, ctx, b.KafkaAddr, "cfg", 2)
+	}
+	// want checks the topic's retention on every broker's listener (each
+	// learns of a change a moment after the one that made it, as in Kafka)
+	// and over HTTP (own: the topic's own values, 0 the default).
+	want := func(ms, bytes string, ownMs, ownBytes int64) {
+		t.Helper()
+		for {
+			err := checkRetention(t, ctx, c, ms, bytes, ownMs, ownBytes)
+			if err == nil {
+				break
+			}
+			if !pollWait(ctx) {
+				t.Fatal(err)
+			}
+		}
+		ti, err := hc.DescribeTopic(ctx, "cfg")
+		if err != nil || ti.Config.RetentionMs != ownMs || ti.Config.RetentionBytes != ownBytes {
+			t.Errorf("HTTP: %+v %v, want %d %d", ti, err, ownMs, ownBytes)
+		}
+	}
+	want(hour, "-1", 3600000, 0)
+	// kadm describes through DescribeConfigs too.
+	rc, err := adm.DescribeTopicConfigs(ctx, "cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, _ := rc.On("cfg", nil); cfg.Err != nil {
+		t.Fatalf("kadm describe: %v", cfg.Err)
+	}
+
+	mb := "1048576"
+	alter := func(res kadm.AlterConfigsResponses, err error) error {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				return fmt.Errorf("%w: %s", r.Err, r.ErrMessage)
+			}
+		}
+		return nil
+	}
+	if err := alter(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.bytes", Value: &mb}}, "cfg")); err != nil {
+		t.Fatal(err)
+	}
+	want(hour, mb, 3600000, 1048576)
+	if err := alter(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "retention.ms"}}, "cfg")); err != nil {
+		t.Fatal(err)
+	}
+	want("-1", mb, 0, 1048576)
+	// AlterConfigs replaces the whole set: retention.bytes goes back to
+	// the default.
+	if err := alter(adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: kmsg.StringPtr("-1")}}, "cfg")); err != nil {
+		t.Fatal(err)
+	}
+	want("-1", "-1", -1, 0)
+	// Validate only: nothing changes.
+	if err := alter(adm.ValidateAlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &hour}}, "cfg")); err != nil {
+		t.Fatal(err)
+	}
+	want("-1", "-1", -1, 0)
+
+	// Refused, each with a clear code; nothing is half applied.
+	for _, bad := range []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "cleanup.policy", Value: kmsg.StringPtr("compact")},
+		{Op: kadm.SetConfig, Name: "retention.ms", Value: kmsg.StringPtr("soon")},
+		{Op: kadm.SetConfig, Name: "retention.ms", Value: kmsg.StringPtr("-2")},
+		{Op: kadm.AppendConfig, Name: "retention.ms", Value: &hour},
+	} {
+		err := alter(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.bytes", Value: &mb}, bad}, "cfg"))
+		if !errors.Is(err, kerr.InvalidConfig) {
+			t.Errorf("alter %s %v: %v, want INVALID_CONFIG", bad.Name, bad.Op, err)
+		}
+	}
+	if err := alter(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &hour}}, "nope")); !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		t.Errorf("alter of an unknown topic: %v", err)
+	}
+	if err := alter(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.retention.ms", Value: &hour}})); !errors.Is(err, kerr.InvalidRequest) {
+		t.Errorf("alter of broker configs: %v", err)
+	}
+	want("-1", "-1", -1, 0)
+	r, err = adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kmsg.StringPtr("compact")}, "compacted")
+	if !errors.Is(err, kerr.InvalidConfig) || !errors.Is(r.Err, kerr.InvalidConfig) {
+		t.Errorf("create with cleanup.policy=compact: %v %v", err, r.Err)
+	}
+}
+
+// checkRetention compares topic cfg's retention on every broker's Kafka
+// listener with ms and bytes (own: the topic's own values, 0 the default).
+func checkRetention(t *testing.T, ctx context.Context, c *devcluster.Cluster, ms, bytes string, ownMs, ownBytes int64) error {
+	for _, b := range c.Brokers {
+		bc, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "cfg"
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(ctx, bc.SeedBrokers()[0])
+		bc.Close()
+		if err != nil || len(resp.Resources) != 1 || resp.Resources[0].ErrorCode != 0 {
+			return fmt.Errorf("describe configs on %s: %v %+v", b.KafkaAddr, err, resp)
+		}
+		got := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
+		for _, c := range resp.Resources[0].Configs {
+			got[c.Name] = c
+		}
+		for name, v := range map[string]string{"retention.ms": ms, "retention.bytes": bytes} {
+			own := map[string]int64{"retention.ms": ownMs, "retention.bytes": ownBytes}[name] != 0
+			g := got[name]
+			if g.Value == nil || *g.Value != v || g.ReadOnly || (g.Source == kmsg.ConfigSourceDynamicTopicConfig) != own {
+				return fmt.Errorf("broker %s: %s = %v (source %v), want %s (own %v)", b.KafkaAddr, name, g.Value, g.Source, v, own)
+			}
+		}
+	}
+	return nil
+}

@@ -25,6 +25,8 @@ type PartitionInfo struct {
 type TopicInfo struct {
 	Name       string
 	Partitions []PartitionInfo
+	// The topic's own retention (0: the cluster default, -1 forever).
+	RetentionMs, RetentionBytes int64
 }
 
 // ClusterView is the control plane at one moment.
@@ -35,6 +37,10 @@ type ClusterView struct {
 	Self    int32
 	Brokers []BrokerInfo // alive brokers with a Kafka listener, by id
 	Topics  []TopicInfo  // by name
+	// RetentionMs and RetentionBytes are the cluster defaults for topics
+	// without their own (the broker's --retention-ms, --retention-bytes;
+	// -1 or 0: forever).
+	RetentionMs, RetentionBytes int64
 }
 
 // Topic returns the named topic of v.
@@ -64,6 +70,12 @@ type Cluster interface {
 	// CreateTopic creates a topic with partitions partitions (through the
 	// writer, as events) and returns once this broker's view shows it.
 	CreateTopic(ctx context.Context, name string, partitions int) error
+	// CreateTopicConfigured is CreateTopic with the topic's own
+	// configuration (nil fields: the cluster default).
+	CreateTopicConfigured(ctx context.Context, name string, partitions int, cfg TopicConfig) error
+	// SetTopicConfig changes a topic's configuration (through the writer)
+	// and returns once this broker's view shows it.
+	SetTopicConfig(ctx context.Context, name string, cfg TopicConfig) error
 	// CreatePartitions grows a topic to total partitions.
 	CreatePartitions(ctx context.Context, topic string, total int) error
 	// DeleteTopic deletes a topic.
