@@ -206,8 +206,9 @@ func (p *proc) cleanup() {
 // server is a manager or broker process and where it listens.
 type server struct {
 	*proc
-	addr string // 127.0.0.1:port
-	url  string // http://addr
+	addr      string // 127.0.0.1:port
+	url       string // http://addr
+	kafkaAddr string // a broker's Kafka listener (clusterOpts.kafka), else ""
 }
 
 // cluster is a private PostgreSQL, two managers in role auto and brokers,
@@ -231,6 +232,8 @@ type clusterOpts struct {
 	// the suite's short ones.
 	defaultTimings bool
 	brokerFlags    []string // extra flags for every broker (retention_test.go)
+	// kafka gives every broker a Kafka listener (--kafka-addr; kafka_test.go).
+	kafka bool
 }
 
 func startCluster(t *testing.T, o clusterOpts) *cluster {
@@ -289,7 +292,12 @@ func startCluster(t *testing.T, o clusterOpts) *cluster {
 		args := append([]string{"broker", "--addr", addr, "--managers", strings.Join(urls, ","),
 			"--shutdown-timeout", "20s"}, common...)
 		args = append(args, o.brokerFlags...)
-		s := &server{proc: newProc(t, dir, fmt.Sprintf("broker-%d", i+1), args), addr: addr, url: "http://" + addr}
+		kafkaAddr := ""
+		if o.kafka {
+			kafkaAddr = freeAddr(t)
+			args = append(args, "--kafka-addr", kafkaAddr)
+		}
+		s := &server{proc: newProc(t, dir, fmt.Sprintf("broker-%d", i+1), args), addr: addr, url: "http://" + addr, kafkaAddr: kafkaAddr}
 		s.start()
 		c.brokers = append(c.brokers, s)
 	}
