@@ -1169,3 +1169,94 @@ func checkRetention(t *testing.T, ctx context.Context, c *devcluster.Cluster, ms
 	}
 	return nil
 }
+
+// TestKgoGroupJoinOutlastsManagerWait: the manager bounds a join's long
+// poll (here 500 ms) below the clients' rebalance timeout (kgo's 60 s). A
+// second member's join waits for the first to rejoin, which it does only
+// at its next heartbeat (every 4 s here), so the join usually answers
+// REBALANCE_IN_PROGRESS at the bound (kgo logs "join group failed" and
+// backs off); the member stays in the group, rejoins, and the group
+// settles with both members assigned partitions.
+func TestKgoGroupJoinOutlastsManagerWait(t *testing.T) {
+	ctx := pgtest.Context(t, 2*time.Minute)
+	c, err := devcluster.Start(ctx, devcluster.Config{DSN: pgtest.NewDB(t), Readers: -1, Brokers: 2, Kafka: true, GroupMaxWait: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for _, b := range c.Brokers {
+		waitBrokers(t, ctx, b.KafkaAddr, 2)
+	}
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("slow"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	createTopic(t, ctx, kadm.NewClient(p), c, "slow", 4)
+	for i := range 40 {
+		p.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	member := func(name string) *kgo.Client {
+		g, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup("slow"), kgo.ConsumeTopics("slow"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ClientID(name), kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.HeartbeatInterval(4*time.Second), kgo.SessionTimeout(30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	a := member("a")
+	defer a.Close()
+	for n := 0; n < 40; { // a alone has every partition
+		fs := a.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		n += fs.NumRecords()
+	}
+	b := member("b")
+	defer b.Close()
+	hc, err := client.New(client.Config{Managers: c.ManagerURLs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	// Both members poll (a kgo member rejoins from its poll loop's
+	// heartbeats) until the group is stable with both, each assigned
+	// partitions.
+	polls := make(chan struct{})
+	done := make(chan struct{})
+	for _, g := range []*kgo.Client{a, b} {
+		go func() {
+			defer func() { polls <- struct{}{} }()
+			for {
+				pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				g.PollFetches(pctx)
+				cancel()
+				select {
+				case <-done:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(done)
+		<-polls
+		<-polls
+	}()
+	for {
+		d, err := hc.DescribeGroup(ctx, "slow")
+		if err == nil && d.State == "Stable" && len(d.Members) == 2 && len(d.Members[0].Assignment["slow"]) > 0 && len(d.Members[1].Assignment["slow"]) > 0 {
+			return
+		}
+		if !pollWait(ctx) {
+			t.Fatalf("the group did not settle with both members: %+v %v", d, err)
+		}
+	}
+}

@@ -67,6 +67,9 @@ type Config struct {
 	// random ports).
 	Kafka     bool
 	KafkaPort int
+	// GroupMaxWait bounds a group join or sync long poll on the managers
+	// (manager.Config.GroupMaxWait; 0: their default).
+	GroupMaxWait time.Duration
 }
 
 // Node is one running server.
@@ -293,6 +296,7 @@ func (c *Cluster) startManager(ctx context.Context, name string, role manager.Ro
 		Insecure:          c.cfg.Insecure,
 		Bootstrap:         c.sec.bootstrap(),
 		Credentials:       c.sec.managerCreds(),
+		GroupMaxWait:      c.cfg.GroupMaxWait,
 	})
 	if err != nil {
 		ln.Close()
