@@ -18,12 +18,10 @@ import (
 // control plane from the broker's projection, admin writes through the
 // managers, the data plane through the partitions this broker serves.
 //
-// Today's messages are text: a record's value is stored as
-// string(value) (so it must be valid UTF-8 without NUL bytes), a nil
-// value as "", its key likewise; headers are refused and timestamps are the
-// broker's append time (LogAppendTime). Idempotent producers get ids, but
-// batches are not deduplicated yet (the records work adds that to the
-// store).
+// Records are stored as sent (key and value bytes, headers, the
+// producer's timestamp; a nil value as empty); idempotent batches are
+// deduplicated by the store in the same transaction as the records. Topic
+// configs (retention) go through the managers like the other admin writes.
 type kafkaAdapter struct {
 	b     *Broker
 	admin *client.Client // nil without managers

@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"time"
+
+	"github.com/logq/logq"
 )
 
 // BrokerInfo is a broker as Kafka clients see it.
@@ -169,15 +171,15 @@ type Groups interface {
 	Delete(ctx context.Context, group string) error
 }
 
-// Group error codes (GROUPS_API.md; the groups helper adds them to logq's
-// vocabulary).
+// Group error codes: logq's (the manager's body "code"), named here for
+// the Groups implementations.
 const (
-	ERebalanceInProgress   = "rebalance_in_progress"
-	EIllegalGeneration     = "illegal_generation"
-	EUnknownMemberID       = "unknown_member_id"
-	EGroupNotFound         = "group_not_found"
-	EGroupNotEmpty         = "group_not_empty"
-	EInvalidSessionTimeout = "invalid_session_timeout"
+	ERebalanceInProgress   = logq.ERebalanceInProgress
+	EIllegalGeneration     = logq.EIllegalGeneration
+	EUnknownMemberID       = logq.EUnknownMemberID
+	EGroupNotFound         = logq.EGroupNotFound
+	EGroupNotEmpty         = logq.EGroupNotEmpty
+	EInvalidSessionTimeout = logq.EInvalidSessionTimeout
 )
 
 // JoinProtocol is one protocol a member supports.
