@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -1257,6 +1258,70 @@ func TestKgoGroupJoinOutlastsManagerWait(t *testing.T) {
 		}
 		if !pollWait(ctx) {
 			t.Fatalf("the group did not settle with both members: %+v %v", d, err)
+		}
+	}
+}
+
+// TestKgoStaticMember: a static member (group.instance.id, KIP-345) joins
+// through the manager, which keeps its instance id; restarted with the
+// same instance id it takes its old place (no LeaveGroup on close, as
+// static members do) and resumes after its commits.
+func TestKgoStaticMember(t *testing.T) {
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("static"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	adm := kadm.NewClient(p)
+	createTopic(t, ctx, adm, c, "static", 2)
+	produce := func(from, to int) {
+		for i := from; i < to; i++ {
+			p.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, nil)
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consume := func(n int) (map[string]bool, string) {
+		g, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup("static"), kgo.ConsumeTopics("static"),
+			kgo.InstanceID("s1"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		seen := map[string]bool{}
+		for len(seen) < n {
+			fs := g.PollFetches(ctx)
+			if err := fs.Err(); err != nil {
+				t.Fatal(err)
+			}
+			fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+		}
+		if err := g.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatal(err)
+		}
+		d, err := adm.DescribeGroups(ctx, "static")
+		if err != nil || len(d["static"].Members) != 1 {
+			t.Fatalf("describe: %+v %v", d, err)
+		}
+		m := d["static"].Members[0]
+		if m.InstanceID == nil || *m.InstanceID != "s1" {
+			t.Errorf("member %+v without its instance id", m)
+		}
+		return seen, m.MemberID
+	}
+	produce(0, 10)
+	if got, _ := consume(10); len(got) != 10 {
+		t.Fatalf("first run saw %d", len(got))
+	}
+	produce(10, 15)
+	got, _ := consume(5)
+	for v := range got {
+		if n, _ := strconv.Atoi(v); n < 10 {
+			t.Errorf("restarted static member re-read %s", v)
 		}
 	}
 }
