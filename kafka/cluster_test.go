@@ -1188,6 +1188,70 @@ func TestKgoGroupJoinOutlastsManagerWait(t *testing.T) {
 	for _, b := range c.Brokers {
 		waitBrokers(t, ctx, b.KafkaAddr, 2)
 	}
+	// The coordinator's side, deterministic: a first join that outlasts
+	// the bound names the member it made, which rejoins as itself.
+	hg := &kafka.HTTPGroups{Managers: c.ManagerURLs()}
+	join := func(member string) (kafka.JoinResponse, error) {
+		return hg.Join(ctx, "raw", kafka.JoinRequest{MemberID: member, ClientID: "raw", SessionTimeoutMS: 30000, RebalanceTimeoutMS: 30000,
+			ProtocolType: "consumer", Protocols: []kafka.JoinProtocol{{Name: "range", Metadata: []byte{1}}}})
+	}
+	first, err := join("")
+	if err != nil || first.Generation != 1 {
+		t.Fatalf("first member: %+v %v", first, err)
+	}
+	if _, err := hg.Sync(ctx, "raw", kafka.SyncRequest{MemberID: first.MemberID, Generation: 1}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := join("") // waits for the first to rejoin, which it does not yet
+	if logq.ErrorCode(err) != logq.ERebalanceInProgress || second.MemberID == "" || kafka.ErrorMemberID(err) != second.MemberID {
+		t.Fatalf("a first join outlasting the bound: %+v %v, want rebalance_in_progress naming the member", second, err)
+	}
+	rejoined := make(chan error, 1)
+	go func() {
+		_, err := join(first.MemberID)
+		rejoined <- err
+	}()
+	again, err := join(second.MemberID)
+	if err != nil || again.MemberID != second.MemberID || again.Generation != 2 {
+		t.Fatalf("the second member rejoining as itself: %+v %v", again, err)
+	}
+	if err := <-rejoined; err != nil {
+		t.Fatalf("the first member rejoining: %v", err)
+	}
+	if d, err := hg.Describe(ctx, "raw"); err != nil || len(d.Members) != 2 {
+		t.Fatalf("described %+v %v, want 2 members", d, err)
+	}
+	// Over Kafka, the same first join is answered MEMBER_ID_REQUIRED with
+	// the member id (KIP-394: the one error whose member id clients keep).
+	rawCl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(c.KafkaBootstrap(), ",")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rawCl.Close()
+	kjoin := func(member string) *kmsg.JoinGroupResponse {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.MemberID, req.ProtocolType = "rawk", member, "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 30000, 30000
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{1}}}
+		resp, err := req.RequestWith(ctx, rawCl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if r := kjoin(""); r.ErrorCode != 0 || r.Generation != 1 {
+		t.Fatalf("first Kafka member: %+v", r)
+	} else {
+		sreq := kmsg.NewPtrSyncGroupRequest()
+		sreq.Group, sreq.MemberID, sreq.Generation = "rawk", r.MemberID, 1
+		if sr, err := sreq.RequestWith(ctx, rawCl); err != nil || sr.ErrorCode != 0 {
+			t.Fatalf("sync: %+v %v", sr, err)
+		}
+	}
+	if r := kjoin(""); r.ErrorCode != kerr.MemberIDRequired.Code || r.MemberID == "" {
+		t.Fatalf("a first Kafka join outlasting the bound: code %d member %q, want MEMBER_ID_REQUIRED with the member id", r.ErrorCode, r.MemberID)
+	}
+
 	seeds := strings.Split(c.KafkaBootstrap(), ",")
 	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("slow"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	if err != nil {

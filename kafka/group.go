@@ -40,6 +40,13 @@ func (h *handler) joinGroup(req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse 
 	resp.MemberID = out.MemberID
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
+		if req.MemberID == "" && out.MemberID != "" && req.Version >= 4 && resp.ErrorCode == kerr.RebalanceInProgress.Code {
+			// A first join that outlasted the manager's long poll: the
+			// member is in the group under out.MemberID, which the
+			// client only keeps from MEMBER_ID_REQUIRED (KIP-394); it
+			// rejoins with it at once and waits on as that member.
+			resp.ErrorCode = kerr.MemberIDRequired.Code
+		}
 		return resp
 	}
 	resp.Generation, resp.LeaderID = out.Generation, out.Leader

@@ -87,8 +87,9 @@ func (g *HTTPGroups) call(ctx context.Context, method, path string, in, out any)
 		}
 		if resp.StatusCode >= 300 {
 			var e struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
+				Code     string `json:"code"`
+				Message  string `json:"message"`
+				MemberID string `json:"member_id"` // a join that outlasted the long poll
 			}
 			_ = json.Unmarshal(data, &e)
 			if e.Code == "" {
@@ -102,6 +103,9 @@ func (g *HTTPGroups) call(ctx context.Context, method, path string, in, out any)
 				lastErr = err
 				continue // try the next manager
 			}
+			if e.MemberID != "" {
+				return &memberError{err: err, memberID: e.MemberID}
+			}
 			return err
 		}
 		if out != nil {
@@ -114,14 +118,40 @@ func (g *HTTPGroups) call(ctx context.Context, method, path string, in, out any)
 	return lastErr
 }
 
+// memberError is a group error that names the member it is about: a join
+// that outlasted the coordinator's long poll, whose member stays in the
+// group under that id.
+type memberError struct {
+	err      error
+	memberID string
+}
+
+func (e *memberError) Error() string { return e.err.Error() }
+func (e *memberError) Unwrap() error { return e.err }
+
+// ErrorMemberID returns the member id an error of Groups.Join names ("":
+// none).
+func ErrorMemberID(err error) string {
+	var me *memberError
+	if errors.As(err, &me) {
+		return me.memberID
+	}
+	return ""
+}
+
 func groupPath(group string, rest string) string {
 	return "/groups/" + url.PathEscape(group) + rest
 }
 
-// Join is POST /groups/{group}/join.
+// Join is POST /groups/{group}/join. A join that outlasted the manager's
+// long poll fails with rebalance_in_progress and, in the answer, the
+// member id the member has in the group.
 func (g *HTTPGroups) Join(ctx context.Context, group string, req JoinRequest) (JoinResponse, error) {
 	var out JoinResponse
 	err := g.call(ctx, http.MethodPost, groupPath(group, "/join"), req, &out)
+	if id := ErrorMemberID(err); id != "" {
+		out.MemberID = id
+	}
 	return out, err
 }
 
