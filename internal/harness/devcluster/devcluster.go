@@ -55,6 +55,9 @@ type Config struct {
 	HeartbeatInterval, HeartbeatTimeout time.Duration
 	// Logger receives every server's logs. The zero value logs nothing.
 	Logger zerolog.Logger
+	// GroupMaxWait bounds a group join or sync long poll on the managers
+	// (manager.Config.GroupMaxWait; 0: their default).
+	GroupMaxWait time.Duration
 
 	// Auth turns authentication and authorization on everywhere (auth.go):
 	// the writer creates an admin principal (Cluster.AdminToken,
@@ -67,9 +70,6 @@ type Config struct {
 	// random ports).
 	Kafka     bool
 	KafkaPort int
-	// GroupMaxWait bounds a group join or sync long poll on the managers
-	// (manager.Config.GroupMaxWait; 0: their default).
-	GroupMaxWait time.Duration
 }
 
 // Node is one running server.

@@ -231,9 +231,9 @@ type clusterOpts struct {
 	// heartbeat timeout and liveness check (15 s, 60 s, 1 s) instead of
 	// the suite's short ones.
 	defaultTimings bool
-	brokerFlags    []string // extra flags for every broker (retention_test.go)
 	// kafka gives every broker a Kafka listener (--kafka-addr; kafka_test.go).
-	kafka bool
+	kafka       bool
+	brokerFlags []string // extra flags for every broker (retention_test.go)
 }
 
 func startCluster(t *testing.T, o clusterOpts) *cluster {
@@ -291,13 +291,14 @@ func startCluster(t *testing.T, o clusterOpts) *cluster {
 		addr := freeAddr(t)
 		args := append([]string{"broker", "--addr", addr, "--managers", strings.Join(urls, ","),
 			"--shutdown-timeout", "20s"}, common...)
-		args = append(args, o.brokerFlags...)
 		kafkaAddr := ""
 		if o.kafka {
 			kafkaAddr = freeAddr(t)
 			args = append(args, "--kafka-addr", kafkaAddr)
 		}
-		s := &server{proc: newProc(t, dir, fmt.Sprintf("broker-%d", i+1), args), addr: addr, url: "http://" + addr, kafkaAddr: kafkaAddr}
+		args = append(args, o.brokerFlags...)
+		s := &server{proc: newProc(t, dir, fmt.Sprintf("broker-%d", i+1), args), addr: addr, url: "http://" + addr}
+		s.kafkaAddr = kafkaAddr
 		s.start()
 		c.brokers = append(c.brokers, s)
 	}
