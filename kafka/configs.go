@@ -19,6 +19,12 @@ import (
 // other config is a fixed description of what logq does: describable, not
 // alterable.
 
+// The config APIs' versions, in the server's table.
+func init() {
+	versions[kmsg.AlterConfigs.Int16()] = versionRange{0, 2}
+	versions[kmsg.IncrementalAlterConfigs.Int16()] = versionRange{0, 1}
+}
+
 // Configs that are a topic's own.
 const (
 	configRetentionMs    = "retention.ms"

@@ -22,29 +22,27 @@ type versionRange struct{ min, max int16 }
 // (AddPartitionsToTxn, EndTxn, …) are not advertised, and InitProducerId
 // with a transactional id answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 var versions = map[int16]versionRange{
-	kmsg.Produce.Int16():                 {3, 11}, // v3: record batches v2 (older message sets refused); v12+ topic ids
-	kmsg.Fetch.Int16():                   {4, 12}, // v4: record batches, v13+ topic ids
-	kmsg.ListOffsets.Int16():             {1, 8},
-	kmsg.Metadata.Int16():                {0, 12},
-	kmsg.OffsetCommit.Int16():            {0, 8},
-	kmsg.OffsetFetch.Int16():             {0, 8},
-	kmsg.FindCoordinator.Int16():         {0, 4},
-	kmsg.JoinGroup.Int16():               {0, 9},
-	kmsg.Heartbeat.Int16():               {0, 4},
-	kmsg.LeaveGroup.Int16():              {0, 5},
-	kmsg.SyncGroup.Int16():               {0, 5},
-	kmsg.DescribeGroups.Int16():          {0, 5},
-	kmsg.ListGroups.Int16():              {0, 4},
-	kmsg.ApiVersions.Int16():             {0, 4},
-	kmsg.CreateTopics.Int16():            {0, 7},
-	kmsg.DeleteTopics.Int16():            {0, 5},
-	kmsg.InitProducerID.Int16():          {0, 4},
-	kmsg.DescribeConfigs.Int16():         {0, 4},
-	kmsg.AlterConfigs.Int16():            {0, 2}, // configs.go
-	kmsg.IncrementalAlterConfigs.Int16(): {0, 1},
-	kmsg.CreatePartitions.Int16():        {0, 3},
-	kmsg.DeleteGroups.Int16():            {0, 2},
-	kmsg.DescribeCluster.Int16():         {0, 1},
+	kmsg.Produce.Int16():          {3, 11}, // v3: record batches v2 (older message sets refused); v12+ topic ids
+	kmsg.Fetch.Int16():            {4, 12}, // v4: record batches, v13+ topic ids
+	kmsg.ListOffsets.Int16():      {1, 8},
+	kmsg.Metadata.Int16():         {0, 12},
+	kmsg.OffsetCommit.Int16():     {0, 8},
+	kmsg.OffsetFetch.Int16():      {0, 8},
+	kmsg.FindCoordinator.Int16():  {0, 4},
+	kmsg.JoinGroup.Int16():        {0, 9},
+	kmsg.Heartbeat.Int16():        {0, 4},
+	kmsg.LeaveGroup.Int16():       {0, 5},
+	kmsg.SyncGroup.Int16():        {0, 5},
+	kmsg.DescribeGroups.Int16():   {0, 5},
+	kmsg.ListGroups.Int16():       {0, 4},
+	kmsg.ApiVersions.Int16():      {0, 4},
+	kmsg.CreateTopics.Int16():     {0, 7},
+	kmsg.DeleteTopics.Int16():     {0, 5},
+	kmsg.InitProducerID.Int16():   {0, 4},
+	kmsg.DescribeConfigs.Int16():  {0, 4},
+	kmsg.CreatePartitions.Int16(): {0, 3},
+	kmsg.DeleteGroups.Int16():     {0, 2},
+	kmsg.DescribeCluster.Int16():  {0, 1},
 }
 
 // handler serves the requests of one connection.

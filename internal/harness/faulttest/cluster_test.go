@@ -225,15 +225,16 @@ type cluster struct {
 }
 
 type clusterOpts struct {
+	// kafka gives every broker a Kafka listener (--kafka-addr; kafka_test.go).
+	kafka bool
+
 	managers, brokers int
 	managerFlags      []string // extra flags for every manager
 	// defaultTimings runs the servers at their default heartbeat interval,
 	// heartbeat timeout and liveness check (15 s, 60 s, 1 s) instead of
 	// the suite's short ones.
 	defaultTimings bool
-	// kafka gives every broker a Kafka listener (--kafka-addr; kafka_test.go).
-	kafka       bool
-	brokerFlags []string // extra flags for every broker (retention_test.go)
+	brokerFlags    []string // extra flags for every broker (retention_test.go)
 }
 
 func startCluster(t *testing.T, o clusterOpts) *cluster {
