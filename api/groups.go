@@ -176,6 +176,14 @@ type JoinGroupAnswer struct {
 	Members      []JoinGroupMember `json:"members"`
 }
 
+// JoinFailure is the error answer of a join that outlasted the
+// coordinator's long poll (rebalance_in_progress): the member stays in the
+// group as MemberID and rejoins with it.
+type JoinFailure struct {
+	ErrorBody
+	MemberID string `json:"member_id"`
+}
+
 // SyncAssignmentParams is one member's assignment in the leader's sync.
 type SyncAssignmentParams struct {
 	MemberID   Str `json:"member_id"`

@@ -21,12 +21,10 @@ import (
 // control plane from the broker's projection, admin writes through the
 // managers, the data plane through the partitions this broker serves.
 //
-// Today's messages are text: a record's value is stored as
-// string(value) (so it must be valid UTF-8 without NUL bytes), a nil
-// value as "", its key likewise; headers are refused and timestamps are the
-// broker's append time (LogAppendTime). Idempotent producers get ids, but
-// batches are not deduplicated yet (the records work adds that to the
-// store).
+// Records are stored as sent (key and value bytes, headers, the
+// producer's timestamp; a nil value as empty); idempotent batches are
+// deduplicated by the store in the same transaction as the records. Topic
+// configs (retention) go through the managers like the other admin writes.
 type kafkaAdapter struct {
 	b     *Broker
 	admin *client.Client // nil without managers
@@ -116,7 +114,8 @@ func (a *kafkaAdapter) View() kafka.ClusterView {
 		v.Brokers = append(v.Brokers, kafka.BrokerInfo{ID: int32(id), Host: host, Port: port})
 	}
 	for _, name := range s.TopicNames() {
-		t := kafka.TopicInfo{Name: name}
+		st := s.Topics[name]
+		t := kafka.TopicInfo{Name: name, RetentionMs: st.RetentionMs, RetentionBytes: st.RetentionBytes}
 		for _, p := range s.Topics[name].Partitions {
 			leader := int32(-1)
 			if p.Broker > 0 {
@@ -126,6 +125,7 @@ func (a *kafkaAdapter) View() kafka.ClusterView {
 		}
 		v.Topics = append(v.Topics, t)
 	}
+	v.RetentionMs, v.RetentionBytes = b.cfg.RetentionMs, b.cfg.RetentionBytes
 	return v
 }
 
@@ -161,6 +161,32 @@ func (a *kafkaAdapter) CreateTopic(ctx context.Context, name string, partitions 
 		return logq.Errorf(logq.EInvalid, "%v", err)
 	}
 	seq, err := a.admin.CreateTopic(ctx, name, partitions)
+	if err != nil {
+		return err
+	}
+	return a.applied(ctx, seq)
+}
+
+func (a *kafkaAdapter) CreateTopicConfigured(ctx context.Context, name string, partitions int, cfg kafka.TopicConfig) error {
+	if err := a.needAdmin(); err != nil {
+		return err
+	}
+	if err := projection.ValidateTopicName(name); err != nil {
+		return logq.Errorf(logq.EInvalid, "%v", err)
+	}
+	seq, err := a.admin.CreateTopicConfigured(ctx, name, partitions, client.TopicConfigChange{RetentionMs: cfg.RetentionMs, RetentionBytes: cfg.RetentionBytes})
+	if err != nil {
+		return err
+	}
+	return a.applied(ctx, seq)
+}
+
+// SetTopicConfig is POST /topics/{topic}/config through the managers.
+func (a *kafkaAdapter) SetTopicConfig(ctx context.Context, name string, cfg kafka.TopicConfig) error {
+	if err := a.needAdmin(); err != nil {
+		return err
+	}
+	_, seq, err := a.admin.SetTopicConfig(ctx, name, client.TopicConfigChange{RetentionMs: cfg.RetentionMs, RetentionBytes: cfg.RetentionBytes})
 	if err != nil {
 		return err
 	}

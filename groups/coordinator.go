@@ -330,15 +330,19 @@ func (c *Coordinator) Join(ctx context.Context, name string, req api.JoinGroupRe
 		return r.ans, r.err
 	default:
 	}
+	var id string
 	for _, m := range g.members {
 		if m.joinWait == ch {
 			m.joinWait = nil // it stays joined; it rejoins to learn the outcome
+			id = m.id
 		}
 	}
 	if ctx.Err() != nil {
 		return api.JoinGroupAnswer{}, logq.Errorf(logq.ETimeout, "join cancelled")
 	}
-	return api.JoinGroupAnswer{}, logq.Errorf(logq.ERebalanceInProgress, "group %q is still rebalancing; rejoin", name)
+	// The member id goes with the error: a first join (member_id "") must
+	// rejoin as the member it became, not as a new one.
+	return api.JoinGroupAnswer{MemberID: id}, logq.Errorf(logq.ERebalanceInProgress, "group %q is still rebalancing; rejoin", name)
 }
 
 // join does Join's work under mu: it returns the channel to wait on, or an

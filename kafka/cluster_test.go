@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +19,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/internal/harness/devcluster"
 	"github.com/logq/logq/internal/pgtest"
+	"github.com/logq/logq/kafka"
 )
 
 // The tests here run real Kafka clients against a real cluster (writer
@@ -464,17 +468,7 @@ const { Kafka, logLevel } = require("kafkajs");
 	}
 }
 
-// errGroupsNotMerged is why the group tests skip: the manager's group
-// routes (GROUPS_API.md) are the groups helper's, merged by the lead.
-var errGroupsNotMerged = errors.New("the manager's /groups routes (GROUPS_API.md) are not on this branch; un-skip after merging the groups work")
-
-func skipUntilGroups(t *testing.T) {
-	t.Helper()
-	t.Skip(errGroupsNotMerged)
-}
-
 func TestKgoGroupConsumer(t *testing.T) {
-	skipUntilGroups(t)
 	c := startCluster(t, 2)
 	ctx := pgtest.Context(t, 2*time.Minute)
 	seeds := strings.Split(c.KafkaBootstrap(), ",")
@@ -532,7 +526,6 @@ func TestKgoGroupConsumer(t *testing.T) {
 }
 
 func TestConfluentKafkaGroupOfTwo(t *testing.T) {
-	skipUntilGroups(t)
 	py := tool(t, "/usr/bin/python3", "-c", "import confluent_kafka")
 	c := startCluster(t, 2)
 	ctx := pgtest.Context(t, 3*time.Minute)
@@ -541,7 +534,8 @@ import sys, threading
 from confluent_kafka import Producer, Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 b = sys.argv[1]
-for f in AdminClient({"bootstrap.servers": b}).create_topics([NewTopic("pyg", num_partitions=4, replication_factor=1)]).values():
+a = AdminClient({"bootstrap.servers": b})  # kept: a dropped client cancels its futures
+for f in a.create_topics([NewTopic("pyg", num_partitions=4, replication_factor=1)]).values():
     f.result()
 p = Producer({"bootstrap.servers": b})
 for i in range(200):
@@ -581,7 +575,6 @@ print("ok", len(set().union(*seen.values())))
 }
 
 func TestKafkaJSGroupConsume(t *testing.T) {
-	skipUntilGroups(t)
 	dir := kafkajsDir(t)
 	c := startCluster(t, 2)
 	ctx := pgtest.Context(t, 2*time.Minute)
@@ -852,5 +845,547 @@ func TestDeletedTopicRows(t *testing.T) {
 	}
 	if r, _ := adm.CreateTopic(ctx, 1, -1, nil, "gone"); r.Err == nil {
 		t.Error("a deleted topic's name was created again over its kept rows")
+	}
+}
+
+// TestGroupsOneDataPlane: a group made by a Kafka client is the manager's
+// group: kadm lists, describes, deletes it and commits and fetches its
+// offsets; the manager's HTTP API (the Go client) shows the same members,
+// assignment and offsets, and offsets committed over HTTP are what Kafka
+// fetches. The group calls also work through a reader manager, which
+// forwards them (the join and sync long polls included) to the writer.
+func TestGroupsOneDataPlane(t *testing.T) {
+	ctx := pgtest.Context(t, 2*time.Minute)
+	c, err := devcluster.Start(ctx, devcluster.Config{DSN: pgtest.NewDB(t), Readers: 1, Brokers: 2, Kafka: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for _, b := range c.Brokers {
+		waitBrokers(t, ctx, b.KafkaAddr, 2)
+	}
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("adm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	adm := kadm.NewClient(p)
+	createTopic(t, ctx, adm, c, "adm", 2)
+	for i := range 20 {
+		p.Produce(ctx, &kgo.Record{Key: fmt.Appendf(nil, "%d", i), Value: fmt.Appendf(nil, "%d", i)}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hc, err := client.New(client.Config{Managers: c.ManagerURLs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+
+	g, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup("ga"), kgo.ConsumeTopics("adm"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.ClientID("kgo-ga"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for n := 0; n < 20; {
+		fs := g.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		n += fs.NumRecords()
+	}
+	if err := g.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Kafka's view of the live group.
+	described, err := adm.DescribeGroups(ctx, "ga")
+	if err != nil || described.Error() != nil {
+		t.Fatalf("describe: %v %v", err, described.Error())
+	}
+	d := described["ga"]
+	if d.State != "Stable" || d.ProtocolType != "consumer" || len(d.Members) != 1 {
+		t.Fatalf("described %+v", d)
+	}
+	member := d.Members[0]
+	if member.ClientID != "kgo-ga" {
+		t.Errorf("member client id %q", member.ClientID)
+	}
+	if j, ok := member.Join.AsConsumer(); !ok || !slices.Equal(j.Topics, []string{"adm"}) {
+		t.Errorf("member metadata %+v", member.Join)
+	}
+	if a, ok := member.Assigned.AsConsumer(); !ok || len(a.Topics) != 1 || len(a.Topics[0].Partitions) != 2 {
+		t.Errorf("member assignment %+v", member.Assigned)
+	}
+	// The same group over HTTP.
+	hd, err := hc.DescribeGroup(ctx, "ga")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hd.State != "Stable" || hd.ProtocolType != "consumer" || len(hd.Members) != 1 || hd.Members[0].MemberID != member.MemberID ||
+		len(hd.Members[0].Assignment["adm"]) != 2 {
+		t.Fatalf("HTTP describe %+v", hd)
+	}
+	sum := func(offs []api.CommittedOffset) (n int64) {
+		for _, o := range offs {
+			n += o.Offset
+		}
+		return n
+	}
+	if offs, err := hc.FetchOffsets(ctx, "ga", "adm"); err != nil || sum(offs) != 20 {
+		t.Fatalf("HTTP offsets %v %v", offs, err)
+	}
+	fetched, err := adm.FetchOffsets(ctx, "ga")
+	if err != nil || fetched.Error() != nil {
+		t.Fatalf("fetch offsets: %v %v", err, fetched.Error())
+	}
+	var total int64
+	fetched.Each(func(o kadm.OffsetResponse) { total += o.At })
+	if total != 20 {
+		t.Errorf("kadm: committed offsets sum to %d, want 20", total)
+	}
+	if del, err := adm.DeleteGroups(ctx, "ga"); err != nil || !errors.Is(del.Error(), kerr.NonEmptyGroup) {
+		t.Errorf("deleting a live group: %v %v", err, del.Error())
+	}
+
+	// Empty, the group takes standalone commits from both sides.
+	g.Close()
+	listed, err := adm.ListGroups(ctx)
+	if err != nil || listed["ga"].State != "Empty" {
+		t.Fatalf("list groups: %+v %v", listed, err)
+	}
+	var set kadm.Offsets
+	set.Add(kadm.Offset{Topic: "adm", Partition: 0, At: 3, LeaderEpoch: -1, Metadata: "by kadm"})
+	if r, err := adm.CommitOffsets(ctx, "ga", set); err != nil || r.Error() != nil {
+		t.Fatalf("kadm commit: %v %v", err, r.Error())
+	}
+	if _, err := hc.CommitOffsets(ctx, "ga", api.CommitOffsetsRequest{Generation: -1,
+		Offsets: []api.CommittedOffset{{Topic: "adm", Partition: 1, Offset: 7, Metadata: "by http"}}}); err != nil {
+		t.Fatal(err)
+	}
+	offs, err := hc.FetchOffsets(ctx, "ga", "adm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range offs {
+		if want := map[int]int64{0: 3, 1: 7}[o.Partition]; o.Offset != want {
+			t.Errorf("HTTP: partition %d at %d, want %d", o.Partition, o.Offset, want)
+		}
+	}
+	fetched, err = adm.FetchOffsets(ctx, "ga")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := fetched.Lookup("adm", 1); o.At != 7 || o.Metadata != "by http" {
+		t.Errorf("kadm: partition 1 at %+v, want 7 by http", o)
+	}
+	if o, _ := fetched.Lookup("adm", 0); o.At != 3 || o.Metadata != "by kadm" {
+		t.Errorf("kadm: partition 0 at %+v, want 3 by kadm", o)
+	}
+	if del, err := adm.DeleteGroups(ctx, "ga"); err != nil || del.Error() != nil {
+		t.Fatalf("delete: %v %v", err, del.Error())
+	}
+	if _, err := hc.DescribeGroup(ctx, "ga"); logq.ErrorCode(err) != logq.EGroupNotFound {
+		t.Errorf("HTTP describe of a deleted group: %v", err)
+	}
+	if d, _ := adm.DescribeGroups(ctx, "ga"); d["ga"].State != "Dead" {
+		t.Errorf("deleted group described as %q", d["ga"].State)
+	}
+
+	// Through a reader: the routes are forwarded to the writer.
+	viaReader := &kafka.HTTPGroups{Managers: []string{c.Managers[1].URL}}
+	join, err := viaReader.Join(ctx, "gr", kafka.JoinRequest{ClientID: "raw", SessionTimeoutMS: 10000, RebalanceTimeoutMS: 10000,
+		ProtocolType: "consumer", Protocols: []kafka.JoinProtocol{{Name: "range", Metadata: []byte{0, 1}}}})
+	if err != nil || join.Generation != 1 || join.Leader != join.MemberID || join.ProtocolType != "consumer" || len(join.Members) != 1 {
+		t.Fatalf("join via a reader: %+v %v", join, err)
+	}
+	sync, err := viaReader.Sync(ctx, "gr", kafka.SyncRequest{MemberID: join.MemberID, Generation: join.Generation,
+		Assignments: []kafka.SyncAssignment{{MemberID: join.MemberID, Assignment: []byte{9, 9}}}})
+	if err != nil || !bytes.Equal(sync.Assignment, []byte{9, 9}) || sync.Protocol != "range" {
+		t.Fatalf("sync via a reader: %+v %v", sync, err)
+	}
+	if err := viaReader.Heartbeat(ctx, "gr", join.MemberID, join.Generation); err != nil {
+		t.Fatal(err)
+	}
+	if err := viaReader.Heartbeat(ctx, "gr", join.MemberID, join.Generation+1); logq.ErrorCode(err) != logq.EIllegalGeneration {
+		t.Errorf("heartbeat of a wrong generation: %v", err)
+	}
+	rd, err := viaReader.Describe(ctx, "gr")
+	if err != nil || len(rd.Members) != 1 || !bytes.Equal(rd.Members[0].Metadata, []byte{0, 1}) || !bytes.Equal(rd.Members[0].Assignment, []byte{9, 9}) {
+		t.Fatalf("describe via a reader: %+v %v", rd, err)
+	}
+	left, err := viaReader.Leave(ctx, "gr", []kafka.LeavingMember{{MemberID: join.MemberID}, {MemberID: "nobody"}})
+	if err != nil || len(left) != 2 || left[0].Code != "" || left[1].Code != logq.EUnknownMemberID {
+		t.Fatalf("leave via a reader: %+v %v", left, err)
+	}
+}
+
+// TestKafkaTopicConfigs: a topic's retention.ms and retention.bytes are the
+// topic's configuration in the control plane: set by CreateTopics, changed
+// by IncrementalAlterConfigs and AlterConfigs (through the writer), read by
+// DescribeConfigs on every broker and over HTTP; other configs are
+// refused per resource.
+func TestKafkaTopicConfigs(t *testing.T) {
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	hc, err := client.New(client.Config{Managers: c.ManagerURLs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+
+	hour := "3600000"
+	r, err := adm.CreateTopic(ctx, 2, -1, map[string]*string{"retention.ms": &hour, "cleanup.policy": kmsg.StringPtr("delete")}, "cfg")
+	if err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v %s", err, r.Err, r.ErrMessage)
+	}
+	for _, b := range c.Brokers {
+		waitTopic(t, ctx, b.KafkaAddr, "cfg", 2)
+	}
+	// want checks the topic's retention on every broker's listener (each
+	// learns of a change a moment after the one that made it, as in Kafka)
+	// and over HTTP (own: the topic's own values, 0 the default).
+	want := func(ms, bytes string, ownMs, ownBytes int64) {
+		t.Helper()
+		for {
+			err := checkRetention(t, ctx, c, ms, bytes, ownMs, ownBytes)
+			if err == nil {
+				break
+			}
+			if !pollWait(ctx) {
+				t.Fatal(err)
+			}
+		}
+		ti, err := hc.DescribeTopic(ctx, "cfg")
+		if err != nil || ti.Config.RetentionMs != ownMs || ti.Config.RetentionBytes != ownBytes {
+			t.Errorf("HTTP: %+v %v, want %d %d", ti, err, ownMs, ownBytes)
+		}
+	}
+	want(hour, "-1", 3600000, 0)
+	// kadm describes through DescribeConfigs too.
+	rc, err := adm.DescribeTopicConfigs(ctx, "cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, _ := rc.On("cfg", nil); cfg.Err != nil {
+		t.Fatalf("kadm describe: %v", cfg.Err)
+	}
+
+	mb := "1048576"
+	alter := func(res kadm.AlterConfigsResponses, err error) error {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				return fmt.Errorf("%w: %s", r.Err, r.ErrMessage)
+			}
+		}
+		return nil
+	}
+	if err := alter(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.bytes", Value: &mb}}, "cfg")); err != nil {
+		t.Fatal(err)
+	}
+	want(hour, mb, 3600000, 1048576)
+	if err := alter(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "retention.ms"}}, "cfg")); err != nil {
+		t.Fatal(err)
+	}
+	want("-1", mb, 0, 1048576)
+	// AlterConfigs replaces the whole set: retention.bytes goes back to
+	// the default.
+	if err := alter(adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: kmsg.StringPtr("-1")}}, "cfg")); err != nil {
+		t.Fatal(err)
+	}
+	want("-1", "-1", -1, 0)
+	// Validate only: nothing changes.
+	if err := alter(adm.ValidateAlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &hour}}, "cfg")); err != nil {
+		t.Fatal(err)
+	}
+	want("-1", "-1", -1, 0)
+
+	// Refused, each with a clear code; nothing is half applied.
+	for _, bad := range []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "cleanup.policy", Value: kmsg.StringPtr("compact")},
+		{Op: kadm.SetConfig, Name: "retention.ms", Value: kmsg.StringPtr("soon")},
+		{Op: kadm.SetConfig, Name: "retention.ms", Value: kmsg.StringPtr("-2")},
+		{Op: kadm.AppendConfig, Name: "retention.ms", Value: &hour},
+	} {
+		err := alter(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.bytes", Value: &mb}, bad}, "cfg"))
+		if !errors.Is(err, kerr.InvalidConfig) {
+			t.Errorf("alter %s %v: %v, want INVALID_CONFIG", bad.Name, bad.Op, err)
+		}
+	}
+	if err := alter(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &hour}}, "nope")); !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		t.Errorf("alter of an unknown topic: %v", err)
+	}
+	if err := alter(adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.retention.ms", Value: &hour}})); !errors.Is(err, kerr.InvalidRequest) {
+		t.Errorf("alter of broker configs: %v", err)
+	}
+	want("-1", "-1", -1, 0)
+	r, err = adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kmsg.StringPtr("compact")}, "compacted")
+	if !errors.Is(err, kerr.InvalidConfig) || !errors.Is(r.Err, kerr.InvalidConfig) {
+		t.Errorf("create with cleanup.policy=compact: %v %v", err, r.Err)
+	}
+}
+
+// checkRetention compares topic cfg's retention on every broker's Kafka
+// listener with ms and bytes (own: the topic's own values, 0 the default).
+func checkRetention(t *testing.T, ctx context.Context, c *devcluster.Cluster, ms, bytes string, ownMs, ownBytes int64) error {
+	for _, b := range c.Brokers {
+		bc, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "cfg"
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(ctx, bc.SeedBrokers()[0])
+		bc.Close()
+		if err != nil || len(resp.Resources) != 1 || resp.Resources[0].ErrorCode != 0 {
+			return fmt.Errorf("describe configs on %s: %v %+v", b.KafkaAddr, err, resp)
+		}
+		got := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
+		for _, c := range resp.Resources[0].Configs {
+			got[c.Name] = c
+		}
+		for name, v := range map[string]string{"retention.ms": ms, "retention.bytes": bytes} {
+			own := map[string]int64{"retention.ms": ownMs, "retention.bytes": ownBytes}[name] != 0
+			g := got[name]
+			if g.Value == nil || *g.Value != v || g.ReadOnly || (g.Source == kmsg.ConfigSourceDynamicTopicConfig) != own {
+				return fmt.Errorf("broker %s: %s = %v (source %v), want %s (own %v)", b.KafkaAddr, name, g.Value, g.Source, v, own)
+			}
+		}
+	}
+	return nil
+}
+
+// TestKgoGroupJoinOutlastsManagerWait: the manager bounds a join's long
+// poll (here 500 ms) below the clients' rebalance timeout (kgo's 60 s). A
+// second member's join waits for the first to rejoin, which it does only
+// at its next heartbeat (every 4 s here), so the join usually answers
+// REBALANCE_IN_PROGRESS at the bound (kgo logs "join group failed" and
+// backs off); the member stays in the group, rejoins, and the group
+// settles with both members assigned partitions.
+func TestKgoGroupJoinOutlastsManagerWait(t *testing.T) {
+	ctx := pgtest.Context(t, 2*time.Minute)
+	c, err := devcluster.Start(ctx, devcluster.Config{DSN: pgtest.NewDB(t), Readers: -1, Brokers: 2, Kafka: true, GroupMaxWait: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for _, b := range c.Brokers {
+		waitBrokers(t, ctx, b.KafkaAddr, 2)
+	}
+	// The coordinator's side, deterministic: a first join that outlasts
+	// the bound names the member it made, which rejoins as itself.
+	hg := &kafka.HTTPGroups{Managers: c.ManagerURLs()}
+	join := func(member string) (kafka.JoinResponse, error) {
+		return hg.Join(ctx, "raw", kafka.JoinRequest{MemberID: member, ClientID: "raw", SessionTimeoutMS: 30000, RebalanceTimeoutMS: 30000,
+			ProtocolType: "consumer", Protocols: []kafka.JoinProtocol{{Name: "range", Metadata: []byte{1}}}})
+	}
+	first, err := join("")
+	if err != nil || first.Generation != 1 {
+		t.Fatalf("first member: %+v %v", first, err)
+	}
+	if _, err := hg.Sync(ctx, "raw", kafka.SyncRequest{MemberID: first.MemberID, Generation: 1}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := join("") // waits for the first to rejoin, which it does not yet
+	if logq.ErrorCode(err) != logq.ERebalanceInProgress || second.MemberID == "" || kafka.ErrorMemberID(err) != second.MemberID {
+		t.Fatalf("a first join outlasting the bound: %+v %v, want rebalance_in_progress naming the member", second, err)
+	}
+	rejoined := make(chan error, 1)
+	go func() {
+		_, err := join(first.MemberID)
+		rejoined <- err
+	}()
+	again, err := join(second.MemberID)
+	if err != nil || again.MemberID != second.MemberID || again.Generation != 2 {
+		t.Fatalf("the second member rejoining as itself: %+v %v", again, err)
+	}
+	if err := <-rejoined; err != nil {
+		t.Fatalf("the first member rejoining: %v", err)
+	}
+	if d, err := hg.Describe(ctx, "raw"); err != nil || len(d.Members) != 2 {
+		t.Fatalf("described %+v %v, want 2 members", d, err)
+	}
+	// Over Kafka, the same first join is answered MEMBER_ID_REQUIRED with
+	// the member id (KIP-394: the one error whose member id clients keep).
+	rawCl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(c.KafkaBootstrap(), ",")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rawCl.Close()
+	kjoin := func(member string) *kmsg.JoinGroupResponse {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.MemberID, req.ProtocolType = "rawk", member, "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 30000, 30000
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{1}}}
+		resp, err := req.RequestWith(ctx, rawCl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if r := kjoin(""); r.ErrorCode != 0 || r.Generation != 1 {
+		t.Fatalf("first Kafka member: %+v", r)
+	} else {
+		sreq := kmsg.NewPtrSyncGroupRequest()
+		sreq.Group, sreq.MemberID, sreq.Generation = "rawk", r.MemberID, 1
+		if sr, err := sreq.RequestWith(ctx, rawCl); err != nil || sr.ErrorCode != 0 {
+			t.Fatalf("sync: %+v %v", sr, err)
+		}
+	}
+	if r := kjoin(""); r.ErrorCode != kerr.MemberIDRequired.Code || r.MemberID == "" {
+		t.Fatalf("a first Kafka join outlasting the bound: code %d member %q, want MEMBER_ID_REQUIRED with the member id", r.ErrorCode, r.MemberID)
+	}
+
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("slow"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	createTopic(t, ctx, kadm.NewClient(p), c, "slow", 4)
+	for i := range 40 {
+		p.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	member := func(name string) *kgo.Client {
+		g, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup("slow"), kgo.ConsumeTopics("slow"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ClientID(name), kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.HeartbeatInterval(4*time.Second), kgo.SessionTimeout(30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	a := member("a")
+	defer a.Close()
+	for n := 0; n < 40; { // a alone has every partition
+		fs := a.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		n += fs.NumRecords()
+	}
+	b := member("b")
+	defer b.Close()
+	hc, err := client.New(client.Config{Managers: c.ManagerURLs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	// Both members poll (a kgo member rejoins from its poll loop's
+	// heartbeats) until the group is stable with both, each assigned
+	// partitions.
+	polls := make(chan struct{})
+	done := make(chan struct{})
+	for _, g := range []*kgo.Client{a, b} {
+		go func() {
+			defer func() { polls <- struct{}{} }()
+			for {
+				pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				g.PollFetches(pctx)
+				cancel()
+				select {
+				case <-done:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(done)
+		<-polls
+		<-polls
+	}()
+	for {
+		d, err := hc.DescribeGroup(ctx, "slow")
+		if err == nil && d.State == "Stable" && len(d.Members) == 2 && len(d.Members[0].Assignment["slow"]) > 0 && len(d.Members[1].Assignment["slow"]) > 0 {
+			return
+		}
+		if !pollWait(ctx) {
+			t.Fatalf("the group did not settle with both members: %+v %v", d, err)
+		}
+	}
+}
+
+// TestKgoStaticMember: a static member (group.instance.id, KIP-345) joins
+// through the manager, which keeps its instance id; restarted with the
+// same instance id it takes its old place (no LeaveGroup on close, as
+// static members do) and resumes after its commits.
+func TestKgoStaticMember(t *testing.T) {
+	c := startCluster(t, 2)
+	ctx := pgtest.Context(t, 2*time.Minute)
+	seeds := strings.Split(c.KafkaBootstrap(), ",")
+	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("static"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	adm := kadm.NewClient(p)
+	createTopic(t, ctx, adm, c, "static", 2)
+	produce := func(from, to int) {
+		for i := from; i < to; i++ {
+			p.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%d", i)}, nil)
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consume := func(n int) (map[string]bool, string) {
+		g, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup("static"), kgo.ConsumeTopics("static"),
+			kgo.InstanceID("s1"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		seen := map[string]bool{}
+		for len(seen) < n {
+			fs := g.PollFetches(ctx)
+			if err := fs.Err(); err != nil {
+				t.Fatal(err)
+			}
+			fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+		}
+		if err := g.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatal(err)
+		}
+		d, err := adm.DescribeGroups(ctx, "static")
+		if err != nil || len(d["static"].Members) != 1 {
+			t.Fatalf("describe: %+v %v", d, err)
+		}
+		m := d["static"].Members[0]
+		if m.InstanceID == nil || *m.InstanceID != "s1" {
+			t.Errorf("member %+v without its instance id", m)
+		}
+		return seen, m.MemberID
+	}
+	produce(0, 10)
+	if got, _ := consume(10); len(got) != 10 {
+		t.Fatalf("first run saw %d", len(got))
+	}
+	produce(10, 15)
+	got, _ := consume(5)
+	for v := range got {
+		if n, _ := strconv.Atoi(v); n < 10 {
+			t.Errorf("restarted static member re-read %s", v)
+		}
 	}
 }

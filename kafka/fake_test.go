@@ -16,6 +16,8 @@ type fakeCluster struct {
 	topics map[string]int
 	nextID int64
 	log    *fakeLog
+	// retention: topic → its own retention.ms, retention.bytes
+	retention map[string][2]int64
 }
 
 func (c *fakeCluster) View() ClusterView {
@@ -23,7 +25,7 @@ func (c *fakeCluster) View() ClusterView {
 	defer c.mu.Unlock()
 	v := ClusterView{ClusterID: "fake", Self: c.self.ID, Brokers: []BrokerInfo{c.self}}
 	for _, name := range sortedNames(c.topics) {
-		t := TopicInfo{Name: name}
+		t := TopicInfo{Name: name, RetentionMs: c.retention[name][0], RetentionBytes: c.retention[name][1]}
 		for i := 0; i < c.topics[name]; i++ {
 			t.Partitions = append(t.Partitions, PartitionInfo{Partition: int32(i), Leader: c.self.ID, Epoch: 1})
 		}
@@ -58,6 +60,33 @@ func (c *fakeCluster) CreateTopic(_ context.Context, name string, n int) error {
 		return logq.Errorf(logq.ETopicExists, "topic %q exists", name)
 	}
 	c.topics[name] = n
+	return nil
+}
+
+func (c *fakeCluster) CreateTopicConfigured(ctx context.Context, name string, n int, cfg TopicConfig) error {
+	if err := c.CreateTopic(ctx, name, n); err != nil {
+		return err
+	}
+	return c.SetTopicConfig(ctx, name, cfg)
+}
+
+func (c *fakeCluster) SetTopicConfig(_ context.Context, name string, cfg TopicConfig) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.topics[name]; !ok {
+		return logq.Errorf(logq.ETopicNotFound, "no topic %q", name)
+	}
+	if c.retention == nil {
+		c.retention = map[string][2]int64{}
+	}
+	r := c.retention[name]
+	if cfg.RetentionMs != nil {
+		r[0] = *cfg.RetentionMs
+	}
+	if cfg.RetentionBytes != nil {
+		r[1] = *cfg.RetentionBytes
+	}
+	c.retention[name] = r
 	return nil
 }
 

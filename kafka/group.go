@@ -3,6 +3,8 @@ package kafka
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logq/logq"
 )
 
 // The group APIs forward to Groups (the manager's coordinator); without
@@ -38,10 +40,20 @@ func (h *handler) joinGroup(req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse 
 	resp.MemberID = out.MemberID
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
+		if req.MemberID == "" && out.MemberID != "" && req.Version >= 4 && resp.ErrorCode == kerr.RebalanceInProgress.Code {
+			// A first join that outlasted the manager's long poll: the
+			// member is in the group under out.MemberID, which the
+			// client only keeps from MEMBER_ID_REQUIRED (KIP-394); it
+			// rejoins with it at once and waits on as that member.
+			resp.ErrorCode = kerr.MemberIDRequired.Code
+		}
 		return resp
 	}
 	resp.Generation, resp.LeaderID = out.Generation, out.Leader
-	proto, ptype := out.Protocol, req.ProtocolType
+	proto, ptype := out.Protocol, out.ProtocolType
+	if ptype == "" {
+		ptype = req.ProtocolType
+	}
 	resp.Protocol, resp.ProtocolType = &proto, &ptype
 	for _, m := range out.Members {
 		resp.Members = append(resp.Members, kmsg.JoinGroupResponseMember{MemberID: m.MemberID, InstanceID: m.GroupInstanceID, ProtocolMetadata: m.Metadata})
@@ -56,7 +68,7 @@ func (h *handler) syncGroup(req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse 
 		resp.ErrorCode = code
 		return resp
 	}
-	sr := SyncRequest{MemberID: req.MemberID, Generation: req.Generation}
+	sr := SyncRequest{MemberID: req.MemberID, GroupInstanceID: req.InstanceID, Generation: req.Generation}
 	for _, a := range req.GroupAssignment {
 		sr.Assignments = append(sr.Assignments, SyncAssignment{MemberID: a.MemberID, Assignment: a.MemberAssignment})
 	}
@@ -67,6 +79,10 @@ func (h *handler) syncGroup(req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse 
 	}
 	proto := out.Protocol
 	resp.Protocol, resp.ProtocolType = &proto, req.ProtocolType
+	if out.ProtocolType != "" {
+		ptype := out.ProtocolType
+		resp.ProtocolType = &ptype
+	}
 	resp.MemberAssignment = out.Assignment
 	if resp.MemberAssignment == nil {
 		resp.MemberAssignment = []byte{}
@@ -92,22 +108,38 @@ func (h *handler) leaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRespon
 		resp.ErrorCode = code
 		return resp
 	}
-	ids := []string{req.MemberID}
-	if req.Version >= 3 {
-		ids = nil
-		for _, m := range req.Members {
-			ids = append(ids, m.MemberID)
-		}
+	if req.Version < 3 {
+		_, err := g.Leave(h.ctx(), req.Group, []LeavingMember{{MemberID: req.MemberID}})
+		resp.ErrorCode = errorCode(err)
+		return resp
 	}
-	err := g.Leave(h.ctx(), req.Group, ids)
-	resp.ErrorCode = errorCode(err)
-	if req.Version >= 3 {
-		for _, m := range req.Members {
-			rm := kmsg.NewLeaveGroupResponseMember()
-			rm.MemberID, rm.InstanceID = m.MemberID, m.InstanceID
-			rm.ErrorCode = errorCode(err)
-			resp.Members = append(resp.Members, rm)
+	var members []LeavingMember
+	for _, m := range req.Members {
+		members = append(members, LeavingMember{MemberID: m.MemberID, GroupInstanceID: m.InstanceID})
+	}
+	left, err := g.Leave(h.ctx(), req.Group, members)
+	switch {
+	case err == nil:
+	case len(members) == 1 && logq.ErrorCode(err) == EUnknownMemberID:
+		// The manager answers one unknown member as an error of the
+		// call; Kafka as that member's result.
+		left = []LeftMember{{Code: EUnknownMemberID}}
+	default:
+		resp.ErrorCode = errorCode(err)
+		return resp
+	}
+	for i, m := range req.Members {
+		rm := kmsg.NewLeaveGroupResponseMember()
+		rm.MemberID, rm.InstanceID = m.MemberID, m.InstanceID
+		if i < len(left) {
+			if left[i].MemberID != "" {
+				rm.MemberID = left[i].MemberID
+			}
+			if left[i].Code != "" {
+				rm.ErrorCode = errorCode(codeError(left[i].Code))
+			}
 		}
+		resp.Members = append(resp.Members, rm)
 	}
 	return resp
 }
@@ -115,13 +147,16 @@ func (h *handler) leaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRespon
 func (h *handler) offsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	resp := kmsg.NewPtrOffsetCommitResponse()
 	g, code := h.groups()
-	cr := CommitRequest{MemberID: req.MemberID, Generation: req.Generation}
+	cr := CommitRequest{MemberID: req.MemberID, GroupInstanceID: req.InstanceID, Generation: req.Generation}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			cr.Offsets = append(cr.Offsets, OffsetCommit{Topic: t.Topic, Partition: p.Partition, Offset: p.Offset, Metadata: p.Metadata})
 		}
 	}
 	var results map[[2]any]int16
+	if g != nil && len(cr.Offsets) == 0 {
+		g = nil // nothing to commit
+	}
 	if g != nil {
 		out, err := g.CommitOffsets(h.ctx(), req.Group, cr)
 		code = errorCode(err)

@@ -106,17 +106,26 @@ func (g *fakeGroups) Heartbeat(_ context.Context, name, member string, gen int32
 	return g.check(fg, member, gen)
 }
 
-func (g *fakeGroups) Leave(_ context.Context, name string, members []string) error {
+func (g *fakeGroups) Leave(_ context.Context, name string, members []LeavingMember) ([]LeftMember, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fg, err := g.group(name, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var out []LeftMember
 	for _, m := range members {
-		delete(fg.members, m)
+		lm := LeftMember{MemberID: m.MemberID}
+		if _, ok := fg.members[m.MemberID]; !ok {
+			lm.Code = EUnknownMemberID
+		}
+		delete(fg.members, m.MemberID)
+		out = append(out, lm)
 	}
-	return nil
+	if len(out) == 1 && out[0].Code != "" {
+		return nil, &logq.Error{Code: EUnknownMemberID, Message: members[0].MemberID}
+	}
+	return out, nil
 }
 
 func (g *fakeGroups) CommitOffsets(_ context.Context, name string, req CommitRequest) ([]OffsetResult, error) {
@@ -246,22 +255,17 @@ func groupsHTTP(g Groups) http.Handler {
 	})
 	mux.HandleFunc("POST /groups/{group}/leave", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
-			Members []struct {
-				MemberID string `json:"member_id"`
-			} `json:"members"`
+			Members []LeavingMember `json:"members"`
 		}
 		json.NewDecoder(r.Body).Decode(&req)
-		var ids []string
-		for _, m := range req.Members {
-			ids = append(ids, m.MemberID)
-		}
-		ok(w, map[string]string{"status": "success"}, g.Leave(r.Context(), r.PathValue("group"), ids))
+		out, err := g.Leave(r.Context(), r.PathValue("group"), req.Members)
+		ok(w, map[string]any{"status": "success", "members": out}, err)
 	})
 	mux.HandleFunc("POST /groups/{group}/offsets", func(w http.ResponseWriter, r *http.Request) {
 		var req CommitRequest
 		json.NewDecoder(r.Body).Decode(&req)
 		out, err := g.CommitOffsets(r.Context(), r.PathValue("group"), req)
-		ok(w, map[string]any{"status": "success", "results": out}, err)
+		ok(w, map[string]any{"status": "success", "offsets": out}, err)
 	})
 	mux.HandleFunc("GET /groups/{group}/offsets", func(w http.ResponseWriter, r *http.Request) {
 		out, err := g.FetchOffsets(r.Context(), r.PathValue("group"), r.URL.Query()["topic"])

@@ -17,10 +17,18 @@ import (
 	"github.com/logq/logq"
 )
 
-// HTTPGroups is Groups over the manager's HTTP API (GROUPS_API.md): each
-// call goes to the first manager that answers (a reader forwards writes to
-// the writer). The JSON shapes mirror api/groups.go (the groups helper's);
-// once merged, the lead may switch these to those types.
+// HTTPGroups is Groups over the manager's HTTP API (docs/groups.md): each
+// call goes to the first manager that answers (a reader forwards the group
+// routes to the writer, where the coordinator runs). The JSON shapes are
+// api/groups.go's (this package does not import api; the cluster tests run
+// it against the real manager).
+//
+// A join or sync long-polls on the writer up to the manager's group wait
+// (Config.GroupMaxWait, by default its write timeout less 15 s), which may
+// be shorter than a Kafka client's rebalance timeout (librdkafka's is
+// max.poll.interval.ms, 5 minutes): the coordinator then answers
+// rebalance_in_progress, the member stays in the group, and the client
+// rejoins with its member id, as Kafka clients do after that error.
 type HTTPGroups struct {
 	Managers []string // base URLs, "http://host:port"
 	Client   *http.Client
@@ -79,8 +87,9 @@ func (g *HTTPGroups) call(ctx context.Context, method, path string, in, out any)
 		}
 		if resp.StatusCode >= 300 {
 			var e struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
+				Code     string `json:"code"`
+				Message  string `json:"message"`
+				MemberID string `json:"member_id"` // a join that outlasted the long poll
 			}
 			_ = json.Unmarshal(data, &e)
 			if e.Code == "" {
@@ -94,6 +103,9 @@ func (g *HTTPGroups) call(ctx context.Context, method, path string, in, out any)
 				lastErr = err
 				continue // try the next manager
 			}
+			if e.MemberID != "" {
+				return &memberError{err: err, memberID: e.MemberID}
+			}
 			return err
 		}
 		if out != nil {
@@ -106,14 +118,40 @@ func (g *HTTPGroups) call(ctx context.Context, method, path string, in, out any)
 	return lastErr
 }
 
+// memberError is a group error that names the member it is about: a join
+// that outlasted the coordinator's long poll, whose member stays in the
+// group under that id.
+type memberError struct {
+	err      error
+	memberID string
+}
+
+func (e *memberError) Error() string { return e.err.Error() }
+func (e *memberError) Unwrap() error { return e.err }
+
+// ErrorMemberID returns the member id an error of Groups.Join names ("":
+// none).
+func ErrorMemberID(err error) string {
+	var me *memberError
+	if errors.As(err, &me) {
+		return me.memberID
+	}
+	return ""
+}
+
 func groupPath(group string, rest string) string {
 	return "/groups/" + url.PathEscape(group) + rest
 }
 
-// Join is POST /groups/{group}/join.
+// Join is POST /groups/{group}/join. A join that outlasted the manager's
+// long poll fails with rebalance_in_progress and, in the answer, the
+// member id the member has in the group.
 func (g *HTTPGroups) Join(ctx context.Context, group string, req JoinRequest) (JoinResponse, error) {
 	var out JoinResponse
 	err := g.call(ctx, http.MethodPost, groupPath(group, "/join"), req, &out)
+	if id := ErrorMemberID(err); id != "" {
+		out.MemberID = id
+	}
 	return out, err
 }
 
@@ -130,28 +168,25 @@ func (g *HTTPGroups) Heartbeat(ctx context.Context, group, memberID string, gene
 		map[string]any{"member_id": memberID, "generation": generation}, nil)
 }
 
-// Leave is POST /groups/{group}/leave.
-func (g *HTTPGroups) Leave(ctx context.Context, group string, memberIDs []string) error {
-	members := make([]map[string]string, len(memberIDs))
-	for i, id := range memberIDs {
-		members[i] = map[string]string{"member_id": id}
+// Leave is POST /groups/{group}/leave: the answer has each member's
+// outcome (one member that is not in the group is an error of the call).
+func (g *HTTPGroups) Leave(ctx context.Context, group string, members []LeavingMember) ([]LeftMember, error) {
+	var out struct {
+		Members []LeftMember `json:"members"`
 	}
-	return g.call(ctx, http.MethodPost, groupPath(group, "/leave"), map[string]any{"members": members}, nil)
+	err := g.call(ctx, http.MethodPost, groupPath(group, "/leave"), map[string]any{"members": members}, &out)
+	return out.Members, err
 }
 
 // CommitOffsets is POST /groups/{group}/offsets.
 func (g *HTTPGroups) CommitOffsets(ctx context.Context, group string, req CommitRequest) ([]OffsetResult, error) {
 	var out struct {
-		Results []OffsetResult `json:"results"`
 		Offsets []OffsetResult `json:"offsets"`
 	}
 	if err := g.call(ctx, http.MethodPost, groupPath(group, "/offsets"), req, &out); err != nil {
 		return nil, err
 	}
-	if out.Results == nil {
-		out.Results = out.Offsets
-	}
-	return out.Results, nil
+	return out.Offsets, nil
 }
 
 // FetchOffsets is GET /groups/{group}/offsets?topic=T….
@@ -180,15 +215,19 @@ func (g *HTTPGroups) List(ctx context.Context) ([]GroupListing, error) {
 	return out.Groups, err
 }
 
-// Describe is GET /groups/{group}. A member's assignment the manager gives
-// decoded (topic → partitions, for protocol type "consumer") is encoded
-// back as Kafka's ConsumerMemberAssignment.
+// Describe is GET /groups/{group}. A member's metadata and assignment are
+// the raw bytes the manager keeps (member_metadata, member_assignment);
+// when it has none (a member restored after a writer failover that has not
+// rejoined) the decoded assignment (topic → partitions) is encoded back as
+// Kafka's ConsumerMemberAssignment.
 func (g *HTTPGroups) Describe(ctx context.Context, group string) (GroupDescription, error) {
 	var out struct {
 		GroupDescription
 		Members []struct {
 			GroupMember
-			Assignment json.RawMessage `json:"assignment"`
+			Assignment       json.RawMessage `json:"assignment"`
+			MemberMetadata   []byte          `json:"member_metadata"`
+			MemberAssignment []byte          `json:"member_assignment"`
 		} `json:"members"`
 	}
 	if err := g.call(ctx, http.MethodGet, groupPath(group, ""), nil, &out); err != nil {
@@ -198,7 +237,13 @@ func (g *HTTPGroups) Describe(ctx context.Context, group string) (GroupDescripti
 	d.Members = nil
 	for _, m := range out.Members {
 		gm := m.GroupMember
-		gm.Assignment = decodeAssignment(m.Assignment)
+		gm.Metadata, gm.Assignment = m.MemberMetadata, m.MemberAssignment
+		if gm.Metadata == nil {
+			gm.Metadata = []byte{}
+		}
+		if len(gm.Assignment) == 0 {
+			gm.Assignment = decodeAssignment(m.Assignment)
+		}
 		d.Members = append(d.Members, gm)
 	}
 	return d, nil

@@ -72,6 +72,10 @@ func (h *handler) dispatch(req kmsg.Request) kmsg.Response {
 		return h.describeCluster(req)
 	case *kmsg.DescribeConfigsRequest:
 		return h.describeConfigs(req)
+	case *kmsg.AlterConfigsRequest:
+		return h.alterConfigs(req)
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return h.incrementalAlterConfigs(req)
 	case *kmsg.CreateTopicsRequest:
 		return h.createTopics(req)
 	case *kmsg.DeleteTopicsRequest:
@@ -330,73 +334,6 @@ func (h *handler) describeCluster(req *kmsg.DescribeClusterRequest) *kmsg.Descri
 	return resp
 }
 
-// topicConfigs are the topic configs DescribeConfigs reports: static
-// values describing what logq does (retention is not configurable yet).
-var topicConfigs = [][2]string{
-	{"cleanup.policy", "delete"},
-	{"compression.type", "producer"},
-	{"max.message.bytes", "1048576"},
-	{"message.timestamp.type", "LogAppendTime"},
-	{"min.insync.replicas", "1"},
-	{"retention.bytes", "-1"},
-	{"retention.ms", "-1"},
-	{"segment.bytes", "1073741824"},
-}
-
-var brokerConfigs = [][2]string{
-	{"auto.create.topics.enable", "true"},
-	{"default.replication.factor", "1"},
-	{"log.retention.ms", "-1"},
-	{"message.max.bytes", "1048576"},
-	{"min.insync.replicas", "1"},
-	{"num.partitions", "1"},
-}
-
-func (h *handler) describeConfigs(req *kmsg.DescribeConfigsRequest) *kmsg.DescribeConfigsResponse {
-	resp := kmsg.NewPtrDescribeConfigsResponse()
-	view := h.s.cfg.Cluster.View()
-	for _, r := range req.Resources {
-		rr := kmsg.NewDescribeConfigsResponseResource()
-		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
-		var configs [][2]string
-		switch r.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
-			if _, ok := view.Topic(r.ResourceName); !ok {
-				rr.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				resp.Resources = append(resp.Resources, rr)
-				continue
-			}
-			configs = topicConfigs
-		case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
-			if r.ResourceName != "" && r.ResourceName != strconv.Itoa(int(view.Self)) {
-				rr.ErrorCode = kerr.InvalidRequest.Code
-				msg := "describe configs of broker " + strconv.Itoa(int(view.Self)) + " on its own listener"
-				rr.ErrorMessage = &msg
-				resp.Resources = append(resp.Resources, rr)
-				continue
-			}
-			configs = brokerConfigs
-		default:
-			rr.ErrorCode = kerr.InvalidRequest.Code
-			resp.Resources = append(resp.Resources, rr)
-			continue
-		}
-		for _, c := range configs {
-			if r.ConfigNames != nil && !contains(r.ConfigNames, c[0]) {
-				continue
-			}
-			rc := kmsg.NewDescribeConfigsResponseResourceConfig()
-			v := c[1]
-			rc.Name, rc.Value, rc.ReadOnly = c[0], &v, true
-			rc.IsDefault = true
-			rc.Source = kmsg.ConfigSourceDefaultConfig
-			rr.Configs = append(rr.Configs, rc)
-		}
-		resp.Resources = append(resp.Resources, rr)
-	}
-	return resp
-}
-
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -427,10 +364,22 @@ func (h *handler) createTopics(req *kmsg.CreateTopicsRequest) *kmsg.CreateTopics
 			rt.ErrorCode = kerr.InvalidReplicationFactor.Code
 		case n < 1:
 			err = kerr.InvalidPartitions
+		}
+		var cfg TopicConfig
+		if err == nil {
+			cfg, err = createConfigs(t.Configs)
+			if err != nil {
+				rt.ErrorCode = kerr.InvalidConfig.Code
+			}
+		}
+		switch {
+		case err != nil:
 		case req.ValidateOnly:
 			if _, ok := h.s.cfg.Cluster.View().Topic(t.Topic); ok {
 				err = kerr.TopicAlreadyExists
 			}
+		case cfg != TopicConfig{}:
+			err = h.s.cfg.Cluster.CreateTopicConfigured(ctx, t.Topic, n, cfg)
 		default:
 			err = h.s.cfg.Cluster.CreateTopic(ctx, t.Topic, n)
 		}

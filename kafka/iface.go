@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"time"
+
+	"github.com/logq/logq"
 )
 
 // BrokerInfo is a broker as Kafka clients see it.
@@ -25,6 +27,8 @@ type PartitionInfo struct {
 type TopicInfo struct {
 	Name       string
 	Partitions []PartitionInfo
+	// The topic's own retention (0: the cluster default, -1 forever).
+	RetentionMs, RetentionBytes int64
 }
 
 // ClusterView is the control plane at one moment.
@@ -35,6 +39,10 @@ type ClusterView struct {
 	Self    int32
 	Brokers []BrokerInfo // alive brokers with a Kafka listener, by id
 	Topics  []TopicInfo  // by name
+	// RetentionMs and RetentionBytes are the cluster defaults for topics
+	// without their own (the broker's --retention-ms, --retention-bytes;
+	// -1 or 0: forever).
+	RetentionMs, RetentionBytes int64
 }
 
 // Topic returns the named topic of v.
@@ -64,6 +72,12 @@ type Cluster interface {
 	// CreateTopic creates a topic with partitions partitions (through the
 	// writer, as events) and returns once this broker's view shows it.
 	CreateTopic(ctx context.Context, name string, partitions int) error
+	// CreateTopicConfigured is CreateTopic with the topic's own
+	// configuration (nil fields: the cluster default).
+	CreateTopicConfigured(ctx context.Context, name string, partitions int, cfg TopicConfig) error
+	// SetTopicConfig changes a topic's configuration (through the writer)
+	// and returns once this broker's view shows it.
+	SetTopicConfig(ctx context.Context, name string, cfg TopicConfig) error
 	// CreatePartitions grows a topic to total partitions.
 	CreatePartitions(ctx context.Context, topic string, total int) error
 	// DeleteTopic deletes a topic.
@@ -146,7 +160,8 @@ type Groups interface {
 	Join(ctx context.Context, group string, req JoinRequest) (JoinResponse, error)
 	Sync(ctx context.Context, group string, req SyncRequest) (SyncResponse, error)
 	Heartbeat(ctx context.Context, group, memberID string, generation int32) error
-	Leave(ctx context.Context, group string, memberIDs []string) error
+	// Leave removes members; the answer has each one's outcome.
+	Leave(ctx context.Context, group string, members []LeavingMember) ([]LeftMember, error)
 	CommitOffsets(ctx context.Context, group string, req CommitRequest) ([]OffsetResult, error)
 	// FetchOffsets returns the committed offsets of topics (nil: all);
 	// Offset -1 where nothing is committed.
@@ -156,15 +171,15 @@ type Groups interface {
 	Delete(ctx context.Context, group string) error
 }
 
-// Group error codes (GROUPS_API.md; the groups helper adds them to logq's
-// vocabulary).
+// Group error codes: logq's (the manager's body "code"), named here for
+// the Groups implementations.
 const (
-	ERebalanceInProgress   = "rebalance_in_progress"
-	EIllegalGeneration     = "illegal_generation"
-	EUnknownMemberID       = "unknown_member_id"
-	EGroupNotFound         = "group_not_found"
-	EGroupNotEmpty         = "group_not_empty"
-	EInvalidSessionTimeout = "invalid_session_timeout"
+	ERebalanceInProgress   = logq.ERebalanceInProgress
+	EIllegalGeneration     = logq.EIllegalGeneration
+	EUnknownMemberID       = logq.EUnknownMemberID
+	EGroupNotFound         = logq.EGroupNotFound
+	EGroupNotEmpty         = logq.EGroupNotEmpty
+	EInvalidSessionTimeout = logq.EInvalidSessionTimeout
 )
 
 // JoinProtocol is one protocol a member supports.
@@ -193,11 +208,12 @@ type JoinMember struct {
 
 // JoinResponse is the end of a join phase for one member.
 type JoinResponse struct {
-	Generation int32        `json:"generation"`
-	Protocol   string       `json:"protocol"`
-	Leader     string       `json:"leader"`
-	MemberID   string       `json:"member_id"`
-	Members    []JoinMember `json:"members"`
+	Generation   int32        `json:"generation"`
+	ProtocolType string       `json:"protocol_type"`
+	Protocol     string       `json:"protocol"`
+	Leader       string       `json:"leader"`
+	MemberID     string       `json:"member_id"`
+	Members      []JoinMember `json:"members"`
 }
 
 // SyncAssignment is the leader's assignment of one member.
@@ -208,15 +224,32 @@ type SyncAssignment struct {
 
 // SyncRequest is one member's sync.
 type SyncRequest struct {
-	MemberID    string           `json:"member_id"`
-	Generation  int32            `json:"generation"`
-	Assignments []SyncAssignment `json:"assignments,omitempty"`
+	MemberID        string           `json:"member_id"`
+	GroupInstanceID *string          `json:"group_instance_id,omitempty"`
+	Generation      int32            `json:"generation"`
+	Assignments     []SyncAssignment `json:"assignments,omitempty"`
 }
 
 // SyncResponse is a member's assignment.
 type SyncResponse struct {
-	Protocol   string `json:"protocol"`
-	Assignment []byte `json:"assignment"`
+	ProtocolType string `json:"protocol_type"`
+	Protocol     string `json:"protocol"`
+	Assignment   []byte `json:"assignment"`
+}
+
+// LeavingMember is one member that leaves: by member id, or by group
+// instance id (a static member).
+type LeavingMember struct {
+	MemberID        string  `json:"member_id,omitempty"`
+	GroupInstanceID *string `json:"group_instance_id,omitempty"`
+}
+
+// LeftMember is one member's outcome of a leave: Code "" when it left,
+// else a group error code (unknown_member_id).
+type LeftMember struct {
+	MemberID        string  `json:"member_id"`
+	GroupInstanceID *string `json:"group_instance_id,omitempty"`
+	Code            string  `json:"code,omitempty"`
 }
 
 // OffsetCommit is one partition's offset to commit.
@@ -229,9 +262,10 @@ type OffsetCommit struct {
 
 // CommitRequest commits offsets; Generation -1 is a standalone commit.
 type CommitRequest struct {
-	MemberID   string         `json:"member_id,omitempty"`
-	Generation int32          `json:"generation"`
-	Offsets    []OffsetCommit `json:"offsets"`
+	MemberID        string         `json:"member_id,omitempty"`
+	GroupInstanceID *string        `json:"group_instance_id,omitempty"`
+	Generation      int32          `json:"generation"`
+	Offsets         []OffsetCommit `json:"offsets"`
 }
 
 // OffsetResult is one partition's commit result: Code "" for success, else
@@ -240,6 +274,7 @@ type OffsetResult struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Code      string `json:"code,omitempty"`
+	Message   string `json:"message,omitempty"`
 }
 
 // CommittedOffset is one partition's committed offset.

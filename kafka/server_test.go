@@ -476,3 +476,22 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatal("idle connection kept open")
 	}
 }
+
+func TestRetentionConfigSource(t *testing.T) {
+	for _, c := range []struct {
+		own, def int64
+		value    string
+		source   kmsg.ConfigSource
+	}{
+		{0, -1, "-1", kmsg.ConfigSourceDefaultConfig},
+		{0, 0, "-1", kmsg.ConfigSourceDefaultConfig},
+		{0, 5000, "5000", kmsg.ConfigSourceStaticBrokerConfig},
+		{7, 5000, "7", kmsg.ConfigSourceDynamicTopicConfig},
+		{-1, 5000, "-1", kmsg.ConfigSourceDynamicTopicConfig},
+	} {
+		got := retentionConfig("retention.ms", c.own, c.def)
+		if got.value != c.value || got.source != c.source || got.readOnly {
+			t.Errorf("own %d default %d: %+v, want %s from %v", c.own, c.def, got, c.value, c.source)
+		}
+	}
+}

@@ -221,7 +221,19 @@ func (m *Manager) handleGroupJoin(r *http.Request, ps httprouter.Params) (any, e
 	if err != nil {
 		return nil, err
 	}
-	return c.Join(r.Context(), name, req, m.cfg.Now())
+	ans, err := c.Join(r.Context(), name, req, m.cfg.Now())
+	if err != nil && ans.MemberID != "" {
+		// A join that outlasted the long poll: the member stays in the
+		// group, and the error names it (member_id), so that a first
+		// join rejoins as itself.
+		code := logq.ErrorCode(err)
+		body, merr := api.Marshal(api.JoinFailure{ErrorBody: api.ErrorBody{Status: api.StatusFailure, Code: code, Message: logq.ErrorMessage(err)}, MemberID: ans.MemberID})
+		if merr != nil {
+			return nil, err
+		}
+		return &rawResponse{status: logq.HTTPStatus(code), contentType: "application/json", body: append(body, '\n')}, nil
+	}
+	return ans, err
 }
 
 func (m *Manager) handleGroupSync(r *http.Request, ps httprouter.Params) (any, error) {

@@ -40,6 +40,7 @@ import (
 const (
 	SectionProduce   = "produce"   // batched produce and batched consume (rows produce_batched, consume_batched)
 	SectionUnbatched = "unbatched" // unbatched produce from many clients
+	SectionKafka     = "kafka"     // the same over the Kafka protocol, franz-go clients (kafka.go)
 	SectionLatency   = "latency"   // produce and end-to-end latency at a fixed rate
 	SectionLag       = "lag"       // reader lag, both tail modes
 	SectionColdStart = "coldstart" // projection rebuild from the event log
@@ -48,7 +49,7 @@ const (
 )
 
 // Sections lists every section in run order.
-var Sections = []string{SectionProduce, SectionUnbatched, SectionLatency, SectionLag, SectionColdStart, SectionScaling, SectionFailover}
+var Sections = []string{SectionProduce, SectionUnbatched, SectionKafka, SectionLatency, SectionLag, SectionColdStart, SectionScaling, SectionFailover}
 
 // Config configures a run. Zero fields take the defaults of a full run
 // (Defaults), or of a quick one with Quick.
@@ -259,6 +260,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	e.cluster, err = devcluster.Start(ctx, devcluster.Config{
 		DSN: dsn, Readers: 1, Brokers: cfg.Partitions, Auto: true,
 		TailMode: eventlog.ModeNotify, Logger: cfg.Logger,
+		Kafka: cfg.runs(SectionKafka), // Kafka listeners on random ports
 	})
 	if err != nil {
 		return nil, err
@@ -268,7 +270,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		return nil, err
 	}
 
-	if !cfg.NoPeer && slices.ContainsFunc([]string{SectionProduce, SectionUnbatched, SectionLatency, SectionScaling}, cfg.runs) {
+	if !cfg.NoPeer && slices.ContainsFunc([]string{SectionProduce, SectionUnbatched, SectionKafka, SectionLatency, SectionScaling}, cfg.runs) {
 		e.progress("starting NATS JetStream (embedded, file storage)")
 		if e.peer, err = peer.Start(); err != nil {
 			return nil, err
@@ -292,6 +294,7 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	}{
 		{SectionProduce, e.produceAndConsume},
 		{SectionUnbatched, e.unbatched},
+		{SectionKafka, e.kafka},
 		{SectionLatency, e.latency},
 		{SectionLag, e.readerLag},
 		{SectionColdStart, e.coldStart},

@@ -62,6 +62,7 @@ type ScalingPoint struct {
 type Row struct {
 	// ID names the figure (stable, for scripts): produce_batched,
 	// produce_unbatched, consume_batched, consume_batched_direct,
+	// kafka_produce_batched, kafka_produce_unbatched, kafka_fetch,
 	// produce_latency, e2e_latency,
 	// reader_lag_notify, reader_lag_logical, cold_start_full,
 	// cold_start_snapshot, writer_failover.
@@ -125,6 +126,7 @@ type Figure struct {
 // Row IDs, in report order.
 var rowOrder = []string{
 	"produce_batched", "produce_unbatched", "consume_batched", "consume_batched_direct",
+	"kafka_produce_batched", "kafka_produce_unbatched", "kafka_fetch",
 	"produce_latency", "e2e_latency", "reader_lag_notify", "reader_lag_logical",
 	"cold_start_full", "cold_start_snapshot", "writer_failover",
 }

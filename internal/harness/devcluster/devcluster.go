@@ -57,6 +57,9 @@ type Config struct {
 	HeartbeatInterval, HeartbeatTimeout time.Duration
 	// Logger receives every server's logs. The zero value logs nothing.
 	Logger zerolog.Logger
+	// GroupMaxWait bounds a group join or sync long poll on the managers
+	// (manager.Config.GroupMaxWait; 0: their default).
+	GroupMaxWait time.Duration
 
 	// Auth turns authentication and authorization on everywhere (auth.go):
 	// the writer creates an admin principal (Cluster.AdminToken,
@@ -330,6 +333,7 @@ func (c *Cluster) startManager(ctx context.Context, name string, role manager.Ro
 		Insecure:          c.cfg.Insecure,
 		Bootstrap:         c.sec.bootstrap(),
 		Credentials:       c.sec.managerCreds(),
+		GroupMaxWait:      c.cfg.GroupMaxWait,
 	})
 	if err != nil {
 		ln.Close()

@@ -206,8 +206,9 @@ func (p *proc) cleanup() {
 // server is a manager or broker process and where it listens.
 type server struct {
 	*proc
-	addr string // 127.0.0.1:port
-	url  string // http://addr
+	addr      string // 127.0.0.1:port
+	url       string // http://addr
+	kafkaAddr string // a broker's Kafka listener (clusterOpts.kafka), else ""
 }
 
 // cluster is a private PostgreSQL, two managers in role auto and brokers,
@@ -224,6 +225,9 @@ type cluster struct {
 }
 
 type clusterOpts struct {
+	// kafka gives every broker a Kafka listener (--kafka-addr; kafka_test.go).
+	kafka bool
+
 	managers, brokers int
 	managerFlags      []string // extra flags for every manager
 	// defaultTimings runs the servers at their default heartbeat interval,
@@ -291,11 +295,17 @@ func startCluster(t *testing.T, o clusterOpts) *cluster {
 		addr := freeAddr(t)
 		args := append([]string{"broker", "--addr", addr, "--managers", strings.Join(urls, ","),
 			"--shutdown-timeout", "20s"}, common...)
+		kafkaAddr := ""
+		if o.kafka {
+			kafkaAddr = freeAddr(t)
+			args = append(args, "--kafka-addr", kafkaAddr)
+		}
 		args = append(args, o.brokerFlags...)
 		if o.brokerArgs != nil {
 			args = append(args, o.brokerArgs(i)...)
 		}
 		s := &server{proc: newProc(t, dir, fmt.Sprintf("broker-%d", i+1), args), addr: addr, url: "http://" + addr}
+		s.kafkaAddr = kafkaAddr
 		s.start()
 		c.brokers = append(c.brokers, s)
 	}
