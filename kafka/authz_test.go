@@ -221,6 +221,20 @@ func sampleRequest(t *testing.T, key int16) kmsg.Request {
 		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
 		r.Resources = append(r.Resources, rr)
 		req = r
+	case kmsg.AlterConfigs.Int16():
+		r := kmsg.NewPtrAlterConfigsRequest()
+		rr := kmsg.NewAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
+		rr.Configs = []kmsg.AlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: kmsg.StringPtr("3600000")}}
+		r.Resources = append(r.Resources, rr)
+		req = r
+	case kmsg.IncrementalAlterConfigs.Int16():
+		r := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
+		rr.Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.bytes", Op: kmsg.IncrementalAlterConfigOpSet, Value: kmsg.StringPtr("1048576")}}
+		r.Resources = append(r.Resources, rr)
+		req = r
 	case kmsg.Produce.Int16():
 		r := kmsg.NewPtrProduceRequest()
 		r.Acks, r.TimeoutMillis = -1, 5000
