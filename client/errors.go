@@ -48,6 +48,9 @@ type Error struct {
 	Message    string // the server's message
 	Method     string // the request that failed
 	URL        string
+	// MemberID is the member id a group join was given when it outlasted
+	// the coordinator's long poll (rebalance_in_progress): rejoin with it.
+	MemberID string
 
 	cause error // transport error, when StatusCode is 0
 }
@@ -90,9 +93,9 @@ func (e *Error) Unwrap() []error {
 // errorFromResponse builds the *Error for a non-2xx answer.
 func errorFromResponse(req *http.Request, status int, body []byte) *Error {
 	e := &Error{StatusCode: status, Method: req.Method, URL: redactURL(req.URL.String())}
-	var f api.ErrorBody
+	var f api.JoinFailure // an ErrorBody, and a join's member id
 	if api.Unmarshal(body, &f) == nil {
-		e.Code, e.Message = f.Code, f.Message
+		e.Code, e.Message, e.MemberID = f.Code, f.Message, f.MemberID
 	}
 	if e.Code == "" {
 		e.Code = logq.CodeForStatus(status)

@@ -247,6 +247,12 @@ func (m *GroupMember) rejoin(ctx context.Context) error {
 			id = ""
 			continue
 		case errors.Is(err, logq.ErrRebalanceInProgress):
+			// The join outlasted the coordinator's long poll: it is a member
+			// now, under the id the answer names; rejoining with another
+			// would add one more member each time.
+			if ce := (*Error)(nil); errors.As(err, &ce) && ce.MemberID != "" {
+				id = ce.MemberID
+			}
 			continue
 		case err != nil:
 			return err

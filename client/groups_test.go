@@ -140,3 +140,40 @@ func TestGroupMemberDeathMovesPartitions(t *testing.T) {
 		t.Logf("b's partitions moved to a %v after b died (session timeout %v)", took.Round(time.Millisecond), session)
 	}
 }
+
+// TestGroupMemberJoinOutlastsManagerWait: a second member's join waits for
+// the first to rejoin, which it does only at its next heartbeat (2 s here),
+// past the coordinator's long poll (500 ms): the join answers
+// rebalance_in_progress naming the member it made, and the member rejoins
+// under that id, so the group settles with exactly two members (rejoining
+// as a new member each time would add one per attempt).
+func TestGroupMemberJoinOutlastsManagerWait(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t, devcluster.Config{Brokers: 1, GroupMaxWait: 500 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := newClient(t, client.Config{Managers: cl.ManagerURLs()})
+	if _, err := c.CreateTopic(ctx, "slow", 2); err != nil {
+		t.Fatal(err)
+	}
+	cfg := client.GroupMemberConfig{Topics: []string{"slow"}, ClientID: "test",
+		SessionTimeout: 10 * time.Second, HeartbeatInterval: 2 * time.Second}
+	a, err := c.JoinGroupMember(ctx, "outlast", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	<-a.Changes()
+	b, err := c.JoinGroupMember(ctx, "outlast", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	d, err := c.DescribeGroup(ctx, "outlast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Members) != 2 {
+		t.Fatalf("%d members after the second joined, want 2: %+v", len(d.Members), d.Members)
+	}
+}
