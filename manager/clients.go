@@ -270,6 +270,9 @@ func (m *Manager) handleClientHeartbeat(kind string) apiFunc {
 		if err != nil {
 			return nil, err
 		}
+		if err := m.checkClientOwner(r, kind, id); err != nil { // owners.go
+			return nil, err
+		}
 		if _, err := readBody(r); err != nil { // any body is accepted and ignored
 			return nil, err
 		}
