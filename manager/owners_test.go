@@ -58,6 +58,9 @@ func TestClientIdsAreOwned(t *testing.T) {
 		t.Fatalf("owners: producer %+v consumer %+v", p, c)
 	}
 	pid, cid := itoa(prod.ProducerID), itoa(cons.ConsumerID)
+	if b := mustDo("GET", "/consumers?topic=owned", "", admin); !strings.Contains(b, `"principal":"alice"`) {
+		t.Fatalf("GET /consumers does not name the owner: %s", b)
+	}
 	for _, m := range []string{"one", "two", "three"} {
 		mustDo("POST", "/producer/produce", `{"producer_id":`+pid+`,"message":"`+m+`"}`, alice)
 	}
