@@ -694,6 +694,8 @@ type ClientInfo struct {
 	IdleMS     *int64     `json:"idle_ms"`
 	Lag        *int64     `json:"lag,omitempty"`
 	LagKnown   *bool      `json:"lag_known,omitempty"`
+	// Principal registered it (with auth on; absent: no owner, docs/security.md).
+	Principal string `json:"principal,omitempty"`
 }
 
 // ProducersAnswer is the answer of GET /producers.

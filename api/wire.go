@@ -8,6 +8,11 @@ const (
 	// HeaderForwarded marks a write forwarded by a reader manager to the
 	// writer, naming the reader.
 	HeaderForwarded = "X-Logq-Forwarded-By"
+	// HeaderPrincipal names, on a write forwarded by a reader, the
+	// principal the reader authenticated (the writer sees the reader's own
+	// manager credentials). The writer honours it only from a manager
+	// principal; a client's own header is never forwarded.
+	HeaderPrincipal = "X-Logq-Principal"
 )
 
 // StatusSuccess and StatusFailure are the values of every answer's

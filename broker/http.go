@@ -16,6 +16,8 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/auth"
+	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/broker/storage"
 	"github.com/logq/logq/internal/httpguard"
 )
@@ -175,7 +177,7 @@ func (s *server) handleAppend(w http.ResponseWriter, q *request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.broker.checkProducers(req.Topic, req.Partition, req.Messages); err != nil {
+	if err := s.broker.checkProducers(idUserOf(q.Request), req.Topic, req.Partition, req.Messages); err != nil {
 		return err
 	}
 	msgs, err := toMessages(req.Messages)
@@ -223,7 +225,11 @@ func toMessages(in []api.AppendMessage) ([]message, error) {
 // registration made a moment ago: callers send the seq of that
 // registration in X-Logq-Min-Seq (the manager's router and the Go client
 // do), and the broker waits for it before this check.
-func (b *Broker) checkProducers(topic string, partition int, msgs []api.AppendMessage) error {
+//
+// With auth on, a producer registered by another principal is refused
+// (403 forbidden) as by the managers' router, so that a client calling
+// brokers directly cannot use another principal's id either.
+func (b *Broker) checkProducers(who idUser, topic string, partition int, msgs []api.AppendMessage) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	last := int64(0)
@@ -235,6 +241,9 @@ func (b *Broker) checkProducers(topic string, partition int, msgs []api.AppendMe
 		p, ok := b.state.Producers[m.ProducerID]
 		if !ok {
 			return logq.Errorf(logq.EProducerNotFound, "producer %d not found; register it first (or send %s)", m.ProducerID, api.HeaderMinSeq)
+		}
+		if err := who.mayUse("producer", m.ProducerID, p.Principal); err != nil {
+			return err
 		}
 		if err := api.CheckProducer(m.ProducerID, p.Topic, p.Partition, topic, partition); err != nil {
 			return err
@@ -248,19 +257,51 @@ func (b *Broker) checkProducers(topic string, partition int, msgs []api.AppendMe
 // pins to another partition (400), before any SQL: no consumer_offsets row
 // is made for an id nobody registered. X-Logq-Min-Seq covers a
 // registration the state has not applied yet, as for checkProducers.
-func (b *Broker) checkConsumer(consumer int64, topic string, partition int) error {
+// With auth on, one registered by another principal is refused (403), as
+// for checkProducers.
+func (b *Broker) checkConsumer(who idUser, consumer int64, topic string, partition int) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	c, ok := b.state.Consumers[consumer]
 	switch {
 	case !ok:
 		return logq.Errorf(logq.EConsumerNotFound, "consumer %d not found; register it first (or send %s)", consumer, api.HeaderMinSeq)
+	case !who.owns(c.Principal):
+		return who.mayUse("consumer", consumer, c.Principal)
 	case c.Topic != topic:
 		return logq.Errorf(logq.EInvalid, "consumer %d is registered for topic %q, not %q", consumer, c.Topic, topic)
 	case c.Partition != nil && *c.Partition != partition:
 		return logq.Errorf(logq.EInvalid, "consumer %d is registered for partition %d, not %d", consumer, *c.Partition, partition)
 	}
 	return nil
+}
+
+// idUser is who a request acts as for the ownership of producer and
+// consumer ids (docs/security.md, "Producer and consumer ids are owned"):
+// not checked in open mode, nor for admins and managers (the managers'
+// router calls brokers for every client).
+type idUser struct {
+	name  string
+	check bool
+}
+
+func idUserOf(r *http.Request) idUser {
+	p, ok := httpauth.PrincipalFrom(r.Context())
+	if !ok || p.Kind == auth.KindAdmin || p.Kind == auth.KindManager {
+		return idUser{}
+	}
+	return idUser{p.Name, true}
+}
+
+// owns reports whether u may use an id owned by owner ("": nobody).
+func (u idUser) owns(owner string) bool { return !u.check || owner == "" || owner == u.name }
+
+// mayUse refuses the id owned by owner, if another principal's.
+func (u idUser) mayUse(kind string, id int64, owner string) error {
+	if u.owns(owner) {
+		return nil
+	}
+	return logq.Errorf(logq.EForbidden, "%s %d was registered by another principal; %q may not use it", kind, id, u.name)
 }
 
 // toAnswer encodes records for an answer: as text when they are, else (or
@@ -307,7 +348,7 @@ func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.broker.checkConsumer(req.ConsumerID, req.Topic, req.Partition); err != nil {
+	if err := s.broker.checkConsumer(idUserOf(q.Request), req.ConsumerID, req.Topic, req.Partition); err != nil {
 		return err
 	}
 	var deadline time.Time
@@ -374,7 +415,7 @@ func (s *server) handleSize(w http.ResponseWriter, q *request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.broker.checkConsumer(req.ConsumerID, req.Topic, req.Partition); err != nil {
+	if err := s.broker.checkConsumer(idUserOf(q.Request), req.ConsumerID, req.Topic, req.Partition); err != nil {
 		return err
 	}
 	hw, pos, err := s.broker.size(q.Context(), req.ConsumerID, req.Topic, req.Partition)

@@ -104,12 +104,18 @@ func startAuthWriter(t *testing.T, dsn string, extra Config) *authFixture {
 	for _, c := range []struct{ path, body, tok string }{
 		{"/brokers", `{"address":"127.0.0.1:1"}`, f.broker},
 		{"/topics", `{"topic_name":"orders","partitions":1}`, f.admin},
-		{"/producer/register", `{"topic":"orders"}`, f.admin},
-		{"/consumer/register", `{"topic":"orders"}`, f.admin},
 	} {
 		if st, b := authDo(t, f.w.url, "POST", c.path, c.body, "Bearer "+c.tok); st != 200 {
 			t.Fatalf("POST %s: %d %s", c.path, st, b)
 		}
+	}
+	// Producer 1 and consumer 1 have no owner (as if registered in open
+	// mode): every principal with the topic right may use them (owners.go).
+	if _, _, err := f.w.registerProducer(testCtx(t), "orders", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.w.registerConsumer(testCtx(t), "orders", nil, ""); err != nil {
+		t.Fatal(err)
 	}
 	return f
 }

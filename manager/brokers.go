@@ -18,6 +18,7 @@ func (m *Manager) newRouter() *router.Router {
 		State:            m.replica,
 		Decode:           m.decode,
 		Touch:            m.touch,
+		Caller:           m.caller, // owners.go
 		Observe:          func(op, code string) { m.metrics.brokerRequests.WithLabelValues(op, code).Inc() },
 		Peers:            m.peers,
 		BrokerTimeout:    m.cfg.BrokerTimeout,

@@ -270,6 +270,9 @@ func (m *Manager) handleClientHeartbeat(kind string) apiFunc {
 		if err != nil {
 			return nil, err
 		}
+		if err := m.checkClientOwner(r, kind, id); err != nil { // owners.go
+			return nil, err
+		}
 		if _, err := readBody(r); err != nil { // any body is accepted and ignored
 			return nil, err
 		}
@@ -348,14 +351,14 @@ func (m *Manager) listClients(r *http.Request, kind string) (any, error) {
 		out = make([]clientInfo, 0, len(m.state.Producers))
 		for id, c := range m.state.Producers {
 			if topic == "" || c.Topic == topic {
-				out = append(out, clientInfo{ClientInfo: api.ClientInfo{ProducerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive}})
+				out = append(out, clientInfo{ClientInfo: api.ClientInfo{ProducerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive, Principal: c.Principal}})
 			}
 		}
 	} else {
 		out = make([]clientInfo, 0, len(m.state.Consumers))
 		for id, c := range m.state.Consumers {
 			if topic == "" || c.Topic == topic {
-				info := clientInfo{ClientInfo: api.ClientInfo{ConsumerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive}}
+				info := clientInfo{ClientInfo: api.ClientInfo{ConsumerID: &id, Topic: c.Topic, Partition: c.Partition, Active: !c.Inactive, Principal: c.Principal}}
 				if c.Partition != nil {
 					info.parts = []int{*c.Partition}
 				} else if t, ok := m.state.Topics[c.Topic]; ok {

@@ -97,6 +97,9 @@ func (m *Manager) forwardTo(r *http.Request, target string, body []byte) (ans an
 		req.Header.Set("Content-Type", ct)
 	}
 	req.Header.Set(headerForwarded, m.cfg.Name)
+	if p, ok := actingPrincipal(r, m.directory()); ok {
+		req.Header.Set(api.HeaderPrincipal, p.Name) // owners.go: the writer records who registered a client
+	}
 	if id, ok := hlog.IDFromRequest(r); ok {
 		req.Header.Set("X-Request-Id", id.String())
 	}

@@ -110,7 +110,7 @@ func (m *Manager) handleRegisterProducer(r *http.Request, _ httprouter.Params) (
 	if err != nil {
 		return nil, err
 	}
-	id, seq, err := m.registerProducer(r.Context(), req.Topic, req.Partition)
+	id, seq, err := m.registerProducer(r.Context(), req.Topic, req.Partition, owner(r, m.directory()))
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (m *Manager) handleRegisterConsumer(r *http.Request, _ httprouter.Params) (
 	if err != nil {
 		return nil, err
 	}
-	id, seq, err := m.registerConsumer(r.Context(), req.Topic, req.Partition)
+	id, seq, err := m.registerConsumer(r.Context(), req.Topic, req.Partition, owner(r, m.directory()))
 	if err != nil {
 		return nil, err
 	}

@@ -278,17 +278,21 @@ func (m *Manager) createTopic(ctx context.Context, topic string, n int) (int64, 
 }
 
 // registerProducer registers a producer, creating the topic if unknown.
-func (m *Manager) registerProducer(ctx context.Context, topic string, partition *int) (id, seq int64, err error) {
+// principal ("": open mode) owns it (owners.go).
+func (m *Manager) registerProducer(ctx context.Context, topic string, partition *int, principal string) (id, seq int64, err error) {
 	w, err := m.writeOp(ctx, func(s *projection.State) (decide.Decision, error) {
-		return decide.RegisterProducer(s, topic, partition, m.cfg.Now())
+		d, err := decide.RegisterProducer(s, topic, partition, m.cfg.Now())
+		return ownedBy(d, principal), err
 	})
 	return w.d.ID, w.seq, err
 }
 
 // registerConsumer registers a consumer of an existing topic.
-func (m *Manager) registerConsumer(ctx context.Context, topic string, partition *int) (id, seq int64, err error) {
+// principal ("": open mode) owns it (owners.go).
+func (m *Manager) registerConsumer(ctx context.Context, topic string, partition *int, principal string) (id, seq int64, err error) {
 	w, err := m.writeOp(ctx, func(s *projection.State) (decide.Decision, error) {
-		return decide.RegisterConsumer(s, topic, partition, m.cfg.Now())
+		d, err := decide.RegisterConsumer(s, topic, partition, m.cfg.Now())
+		return ownedBy(d, principal), err
 	})
 	return w.d.ID, w.seq, err
 }

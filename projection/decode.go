@@ -292,6 +292,8 @@ func decodeFast(typ string, data []byte) (Payload, bool) {
 				return setString(&p.Topic, v)
 			case "partition":
 				return setIntPtr(&p.Partition, v)
+			case "principal":
+				return setString(&p.Principal, v)
 			}
 			return false
 		})
@@ -305,6 +307,8 @@ func decodeFast(typ string, data []byte) (Payload, bool) {
 				return setString(&p.Topic, v)
 			case "partition":
 				return setIntPtr(&p.Partition, v)
+			case "principal":
+				return setString(&p.Principal, v)
 			}
 			return false
 		})

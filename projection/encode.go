@@ -93,11 +93,11 @@ func Render(s *State) string {
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Producers)) {
 		p := s.Producers[id]
-		renderClient(&b, "producer", id, p.Topic, p.Partition, p.Inactive)
+		renderClient(&b, "producer", id, p.Topic, p.Partition, p.Inactive, p.Principal)
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Consumers)) {
 		c := s.Consumers[id]
-		renderClient(&b, "consumer", id, c.Topic, c.Partition, c.Inactive)
+		renderClient(&b, "consumer", id, c.Topic, c.Partition, c.Inactive, c.Principal)
 	}
 	renderSecurity(&b, s)                                              // security.go
 	renderGroups(&b, s)                                                // consumer groups (groups.go)
@@ -108,13 +108,16 @@ func Render(s *State) string {
 }
 
 // renderClient writes one producer's or consumer's line.
-func renderClient(b *strings.Builder, kind string, id int64, topic string, partition *int, inactive bool) {
+func renderClient(b *strings.Builder, kind string, id int64, topic string, partition *int, inactive bool, principal string) {
 	part, status := "*", ""
 	if partition != nil {
 		part = fmt.Sprint(*partition)
 	}
 	if inactive {
 		status = " inactive"
+	}
+	if principal != "" { // owners.go
+		status += fmt.Sprintf(" owner %q", principal)
 	}
 	fmt.Fprintf(b, "%s %d topic %s partition %s%s\n", kind, id, topic, part, status)
 }

@@ -87,17 +87,23 @@ type PartitionAssigned struct {
 }
 
 // ProducerRegistered: a producer for a topic, or one partition of it.
+// Principal is the name of the principal that registered it (with auth
+// on), which alone (with admins and managers) may use the id; absent in
+// open mode and in logs from before ownership.
 type ProducerRegistered struct {
 	ProducerID int64  `json:"producer_id"`
 	Topic      string `json:"topic"`
 	Partition  *int   `json:"partition,omitempty"`
+	Principal  string `json:"principal,omitempty"`
 }
 
 // ConsumerRegistered: a consumer for a topic, or one partition of it.
+// Principal: as for ProducerRegistered.
 type ConsumerRegistered struct {
 	ConsumerID int64  `json:"consumer_id"`
 	Topic      string `json:"topic"`
 	Partition  *int   `json:"partition,omitempty"`
+	Principal  string `json:"principal,omitempty"`
 }
 
 // ClientStatusChanged: a producer or consumer became inactive (silent past

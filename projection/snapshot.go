@@ -29,6 +29,8 @@ import (
 //	groups:    see appendGroups (groups.go) (version 3)
 //	storage:   see appendStorageClusters (storagecluster.go), tagged,
 //	           absent when everything is on the default storage cluster
+//	owners:    see appendOwners (owners.go), tagged, absent when no
+//	           producer or consumer has an owning principal
 //
 // Decoding allocates each kind of entity as one slice and points the maps
 // into it: a state of a million clients decodes in a few allocations.
@@ -145,6 +147,7 @@ func encodeBinary(s *State) []byte {
 	b = appendTopicConfigs(b, s)    // topicconfig.go
 	b = appendGroups(b, s)          // consumer groups (groups.go)
 	b = appendStorageClusters(b, s) // storagecluster.go: tagged, absent when all is on the default
+	b = appendOwners(b, s)          // owners.go: tagged, absent when no client has an owner
 	b = appendSecurity(b, s)        // security.go: after everything else, tagged
 	return b
 }
@@ -293,6 +296,7 @@ func decodeBinary(data []byte) (*State, error) {
 		readTopicConfigs(r, s)    // topicconfig.go
 		s.Groups = readGroups(r)  // consumer groups (groups.go)
 		readStorageClusters(r, s) // storagecluster.go
+		readOwners(r, s)          // owners.go
 	}
 	readSecurity(r, s) // security.go: absent when there is no security state
 	if r.err == nil && len(r.b) > 0 {

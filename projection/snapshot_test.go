@@ -87,6 +87,10 @@ func FuzzSnapshotDecode(f *testing.F) {
 	withStorage.Topics["topic-1"].Partitions[1].StorageCluster = "pg2"
 	b, _ = Encode(withStorage)
 	f.Add(b)
+	withOwners := bigState(3) // an owners section (owners.go)
+	withOwners.Producers[2].Principal, withOwners.Consumers[3].Principal = "alice", "bob"
+	b, _ = Encode(withOwners)
+	f.Add(b)
 	f.Add([]byte(`{"version":1,"state":{"seq":1}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeState(data)

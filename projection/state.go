@@ -95,6 +95,7 @@ type Producer struct {
 	Topic     string `json:"topic"`
 	Partition *int   `json:"partition,omitempty"`
 	Inactive  bool   `json:"inactive,omitempty"`
+	Principal string `json:"principal,omitempty"` // who registered it (auth on); "": anyone with the topic right
 }
 
 // Consumer is a registered consumer. Partition nil: the whole topic.
@@ -103,6 +104,7 @@ type Consumer struct {
 	Topic     string `json:"topic"`
 	Partition *int   `json:"partition,omitempty"`
 	Inactive  bool   `json:"inactive,omitempty"`
+	Principal string `json:"principal,omitempty"` // who registered it (auth on); "": anyone with the topic right
 }
 
 // New returns the state before any event.
@@ -344,10 +346,10 @@ func (s *State) mutate(p Payload) {
 		part := &s.Topics[p.Topic].Partitions[p.Partition]
 		part.Broker, part.Epoch = p.BrokerID, p.Epoch
 	case ProducerRegistered:
-		s.Producers[p.ProducerID] = &Producer{ID: p.ProducerID, Topic: p.Topic, Partition: copyInt(p.Partition)}
+		s.Producers[p.ProducerID] = &Producer{ID: p.ProducerID, Topic: p.Topic, Partition: copyInt(p.Partition), Principal: p.Principal}
 		s.NextIDs.Producer = max(s.NextIDs.Producer, p.ProducerID+1)
 	case ConsumerRegistered:
-		s.Consumers[p.ConsumerID] = &Consumer{ID: p.ConsumerID, Topic: p.Topic, Partition: copyInt(p.Partition)}
+		s.Consumers[p.ConsumerID] = &Consumer{ID: p.ConsumerID, Topic: p.Topic, Partition: copyInt(p.Partition), Principal: p.Principal}
 		s.NextIDs.Consumer = max(s.NextIDs.Consumer, p.ConsumerID+1)
 	case ClientStatusChanged:
 		if p.Client == "producer" {

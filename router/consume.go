@@ -21,15 +21,19 @@ const multiPartitionPoll = 250 * time.Millisecond
 // consumerPartitions checks the consumer (and the topic, when given) and
 // returns its topic and the partitions to read: the one asked for, which
 // must exist and be one the consumer reads, or else all of its own.
-func (rt *Router) consumerPartitions(consumerID int64, topic string, only *int) (t string, parts []int, err error) {
-	rt.cfg.State.View(func(s *projection.State) { t, parts, err = rt.partitionsOf(s, consumerID, topic, only) })
+func (rt *Router) consumerPartitions(r *http.Request, consumerID int64, topic string, only *int) (t string, parts []int, err error) {
+	who := rt.callerOf(r)
+	rt.cfg.State.View(func(s *projection.State) { t, parts, err = rt.partitionsOf(s, who, consumerID, topic, only) })
 	return t, parts, err
 }
 
-func (rt *Router) partitionsOf(s *projection.State, consumerID int64, topic string, only *int) (string, []int, error) {
+func (rt *Router) partitionsOf(s *projection.State, who caller, consumerID int64, topic string, only *int) (string, []int, error) {
 	c, ok := s.Consumers[consumerID]
 	if !ok {
 		return "", nil, logq.Errorf(logq.EConsumerNotFound, "consumer %d not found; register it first", consumerID)
+	}
+	if err := who.mayUse("consumer", consumerID, c.Principal); err != nil {
+		return "", nil, err // another principal's: refused before it counts as a sign of life
 	}
 	rt.cfg.Touch(decide.KindConsumer, consumerID, c.Inactive) // any request of a consumer counts as a sign of life
 	if topic == "" {
@@ -69,7 +73,7 @@ func (rt *Router) consumeParams(r *http.Request, op api.ConsumeOp) (api.ConsumeR
 	if err != nil {
 		return req, "", nil, err
 	}
-	topic, parts, err := rt.consumerPartitions(req.ConsumerID, req.Topic, req.Partition)
+	topic, parts, err := rt.consumerPartitions(r, req.ConsumerID, req.Topic, req.Partition)
 	return req, topic, parts, err
 }
 

@@ -13,15 +13,19 @@ import (
 
 // partitionerFor checks the producer (and the topic, when given: it must be
 // the producer's) and captures what choosing a partition needs.
-func (rt *Router) partitionerFor(producerID int64, topic string) (pt *api.Partitioner, err error) {
-	rt.cfg.State.View(func(s *projection.State) { pt, err = rt.partitioner(s, producerID, topic) })
+func (rt *Router) partitionerFor(r *http.Request, producerID int64, topic string) (pt *api.Partitioner, err error) {
+	c := rt.callerOf(r)
+	rt.cfg.State.View(func(s *projection.State) { pt, err = rt.partitioner(s, c, producerID, topic) })
 	return pt, err
 }
 
-func (rt *Router) partitioner(s *projection.State, producerID int64, topic string) (*api.Partitioner, error) {
+func (rt *Router) partitioner(s *projection.State, c caller, producerID int64, topic string) (*api.Partitioner, error) {
 	prod, ok := s.Producers[producerID]
 	if !ok {
 		return nil, logq.Errorf(logq.EProducerNotFound, "producer %d not found; register it first", producerID)
+	}
+	if err := c.mayUse("producer", producerID, prod.Principal); err != nil {
+		return nil, err // another principal's: refused before it counts as a sign of life
 	}
 	rt.cfg.Touch(decide.KindProducer, producerID, prod.Inactive) // any request of a producer counts as a sign of life
 	if topic == "" {
@@ -52,7 +56,7 @@ func (rt *Router) Produce(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt, err := rt.partitionerFor(req.ProducerID, req.Topic)
+	pt, err := rt.partitionerFor(r, req.ProducerID, req.Topic)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +112,7 @@ func (rt *Router) ProduceBatch(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt, err := rt.partitionerFor(req.ProducerID, req.Topic)
+	pt, err := rt.partitionerFor(r, req.ProducerID, req.Topic)
 	if err != nil {
 		return nil, err
 	}

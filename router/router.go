@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logq/logq"
 	"github.com/logq/logq/projection"
 )
 
@@ -31,6 +32,13 @@ type Config struct {
 	// decide.KindConsumer) was heard from; inactive is its status in the
 	// state. It is called under the state's read lock. Optional.
 	Touch func(kind string, id int64, inactive bool)
+	// Caller names the principal a request acts as, and whether the ids
+	// it uses must be its own: a producer or consumer registered by
+	// another principal (Producer.Principal, Consumer.Principal; "": none)
+	// is then refused with forbidden before anything reaches a broker.
+	// check is false in open mode and for principals that act for anyone.
+	// It is called outside the state's lock. Optional (nil: no check).
+	Caller func(r *http.Request) (name string, check bool)
 	// Observe counts one request to a broker, by operation and outcome
 	// ("ok" or a logq error code). Optional.
 	Observe func(op, code string)
@@ -76,6 +84,29 @@ func New(cfg Config) *Router {
 		}
 	}
 	return &Router{cfg: cfg}
+}
+
+// caller is who r acts as for the ownership check (Config.Caller).
+type caller struct {
+	name  string
+	check bool
+}
+
+func (rt *Router) callerOf(r *http.Request) caller {
+	if rt.cfg.Caller == nil {
+		return caller{}
+	}
+	name, check := rt.cfg.Caller(r)
+	return caller{name, check}
+}
+
+// mayUse refuses c the producer or consumer id owned by owner, if another
+// principal's.
+func (c caller) mayUse(kind string, id int64, owner string) error {
+	if !c.check || owner == "" || owner == c.name {
+		return nil
+	}
+	return logq.Errorf(logq.EForbidden, "%s %d was registered by another principal; %q may not use it", kind, id, c.name)
 }
 
 // counter returns the named round-robin counter.
