@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -205,21 +206,37 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 			results[i].Base = resolve(results[i].Base)
 		}
 	}
-	// The producers' new states, one upsert each (in the same pipeline).
+	// The producers' new states, in one set-based upsert (in the same
+	// pipeline): a commit of many producers' one-record batches must not
+	// cost a statement per producer while the partition rows are locked.
+	// Each state's arrays (1 to IdempotentBatches long, so not a
+	// rectangular 2-D array) travel as array literals.
+	n := len(dirty)
+	var (
+		sTopics             = make([]string, 0, n)
+		sParts              = make([]int32, 0, n)
+		sProducers, sEpochs = make([]int64, 0, n), make([]int64, 0, n)
+		sFirsts, sLasts     = make([]string, 0, n), make([]string, 0, n)
+		sBases              = make([]string, 0, n)
+	)
 	for k := range dirty {
 		ps := cur[k]
 		base := make([]int64, len(ps.base))
 		for n, v := range ps.base {
 			base[n] = resolve(v)
 		}
-		last.Queue(`
-			INSERT INTO producer_state (topic, partition, producer_id, epoch, first_seqs, last_seqs, base_offsets)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (topic, partition, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch,
-				first_seqs = EXCLUDED.first_seqs, last_seqs = EXCLUDED.last_seqs,
-				base_offsets = EXCLUDED.base_offsets, updated_at = now()`,
-			k.topic, k.partition, k.producer, ps.epoch, ps.firsts, ps.lasts, base)
+		sTopics, sParts = append(sTopics, k.topic), append(sParts, int32(k.partition))
+		sProducers, sEpochs = append(sProducers, k.producer), append(sEpochs, ps.epoch)
+		sFirsts, sLasts, sBases = append(sFirsts, arrayLiteral(ps.firsts)), append(sLasts, arrayLiteral(ps.lasts)), append(sBases, arrayLiteral(base))
 	}
+	last.Queue(`
+		INSERT INTO producer_state (topic, partition, producer_id, epoch, first_seqs, last_seqs, base_offsets)
+		SELECT t, p, id, e, f::bigint[], l::bigint[], b::bigint[]
+		FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[]) AS s(t, p, id, e, f, l, b)
+		ON CONFLICT (topic, partition, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch,
+			first_seqs = EXCLUDED.first_seqs, last_seqs = EXCLUDED.last_seqs,
+			base_offsets = EXCLUDED.base_offsets, updated_at = now()`,
+		sTopics, sParts, sProducers, sEpochs, sFirsts, sLasts, sBases)
 	last.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &last).Close(); err != nil {
 		return nil, err
@@ -279,4 +296,17 @@ func next(ps producerState, b storage.Batch, base int64) producerState {
 		return v
 	}
 	return producerState{found: true, epoch: id.Epoch, firsts: trim(ps.firsts, id.BaseSequence), lasts: trim(ps.lasts, last), base: trim(ps.base, base)}
+}
+
+// arrayLiteral is v as a PostgreSQL array literal ({1,2,3}).
+func arrayLiteral(v []int64) string {
+	b := make([]byte, 0, 2+len(v)*8)
+	b = append(b, '{')
+	for i, x := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, x, 10)
+	}
+	return string(append(b, '}'))
 }
