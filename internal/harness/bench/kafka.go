@@ -257,48 +257,18 @@ func (e *env) kafkaUnbatched(ctx context.Context) error {
 		}
 	}
 
-	var kafka, raw, js tally
-	var lats, peerLat []time.Duration
-	per := splitEven(cfg.UnbatchedMessages, cfg.Rounds)
-	for r, n := range per {
-		e.progress("Kafka unbatched produce, round %d/%d: %d INSERTs, one per commit, from %d connections", r+1, len(per), n, cfg.Clients)
-		if err := e.measure(&raw, func() (time.Duration, error) { return base.insertPerCommit(ctx, n, cfg.Clients, cfg.MessageSize) }); err != nil {
-			return err
-		}
-		e.progress("Kafka unbatched produce, round %d/%d: %d records from %d kgo clients, one per request", r+1, len(per), n, cfg.Clients)
-		if err := e.measure(&kafka, func() (time.Duration, error) {
-			res, err := kafkaProduceEach(ctx, clients, n, cfg.MessageSize)
-			lats = append(lats, res.latencies...)
-			return res.d, err
-		}); err != nil {
-			return err
-		}
-		if e.peer != nil {
-			e.progress("Kafka unbatched produce, round %d/%d: %d messages to JetStream from %d synchronous publishers", r+1, len(per), n, cfg.Clients)
-			if err := e.measure(&js, func() (time.Duration, error) {
-				res, err := e.peer.PublishSync(ctx, peer.SyncLoad{Topic: jsTopic, Publishers: cfg.Clients, Messages: n, Body: e.body})
-				peerLat = append(peerLat, res.Latencies...)
-				return res.Duration, err
-			}); err != nil {
-				return err
-			}
-		}
-	}
-	row := rateRow(Row{
-		CPU: cpuUse(cfg.UnbatchedMessages, kafka.cpu, raw.cpu),
-		ID:  "kafka_produce_unbatched", Title: fmt.Sprintf("Kafka unbatched produce (%d clients)", cfg.Clients),
-		BaselineName: "INSERT per commit", Target: "≥ 2.00x",
-		Note: fmt.Sprintf("%d franz-go clients (idempotent, acks=all, linger 0), each producing one record per request and waiting for its ack (%s records in all; p99 of produce → ack) vs %d connections each doing one INSERT per transaction",
-			cfg.Clients, groupThousands(int64(cfg.UnbatchedMessages)), cfg.Clients) +
-			e.peerNote("%d publishers, each a synchronous Publish at a time, round robin over %d streams", cfg.Clients, cfg.Partitions),
-	}, cfg.UnbatchedMessages, kafka.d, raw.d, 2)
-	row.Figures = latencyFigures(lats, 0.99)
-	row = e.peerRate(row, "sync publish", cfg.UnbatchedMessages, js.d, js.cpu, 0)
-	if e.peer != nil {
-		row.PeerFigures = latencyFigures(peerLat, 0.99)
-	}
-	e.report.add(row)
-	return nil
+	return e.unbatchedRounds(ctx, base, jsTopic, unbatchedSpec{
+		label: "Kafka unbatched produce",
+		what:  fmt.Sprintf("records from %d kgo clients, one per request", cfg.Clients),
+		send: func(ctx context.Context, n int) (loadResult, error) {
+			return kafkaProduceEach(ctx, clients, n, cfg.MessageSize)
+		},
+		row: Row{ID: "kafka_produce_unbatched", Title: fmt.Sprintf("Kafka unbatched produce (%d clients)", cfg.Clients), Target: "≥ 2.00x",
+			Note: fmt.Sprintf("%d franz-go clients (idempotent, acks=all, linger 0), each producing one record per request and waiting for its ack (%s records in all; p99 of produce → ack) vs %d connections each doing one INSERT per transaction",
+				cfg.Clients, groupThousands(int64(cfg.UnbatchedMessages)), cfg.Clients) +
+				e.peerNote("%d publishers, each a synchronous Publish at a time, round robin over %d streams", cfg.Clients, cfg.Partitions)},
+		want: 2,
+	})
 }
 
 // kafkaProduceEach produces n records from the clients, each one record at

@@ -377,24 +377,51 @@ func (e *env) unbatched(ctx context.Context) error {
 	}
 	defer producers.close()
 
-	var logq, raw, js tally
-	var logqLat, peerLat []time.Duration
+	return e.unbatchedRounds(ctx, base, jsTopic, unbatchedSpec{
+		label: "unbatched produce",
+		what:  fmt.Sprintf("messages from %d producers, one per request", cfg.Clients),
+		send:  func(ctx context.Context, n int) (loadResult, error) { return producers.each(ctx, n, time.Time{}) },
+		row: Row{ID: "produce_unbatched", Title: fmt.Sprintf("unbatched produce (%d clients)", cfg.Clients), Target: "≥ 1.00x",
+			Note: fmt.Sprintf("%d producers, each sending one message per request and waiting for its ack (%s messages in all; p99 of send → ack) vs %d connections each doing one INSERT per transaction",
+				cfg.Clients, groupThousands(int64(cfg.UnbatchedMessages)), cfg.Clients) +
+				e.peerNote("%d publishers, each on its own connection, each a synchronous Publish (waits for its ack) at a time, round robin over %d streams", cfg.Clients, cfg.Partitions)},
+		want: 1,
+	})
+}
+
+// unbatchedSpec is one unbatched-produce row: what sends the messages one
+// per request (send), and how the row reads (row's ID, Title, Target and
+// Note; want the ratio it needs).
+type unbatchedSpec struct {
+	label, what string // progress: "<label>, round r/R: n <what>"
+	send        func(ctx context.Context, n int) (loadResult, error)
+	row         Row
+	want        float64
+}
+
+// unbatchedRounds measures s.send against one INSERT per commit from as
+// many connections (base) and JetStream's synchronous publishers (when
+// the bench has the peer), in alternating rounds, and reports the row.
+func (e *env) unbatchedRounds(ctx context.Context, base *baseline, jsTopic peer.Topic, s unbatchedSpec) error {
+	cfg := e.cfg
+	var sent, raw, js tally
+	var lats, peerLat []time.Duration
 	per := splitEven(cfg.UnbatchedMessages, cfg.Rounds)
 	for r, n := range per {
-		e.progress("unbatched produce, round %d/%d: %d INSERTs, one per commit, from %d connections", r+1, len(per), n, cfg.Clients)
+		e.progress("%s, round %d/%d: %d INSERTs, one per commit, from %d connections", s.label, r+1, len(per), n, cfg.Clients)
 		if err := e.measure(&raw, func() (time.Duration, error) { return base.insertPerCommit(ctx, n, cfg.Clients, cfg.MessageSize) }); err != nil {
 			return err
 		}
-		e.progress("unbatched produce, round %d/%d: %d messages from %d producers, one per request", r+1, len(per), n, cfg.Clients)
-		if err := e.measure(&logq, func() (time.Duration, error) {
-			res, err := producers.each(ctx, n, time.Time{})
-			logqLat = append(logqLat, res.latencies...)
+		e.progress("%s, round %d/%d: %d %s", s.label, r+1, len(per), n, s.what)
+		if err := e.measure(&sent, func() (time.Duration, error) {
+			res, err := s.send(ctx, n)
+			lats = append(lats, res.latencies...)
 			return res.d, err
 		}); err != nil {
 			return err
 		}
 		if e.peer != nil {
-			e.progress("unbatched produce, round %d/%d: %d messages to JetStream from %d synchronous publishers", r+1, len(per), n, cfg.Clients)
+			e.progress("%s, round %d/%d: %d messages to JetStream from %d synchronous publishers", s.label, r+1, len(per), n, cfg.Clients)
 			if err := e.measure(&js, func() (time.Duration, error) {
 				res, err := e.peer.PublishSync(ctx, peer.SyncLoad{Topic: jsTopic, Publishers: cfg.Clients, Messages: n, Body: e.body})
 				peerLat = append(peerLat, res.Latencies...)
@@ -404,15 +431,11 @@ func (e *env) unbatched(ctx context.Context) error {
 			}
 		}
 	}
-	row := rateRow(Row{
-		CPU: cpuUse(cfg.UnbatchedMessages, logq.cpu, raw.cpu),
-		ID:  "produce_unbatched", Title: fmt.Sprintf("unbatched produce (%d clients)", cfg.Clients),
-		BaselineName: "INSERT per commit", Target: "≥ 1.00x",
-		Note: fmt.Sprintf("%d producers, each sending one message per request and waiting for its ack (%s messages in all; p99 of send → ack) vs %d connections each doing one INSERT per transaction",
-			cfg.Clients, groupThousands(int64(cfg.UnbatchedMessages)), cfg.Clients) +
-			e.peerNote("%d publishers, each on its own connection, each a synchronous Publish (waits for its ack) at a time, round robin over %d streams", cfg.Clients, cfg.Partitions),
-	}, cfg.UnbatchedMessages, logq.d, raw.d, 1)
-	row.Figures = latencyFigures(logqLat, 0.99)
+	row := s.row
+	row.CPU = cpuUse(cfg.UnbatchedMessages, sent.cpu, raw.cpu)
+	row.BaselineName = "INSERT per commit"
+	row = rateRow(row, cfg.UnbatchedMessages, sent.d, raw.d, s.want)
+	row.Figures = latencyFigures(lats, 0.99)
 	row = e.peerRate(row, "sync publish", cfg.UnbatchedMessages, js.d, js.cpu, 0)
 	if e.peer != nil {
 		row.PeerFigures = latencyFigures(peerLat, 0.99)
