@@ -92,43 +92,20 @@ func (s *Store) Retain(ctx context.Context, topic string, partition int, epoch i
 	return res, nil
 }
 
-// newestTimestamp returns the timestamp of a segment's last record (by
-// offset: index-backed, and timestamps follow commit order); ok is false
-// for an empty segment.
+// newestTimestamp returns the append time (produced_at) of a segment's
+// last record, by offset: an index lookup, and append times follow commit
+// order, so it is the segment's newest. Retention counts from the append
+// time, not from the record timestamp a producer may set (ts): an old
+// timestamp must not expire a record the moment it is stored, nor a future
+// one keep a segment forever. ok is false for an empty segment.
 func (s *Store) newestTimestamp(ctx context.Context, relname string) (time.Time, bool, error) {
-	col, err := s.timestampColumn(ctx)
-	if err != nil {
-		return time.Time{}, false, err
-	}
 	var ts time.Time
-	err = s.db.QueryRow(ctx, fmt.Sprintf(`SELECT %s FROM %s ORDER BY "offset" DESC LIMIT 1`,
-		pgx.Identifier{col}.Sanitize(), pgx.Identifier{relname}.Sanitize()), pgx.QueryExecModeSimpleProtocol).Scan(&ts)
+	err := s.db.QueryRow(ctx, fmt.Sprintf(`SELECT produced_at FROM %s ORDER BY "offset" DESC LIMIT 1`,
+		pgx.Identifier{relname}.Sanitize()), pgx.QueryExecModeSimpleProtocol).Scan(&ts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, false, nil
 	}
 	return ts, err == nil, err
-}
-
-// timestampColumn is the column of messages holding the record timestamp:
-// ts once migration 2 (records) has run, produced_at before it.
-func (s *Store) timestampColumn(ctx context.Context) (string, error) {
-	s.seg.mu.Lock()
-	col := s.seg.tsColumn
-	s.seg.mu.Unlock()
-	if col != "" {
-		return col, nil
-	}
-	err := s.db.QueryRow(ctx, `
-		SELECT column_name FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = 'messages' AND column_name IN ('ts', 'produced_at')
-		ORDER BY column_name = 'ts' DESC LIMIT 1`).Scan(&col)
-	if err != nil {
-		return "", err
-	}
-	s.seg.mu.Lock()
-	s.seg.tsColumn = col
-	s.seg.mu.Unlock()
-	return col, nil
 }
 
 // dropSegment detaches and drops one segment and moves the log start

@@ -45,8 +45,6 @@ type segments struct {
 	parts map[segKey]*segState
 	ddl   sync.Mutex // one segment creation at a time per Store
 
-	tsColumn string // messages' timestamp column (retention.go)
-
 	loads, creates atomic.Int64 // database reads of a partition's segments, segments created (tests)
 }
 

@@ -33,6 +33,7 @@ func RunRetention(t *testing.T, open func(t *testing.T, segmentOffsets int64) Re
 		{"UnlimitedKeepsAll", testUnlimitedKeepsAll},
 		{"AppendsDuringDrops", testAppendsDuringDrops},
 		{"IdempotentAcrossSegments", testIdempotentAcrossSegments},
+		{"ProducerTimestampsIgnored", testProducerTimestampsIgnored},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -359,4 +360,30 @@ func testIdempotentAcrossSegments(t *testing.T, h RetentionHarness) {
 		n += 10
 	}
 	checkFrom(t, h, "t", 0, 0, n)
+}
+
+// testProducerTimestampsIgnored: retention by time counts from when a
+// record was appended, not from the timestamp its producer set: records
+// stamped a year ago are kept while they are new to the log, and records
+// stamped a year ahead go when their append time is past retention.
+func testProducerTimestampsIgnored(t *testing.T, h RetentionHarness) {
+	ctx, s, r := testCtx(t), h.Store, h.Retainer
+	claim(t, s, "t", 0, 1, 1)
+	seg := h.SegmentOffsets
+	msgs := numbered(1, "m", int(2*seg+seg/2)) // 2 closed segments and the active one
+	for i := range msgs {
+		if i < int(seg) {
+			msgs[i].Timestamp = time.Now().AddDate(-1, 0, 0)
+		} else {
+			msgs[i].Timestamp = time.Now().AddDate(1, 0, 0)
+		}
+	}
+	appendOne(t, s, "t", 0, 1, msgs)
+	policy := storage.RetentionPolicy{MaxAge: time.Hour}
+	if res, err := r.Retain(ctx, "t", 0, 1, policy, time.Now(), 10); err != nil || res.Dropped != 0 {
+		t.Fatalf("retain now = %+v, %v; want nothing dropped (appended just now, whatever their timestamps)", res, err)
+	}
+	if res, err := r.Retain(ctx, "t", 0, 1, policy, time.Now().Add(2*time.Hour), 10); err != nil || res.Dropped != 2 || res.LogStart != 2*seg {
+		t.Fatalf("retain 2 h later = %+v, %v; want both closed segments dropped", res, err)
+	}
 }
