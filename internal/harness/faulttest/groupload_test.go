@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,10 +36,8 @@ type groupMemberLoad struct {
 	pause *pausableTransport // holds every request of the member: a stopped consumer process
 	gc    *client.GroupConsumer
 
-	mu        sync.Mutex
-	got       map[int][]received // partition → deliveries, in the order received
-	pollFails int
-	closeErr  error
+	receiver       // partition → deliveries, in the order received
+	closeErr error // guarded by mu
 }
 
 func groupName(i int) string { return fmt.Sprintf("faults-group-%d", i) }
@@ -69,7 +66,7 @@ func startGroupMembers(ctx context.Context, t *testing.T, c *cluster) []*groupMe
 			if err != nil {
 				t.Fatalf("group %d member %d: %v", g, i, err)
 			}
-			out = append(out, &groupMemberLoad{group: g, index: i, cl: cl, tr: tr, pause: pause, gc: gc, got: map[int][]received{}})
+			out = append(out, &groupMemberLoad{group: g, index: i, cl: cl, tr: tr, pause: pause, gc: gc, receiver: receiver{got: map[int][]received{}}})
 		}
 	}
 	return out
@@ -78,26 +75,7 @@ func startGroupMembers(ctx context.Context, t *testing.T, c *cluster) []*groupMe
 // run polls until stop is set, then closes the member (it commits what it
 // received and leaves), or until ctx is cancelled.
 func (m *groupMemberLoad) run(ctx context.Context, stop *atomic.Bool) {
-	retry := time.NewTicker(50 * time.Millisecond)
-	defer retry.Stop()
-	for !stop.Load() && ctx.Err() == nil {
-		msgs, err := m.gc.Poll(ctx, 0)
-		if err != nil {
-			m.mu.Lock()
-			m.pollFails++
-			m.mu.Unlock()
-			select {
-			case <-ctx.Done():
-			case <-retry.C:
-			}
-			continue
-		}
-		m.mu.Lock()
-		for _, msg := range msgs {
-			m.got[msg.Partition] = append(m.got[msg.Partition], received{offset: msg.Offset, value: msg.Value})
-		}
-		m.mu.Unlock()
-	}
+	m.pollUntil(ctx, stop, func(ctx context.Context) ([]client.Message, error) { return m.gc.Poll(ctx, 0) })
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	err := m.gc.Close(cctx)

@@ -174,9 +174,42 @@ type consumerLoad struct {
 	tr    *countingTransport
 	cons  *client.Consumer
 
+	receiver
+}
+
+// receiver is what a consumer of the workload received, per partition in
+// the order received, and how many polls failed; mu guards it (and the
+// fields of the load that embeds it).
+type receiver struct {
 	mu        sync.Mutex
 	got       map[int][]received
 	pollFails int
+}
+
+// pollUntil polls until stop is set (finishing the poll in flight: nothing
+// it consumed is dropped) or ctx is cancelled, recording what each poll
+// returns and retrying a failed one after a short pause.
+func (r *receiver) pollUntil(ctx context.Context, stop *atomic.Bool, poll func(context.Context) ([]client.Message, error)) {
+	retry := time.NewTicker(50 * time.Millisecond)
+	defer retry.Stop()
+	for !stop.Load() && ctx.Err() == nil {
+		msgs, err := poll(ctx)
+		if err != nil {
+			r.mu.Lock()
+			r.pollFails++
+			r.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-retry.C:
+			}
+			continue
+		}
+		r.mu.Lock()
+		for _, m := range msgs {
+			r.got[m.Partition] = append(r.got[m.Partition], received{offset: m.Offset, value: m.Value})
+		}
+		r.mu.Unlock()
+	}
 }
 
 type received struct {
@@ -229,7 +262,7 @@ func startWorkload(t *testing.T, c *cluster) *workload {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.consumers = append(w.consumers, &consumerLoad{index: i, cl: cl, tr: tr, cons: cons, got: map[int][]received{}})
+		w.consumers = append(w.consumers, &consumerLoad{index: i, cl: cl, tr: tr, cons: cons, receiver: receiver{got: map[int][]received{}}})
 	}
 	w.groupMembers = startGroupMembers(ctx, t, c)
 	for i := range numProducers {
@@ -303,26 +336,7 @@ func (p *producerLoad) run(ctx context.Context) {
 // run polls until stop is set (finishing the poll in flight: nothing it
 // consumed is dropped) or ctx is cancelled.
 func (c *consumerLoad) run(ctx context.Context, stop *atomic.Bool) {
-	retry := time.NewTicker(50 * time.Millisecond)
-	defer retry.Stop()
-	for !stop.Load() && ctx.Err() == nil {
-		msgs, err := c.cons.Poll(ctx, 200)
-		if err != nil {
-			c.mu.Lock()
-			c.pollFails++
-			c.mu.Unlock()
-			select {
-			case <-ctx.Done():
-			case <-retry.C:
-			}
-			continue
-		}
-		c.mu.Lock()
-		for _, m := range msgs {
-			c.got[m.Partition] = append(c.got[m.Partition], received{offset: m.Offset, value: m.Value})
-		}
-		c.mu.Unlock()
-	}
+	c.pollUntil(ctx, stop, func(ctx context.Context) ([]client.Message, error) { return c.cons.Poll(ctx, 200) })
 }
 
 // acked returns the number of acknowledged messages so far.
