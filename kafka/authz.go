@@ -176,16 +176,21 @@ func (h *handler) charge(p auth.Principal, req kmsg.Request, resp kmsg.Response)
 // num: the debt of one huge request is spread over several answers).
 const maxThrottle = 30 * time.Second
 
-// splitNames splits items into those whose name keep allows and the rest.
-func splitNames[T any](items []T, name func(T) string, keep func(string) bool) (kept, refused []T) {
+// split splits items into those keep allows and the rest.
+func split[T any](items []T, keep func(T) bool) (kept, refused []T) {
 	for _, it := range items {
-		if keep(name(it)) {
+		if keep(it) {
 			kept = append(kept, it)
 		} else {
 			refused = append(refused, it)
 		}
 	}
 	return kept, refused
+}
+
+// splitNames splits items into those whose name keep allows and the rest.
+func splitNames[T any](items []T, name func(T) string, keep func(string) bool) (kept, refused []T) {
+	return split(items, func(it T) bool { return keep(name(it)) })
 }
 
 func authzProduce(z *authz, req kmsg.Request) (kmsg.Response, func(kmsg.Response)) {
@@ -389,21 +394,15 @@ func authzCreatePartitions(z *authz, req kmsg.Request) (kmsg.Response, func(kmsg
 
 func authzDescribeConfigs(z *authz, req kmsg.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.(*kmsg.DescribeConfigsRequest)
-	var kept, refused []kmsg.DescribeConfigsRequestResource
-	for _, res := range r.Resources {
-		ok := true
+	kept, refused := split(r.Resources, func(res kmsg.DescribeConfigsRequestResource) bool {
 		switch res.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			ok = z.may(auth.Topic, res.ResourceName, auth.OpDescribe)
+			return z.may(auth.Topic, res.ResourceName, auth.OpDescribe)
 		case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
-			ok = z.may(auth.Cluster, auth.ClusterName, auth.OpDescribe)
+			return z.may(auth.Cluster, auth.ClusterName, auth.OpDescribe)
 		}
-		if ok {
-			kept = append(kept, res)
-		} else {
-			refused = append(refused, res)
-		}
-	}
+		return true
+	})
 	if len(refused) == 0 {
 		return nil, nil
 	}
@@ -412,11 +411,7 @@ func authzDescribeConfigs(z *authz, req kmsg.Request) (kmsg.Response, func(kmsg.
 		dr := resp.(*kmsg.DescribeConfigsResponse)
 		for _, res := range refused {
 			rr := kmsg.NewDescribeConfigsResponseResource()
-			rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
-			rr.ErrorCode = kerr.ClusterAuthorizationFailed.Code
-			if res.ResourceType == kmsg.ConfigResourceTypeTopic {
-				rr.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			}
+			rr.ResourceType, rr.ResourceName, rr.ErrorCode = res.ResourceType, res.ResourceName, configRefusal(res.ResourceType)
 			dr.Resources = append(dr.Resources, rr)
 		}
 	}

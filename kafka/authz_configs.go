@@ -36,14 +36,9 @@ func configRefusal(rt kmsg.ConfigResourceType) int16 {
 
 func authzAlterConfigs(z *authz, req kmsg.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.(*kmsg.AlterConfigsRequest)
-	var kept, refused []kmsg.AlterConfigsRequestResource
-	for _, res := range r.Resources {
-		if mayAlterConfigs(z, res.ResourceType, res.ResourceName) {
-			kept = append(kept, res)
-		} else {
-			refused = append(refused, res)
-		}
-	}
+	kept, refused := split(r.Resources, func(res kmsg.AlterConfigsRequestResource) bool {
+		return mayAlterConfigs(z, res.ResourceType, res.ResourceName)
+	})
 	if len(refused) == 0 {
 		return nil, nil
 	}
@@ -60,14 +55,9 @@ func authzAlterConfigs(z *authz, req kmsg.Request) (kmsg.Response, func(kmsg.Res
 
 func authzIncrementalAlterConfigs(z *authz, req kmsg.Request) (kmsg.Response, func(kmsg.Response)) {
 	r := req.(*kmsg.IncrementalAlterConfigsRequest)
-	var kept, refused []kmsg.IncrementalAlterConfigsRequestResource
-	for _, res := range r.Resources {
-		if mayAlterConfigs(z, res.ResourceType, res.ResourceName) {
-			kept = append(kept, res)
-		} else {
-			refused = append(refused, res)
-		}
-	}
+	kept, refused := split(r.Resources, func(res kmsg.IncrementalAlterConfigsRequestResource) bool {
+		return mayAlterConfigs(z, res.ResourceType, res.ResourceName)
+	})
 	if len(refused) == 0 {
 		return nil, nil
 	}
