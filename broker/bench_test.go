@@ -50,6 +50,13 @@ func BenchmarkGroupCommitIdempotent(b *testing.B) {
 	benchGroupCommit(b, pgtest.NewDB(b), true)
 }
 
+// BenchmarkGroupCommitIdempotentFsync is BenchmarkGroupCommitIdempotent on
+// a server with fsync on, as logq bench runs it.
+func BenchmarkGroupCommitIdempotentFsync(b *testing.B) {
+	_, dsn := pgtest.NewServerWith(b, pgserver.Options{Fsync: true})
+	benchGroupCommit(b, dsn, true)
+}
+
 const benchAppenders, benchPartitions = 64, 3
 
 var (

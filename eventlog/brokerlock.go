@@ -13,7 +13,7 @@ import (
 )
 
 // brokerLockClass is the first key of every broker's session lock, the
-// two-int advisory lock pg_advisory_lock(brokerLockClass, broker id)
+// two-int advisory lock (brokerLockClass, broker id)
 // ("logq"). The writer's lock is a one-bigint lock, listed in pg_locks
 // with objsubid 1, a two-int lock with objsubid 2: the two never collide.
 const brokerLockClass int32 = 0x6c6f6771
@@ -84,7 +84,7 @@ func (l *BrokerLock) hold(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	defer closeConn(conn) // releases the lock
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", brokerLockClass, int32(l.id)); err != nil {
+	if err := waitLock(ctx, conn, "SELECT pg_try_advisory_lock($1, $2)", brokerLockClass, int32(l.id)); err != nil {
 		return 0, dbError(ctx, err, "eventlog: take broker session lock")
 	}
 	l.setHeld(conn.PgConn().PID())

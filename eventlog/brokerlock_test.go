@@ -73,7 +73,7 @@ func TestBrokerLock(t *testing.T) {
 	again, _ := eventlog.NewBrokerLock(dsn, 1, log)
 	stopAgain := run(again)
 	defer stopAgain()
-	waitFor(t, 10*time.Second, "the second holder of id 1 to wait", func() bool { return waitingLocks(t, admin) == 1 })
+	waitFor(t, 10*time.Second, "the second holder of id 1 to wait", func() bool { return waitingLocks(t, admin, "logq-broker-lock") == 1 })
 	if pid, _ := again.Held(); pid != 0 {
 		t.Fatal("two sessions hold broker 1's lock")
 	}

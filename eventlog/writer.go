@@ -15,6 +15,7 @@ import (
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/internal/pg"
+	"github.com/logq/logq/internal/sleep"
 )
 
 // writerLockKey is the session advisory lock whose holder is the writer
@@ -73,18 +74,46 @@ type Writer struct {
 }
 
 // Acquire blocks until this process holds the writer advisory lock (a
-// session-level pg_advisory_lock on a dedicated connection opened from
-// dsn), then bumps writer_lease.epoch, recording holder, and reads the
-// last seq. ctx cancels the wait.
+// session-level advisory lock on a dedicated connection opened from dsn,
+// tried every lockPollInterval: waitLock), then bumps writer_lease.epoch,
+// recording holder, and reads the last seq. ctx cancels the wait.
 func Acquire(ctx context.Context, dsn, holder string) (*Writer, error) {
 	w, _, err := acquire(ctx, dsn, holder, true)
 	return w, err
 }
 
+// lockPollInterval is how often a session waiting for an advisory lock
+// (a standby manager for the writer's, a restarted broker for its session
+// lock) tries it again.
+const lockPollInterval = 50 * time.Millisecond
+
+// waitLock takes an advisory lock on conn by running sql, a
+// pg_try_advisory_lock call, every lockPollInterval until it answers
+// true or ctx ends. It does not wait inside pg_advisory_lock: a statement
+// blocked there keeps its snapshot for the whole wait, so a standby
+// manager waiting for hours would pin the server's xmin horizon, and no
+// dead row version in any table (the partition row every append updates,
+// the producers' state, the consumers' offsets) could be pruned or
+// vacuumed until the writer changed. Between two tries this session holds
+// no snapshot.
+func waitLock(ctx context.Context, conn *pgx.Conn, sql string, args ...any) error {
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, sql, args...).Scan(&got); err != nil {
+			return err
+		}
+		if got {
+			return nil
+		}
+		if !sleep.For(ctx, lockPollInterval) {
+			return ctx.Err()
+		}
+	}
+}
+
 // configureLockConn prepares the writer's lock connection. A cancelled
-// context cancels the running statement on the server (so an abandoned
-// pg_advisory_lock wait ends there too) rather than breaking the
-// connection. Server-side TCP keepalives (unless the DSN sets them) let the
+// context cancels the running statement on the server rather than
+// breaking the connection. Server-side TCP keepalives (unless the DSN sets them) let the
 // server notice a vanished writer and release its lock within seconds, not
 // hours; they do not apply to Unix sockets, where a dead peer is seen at once.
 func configureLockConn(cfg *pgx.ConnConfig) {
@@ -110,7 +139,7 @@ func acquire(ctx context.Context, dsn, holder string, wait bool) (w *Writer, ok 
 	}()
 
 	if wait {
-		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", writerLockKey); err != nil {
+		if err := waitLock(ctx, conn, "SELECT pg_try_advisory_lock($1)", writerLockKey); err != nil {
 			return nil, false, dbError(ctx, err, "eventlog: acquire writer lock")
 		}
 	} else {

@@ -13,13 +13,14 @@ import (
 	"github.com/logq/logq/internal/pgtest"
 )
 
-// waitingLocks counts sessions waiting for an advisory lock in the test's
-// database.
-func waitingLocks(t *testing.T, admin *pgx.Conn) int64 {
+// waitingLocks counts the sessions of application appName (logq-writer,
+// logq-broker-lock) in the test's database that hold no advisory lock:
+// those waiting to take one (each tries it every lockPollInterval).
+func waitingLocks(t *testing.T, admin *pgx.Conn, appName string) int64 {
 	return query[int64](t, admin, `
-		SELECT count(*) FROM pg_locks
-		WHERE locktype = 'advisory' AND NOT granted
-		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+		SELECT count(*) FROM pg_stat_activity a
+		WHERE a.datname = current_database() AND a.application_name = $1
+		  AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)`, appName)
 }
 
 func TestWriterLifecycle(t *testing.T) {
@@ -130,7 +131,7 @@ func TestWriterFencedBySessionLoss(t *testing.T) {
 		w, err := eventlog.Acquire(ctx, dsn, "b")
 		bc <- result{w, err}
 	}()
-	waitFor(t, 10*time.Second, "B to wait for the lock", func() bool { return waitingLocks(t, admin) == 1 })
+	waitFor(t, 10*time.Second, "B to wait for the lock", func() bool { return waitingLocks(t, admin, "logq-writer") == 1 })
 	mustAppend(t, a, ev("A", `{"n": 2}`)) // A still writes while B waits
 	select {
 	case r := <-bc:
@@ -212,6 +213,39 @@ func TestWriterFencedByEpochBump(t *testing.T) {
 	}
 }
 
+// TestWaitingWriterHoldsNoSnapshot: a manager waiting for the writer lock
+// (a standby, for as long as the writer lives) must not hold a snapshot
+// while it waits. If it did (a statement blocked in pg_advisory_lock
+// does), the server's xmin horizon would stay where the wait began, and no
+// dead row version of any table could be pruned or vacuumed: the
+// partition rows that every append updates would grow chains of dead
+// versions that every append walks.
+func TestWaitingWriterHoldsNoSnapshot(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	dsn := pgtest.NewDB(t)
+	admin := adminConn(t, dsn)
+	acquire(t, dsn, "a")
+
+	wctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		w, err := eventlog.Acquire(wctx, dsn, "b")
+		if w != nil {
+			w.Close(context.Background())
+		}
+		errc <- err
+	}()
+	defer func() { cancel(); <-errc }()
+	waitFor(t, 10*time.Second, "B to wait for the lock", func() bool { return waitingLocks(t, admin, "logq-writer") == 1 })
+	waitFor(t, 10*time.Second, "the waiting session to hold no snapshot", func() bool {
+		return query[int64](t, admin, `
+			SELECT count(*) FROM pg_stat_activity a
+			WHERE a.datname = current_database() AND a.application_name = 'logq-writer' AND a.backend_xmin IS NULL
+			  AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)`) == 1
+	})
+}
+
 func TestAcquireHonoursContext(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.NewDB(t)
@@ -227,7 +261,7 @@ func TestAcquireHonoursContext(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitFor(t, 10*time.Second, "B to wait for the lock", func() bool { return waitingLocks(t, admin) == 1 })
+	waitFor(t, 10*time.Second, "B to wait for the lock", func() bool { return waitingLocks(t, admin, "logq-writer") == 1 })
 	cancel()
 	select {
 	case err := <-errc:
@@ -237,5 +271,5 @@ func TestAcquireHonoursContext(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Acquire did not return after its context was cancelled")
 	}
-	waitFor(t, 10*time.Second, "the abandoned lock wait to end", func() bool { return waitingLocks(t, admin) == 0 })
+	waitFor(t, 10*time.Second, "the abandoned lock wait to end", func() bool { return waitingLocks(t, admin, "logq-writer") == 0 })
 }
