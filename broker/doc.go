@@ -67,6 +67,15 @@
 // its partition (its sequence numbers exactly its messages): a batch
 // holding some is committed in rounds, each partition's requests in order.
 //
+// Like a Kafka partition leader, the store remembers the producers' state
+// of the partitions it writes, as of the partition's version (epoch and
+// next offset). A batch it can accept from memory is stored with the new
+// state in one statement that updates the partition row only if it is
+// still at that version (one round trip; pgstore/producers.go); a producer
+// it does not know, a duplicate, a refusal, or a partition someone else
+// wrote to meanwhile takes the locked path, which reads the state under
+// the row lock (two round trips) and teaches the memory.
+//
 // # Fencing and takeover
 //
 // The broker follows the control-plane event log with an

@@ -144,7 +144,36 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 		}
 		accepted = append(accepted, i)
 	}
+	// learn tells the fast path's memory what was read under the locks
+	// and, once committed, what was written (wrote, by partition).
+	learn := func(wrote map[segKey]map[int64]producerState) {
+		read := map[segKey]map[int64]producerState{}
+		for i, b := range batches {
+			if epochs[i] != b.Epoch {
+				continue // fenced: the memory was dropped
+			}
+			k := segKey{b.Topic, b.Partition}
+			if read[k] == nil {
+				read[k] = map[int64]producerState{}
+			}
+			if b.Idem != nil {
+				read[k][b.Idem.ProducerID] = states[i]
+			}
+		}
+		added := map[segKey]int64{}
+		for _, i := range accepted {
+			added[segKey{batches[i].Topic, batches[i].Partition}] += int64(len(batches[i].Msgs))
+		}
+		for i, b := range batches {
+			k := segKey{b.Topic, b.Partition}
+			if m := read[k]; m != nil {
+				s.producers.learned(k, b.Epoch, nexts[i], nexts[i]+added[k], m, wrote[k])
+				delete(read, k)
+			}
+		}
+	}
 	if len(accepted) == 0 {
+		learn(nil)
 		return results, nil // nothing to store; the rollback releases the locks
 	}
 
@@ -219,12 +248,18 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 		sFirsts, sLasts     = make([]string, 0, n), make([]string, 0, n)
 		sBases              = make([]string, 0, n)
 	)
+	wrote := map[segKey]map[int64]producerState{}
 	for k := range dirty {
 		ps := cur[k]
 		base := make([]int64, len(ps.base))
 		for n, v := range ps.base {
 			base[n] = resolve(v)
 		}
+		pk := segKey{k.topic, k.partition}
+		if wrote[pk] == nil {
+			wrote[pk] = map[int64]producerState{}
+		}
+		wrote[pk][k.producer] = producerState{found: true, epoch: ps.epoch, firsts: ps.firsts, lasts: ps.lasts, base: base}
 		sTopics, sParts = append(sTopics, k.topic), append(sParts, int32(k.partition))
 		sProducers, sEpochs = append(sProducers, k.producer), append(sEpochs, ps.epoch)
 		sFirsts, sLasts, sBases = append(sFirsts, arrayLiteral(ps.firsts)), append(sLasts, arrayLiteral(ps.lasts)), append(sBases, arrayLiteral(base))
@@ -241,6 +276,7 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 	if err := conn.SendBatch(ctx, &last).Close(); err != nil {
 		return nil, err
 	}
+	learn(wrote)
 	return results, nil
 }
 

@@ -9,10 +9,13 @@
 // offsets in the same transaction: offsets are gap-free and in commit order
 // per partition, and a stale epoch matches no row, so nothing is stored.
 //
-// An Append holding an idempotent batch takes a path of its own
-// (idempotent.go): one explicit transaction that locks the partition rows,
-// reads the producers' state, stores the batches it accepts (by the
-// statement or COPY below) and writes the state back.
+// An Append holding an idempotent batch takes a path of its own: decided
+// from the store's memory of the producers and stored with their new state
+// in one statement conditioned on the partition's version (producers.go),
+// or, when memory cannot decide it, one explicit transaction that locks
+// the partition rows, reads the producers' state, stores the batches it
+// accepts (by the statement or COPY below) and writes the state back
+// (idempotent.go).
 //
 // Fast paths stand beside the general ones, each counted (Store.paths) so
 // that a test fails when it is bypassed: one statement (UPDATE + INSERT from
@@ -57,13 +60,15 @@ type Store struct {
 	mu        sync.Mutex
 	consumers map[storage.ConsumerKey]struct{} // consumer_offsets rows known to exist
 
-	seg segments // retention: the segments of messages (segments.go)
+	seg       segments      // retention: the segments of messages (segments.go)
+	producers producerCache // the idempotent fast path's memory (producers.go)
 }
 
 // paths counts the requests each append and scan path served.
 type paths struct {
 	insertOne, insert, copy atomic.Int64 // Append
-	idempotent              atomic.Int64 // Append with an idempotent batch
+	idempotent              atomic.Int64 // Append with an idempotent batch, by the locked path
+	idempotentFast          atomic.Int64 // the same decided from memory, in one statement
 	binaryScan, scan        atomic.Int64 // message rows
 	consumerRows            atomic.Int64 // ensureConsumer's INSERTs
 }
@@ -93,6 +98,7 @@ func (s *Store) Claim(ctx context.Context, topic string, partition int, owner, e
 		WHERE partitions.epoch < EXCLUDED.epoch
 		RETURNING next_offset`, topic, partition, epoch, owner).Scan(&next)
 	})
+	s.producers.forget(segKey{topic, partition}) // a new version, whatever happens
 	if err == nil {
 		return next, s.claimed(ctx, topic, partition, next)
 	}
@@ -149,10 +155,13 @@ func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]storage.
 	case len(batches) == 0:
 		return nil, nil
 	case idem:
-		s.paths.idempotent.Add(1)
-		var res []storage.AppendResult
-		res, err = s.appendIdempotent(ctx, batches, total)
+		res, fast, err := s.appendIdempotentFast(ctx, batches, total)
+		if !fast {
+			s.paths.idempotent.Add(1)
+			res, err = s.appendIdempotent(ctx, batches, total)
+		}
 		if err != nil {
+			s.producers.forgetAll(batches)
 			return nil, s.appendError(batches, err)
 		}
 		s.appendedTo(batches, res) // retention
@@ -173,10 +182,19 @@ func (s *Store) Append(ctx context.Context, batches []storage.Batch) ([]storage.
 		bases, err = s.appendInsert(ctx, s.db, batches)
 	}
 	if err != nil {
+		s.producers.forgetAll(batches)
 		return nil, s.appendError(batches, err)
 	}
 	res := results(batches, bases)
 	s.appendedTo(batches, res) // retention
+	for i, b := range batches {
+		k := segKey{b.Topic, b.Partition}
+		if res[i].Err != nil {
+			s.producers.forget(k)
+		} else {
+			s.producers.appended(k, b.Epoch, res[i].Base, int64(len(b.Msgs)))
+		}
+	}
 	return res, nil
 }
 

@@ -63,8 +63,8 @@ func msgs(n int) []storage.Message {
 }
 
 // counts returns the paths taken so far.
-func (p *paths) counts() [6]int64 {
-	return [6]int64{p.insertOne.Load(), p.insert.Load(), p.copy.Load(), p.binaryScan.Load(), p.scan.Load(), p.idempotent.Load()}
+func (p *paths) counts() [7]int64 {
+	return [7]int64{p.insertOne.Load(), p.insert.Load(), p.copy.Load(), p.binaryScan.Load(), p.scan.Load(), p.idempotent.Load(), p.idempotentFast.Load()}
 }
 
 // TestFastPaths: each append and scan path serves the requests it is
@@ -89,15 +89,22 @@ func TestFastPaths(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		batches []storage.Batch
-		want    [6]int64 // insertOne, insert, copy, binaryScan, scan, idempotent
+		want    [7]int64 // insertOne, insert, copy, binaryScan, scan, idempotent, idempotentFast
 	}{
-		{"one partition, one message", []storage.Batch{one(0, 1)}, [6]int64{1, 0, 0, 0, 0, 0}},
-		{"one partition, below the threshold", []storage.Batch{one(0, CopyThreshold-1)}, [6]int64{1, 0, 0, 0, 0, 0}},
-		{"two partitions", []storage.Batch{one(0, 1), one(1, 2)}, [6]int64{0, 1, 0, 0, 0, 0}},
-		{"one partition, at the threshold", []storage.Batch{one(0, CopyThreshold)}, [6]int64{0, 0, 1, 0, 0, 0}},
-		{"two partitions, at the threshold together", []storage.Batch{one(0, CopyThreshold/2), one(1, CopyThreshold/2)}, [6]int64{0, 0, 1, 0, 0, 0}},
-		{"idempotent", []storage.Batch{idem(0, 2)}, [6]int64{0, 0, 0, 0, 0, 1}},
-		{"idempotent with a plain batch", []storage.Batch{idem(0, 2), one(1, 1)}, [6]int64{0, 0, 0, 0, 0, 1}},
+		{"one partition, one message", []storage.Batch{one(0, 1)}, [7]int64{1, 0, 0, 0, 0, 0, 0}},
+		{"one partition, below the threshold", []storage.Batch{one(0, CopyThreshold-1)}, [7]int64{1, 0, 0, 0, 0, 0, 0}},
+		{"two partitions", []storage.Batch{one(0, 1), one(1, 2)}, [7]int64{0, 1, 0, 0, 0, 0, 0}},
+		{"one partition, at the threshold", []storage.Batch{one(0, CopyThreshold)}, [7]int64{0, 0, 1, 0, 0, 0, 0}},
+		{"two partitions, at the threshold together", []storage.Batch{one(0, CopyThreshold/2), one(1, CopyThreshold/2)}, [7]int64{0, 0, 1, 0, 0, 0, 0}},
+		{"idempotent", []storage.Batch{idem(0, 2)}, [7]int64{0, 0, 0, 0, 0, 1, 0}},
+		{"idempotent with a plain batch", []storage.Batch{idem(0, 2), one(1, 1)}, [7]int64{0, 0, 0, 0, 0, 1, 0}},
+		// The producer and both partitions are known now: decided from
+		// memory, stored in one statement.
+		{"idempotent, known producer", []storage.Batch{idem(0, 1)}, [7]int64{0, 0, 0, 0, 0, 0, 1}},
+		{"idempotent, known, with a plain batch", []storage.Batch{idem(0, 3), one(1, 1)}, [7]int64{0, 0, 0, 0, 0, 0, 1}},
+		{"plain batches keep the memory", []storage.Batch{one(0, 1)}, [7]int64{1, 0, 0, 0, 0, 0, 0}},
+		{"idempotent after a plain batch", []storage.Batch{idem(0, 1)}, [7]int64{0, 0, 0, 0, 0, 0, 1}},
+		{"idempotent, bulk", []storage.Batch{idem(0, CopyThreshold)}, [7]int64{0, 0, 0, 0, 0, 1, 0}},
 	} {
 		before := s.paths.counts()
 		if _, err := s.Append(ctx, c.batches); err != nil {
@@ -108,7 +115,7 @@ func TestFastPaths(t *testing.T) {
 			got[i] -= before[i]
 		}
 		if got != c.want {
-			t.Errorf("%s: paths taken %v; want %v (insertOne, insert, copy, binaryScan, scan, idempotent)", c.name, got, c.want)
+			t.Errorf("%s: paths taken %v; want %v (insertOne, insert, copy, binaryScan, scan, idempotent, idempotentFast)", c.name, got, c.want)
 		}
 	}
 	before := s.paths.counts()
