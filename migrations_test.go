@@ -13,10 +13,11 @@ import (
 // migration is never edited (databases past it never run it again): change
 // the schema by adding the next file, and its checksum here.
 var shipped = map[string]string{
-	"0001_initial.sql":   "426c972adf97484fb9a20ecf568a424ff1d5b9b0ddd4913738acc470c3456663",
-	"0002_records.sql":   "2499ce26611cb396d17df85240ba0074bffb53422ec1e04309b8226a1fbe9a12",
-	"0003_retention.sql": "f1be94edf9c728c04061e10375c561fb6979432a7b558d662078d938f899a189",
-	"0004_groups.sql":    "db3e17cc31d3e237df59b801b47c8a91f3e5a12213bf7d9bb5ad21050d2951b6",
+	"0001_initial.sql":         "426c972adf97484fb9a20ecf568a424ff1d5b9b0ddd4913738acc470c3456663",
+	"0002_records.sql":         "2499ce26611cb396d17df85240ba0074bffb53422ec1e04309b8226a1fbe9a12",
+	"0003_retention.sql":       "f1be94edf9c728c04061e10375c561fb6979432a7b558d662078d938f899a189",
+	"0004_groups.sql":          "db3e17cc31d3e237df59b801b47c8a91f3e5a12213bf7d9bb5ad21050d2951b6",
+	"0005_max_value_bytes.sql": "05d5f4c23f923cf299c83a0e3638cb0e75d93a8be40b19596ff8049f8e98f45f",
 }
 
 func TestMigrationsUnchanged(t *testing.T) {

@@ -184,12 +184,12 @@ func (c *producerCache) stored(p fastPlan, m int) {
 }
 
 // fastAppendSQL is insertSQL with the partition's version as a condition
-// ($5: the next offset remembered) and the producers' new states written
+// ($5: the next offset remembered; insertSQL's arguments shift by one) and the producers' new states written
 // for the partitions it stored to, all in one statement.
 const fastAppendSQL = `
 		WITH p AS (
-			UPDATE partitions p SET next_offset = p.next_offset + b.n
-			FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[]) WITH ORDINALITY AS b(topic, partition, epoch, n, expect, i)
+			UPDATE partitions p SET next_offset = p.next_offset + b.n, max_value_bytes = greatest(p.max_value_bytes, b.maxv)
+			FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $13::int[]) WITH ORDINALITY AS b(topic, partition, epoch, n, expect, maxv, i)
 			WHERE p.topic = b.topic AND p.partition = b.partition AND p.epoch = b.epoch AND p.next_offset = b.expect
 			RETURNING b.i, p.topic, p.partition, b.expect AS base
 		), ins AS (
@@ -201,7 +201,7 @@ const fastAppendSQL = `
 		), st AS (
 			INSERT INTO producer_state (topic, partition, producer_id, epoch, first_seqs, last_seqs, base_offsets)
 			SELECT p.topic, p.partition, s.id, s.e, s.f::bigint[], s.l::bigint[], s.b::bigint[]
-			FROM unnest($13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[]) AS s(batch, id, e, f, l, b)
+			FROM unnest($14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::text[], $19::text[]) AS s(batch, id, e, f, l, b)
 			JOIN p ON p.i = s.batch
 			ON CONFLICT (topic, partition, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch,
 				first_seqs = EXCLUDED.first_seqs, last_seqs = EXCLUDED.last_seqs,

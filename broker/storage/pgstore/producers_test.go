@@ -110,3 +110,80 @@ func all(t *testing.T, s *Store, topic string, partition int) []storage.StoredMe
 	}
 	return msgs
 }
+
+// TestBoundedReadPlain: a read whose row limit cannot exceed its byte
+// budget at the partition's largest value is a plain range scan; the
+// window that sums sizes row by row runs only where the budget can bind.
+// Both answer as the budget says.
+func TestBoundedReadPlain(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	db := pgtest.Pool(t, pgtest.NewDB(t), 4)
+	s := New(db)
+	for p := range 2 {
+		if _, err := s.Claim(ctx, "t", p, 1, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small := make([]storage.Message, 3000)
+	for i := range small {
+		small[i] = storage.Message{ProducerID: 1, Value: make([]byte, 100)}
+	}
+	big := append(slices.Clone(small[:10]), storage.Message{ProducerID: 1, Value: make([]byte, 1<<20)})
+	if _, err := s.Append(ctx, []storage.Batch{{Topic: "t", Partition: 0, Epoch: 1, Msgs: small}, {Topic: "t", Partition: 1, Epoch: 1, Msgs: big}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// windowRan runs readSQL under EXPLAIN ANALYZE and reports whether the
+	// windowed branch read any row.
+	windowRan := func(partition, limit, maxBytes int) bool {
+		t.Helper()
+		var plan []map[string]any
+		if err := db.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+readSQL, "t", partition, 0, limit, maxBytes).Scan(&plan); err != nil {
+			t.Fatal(err)
+		}
+		var walk func(n map[string]any, underWindow bool) (found, ran bool)
+		walk = func(n map[string]any, underWindow bool) (found, ran bool) {
+			underWindow = underWindow || n["Node Type"] == "WindowAgg"
+			if underWindow && n["Node Type"] == "Index Scan" {
+				return true, n["Actual Loops"].(float64) > 0
+			}
+			children, _ := n["Plans"].([]any)
+			for _, c := range children {
+				if f, r := walk(c.(map[string]any), underWindow); f {
+					return f, r
+				}
+			}
+			return false, false
+		}
+		found, ran := walk(plan[0]["Plan"].(map[string]any), false)
+		if !found {
+			t.Fatalf("no windowed index scan in the plan of readSQL: %v", plan)
+		}
+		return ran
+	}
+	for _, c := range []struct {
+		name             string
+		partition, limit int
+		maxBytes         int
+		window           bool
+		want             int
+	}{
+		{"small values, the budget cannot bind", 0, 2000, 1 << 20, false, 2000},
+		{"small values, the budget binds at 1,500 rows", 0, 2000, 150_000, false, 1500},
+		{"small values, a tight budget", 0, 2000, 50_000, true, 500},
+		{"one large value among small ones", 1, 2000, 4 << 20, true, 11},
+		{"the large value starts within the budget", 1, 2000, 1500, true, 11},
+		{"the large value past the budget", 1, 2000, 1000, true, 10},
+		{"at least one row", 1, 1, 10, true, 1},
+		{"a row limit the budget holds at the largest value", 1, 4, 4 << 20, false, 4},
+	} {
+		if got := windowRan(c.partition, c.limit, c.maxBytes); got != c.window {
+			t.Errorf("%s: the windowed read ran: %v; want %v", c.name, got, c.window)
+		}
+		msgs, err := s.Read(ctx, "t", c.partition, 0, c.limit, c.maxBytes)
+		if err != nil || len(msgs) != c.want {
+			t.Errorf("%s: read %d messages, %v; want %d", c.name, len(msgs), err, c.want)
+		}
+	}
+}
