@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 	"github.com/logq/logq/auth"
 	"github.com/logq/logq/auth/httpauth"
 	"github.com/logq/logq/broker/storage"
@@ -36,6 +37,7 @@ type kafkaAdapter struct {
 var (
 	_ kafka.Cluster = (*kafkaAdapter)(nil)
 	_ kafka.Log     = (*kafkaAdapter)(nil)
+	_ kafka.Groups  = kafkaGroups{}
 )
 
 // startKafka makes the broker's Kafka server on its listener (New listened).
@@ -45,25 +47,22 @@ func (b *Broker) newKafkaServer() (*kafka.Server, error) {
 	if len(b.cfg.Managers) > 0 {
 		// The broker calls the managers as itself (its own principal):
 		// the Kafka request was authorized here first (kafka/authz.go).
+		// With a certificate of its own it presents it (mutual TLS), as
+		// its registration does.
 		creds := b.cfg.Credentials
-		c, err := client.New(client.Config{Managers: b.cfg.Managers,
+		var hc *http.Client
+		if tc, err := b.cfg.TLS.ClientConfig(); err == nil && b.cfg.TLS.Cert != "" {
+			hc = &http.Client{}
+			httpauth.SetClientTLS(hc, tc)
+		}
+		c, err := client.New(client.Config{Managers: b.cfg.Managers, HTTPClient: hc,
 			Token: creds.Token, User: creds.User, Password: creds.Password, TLSCA: b.cfg.TLS.CA,
 			NoEnv: !creds.IsZero()})
 		if err != nil {
 			return nil, err
 		}
 		a.admin = c
-		var urls []string
-		for _, m := range b.cfg.Managers {
-			u, _ := managerURL(m)
-			urls = append(urls, u)
-		}
-		hg := &kafka.HTTPGroups{Managers: urls}
-		if b.cfg.Auth || !creds.IsZero() || b.cfg.TLS.CA != "" {
-			hg.Client = &http.Client{}
-			b.secureClient(hg.Client)
-		}
-		groups = hg
+		groups = kafkaGroups{c}
 	}
 	b.kafkaAdmin = a.admin
 	var az *auth.Authenticator
@@ -84,6 +83,19 @@ func (b *Broker) newKafkaServer() (*kafka.Server, error) {
 		ShutdownTimeout:  b.cfg.ShutdownTimeout,
 		Logger:           b.log,
 	})
+}
+
+// kafkaGroups is kafka.Groups on the Go client. A join that outlasted the
+// coordinator's long poll names its member in the error (client.Error's
+// MemberID); the listener finds it in the answer.
+type kafkaGroups struct{ *client.Client }
+
+func (g kafkaGroups) JoinGroup(ctx context.Context, group string, req api.JoinGroupRequest) (api.JoinGroupAnswer, error) {
+	ans, err := g.Client.JoinGroup(ctx, group, req)
+	if ce := (*client.Error)(nil); errors.As(err, &ce) && ce.MemberID != "" {
+		ans.MemberID = ce.MemberID
+	}
+	return ans, err
 }
 
 // KafkaAddr returns the address the broker's Kafka listener is bound to

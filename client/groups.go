@@ -57,6 +57,12 @@ func (c *Client) LeaveGroup(ctx context.Context, group string, memberIDs ...stri
 	for _, id := range memberIDs {
 		req.Members = append(req.Members, api.LeavingMember{MemberID: id})
 	}
+	return c.LeaveGroupMembers(ctx, group, req)
+}
+
+// LeaveGroupMembers makes members leave a group at once, each named by its
+// member id or its group instance id (a static member).
+func (c *Client) LeaveGroupMembers(ctx context.Context, group string, req api.LeaveGroupRequest) (api.LeaveGroupAnswer, error) {
 	var ans api.LeaveGroupAnswer
 	err := c.do(ctx, call{method: "POST", path: groupPath(group, "/leave"), body: req, noMinSeq: true}, &ans)
 	return ans, err

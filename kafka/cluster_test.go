@@ -24,7 +24,6 @@ import (
 	"github.com/logq/logq/client"
 	"github.com/logq/logq/internal/harness/devcluster"
 	"github.com/logq/logq/internal/pgtest"
-	"github.com/logq/logq/kafka"
 )
 
 // The tests here run real Kafka clients against a real cluster (writer
@@ -996,29 +995,33 @@ func TestGroupsOneDataPlane(t *testing.T) {
 	}
 
 	// Through a reader: the routes are forwarded to the writer.
-	viaReader := &kafka.HTTPGroups{Managers: []string{c.Managers[1].URL}}
-	join, err := viaReader.Join(ctx, "gr", kafka.JoinRequest{ClientID: "raw", SessionTimeoutMS: 10000, RebalanceTimeoutMS: 10000,
-		ProtocolType: "consumer", Protocols: []kafka.JoinProtocol{{Name: "range", Metadata: []byte{0, 1}}}})
+	viaReader, err := client.New(client.Config{Managers: []string{c.Managers[1].URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viaReader.Close()
+	join, err := viaReader.JoinGroup(ctx, "gr", api.JoinGroupRequest{ClientID: "raw", SessionTimeoutMS: 10000, RebalanceTimeoutMS: 10000,
+		ProtocolType: "consumer", Protocols: []api.GroupProtocol{{Name: "range", Metadata: []byte{0, 1}}}})
 	if err != nil || join.Generation != 1 || join.Leader != join.MemberID || join.ProtocolType != "consumer" || len(join.Members) != 1 {
 		t.Fatalf("join via a reader: %+v %v", join, err)
 	}
-	sync, err := viaReader.Sync(ctx, "gr", kafka.SyncRequest{MemberID: join.MemberID, Generation: join.Generation,
-		Assignments: []kafka.SyncAssignment{{MemberID: join.MemberID, Assignment: []byte{9, 9}}}})
+	sync, err := viaReader.SyncGroup(ctx, "gr", api.SyncGroupRequest{MemberID: join.MemberID, Generation: join.Generation,
+		Assignments: []api.SyncAssignment{{MemberID: join.MemberID, Assignment: []byte{9, 9}}}})
 	if err != nil || !bytes.Equal(sync.Assignment, []byte{9, 9}) || sync.Protocol != "range" {
 		t.Fatalf("sync via a reader: %+v %v", sync, err)
 	}
-	if err := viaReader.Heartbeat(ctx, "gr", join.MemberID, join.Generation); err != nil {
+	if err := viaReader.HeartbeatGroup(ctx, "gr", join.MemberID, join.Generation); err != nil {
 		t.Fatal(err)
 	}
-	if err := viaReader.Heartbeat(ctx, "gr", join.MemberID, join.Generation+1); logq.ErrorCode(err) != logq.EIllegalGeneration {
+	if err := viaReader.HeartbeatGroup(ctx, "gr", join.MemberID, join.Generation+1); logq.ErrorCode(err) != logq.EIllegalGeneration {
 		t.Errorf("heartbeat of a wrong generation: %v", err)
 	}
-	rd, err := viaReader.Describe(ctx, "gr")
-	if err != nil || len(rd.Members) != 1 || !bytes.Equal(rd.Members[0].Metadata, []byte{0, 1}) || !bytes.Equal(rd.Members[0].Assignment, []byte{9, 9}) {
+	rd, err := viaReader.DescribeGroup(ctx, "gr")
+	if err != nil || len(rd.Members) != 1 || !bytes.Equal(rd.Members[0].MemberMetadata, []byte{0, 1}) || !bytes.Equal(rd.Members[0].MemberAssignment, []byte{9, 9}) {
 		t.Fatalf("describe via a reader: %+v %v", rd, err)
 	}
-	left, err := viaReader.Leave(ctx, "gr", []kafka.LeavingMember{{MemberID: join.MemberID}, {MemberID: "nobody"}})
-	if err != nil || len(left) != 2 || left[0].Code != "" || left[1].Code != logq.EUnknownMemberID {
+	left, err := viaReader.LeaveGroup(ctx, "gr", join.MemberID, "nobody")
+	if err != nil || len(left.Members) != 2 || left.Members[0].Code != "" || left.Members[1].Code != logq.EUnknownMemberID {
 		t.Fatalf("leave via a reader: %+v %v", left, err)
 	}
 }
@@ -1190,21 +1193,26 @@ func TestKgoGroupJoinOutlastsManagerWait(t *testing.T) {
 	}
 	// The coordinator's side, deterministic: a first join that outlasts
 	// the bound names the member it made, which rejoins as itself.
-	hg := &kafka.HTTPGroups{Managers: c.ManagerURLs()}
-	join := func(member string) (kafka.JoinResponse, error) {
-		return hg.Join(ctx, "raw", kafka.JoinRequest{MemberID: member, ClientID: "raw", SessionTimeoutMS: 30000, RebalanceTimeoutMS: 30000,
-			ProtocolType: "consumer", Protocols: []kafka.JoinProtocol{{Name: "range", Metadata: []byte{1}}}})
+	hg, err := client.New(client.Config{Managers: c.ManagerURLs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hg.Close()
+	join := func(member string) (api.JoinGroupAnswer, error) {
+		return hg.JoinGroup(ctx, "raw", api.JoinGroupRequest{MemberID: member, ClientID: "raw", SessionTimeoutMS: 30000, RebalanceTimeoutMS: 30000,
+			ProtocolType: "consumer", Protocols: []api.GroupProtocol{{Name: "range", Metadata: []byte{1}}}})
 	}
 	first, err := join("")
 	if err != nil || first.Generation != 1 {
 		t.Fatalf("first member: %+v %v", first, err)
 	}
-	if _, err := hg.Sync(ctx, "raw", kafka.SyncRequest{MemberID: first.MemberID, Generation: 1}); err != nil {
+	if _, err := hg.SyncGroup(ctx, "raw", api.SyncGroupRequest{MemberID: first.MemberID, Generation: 1}); err != nil {
 		t.Fatal(err)
 	}
-	second, err := join("") // waits for the first to rejoin, which it does not yet
-	if logq.ErrorCode(err) != logq.ERebalanceInProgress || second.MemberID == "" || kafka.ErrorMemberID(err) != second.MemberID {
-		t.Fatalf("a first join outlasting the bound: %+v %v, want rebalance_in_progress naming the member", second, err)
+	_, err = join("") // waits for the first to rejoin, which it does not yet
+	var second *client.Error
+	if !errors.As(err, &second) || second.Code != logq.ERebalanceInProgress || second.MemberID == "" {
+		t.Fatalf("a first join outlasting the bound: %v, want rebalance_in_progress naming the member", err)
 	}
 	rejoined := make(chan error, 1)
 	go func() {
@@ -1218,7 +1226,7 @@ func TestKgoGroupJoinOutlastsManagerWait(t *testing.T) {
 	if err := <-rejoined; err != nil {
 		t.Fatalf("the first member rejoining: %v", err)
 	}
-	if d, err := hg.Describe(ctx, "raw"); err != nil || len(d.Members) != 2 {
+	if d, err := hg.DescribeGroup(ctx, "raw"); err != nil || len(d.Members) != 2 {
 		t.Fatalf("described %+v %v, want 2 members", d, err)
 	}
 	// Over Kafka, the same first join is answered MEMBER_ID_REQUIRED with

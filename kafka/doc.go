@@ -8,10 +8,10 @@
 // reaches the cluster only through three narrow interfaces defined here —
 // Cluster (the control plane as this broker sees it, plus admin writes),
 // Log (the data plane of the partitions this broker owns) and Groups (the
-// consumer-group coordinator on the manager; HTTPGroups calls it over the
-// manager's HTTP API). broker/kafka.go implements Cluster and Log on a
-// broker. docs/kafka.md lists every API, its versions and what differs from
-// Kafka.
+// consumer-group coordinator on the manager, in the api package's types).
+// broker/kafka.go implements Cluster and Log on a broker, and Groups on the
+// Go client. docs/kafka.md lists every API, its versions and what differs
+// from Kafka.
 //
 // Each connection is served by one goroutine that reads size-prefixed
 // requests and answers them one at a time, in order (as a Kafka broker

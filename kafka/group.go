@@ -5,10 +5,31 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // The group APIs forward to Groups (the manager's coordinator); without
 // one they answer COORDINATOR_NOT_AVAILABLE.
+
+// codeError is an error with a logq (or group) code, as the manager sent.
+func codeError(code string) error { return &logq.Error{Code: code, Message: code} }
+
+// orEmpty is a Kafka nullable string (group instance id, offset metadata)
+// as the manager has it: "" for null.
+func orEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// nullable is a string of the manager as Kafka has it: null for "".
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
 
 func (h *handler) groups() (Groups, int16) {
 	if h.s.cfg.Groups == nil {
@@ -25,18 +46,18 @@ func (h *handler) joinGroup(req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse 
 		resp.ErrorCode = code
 		return resp
 	}
-	jr := JoinRequest{
-		MemberID: req.MemberID, GroupInstanceID: req.InstanceID, ClientID: h.hdr.clientID,
-		SessionTimeoutMS: req.SessionTimeoutMillis, RebalanceTimeoutMS: req.RebalanceTimeoutMillis,
+	jr := api.JoinGroupRequest{
+		MemberID: req.MemberID, GroupInstanceID: orEmpty(req.InstanceID), ClientID: h.hdr.clientID,
+		SessionTimeoutMS: int64(req.SessionTimeoutMillis), RebalanceTimeoutMS: int64(req.RebalanceTimeoutMillis),
 		ProtocolType: req.ProtocolType,
 	}
 	if req.Version == 0 {
-		jr.RebalanceTimeoutMS = req.SessionTimeoutMillis
+		jr.RebalanceTimeoutMS = jr.SessionTimeoutMS
 	}
 	for _, p := range req.Protocols {
-		jr.Protocols = append(jr.Protocols, JoinProtocol{Name: p.Name, Metadata: p.Metadata})
+		jr.Protocols = append(jr.Protocols, api.GroupProtocol{Name: p.Name, Metadata: p.Metadata})
 	}
-	out, err := g.Join(h.ctx(), req.Group, jr)
+	out, err := g.JoinGroup(h.ctx(), req.Group, jr)
 	resp.MemberID = out.MemberID
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
@@ -49,14 +70,14 @@ func (h *handler) joinGroup(req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse 
 		}
 		return resp
 	}
-	resp.Generation, resp.LeaderID = out.Generation, out.Leader
+	resp.Generation, resp.LeaderID = int32(out.Generation), out.Leader
 	proto, ptype := out.Protocol, out.ProtocolType
 	if ptype == "" {
 		ptype = req.ProtocolType
 	}
 	resp.Protocol, resp.ProtocolType = &proto, &ptype
 	for _, m := range out.Members {
-		resp.Members = append(resp.Members, kmsg.JoinGroupResponseMember{MemberID: m.MemberID, InstanceID: m.GroupInstanceID, ProtocolMetadata: m.Metadata})
+		resp.Members = append(resp.Members, kmsg.JoinGroupResponseMember{MemberID: m.MemberID, InstanceID: nullable(m.GroupInstanceID), ProtocolMetadata: m.Metadata})
 	}
 	return resp
 }
@@ -68,11 +89,11 @@ func (h *handler) syncGroup(req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse 
 		resp.ErrorCode = code
 		return resp
 	}
-	sr := SyncRequest{MemberID: req.MemberID, GroupInstanceID: req.InstanceID, Generation: req.Generation}
+	sr := api.SyncGroupRequest{MemberID: req.MemberID, GroupInstanceID: orEmpty(req.InstanceID), Generation: int64(req.Generation)}
 	for _, a := range req.GroupAssignment {
-		sr.Assignments = append(sr.Assignments, SyncAssignment{MemberID: a.MemberID, Assignment: a.MemberAssignment})
+		sr.Assignments = append(sr.Assignments, api.SyncAssignment{MemberID: a.MemberID, Assignment: a.MemberAssignment})
 	}
-	out, err := g.Sync(h.ctx(), req.Group, sr)
+	out, err := g.SyncGroup(h.ctx(), req.Group, sr)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp
@@ -97,7 +118,7 @@ func (h *handler) heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse 
 		resp.ErrorCode = code
 		return resp
 	}
-	resp.ErrorCode = errorCode(g.Heartbeat(h.ctx(), req.Group, req.MemberID, req.Generation))
+	resp.ErrorCode = errorCode(g.HeartbeatGroup(h.ctx(), req.Group, req.MemberID, int64(req.Generation)))
 	return resp
 }
 
@@ -109,21 +130,22 @@ func (h *handler) leaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRespon
 		return resp
 	}
 	if req.Version < 3 {
-		_, err := g.Leave(h.ctx(), req.Group, []LeavingMember{{MemberID: req.MemberID}})
+		_, err := g.LeaveGroupMembers(h.ctx(), req.Group, api.LeaveGroupRequest{Members: []api.LeavingMember{{MemberID: req.MemberID}}})
 		resp.ErrorCode = errorCode(err)
 		return resp
 	}
-	var members []LeavingMember
+	var lr api.LeaveGroupRequest
 	for _, m := range req.Members {
-		members = append(members, LeavingMember{MemberID: m.MemberID, GroupInstanceID: m.InstanceID})
+		lr.Members = append(lr.Members, api.LeavingMember{MemberID: m.MemberID, GroupInstanceID: orEmpty(m.InstanceID)})
 	}
-	left, err := g.Leave(h.ctx(), req.Group, members)
+	out, err := g.LeaveGroupMembers(h.ctx(), req.Group, lr)
+	left := out.Members
 	switch {
 	case err == nil:
-	case len(members) == 1 && logq.ErrorCode(err) == EUnknownMemberID:
+	case len(lr.Members) == 1 && logq.ErrorCode(err) == logq.EUnknownMemberID:
 		// The manager answers one unknown member as an error of the
 		// call; Kafka as that member's result.
-		left = []LeftMember{{Code: EUnknownMemberID}}
+		left = []api.LeftMember{{Code: logq.EUnknownMemberID}}
 	default:
 		resp.ErrorCode = errorCode(err)
 		return resp
@@ -147,10 +169,10 @@ func (h *handler) leaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRespon
 func (h *handler) offsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	resp := kmsg.NewPtrOffsetCommitResponse()
 	g, code := h.groups()
-	cr := CommitRequest{MemberID: req.MemberID, GroupInstanceID: req.InstanceID, Generation: req.Generation}
+	cr := api.CommitOffsetsRequest{MemberID: req.MemberID, GroupInstanceID: orEmpty(req.InstanceID), Generation: int64(req.Generation)}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
-			cr.Offsets = append(cr.Offsets, OffsetCommit{Topic: t.Topic, Partition: p.Partition, Offset: p.Offset, Metadata: p.Metadata})
+			cr.Offsets = append(cr.Offsets, api.CommittedOffset{Topic: t.Topic, Partition: int(p.Partition), Offset: p.Offset, Metadata: orEmpty(p.Metadata)})
 		}
 	}
 	var results map[[2]any]int16
@@ -164,7 +186,7 @@ func (h *handler) offsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommit
 			results = map[[2]any]int16{}
 			for _, r := range out {
 				if r.Code != "" {
-					results[[2]any{r.Topic, r.Partition}] = errorCode(codeError(r.Code))
+					results[[2]any{r.Topic, int32(r.Partition)}] = errorCode(codeError(r.Code))
 				}
 			}
 		}
@@ -214,19 +236,19 @@ func (h *handler) offsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchRes
 		for _, t := range a.topics {
 			names = append(names, t.Topic)
 		}
-		got, err := g.FetchOffsets(h.ctx(), a.group, names)
+		got, err := g.FetchOffsets(h.ctx(), a.group, names...)
 		if err != nil && errorCode(err) != kerr.GroupIDNotFound.Code {
 			return nil, errorCode(err)
 		}
-		committed := map[[2]any]CommittedOffset{}
+		committed := map[[2]any]api.CommittedOffset{}
 		var order []string
 		byTopic := map[string][]int32{}
 		for _, c := range got {
-			committed[[2]any{c.Topic, c.Partition}] = c
+			committed[[2]any{c.Topic, int32(c.Partition)}] = c
 			if _, ok := byTopic[c.Topic]; !ok {
 				order = append(order, c.Topic)
 			}
-			byTopic[c.Topic] = append(byTopic[c.Topic], c.Partition)
+			byTopic[c.Topic] = append(byTopic[c.Topic], int32(c.Partition))
 		}
 		var topics []kmsg.OffsetFetchResponseTopic
 		add := func(topic string, parts []int32) {
@@ -300,7 +322,7 @@ func (h *handler) listGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRespon
 		resp.ErrorCode = code
 		return resp
 	}
-	list, err := g.List(h.ctx())
+	list, err := g.ListGroups(h.ctx())
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp
@@ -326,7 +348,7 @@ func (h *handler) describeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Describe
 			resp.Groups = append(resp.Groups, rg)
 			continue
 		}
-		d, err := g.Describe(h.ctx(), name)
+		d, err := g.DescribeGroup(h.ctx(), name)
 		switch {
 		case errorCode(err) == kerr.GroupIDNotFound.Code:
 			rg.State = "Dead" // Kafka describes an unknown group as dead
@@ -335,10 +357,7 @@ func (h *handler) describeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Describe
 		default:
 			rg.State, rg.ProtocolType, rg.Protocol = d.State, d.ProtocolType, d.Protocol
 			for _, m := range d.Members {
-				rg.Members = append(rg.Members, kmsg.DescribeGroupsResponseGroupMember{
-					MemberID: m.MemberID, InstanceID: m.GroupInstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost,
-					ProtocolMetadata: m.Metadata, MemberAssignment: m.Assignment,
-				})
+				rg.Members = append(rg.Members, describedMember(m))
 			}
 		}
 		resp.Groups = append(resp.Groups, rg)
@@ -354,9 +373,30 @@ func (h *handler) deleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroups
 		rg.Group = name
 		rg.ErrorCode = code
 		if g != nil {
-			rg.ErrorCode = errorCode(g.Delete(h.ctx(), name))
+			rg.ErrorCode = errorCode(g.DeleteGroup(h.ctx(), name))
 		}
 		resp.Groups = append(resp.Groups, rg)
 	}
 	return resp
+}
+
+// describedMember is a member of DescribeGroups: its metadata and
+// assignment are the raw bytes the manager keeps; when it has none (a
+// member restored after a writer failover that has not rejoined) the
+// decoded assignment is encoded back as Kafka's ConsumerMemberAssignment.
+func describedMember(m api.DescribedMember) kmsg.DescribeGroupsResponseGroupMember {
+	dm := kmsg.DescribeGroupsResponseGroupMember{MemberID: m.MemberID, InstanceID: nullable(m.GroupInstanceID), ClientID: m.ClientID,
+		ProtocolMetadata: m.MemberMetadata, MemberAssignment: m.MemberAssignment}
+	if len(dm.MemberAssignment) == 0 && len(m.Assignment) > 0 {
+		a := kmsg.NewConsumerMemberAssignment()
+		for t, ps := range m.Assignment {
+			cp := kmsg.ConsumerMemberAssignmentTopic{Topic: t}
+			for _, p := range ps {
+				cp.Partitions = append(cp.Partitions, int32(p))
+			}
+			a.Topics = append(a.Topics, cp)
+		}
+		dm.MemberAssignment = a.AppendTo(nil)
+	}
+	return dm
 }

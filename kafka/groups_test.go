@@ -2,25 +2,26 @@ package kafka
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
+	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // fakeGroups is a coordinator for one member at a time per generation
 // (each join starts a generation led by the joiner): enough for the Kafka
-// side of the group APIs. The real one is the manager's (GROUPS_API.md).
+// side of the group APIs. The real one is the manager's (docs/groups.md).
+// A join to group "slow" outlasts the long poll: rebalance_in_progress,
+// naming the member it made.
 type fakeGroups struct {
 	mu     sync.Mutex
 	next   int
@@ -28,13 +29,13 @@ type fakeGroups struct {
 }
 
 type fakeGroup struct {
-	generation  int32
+	generation  int64
 	protocol    string
 	ptype       string
 	leader      string
-	members     map[string]JoinRequest
+	members     map[string]api.JoinGroupRequest
 	assignments map[string][]byte
-	offsets     map[string]CommittedOffset // "topic/partition"
+	offsets     map[string]api.CommittedOffset // "topic/partition"
 }
 
 func (g *fakeGroups) group(name string, create bool) (*fakeGroup, error) {
@@ -44,59 +45,62 @@ func (g *fakeGroups) group(name string, create bool) (*fakeGroup, error) {
 	fg, ok := g.groups[name]
 	if !ok {
 		if !create {
-			return nil, &logq.Error{Code: EGroupNotFound, Message: "no group " + name}
+			return nil, &logq.Error{Code: logq.EGroupNotFound, Message: "no group " + name}
 		}
-		fg = &fakeGroup{members: map[string]JoinRequest{}, assignments: map[string][]byte{}, offsets: map[string]CommittedOffset{}}
+		fg = &fakeGroup{members: map[string]api.JoinGroupRequest{}, assignments: map[string][]byte{}, offsets: map[string]api.CommittedOffset{}}
 		g.groups[name] = fg
 	}
 	return fg, nil
 }
 
-func (g *fakeGroups) Join(_ context.Context, name string, req JoinRequest) (JoinResponse, error) {
+func (g *fakeGroups) JoinGroup(_ context.Context, name string, req api.JoinGroupRequest) (api.JoinGroupAnswer, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fg, _ := g.group(name, true)
 	if req.SessionTimeoutMS < 1000 {
-		return JoinResponse{}, &logq.Error{Code: EInvalidSessionTimeout, Message: "short session"}
+		return api.JoinGroupAnswer{}, &logq.Error{Code: logq.EInvalidSessionTimeout, Message: "short session"}
 	}
 	if req.MemberID == "" {
 		g.next++
 		req.MemberID = fmt.Sprintf("member-%d", g.next)
 	}
-	fg.members = map[string]JoinRequest{req.MemberID: req}
+	if name == "slow" {
+		return api.JoinGroupAnswer{MemberID: req.MemberID}, &logq.Error{Code: logq.ERebalanceInProgress, Message: "long poll over"}
+	}
+	fg.members = map[string]api.JoinGroupRequest{req.MemberID: req}
 	fg.generation++
 	fg.leader, fg.protocol, fg.ptype = req.MemberID, req.Protocols[0].Name, req.ProtocolType
-	return JoinResponse{Generation: fg.generation, Protocol: fg.protocol, Leader: fg.leader, MemberID: req.MemberID,
-		Members: []JoinMember{{MemberID: req.MemberID, Metadata: req.Protocols[0].Metadata}}}, nil
+	return api.JoinGroupAnswer{Generation: fg.generation, Protocol: fg.protocol, Leader: fg.leader, MemberID: req.MemberID,
+		Members: []api.JoinGroupMember{{MemberID: req.MemberID, Metadata: req.Protocols[0].Metadata}}}, nil
 }
 
-func (g *fakeGroups) check(fg *fakeGroup, member string, gen int32) error {
+func (g *fakeGroups) check(fg *fakeGroup, member string, gen int64) error {
 	if _, ok := fg.members[member]; !ok {
-		return &logq.Error{Code: EUnknownMemberID, Message: member}
+		return &logq.Error{Code: logq.EUnknownMemberID, Message: member}
 	}
 	if gen != fg.generation {
-		return &logq.Error{Code: EIllegalGeneration, Message: "generation"}
+		return &logq.Error{Code: logq.EIllegalGeneration, Message: "generation"}
 	}
 	return nil
 }
 
-func (g *fakeGroups) Sync(_ context.Context, name string, req SyncRequest) (SyncResponse, error) {
+func (g *fakeGroups) SyncGroup(_ context.Context, name string, req api.SyncGroupRequest) (api.SyncGroupAnswer, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fg, err := g.group(name, false)
 	if err != nil {
-		return SyncResponse{}, err
+		return api.SyncGroupAnswer{}, err
 	}
 	if err := g.check(fg, req.MemberID, req.Generation); err != nil {
-		return SyncResponse{}, err
+		return api.SyncGroupAnswer{}, err
 	}
 	for _, a := range req.Assignments {
 		fg.assignments[a.MemberID] = a.Assignment
 	}
-	return SyncResponse{Protocol: fg.protocol, Assignment: fg.assignments[req.MemberID]}, nil
+	return api.SyncGroupAnswer{Protocol: fg.protocol, Assignment: fg.assignments[req.MemberID]}, nil
 }
 
-func (g *fakeGroups) Heartbeat(_ context.Context, name, member string, gen int32) error {
+func (g *fakeGroups) HeartbeatGroup(_ context.Context, name, member string, gen int64) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fg, err := g.group(name, false)
@@ -106,29 +110,29 @@ func (g *fakeGroups) Heartbeat(_ context.Context, name, member string, gen int32
 	return g.check(fg, member, gen)
 }
 
-func (g *fakeGroups) Leave(_ context.Context, name string, members []LeavingMember) ([]LeftMember, error) {
+func (g *fakeGroups) LeaveGroupMembers(_ context.Context, name string, req api.LeaveGroupRequest) (api.LeaveGroupAnswer, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fg, err := g.group(name, false)
 	if err != nil {
-		return nil, err
+		return api.LeaveGroupAnswer{}, err
 	}
-	var out []LeftMember
-	for _, m := range members {
-		lm := LeftMember{MemberID: m.MemberID}
+	var out api.LeaveGroupAnswer
+	for _, m := range req.Members {
+		lm := api.LeftMember{MemberID: m.MemberID}
 		if _, ok := fg.members[m.MemberID]; !ok {
-			lm.Code = EUnknownMemberID
+			lm.Code = logq.EUnknownMemberID
 		}
 		delete(fg.members, m.MemberID)
-		out = append(out, lm)
+		out.Members = append(out.Members, lm)
 	}
-	if len(out) == 1 && out[0].Code != "" {
-		return nil, &logq.Error{Code: EUnknownMemberID, Message: members[0].MemberID}
+	if len(out.Members) == 1 && out.Members[0].Code != "" {
+		return api.LeaveGroupAnswer{}, &logq.Error{Code: logq.EUnknownMemberID, Message: req.Members[0].MemberID}
 	}
 	return out, nil
 }
 
-func (g *fakeGroups) CommitOffsets(_ context.Context, name string, req CommitRequest) ([]OffsetResult, error) {
+func (g *fakeGroups) CommitOffsets(_ context.Context, name string, req api.CommitOffsetsRequest) ([]api.OffsetResult, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fg, _ := g.group(name, true)
@@ -137,26 +141,22 @@ func (g *fakeGroups) CommitOffsets(_ context.Context, name string, req CommitReq
 			return nil, err
 		}
 	}
-	var out []OffsetResult
+	var out []api.OffsetResult
 	for _, o := range req.Offsets {
-		md := ""
-		if o.Metadata != nil {
-			md = *o.Metadata
-		}
-		fg.offsets[fmt.Sprintf("%s/%d", o.Topic, o.Partition)] = CommittedOffset{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Metadata: md}
-		out = append(out, OffsetResult{Topic: o.Topic, Partition: o.Partition})
+		fg.offsets[fmt.Sprintf("%s/%d", o.Topic, o.Partition)] = o
+		out = append(out, api.OffsetResult{Topic: o.Topic, Partition: o.Partition})
 	}
 	return out, nil
 }
 
-func (g *fakeGroups) FetchOffsets(_ context.Context, name string, topics []string) ([]CommittedOffset, error) {
+func (g *fakeGroups) FetchOffsets(_ context.Context, name string, topics ...string) ([]api.CommittedOffset, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fg, err := g.group(name, false)
 	if err != nil {
 		return nil, err
 	}
-	var out []CommittedOffset
+	var out []api.CommittedOffset
 	for _, o := range fg.offsets {
 		if topics == nil || contains(topics, o.Topic) {
 			out = append(out, o)
@@ -167,36 +167,36 @@ func (g *fakeGroups) FetchOffsets(_ context.Context, name string, topics []strin
 
 func (g *fakeGroups) state(fg *fakeGroup) string {
 	if len(fg.members) == 0 {
-		return "Empty"
+		return api.GroupEmpty
 	}
-	return "Stable"
+	return api.GroupStable
 }
 
-func (g *fakeGroups) List(context.Context) ([]GroupListing, error) {
+func (g *fakeGroups) ListGroups(context.Context) ([]api.GroupListing, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var out []GroupListing
+	var out []api.GroupListing
 	for name, fg := range g.groups {
-		out = append(out, GroupListing{Group: name, State: g.state(fg), ProtocolType: fg.ptype})
+		out = append(out, api.GroupListing{Group: name, State: g.state(fg), ProtocolType: fg.ptype})
 	}
 	return out, nil
 }
 
-func (g *fakeGroups) Describe(_ context.Context, name string) (GroupDescription, error) {
+func (g *fakeGroups) DescribeGroup(_ context.Context, name string) (api.GroupAnswer, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fg, err := g.group(name, false)
 	if err != nil {
-		return GroupDescription{}, err
+		return api.GroupAnswer{}, err
 	}
-	d := GroupDescription{Group: name, State: g.state(fg), ProtocolType: fg.ptype, Protocol: fg.protocol, Generation: fg.generation, Leader: fg.leader}
+	d := api.GroupAnswer{Group: name, State: g.state(fg), ProtocolType: fg.ptype, Protocol: fg.protocol, Generation: fg.generation, Leader: fg.leader}
 	for id, m := range fg.members {
-		d.Members = append(d.Members, GroupMember{MemberID: id, ClientID: m.ClientID, Metadata: m.Protocols[0].Metadata, Assignment: fg.assignments[id]})
+		d.Members = append(d.Members, api.DescribedMember{MemberID: id, ClientID: m.ClientID, MemberMetadata: m.Protocols[0].Metadata, MemberAssignment: fg.assignments[id]})
 	}
 	return d, nil
 }
 
-func (g *fakeGroups) Delete(_ context.Context, name string) error {
+func (g *fakeGroups) DeleteGroup(_ context.Context, name string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	fg, err := g.group(name, false)
@@ -204,113 +204,17 @@ func (g *fakeGroups) Delete(_ context.Context, name string) error {
 		return err
 	}
 	if len(fg.members) > 0 {
-		return &logq.Error{Code: EGroupNotEmpty, Message: "members"}
+		return &logq.Error{Code: logq.EGroupNotEmpty, Message: "members"}
 	}
 	delete(g.groups, name)
 	return nil
 }
 
-// groupsHTTP serves GROUPS_API.md's routes on a Groups, so that the tests
-// go through HTTPGroups' encoding as the broker's will.
-func groupsHTTP(g Groups) http.Handler {
-	fail := func(w http.ResponseWriter, err error) {
-		code := logq.ErrorCode(err)
-		status := map[string]int{ERebalanceInProgress: 409, EIllegalGeneration: 409, EUnknownMemberID: 409,
-			EGroupNotFound: 404, EGroupNotEmpty: 409, EInvalidSessionTimeout: 400}[code]
-		if status == 0 {
-			status = 500
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]string{"status": "failure", "code": code, "message": logq.ErrorMessage(err)})
-	}
-	ok := func(w http.ResponseWriter, v any, err error) {
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /groups/{group}/join", func(w http.ResponseWriter, r *http.Request) {
-		var req JoinRequest
-		json.NewDecoder(r.Body).Decode(&req)
-		out, err := g.Join(r.Context(), r.PathValue("group"), req)
-		ok(w, out, err)
-	})
-	mux.HandleFunc("POST /groups/{group}/sync", func(w http.ResponseWriter, r *http.Request) {
-		var req SyncRequest
-		json.NewDecoder(r.Body).Decode(&req)
-		out, err := g.Sync(r.Context(), r.PathValue("group"), req)
-		ok(w, out, err)
-	})
-	mux.HandleFunc("POST /groups/{group}/heartbeat", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			MemberID   string `json:"member_id"`
-			Generation int32  `json:"generation"`
-		}
-		json.NewDecoder(r.Body).Decode(&req)
-		ok(w, map[string]string{"status": "success"}, g.Heartbeat(r.Context(), r.PathValue("group"), req.MemberID, req.Generation))
-	})
-	mux.HandleFunc("POST /groups/{group}/leave", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Members []LeavingMember `json:"members"`
-		}
-		json.NewDecoder(r.Body).Decode(&req)
-		out, err := g.Leave(r.Context(), r.PathValue("group"), req.Members)
-		ok(w, map[string]any{"status": "success", "members": out}, err)
-	})
-	mux.HandleFunc("POST /groups/{group}/offsets", func(w http.ResponseWriter, r *http.Request) {
-		var req CommitRequest
-		json.NewDecoder(r.Body).Decode(&req)
-		out, err := g.CommitOffsets(r.Context(), r.PathValue("group"), req)
-		ok(w, map[string]any{"status": "success", "offsets": out}, err)
-	})
-	mux.HandleFunc("GET /groups/{group}/offsets", func(w http.ResponseWriter, r *http.Request) {
-		out, err := g.FetchOffsets(r.Context(), r.PathValue("group"), r.URL.Query()["topic"])
-		ok(w, map[string]any{"status": "success", "offsets": out}, err)
-	})
-	mux.HandleFunc("GET /groups", func(w http.ResponseWriter, r *http.Request) {
-		out, err := g.List(r.Context())
-		ok(w, map[string]any{"status": "success", "groups": out}, err)
-	})
-	mux.HandleFunc("GET /groups/{group}", func(w http.ResponseWriter, r *http.Request) {
-		out, err := g.Describe(r.Context(), r.PathValue("group"))
-		ok(w, out, err)
-	})
-	mux.HandleFunc("DELETE /groups/{group}", func(w http.ResponseWriter, r *http.Request) {
-		ok(w, map[string]string{"status": "success"}, g.Delete(r.Context(), r.PathValue("group")))
-	})
-	return mux
-}
-
-// startFakeGroups serves a fake cluster whose Groups is HTTPGroups against
-// groupsHTTP(fakeGroups).
+// startFakeGroups serves a fake cluster whose Groups is a fakeGroups.
 func startFakeGroups(t *testing.T) (*fakeCluster, *fakeGroups, string) {
-	t.Helper()
-	c, l := newFake()
 	fg := &fakeGroups{}
-	hs := httptest.NewServer(groupsHTTP(fg))
-	t.Cleanup(hs.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
-	p, _ := strconv.Atoi(port)
-	c.self = BrokerInfo{ID: 1, Host: host, Port: int32(p)}
-	s, err := New(Config{Cluster: c, Log: l, Groups: &HTTPGroups{Managers: []string{hs.URL}, Client: hs.Client()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		s.Close()
-		<-done
-	})
-	return c, fg, ln.Addr().String()
+	c, _, addr := startFake(t, func(cfg *Config) { cfg.Groups, cfg.AutoCreateTopics = fg, false })
+	return c, fg, addr
 }
 
 func TestKgoGroupConsumerFake(t *testing.T) {
@@ -393,21 +297,54 @@ func TestKgoGroupConsumerFake(t *testing.T) {
 
 func TestGroupErrorCodes(t *testing.T) {
 	for code, want := range map[string]int16{
-		ERebalanceInProgress: 27, EIllegalGeneration: 22, EUnknownMemberID: 25,
-		EGroupNotFound: 69, EGroupNotEmpty: 68, EInvalidSessionTimeout: 26,
+		logq.ERebalanceInProgress: 27, logq.EIllegalGeneration: 22, logq.EUnknownMemberID: 25,
+		logq.EGroupNotFound: 69, logq.EGroupNotEmpty: 68, logq.EInvalidSessionTimeout: 26,
 		logq.ETopicNotFound: 3, logq.EFenced: 6, logq.EUnavailable: 5, logq.ETooLarge: 10,
 	} {
 		if got := errorCode(&logq.Error{Code: code}); got != want {
 			t.Errorf("%s → %d, want %d", code, got, want)
 		}
 	}
-	// Through HTTP: the manager's body code comes back as the Kafka code.
-	fg := &fakeGroups{}
-	hs := httptest.NewServer(groupsHTTP(fg))
-	defer hs.Close()
-	g := &HTTPGroups{Managers: []string{hs.URL}, Client: hs.Client()}
-	err := g.Heartbeat(context.Background(), "nope", "m", 1)
-	if errorCode(err) != 69 || !strings.Contains(logq.ErrorMessage(err), "nope") {
-		t.Errorf("heartbeat of an unknown group: %v (code %d)", err, errorCode(err))
+	// Over Kafka: the coordinator's codes come back as Kafka's, and a first
+	// join that outlasted the long poll as MEMBER_ID_REQUIRED with the
+	// member it made (KIP-394; v4+, older clients cannot keep the id).
+	_, _, addr := startFakeGroups(t)
+	rc := dialRaw(t, addr)
+	answer := func(req kmsg.Request, resp kmsg.Response) {
+		rc.send(req, 1)
+		_, body, err := rc.read()
+		resp.SetVersion(req.GetVersion())
+		if err == nil {
+			err = resp.ReadFrom(body)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	hb, hbResp := kmsg.NewPtrHeartbeatRequest(), kmsg.NewPtrHeartbeatResponse()
+	hb.Version, hb.Group, hb.MemberID, hb.Generation = 3, "nope", "m", 1
+	if answer(hb, hbResp); hbResp.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Errorf("heartbeat of an unknown group: code %d", hbResp.ErrorCode)
+	}
+	for version, want := range map[int16]int16{3: kerr.RebalanceInProgress.Code, 4: kerr.MemberIDRequired.Code} {
+		join, resp := kmsg.NewPtrJoinGroupRequest(), kmsg.NewPtrJoinGroupResponse()
+		join.Version, join.Group, join.ProtocolType, join.SessionTimeoutMillis = version, "slow", "consumer", 10000
+		join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range"}}
+		if answer(join, resp); resp.ErrorCode != want || resp.MemberID == "" {
+			t.Errorf("v%d join outlasting the long poll: code %d member %q, want %d naming the member", version, resp.ErrorCode, resp.MemberID, want)
+		}
+	}
+}
+
+// A member the manager has no raw assignment of (restored after a writer
+// failover) is described with its decoded one, encoded as Kafka's.
+func TestDescribedMemberAssignment(t *testing.T) {
+	dm := describedMember(api.DescribedMember{MemberID: "m", Assignment: map[string][]int{"t": {0, 2}}})
+	var a kmsg.ConsumerMemberAssignment
+	if err := a.ReadFrom(dm.MemberAssignment); err != nil || len(a.Topics) != 1 || a.Topics[0].Topic != "t" || !slices.Equal(a.Topics[0].Partitions, []int32{0, 2}) {
+		t.Errorf("decoded assignment described as %+v (%v)", a, err)
+	}
+	if dm := describedMember(api.DescribedMember{MemberAssignment: []byte{7}, Assignment: map[string][]int{"t": {0}}}); !slices.Equal(dm.MemberAssignment, []byte{7}) {
+		t.Errorf("raw assignment described as %v", dm.MemberAssignment)
 	}
 }

@@ -153,17 +153,17 @@ func errorCode(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case logq.EOffsetOutOfRange:
 		return kerr.OffsetOutOfRange.Code
-	case ERebalanceInProgress:
+	case logq.ERebalanceInProgress:
 		return kerr.RebalanceInProgress.Code
-	case EIllegalGeneration:
+	case logq.EIllegalGeneration:
 		return kerr.IllegalGeneration.Code
-	case EUnknownMemberID:
+	case logq.EUnknownMemberID:
 		return kerr.UnknownMemberID.Code
-	case EGroupNotFound:
+	case logq.EGroupNotFound:
 		return kerr.GroupIDNotFound.Code
-	case EGroupNotEmpty:
+	case logq.EGroupNotEmpty:
 		return kerr.NonEmptyGroup.Code
-	case EInvalidSessionTimeout:
+	case logq.EInvalidSessionTimeout:
 		return kerr.InvalidSessionTimeout.Code
 	}
 	return kerr.UnknownServerError.Code

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/logq/logq"
+	"github.com/logq/logq/api"
 )
 
 // BrokerInfo is a broker as Kafka clients see it.
@@ -154,161 +154,25 @@ const (
 	ListEarliest = -2
 )
 
-// Groups is the consumer-group coordinator (on the manager; GROUPS_API.md).
-// Errors carry logq's codes; the group codes are the strings below.
+// Groups is the consumer-group coordinator on the manager (docs/groups.md),
+// in the manager's API types; broker/kafka.go implements it on the Go
+// client. Errors carry logq's codes (logq.E*). A join or sync long-polls
+// up to the manager's group wait (manager Config.GroupMaxWait), which may
+// be shorter than a Kafka client's rebalance timeout: the join then fails
+// with rebalance_in_progress, and its answer's MemberID names the member
+// it made, which stays in the group and rejoins as itself.
 type Groups interface {
-	Join(ctx context.Context, group string, req JoinRequest) (JoinResponse, error)
-	Sync(ctx context.Context, group string, req SyncRequest) (SyncResponse, error)
-	Heartbeat(ctx context.Context, group, memberID string, generation int32) error
-	// Leave removes members; the answer has each one's outcome.
-	Leave(ctx context.Context, group string, members []LeavingMember) ([]LeftMember, error)
-	CommitOffsets(ctx context.Context, group string, req CommitRequest) ([]OffsetResult, error)
-	// FetchOffsets returns the committed offsets of topics (nil: all);
+	JoinGroup(ctx context.Context, group string, req api.JoinGroupRequest) (api.JoinGroupAnswer, error)
+	SyncGroup(ctx context.Context, group string, req api.SyncGroupRequest) (api.SyncGroupAnswer, error)
+	HeartbeatGroup(ctx context.Context, group, memberID string, generation int64) error
+	// LeaveGroupMembers removes members; the answer has each one's outcome
+	// (one member that is not in the group is an error of the call).
+	LeaveGroupMembers(ctx context.Context, group string, req api.LeaveGroupRequest) (api.LeaveGroupAnswer, error)
+	CommitOffsets(ctx context.Context, group string, req api.CommitOffsetsRequest) ([]api.OffsetResult, error)
+	// FetchOffsets returns the committed offsets of topics (none: all);
 	// Offset -1 where nothing is committed.
-	FetchOffsets(ctx context.Context, group string, topics []string) ([]CommittedOffset, error)
-	List(ctx context.Context) ([]GroupListing, error)
-	Describe(ctx context.Context, group string) (GroupDescription, error)
-	Delete(ctx context.Context, group string) error
-}
-
-// Group error codes: logq's (the manager's body "code"), named here for
-// the Groups implementations.
-const (
-	ERebalanceInProgress   = logq.ERebalanceInProgress
-	EIllegalGeneration     = logq.EIllegalGeneration
-	EUnknownMemberID       = logq.EUnknownMemberID
-	EGroupNotFound         = logq.EGroupNotFound
-	EGroupNotEmpty         = logq.EGroupNotEmpty
-	EInvalidSessionTimeout = logq.EInvalidSessionTimeout
-)
-
-// JoinProtocol is one protocol a member supports.
-type JoinProtocol struct {
-	Name     string `json:"name"`
-	Metadata []byte `json:"metadata"`
-}
-
-// JoinRequest is one member's join.
-type JoinRequest struct {
-	MemberID           string         `json:"member_id"`
-	GroupInstanceID    *string        `json:"group_instance_id,omitempty"`
-	ClientID           string         `json:"client_id"`
-	SessionTimeoutMS   int32          `json:"session_timeout_ms"`
-	RebalanceTimeoutMS int32          `json:"rebalance_timeout_ms"`
-	ProtocolType       string         `json:"protocol_type"`
-	Protocols          []JoinProtocol `json:"protocols"`
-}
-
-// JoinMember is a member as the leader learns it.
-type JoinMember struct {
-	MemberID        string  `json:"member_id"`
-	GroupInstanceID *string `json:"group_instance_id,omitempty"`
-	Metadata        []byte  `json:"metadata"`
-}
-
-// JoinResponse is the end of a join phase for one member.
-type JoinResponse struct {
-	Generation   int32        `json:"generation"`
-	ProtocolType string       `json:"protocol_type"`
-	Protocol     string       `json:"protocol"`
-	Leader       string       `json:"leader"`
-	MemberID     string       `json:"member_id"`
-	Members      []JoinMember `json:"members"`
-}
-
-// SyncAssignment is the leader's assignment of one member.
-type SyncAssignment struct {
-	MemberID   string `json:"member_id"`
-	Assignment []byte `json:"assignment"`
-}
-
-// SyncRequest is one member's sync.
-type SyncRequest struct {
-	MemberID        string           `json:"member_id"`
-	GroupInstanceID *string          `json:"group_instance_id,omitempty"`
-	Generation      int32            `json:"generation"`
-	Assignments     []SyncAssignment `json:"assignments,omitempty"`
-}
-
-// SyncResponse is a member's assignment.
-type SyncResponse struct {
-	ProtocolType string `json:"protocol_type"`
-	Protocol     string `json:"protocol"`
-	Assignment   []byte `json:"assignment"`
-}
-
-// LeavingMember is one member that leaves: by member id, or by group
-// instance id (a static member).
-type LeavingMember struct {
-	MemberID        string  `json:"member_id,omitempty"`
-	GroupInstanceID *string `json:"group_instance_id,omitempty"`
-}
-
-// LeftMember is one member's outcome of a leave: Code "" when it left,
-// else a group error code (unknown_member_id).
-type LeftMember struct {
-	MemberID        string  `json:"member_id"`
-	GroupInstanceID *string `json:"group_instance_id,omitempty"`
-	Code            string  `json:"code,omitempty"`
-}
-
-// OffsetCommit is one partition's offset to commit.
-type OffsetCommit struct {
-	Topic     string  `json:"topic"`
-	Partition int32   `json:"partition"`
-	Offset    int64   `json:"offset"`
-	Metadata  *string `json:"metadata,omitempty"`
-}
-
-// CommitRequest commits offsets; Generation -1 is a standalone commit.
-type CommitRequest struct {
-	MemberID        string         `json:"member_id,omitempty"`
-	GroupInstanceID *string        `json:"group_instance_id,omitempty"`
-	Generation      int32          `json:"generation"`
-	Offsets         []OffsetCommit `json:"offsets"`
-}
-
-// OffsetResult is one partition's commit result: Code "" for success, else
-// a logq or group error code.
-type OffsetResult struct {
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Code      string `json:"code,omitempty"`
-	Message   string `json:"message,omitempty"`
-}
-
-// CommittedOffset is one partition's committed offset.
-type CommittedOffset struct {
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
-	Metadata  string `json:"metadata"`
-}
-
-// GroupListing is one group of ListGroups.
-type GroupListing struct {
-	Group        string `json:"group"`
-	State        string `json:"state"`
-	ProtocolType string `json:"protocol_type"`
-}
-
-// GroupMember is one member of a described group.
-type GroupMember struct {
-	MemberID        string  `json:"member_id"`
-	GroupInstanceID *string `json:"group_instance_id,omitempty"`
-	ClientID        string  `json:"client_id"`
-	ClientHost      string  `json:"client_host"`
-	Metadata        []byte  `json:"metadata"`
-	Assignment      []byte  `json:"assignment"`
-}
-
-// GroupDescription is a described group.
-type GroupDescription struct {
-	Group        string        `json:"group"`
-	State        string        `json:"state"`
-	ProtocolType string        `json:"protocol_type"`
-	Protocol     string        `json:"protocol"`
-	Generation   int32         `json:"generation"`
-	Leader       string        `json:"leader"`
-	Members      []GroupMember `json:"members"`
+	FetchOffsets(ctx context.Context, group string, topics ...string) ([]api.CommittedOffset, error)
+	ListGroups(ctx context.Context) ([]api.GroupListing, error)
+	DescribeGroup(ctx context.Context, group string) (api.GroupAnswer, error)
+	DeleteGroup(ctx context.Context, group string) error
 }
