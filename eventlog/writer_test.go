@@ -213,39 +213,8 @@ func TestWriterFencedByEpochBump(t *testing.T) {
 	}
 }
 
-// TestWaitingWriterHoldsNoSnapshot: a manager waiting for the writer lock
-// (a standby, for as long as the writer lives) must not hold a snapshot
-// while it waits. If it did (a statement blocked in pg_advisory_lock
-// does), the server's xmin horizon would stay where the wait began, and no
-// dead row version of any table could be pruned or vacuumed: the
-// partition rows that every append updates would grow chains of dead
-// versions that every append walks.
-func TestWaitingWriterHoldsNoSnapshot(t *testing.T) {
-	t.Parallel()
-	ctx := testCtx(t)
-	dsn := pgtest.NewDB(t)
-	admin := adminConn(t, dsn)
-	acquire(t, dsn, "a")
-
-	wctx, cancel := context.WithCancel(ctx)
-	errc := make(chan error, 1)
-	go func() {
-		w, err := eventlog.Acquire(wctx, dsn, "b")
-		if w != nil {
-			w.Close(context.Background())
-		}
-		errc <- err
-	}()
-	defer func() { cancel(); <-errc }()
-	waitFor(t, 10*time.Second, "B to wait for the lock", func() bool { return waitingLocks(t, admin, "logq-writer") == 1 })
-	waitFor(t, 10*time.Second, "the waiting session to hold no snapshot", func() bool {
-		return query[int64](t, admin, `
-			SELECT count(*) FROM pg_stat_activity a
-			WHERE a.datname = current_database() AND a.application_name = 'logq-writer' AND a.backend_xmin IS NULL
-			  AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)`) == 1
-	})
-}
-
+// TestAcquireHonoursContext: a wait for the writer lock holds no snapshot,
+// and ends with its context.
 func TestAcquireHonoursContext(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.NewDB(t)
@@ -262,6 +231,19 @@ func TestAcquireHonoursContext(t *testing.T) {
 		errc <- err
 	}()
 	waitFor(t, 10*time.Second, "B to wait for the lock", func() bool { return waitingLocks(t, admin, "logq-writer") == 1 })
+	// A manager waiting for the writer lock (a standby, for as long as the
+	// writer lives) holds no snapshot while it waits. If it did (a
+	// statement blocked in pg_advisory_lock does), the server's xmin
+	// horizon would stay where the wait began, and no dead row version of
+	// any table could be pruned or vacuumed: the partition rows that every
+	// append updates would grow chains of dead versions that every append
+	// walks.
+	waitFor(t, 10*time.Second, "the waiting session to hold no snapshot", func() bool {
+		return query[int64](t, admin, `
+			SELECT count(*) FROM pg_stat_activity a
+			WHERE a.datname = current_database() AND a.application_name = 'logq-writer' AND a.backend_xmin IS NULL
+			  AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)`) == 1
+	})
 	cancel()
 	select {
 	case err := <-errc:

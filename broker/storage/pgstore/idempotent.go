@@ -268,9 +268,7 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 		INSERT INTO producer_state (topic, partition, producer_id, epoch, first_seqs, last_seqs, base_offsets)
 		SELECT t, p, id, e, f::bigint[], l::bigint[], b::bigint[]
 		FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[]) AS s(t, p, id, e, f, l, b)
-		ON CONFLICT (topic, partition, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch,
-			first_seqs = EXCLUDED.first_seqs, last_seqs = EXCLUDED.last_seqs,
-			base_offsets = EXCLUDED.base_offsets, updated_at = now()`,
+		`+upsertProducerState,
 		sTopics, sParts, sProducers, sEpochs, sFirsts, sLasts, sBases)
 	last.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &last).Close(); err != nil {
@@ -279,6 +277,12 @@ func (s *Store) appendIdempotent(ctx context.Context, batches []storage.Batch, t
 	learn(wrote)
 	return results, nil
 }
+
+// upsertProducerState ends an INSERT INTO producer_state: a producer's
+// row is replaced by its new state.
+const upsertProducerState = `ON CONFLICT (topic, partition, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch,
+			first_seqs = EXCLUDED.first_seqs, last_seqs = EXCLUDED.last_seqs,
+			base_offsets = EXCLUDED.base_offsets, updated_at = now()`
 
 // checkSequence checks an idempotent batch against its producer's state (Kafka's
 // rules): an older epoch is fenced; a newer epoch, or a producer new to

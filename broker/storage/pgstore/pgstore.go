@@ -313,14 +313,19 @@ const insertSQL = `
 			FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $12::int[]) WITH ORDINALITY AS b(topic, partition, epoch, n, maxv, i)
 			WHERE p.topic = b.topic AND p.partition = b.partition AND p.epoch = b.epoch
 			RETURNING b.i, p.topic, p.partition, p.next_offset - b.n AS base
-		), ins AS (
+		), ` + insertMessagesCTE + `
+		SELECT i, base FROM p`
+
+// insertMessagesCTE stores the messages ($5 to $11, as insertArgs gives
+// them) of the batches CTE p allocated offsets for (p: i, topic,
+// partition, base).
+const insertMessagesCTE = `ins AS (
 			INSERT INTO messages (topic, partition, "offset", produced_at, ts, producer_id, key, value, headers)
 			SELECT p.topic, p.partition, p.base + m.idx, now(), coalesce(m.ts, now()), m.producer_id, m.key, m.value, m.headers
 			FROM unnest($5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[], $9::bytea[], $10::bytea[], $11::timestamptz[])
 				AS m(batch, idx, producer_id, key, value, headers, ts)
 			JOIN p ON p.i = m.batch
-		)
-		SELECT i, base FROM p`
+		)`
 
 // insertArgs are insertSQL's arguments for batches.
 func insertArgs(batches []storage.Batch) []any {

@@ -184,28 +184,20 @@ func (c *producerCache) stored(p fastPlan, m int) {
 }
 
 // fastAppendSQL is insertSQL with the partition's version as a condition
-// ($5: the next offset remembered; insertSQL's arguments shift by one) and the producers' new states written
-// for the partitions it stored to, all in one statement.
+// ($13: the next offset remembered) and the producers' new states ($14 to
+// $19) written for the partitions it stored to, all in one statement.
 const fastAppendSQL = `
 		WITH p AS (
 			UPDATE partitions p SET next_offset = p.next_offset + b.n, max_value_bytes = greatest(p.max_value_bytes, b.maxv)
-			FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $13::int[]) WITH ORDINALITY AS b(topic, partition, epoch, n, expect, maxv, i)
+			FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $12::int[], $13::bigint[]) WITH ORDINALITY AS b(topic, partition, epoch, n, maxv, expect, i)
 			WHERE p.topic = b.topic AND p.partition = b.partition AND p.epoch = b.epoch AND p.next_offset = b.expect
 			RETURNING b.i, p.topic, p.partition, b.expect AS base
-		), ins AS (
-			INSERT INTO messages (topic, partition, "offset", produced_at, ts, producer_id, key, value, headers)
-			SELECT p.topic, p.partition, p.base + m.idx, now(), coalesce(m.ts, now()), m.producer_id, m.key, m.value, m.headers
-			FROM unnest($6::bigint[], $7::bigint[], $8::bigint[], $9::bytea[], $10::bytea[], $11::bytea[], $12::timestamptz[])
-				AS m(batch, idx, producer_id, key, value, headers, ts)
-			JOIN p ON p.i = m.batch
-		), st AS (
+		), ` + insertMessagesCTE + `, st AS (
 			INSERT INTO producer_state (topic, partition, producer_id, epoch, first_seqs, last_seqs, base_offsets)
 			SELECT p.topic, p.partition, s.id, s.e, s.f::bigint[], s.l::bigint[], s.b::bigint[]
 			FROM unnest($14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::text[], $19::text[]) AS s(batch, id, e, f, l, b)
 			JOIN p ON p.i = s.batch
-			ON CONFLICT (topic, partition, producer_id) DO UPDATE SET epoch = EXCLUDED.epoch,
-				first_seqs = EXCLUDED.first_seqs, last_seqs = EXCLUDED.last_seqs,
-				base_offsets = EXCLUDED.base_offsets, updated_at = now()
+			` + upsertProducerState + `
 		)
 		SELECT i, base FROM p`
 
@@ -214,8 +206,7 @@ const fastAppendSQL = `
 // another version (or epoch) than remembered, and nothing of it was
 // written.
 func (s *Store) appendFast(ctx context.Context, p fastPlan) (done []bool, err error) {
-	args := insertArgs(p.merged)
-	args = slices.Insert(args, 4, any(p.expect))
+	args := append(insertArgs(p.merged), p.expect)
 	var (
 		batch, ids, epochs  []int64
 		firsts, lasts, base []string
