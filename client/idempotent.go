@@ -107,6 +107,15 @@ func (p *Producer) sendIdempotent(batch []*pending) {
 		}
 		groups[part] = append(groups[part], m)
 	}
+	if len(order) == 1 {
+		// One partition (always, one record at a time): sent from this
+		// goroutine, whose stack has grown to what encoding needs, rather
+		// than a new one that would grow its stack again for every batch.
+		ms := groups[order[0]]
+		epoch, seq := p.idem.reserve(order[0], len(ms))
+		p.sendPart(rt, &idemBatch{part: order[0], epoch: epoch, seq: seq, ms: ms}, deadline)
+		return
+	}
 	var wg sync.WaitGroup
 	for _, part := range order {
 		ms := groups[part]
