@@ -412,7 +412,7 @@ func (e *env) unbatchedDirect(ctx context.Context) error {
 		what:  fmt.Sprintf("messages from %d direct producers, one per request", cfg.Clients),
 		send:  func(ctx context.Context, n int) (loadResult, error) { return producers.each(ctx, n, time.Time{}) },
 		row: Row{ID: "produce_unbatched_direct", Title: "unbatched produce, direct to brokers", Target: "≥ 1.00x",
-			Note: fmt.Sprintf("the same, with ProducerConfig.Direct: %d producers send one message per request straight to the owning brokers, no manager in between", cfg.Clients)},
+			Note: fmt.Sprintf("the same, with ProducerConfig.Direct: %d producers (one Client) send one message per Produce straight to the owning brokers, no manager in between; the Client coalesces its producers' concurrent appends to a partition into one broker request, as the managers do", cfg.Clients)},
 		want: 1,
 	})
 }

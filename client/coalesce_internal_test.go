@@ -1,0 +1,135 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/logq/logq"
+	"github.com/logq/logq/api"
+)
+
+// TestDirectRunsCoalesce proves that the direct idempotent appends of a
+// Client's producers coalesce: while directInFlight appends to a partition
+// are held at the broker, the next ones queue and reach it as one request
+// of as many runs; each caller gets its own run's offset, and a refused
+// run fails only its caller.
+func TestDirectRunsCoalesce(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	arrived := make(chan api.AppendRequest, 64)
+	var mu sync.Mutex
+	held, next := 0, int64(0)
+	broker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req api.AppendRequest
+		if r.URL.Path != "/v1/append" || json.NewDecoder(r.Body).Decode(&req) != nil {
+			w.WriteHeader(400)
+			return
+		}
+		arrived <- req
+		mu.Lock()
+		hold := held < directInFlight
+		held++
+		mu.Unlock()
+		if hold {
+			<-release
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if req.Runs == nil {
+			json.NewEncoder(w).Encode(api.AppendAnswer{Status: api.StatusSuccess, BaseOffset: next, Count: len(req.Messages)})
+			next += int64(len(req.Messages))
+			return
+		}
+		ans := api.AppendAnswer{Status: api.StatusSuccess, Runs: make([]api.AppendRunAnswer, len(req.Runs))}
+		for i, run := range req.Runs {
+			if *run.Sequence == 7 {
+				ans.Runs[i].Error = &api.ItemFailure{Code: logq.EOutOfOrderSequence, Message: "out of order"}
+				continue
+			}
+			ans.Runs[i].BaseOffset, ans.Runs[i].Count = next, len(run.Messages)
+			next += int64(len(run.Messages))
+		}
+		json.NewEncoder(w).Encode(ans)
+	}))
+	defer broker.Close()
+	defer open() // first: a failed test leaves no request held
+	c, err := New(Config{Managers: []string{"http://manager.invalid"}, NoEnv: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	type result struct {
+		producer int64
+		seq      int64
+		base     int64
+		err      error
+	}
+	results := make(chan result, 64)
+	send := func(producer, seq int64) {
+		epoch := int64(0)
+		base, err := c.appendRun(t.Context(), broker.URL, "t", 0, api.AppendRun{ProducerEpoch: &epoch, Sequence: &seq,
+			Messages: []api.AppendMessage{{ProducerID: producer, Message: "m"}}})
+		results <- result{producer, seq, base, err}
+	}
+	var wg sync.WaitGroup
+	for i := range directInFlight {
+		wg.Go(func() { send(int64(i+1), 0) })
+	}
+	for range directInFlight {
+		<-arrived
+	}
+	const queued = 6
+	for i := range queued {
+		seq := int64(0)
+		if i == queued-1 {
+			seq = 7 // refused
+		}
+		wg.Go(func() { send(int64(10+i), seq) })
+	}
+	lane := c.directLane(directLaneKey{broker.URL, "t", 0})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lane.mu.Lock()
+		n := len(lane.queue)
+		lane.mu.Unlock()
+		if n == queued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d appends queued, want %d", n, queued)
+		}
+		runtime.Gosched() // polling a condition, bounded by the deadline
+	}
+	open()
+	wg.Wait()
+	close(results)
+	if req := <-arrived; len(req.Runs) != queued || len(arrived) != 0 {
+		t.Fatalf("the third request carried %d runs (%d more requests); want %d runs", len(req.Runs), len(arrived), queued)
+	}
+	seen := map[int64]bool{}
+	for r := range results {
+		if r.seq == 7 {
+			var e *Error
+			if !errors.Is(r.err, ErrOutOfOrderSequence) || !errors.As(r.err, &e) || e.StatusCode != http.StatusConflict || retryable(r.err) {
+				t.Fatalf("the refused run answered %v; want a 409 out_of_order_sequence", r.err)
+			}
+			continue
+		}
+		if r.err != nil || seen[r.base] || r.base < 0 || r.base >= directInFlight+queued-1 {
+			t.Fatalf("producer %d answered %d, %v (seen %v)", r.producer, r.base, r.err, seen)
+		}
+		seen[r.base] = true
+	}
+	if len(seen) != directInFlight+queued-1 {
+		t.Fatalf("%d distinct offsets", len(seen))
+	}
+}
