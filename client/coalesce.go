@@ -31,6 +31,10 @@ const (
 	directBytes    = 4 << 20
 )
 
+// directAlone is the size from which a part goes at once, on its own (as
+// router.coalesceAlone): its request costs little beside its messages.
+const directAlone = 256
+
 type directLaneKey struct {
 	base, topic string
 	partition   int
@@ -77,7 +81,11 @@ func (c *Client) appendRun(ctx context.Context, base, topic string, partition in
 			a.size += len(*m.Key)
 		}
 	}
-	l := c.directLane(directLaneKey{base, topic, partition})
+	k := directLaneKey{base, topic, partition}
+	if len(run.Messages) >= directAlone {
+		return c.sendRun(ctx, k, a)
+	}
+	l := c.directLane(k)
 	l.mu.Lock()
 	l.queue = append(l.queue, a)
 	lead := l.inFlight < directInFlight
@@ -120,22 +128,15 @@ func (c *Client) sendDirectQueued(l *directLane) {
 
 	// Not any one producer's context: the request is theirs together.
 	k := l.key
-	cl := call{method: http.MethodPost, path: "/v1/append", base: k.base, header: c.minSeqHeader(), noMinSeq: true}
 	if len(taken) == 1 {
-		a := taken[0]
-		cl.body = api.AppendRequest{Topic: k.topic, Partition: k.partition, ProducerEpoch: a.run.ProducerEpoch, Sequence: a.run.Sequence, Messages: a.run.Messages}
-		var out api.AppendAnswer
-		err := c.attemptOnce(context.Background(), cl, &out)
-		if err == nil && out.Count != len(a.run.Messages) {
-			err = &Error{Code: logq.EUnavailable, Message: fmt.Sprintf("broker appended %d of %d messages", out.Count, len(a.run.Messages))}
-		}
-		a.done <- directResult{base: out.BaseOffset, err: err}
+		base, err := c.sendRun(context.Background(), k, taken[0])
+		taken[0].done <- directResult{base: base, err: err}
 	} else {
 		req := api.AppendRequest{Topic: k.topic, Partition: k.partition, Runs: make([]api.AppendRun, len(taken))}
 		for i, a := range taken {
 			req.Runs[i] = a.run
 		}
-		cl.body = req
+		cl := call{method: http.MethodPost, path: "/v1/append", base: k.base, header: c.minSeqHeader(), noMinSeq: true, body: req}
 		var out api.AppendAnswer
 		err := c.attemptOnce(context.Background(), cl, &out)
 		if err == nil && len(out.Runs) != len(taken) {
@@ -150,6 +151,20 @@ func (c *Client) sendDirectQueued(l *directLane) {
 		}
 	}
 	go c.sendDirectQueued(l) // the next batch, or release the lane
+}
+
+// sendRun sends one run alone, in the single form (one attempt).
+func (c *Client) sendRun(ctx context.Context, k directLaneKey, a *directAppend) (int64, error) {
+	cl := call{method: http.MethodPost, path: "/v1/append", base: k.base, header: c.minSeqHeader(), noMinSeq: true,
+		body: api.AppendRequest{Topic: k.topic, Partition: k.partition, ProducerEpoch: a.run.ProducerEpoch, Sequence: a.run.Sequence, Messages: a.run.Messages}}
+	var out api.AppendAnswer
+	if err := c.attemptOnce(ctx, cl, &out); err != nil {
+		return 0, err
+	}
+	if out.Count != len(a.run.Messages) {
+		return 0, &Error{Code: logq.EUnavailable, Message: fmt.Sprintf("broker appended %d of %d messages", out.Count, len(a.run.Messages))}
+	}
+	return out.BaseOffset, nil
 }
 
 // runResult is a producer's answer from its run's: its offsets, or its

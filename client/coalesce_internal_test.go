@@ -133,3 +133,70 @@ func TestDirectRunsCoalesce(t *testing.T) {
 		t.Fatalf("%d distinct offsets", len(seen))
 	}
 }
+
+// A part of directAlone records or more goes at once, alone: it does not
+// wait behind the appends in flight.
+func TestDirectLargePartGoesAlone(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	arrived := make(chan int, 8)
+	var mu sync.Mutex
+	held := 0
+	broker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req api.AppendRequest
+		if json.NewDecoder(r.Body).Decode(&req) != nil {
+			w.WriteHeader(400)
+			return
+		}
+		arrived <- len(req.Messages)
+		mu.Lock()
+		hold := held < directInFlight
+		held++
+		mu.Unlock()
+		if hold {
+			<-release
+		}
+		json.NewEncoder(w).Encode(api.AppendAnswer{Status: api.StatusSuccess, Count: len(req.Messages)})
+	}))
+	defer broker.Close()
+	defer open()
+	c, err := New(Config{Managers: []string{"http://manager.invalid"}, NoEnv: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	run := func(producer int64, n int) api.AppendRun {
+		epoch, seq := int64(0), int64(0)
+		msgs := make([]api.AppendMessage, n)
+		for i := range msgs {
+			msgs[i] = api.AppendMessage{ProducerID: producer, Message: "m"}
+		}
+		return api.AppendRun{ProducerEpoch: &epoch, Sequence: &seq, Messages: msgs}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i := range directInFlight {
+		wg.Go(func() { c.appendRun(t.Context(), broker.URL, "t", 0, run(int64(i+1), 1)) })
+	}
+	for range directInFlight {
+		<-arrived
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.appendRun(t.Context(), broker.URL, "t", 0, run(9, directAlone))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the large part waited behind the held ones")
+	}
+	if n := <-arrived; n != directAlone {
+		t.Fatalf("the broker got %d messages; want the large part alone", n)
+	}
+}

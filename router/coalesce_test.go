@@ -348,3 +348,47 @@ func TestFencedRunResent(t *testing.T) {
 		t.Fatalf("broker requests %+v; want the fenced run of producer 4 resent alone", arrived)
 	}
 }
+
+// An idempotent append of coalesceAlone messages or more goes to the
+// broker at once, alone: it does not wait behind the appends in flight.
+func TestLargeIdempotentAppendGoesAlone(t *testing.T) {
+	t.Parallel()
+	b, srv := newRunsBroker(t, func(api.AppendRun) *api.ItemFailure { return nil })
+	var more []projection.Payload
+	for id := int64(1); id <= 3; id++ {
+		more = append(more, projection.ProducerRegistered{ProducerID: id, Topic: "t"})
+	}
+	rt := newTestRouter(t, srv.URL, 1, more...)
+	rt.cfg.MaxBatchMessages = coalesceAlone
+	rt.cfg.BrokerTimeout = time.Minute // the held appends do not time out and free the lane
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer b.open()
+	for i := range coalesceInFlight {
+		wg.Go(func() {
+			body := fmt.Sprintf(`{"producer_id":%d,"message":"m","partition":0,"producer_epoch":0,"sequence":0}`, i+1)
+			rt.Produce(httptest.NewRequest("POST", "/producer/produce", strings.NewReader(body)))
+		})
+	}
+	for range coalesceInFlight {
+		<-b.arrived
+	}
+	msgs := strings.TrimSuffix(strings.Repeat(`"x",`, coalesceAlone), ",")
+	done := make(chan error, 1)
+	go func() {
+		_, err := rt.ProduceBatch(httptest.NewRequest("POST", "/producer/produce_batch", strings.NewReader(
+			`{"producer_id":3,"partition":0,"producer_epoch":0,"sequence":0,"messages":[`+msgs+`]}`)))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the large append waited behind the held ones")
+	}
+	if runs := <-b.arrived; len(runs) != 1 || len(runs[0].Messages) != coalesceAlone {
+		t.Fatalf("the broker got %d runs; want the large append alone", len(runs))
+	}
+}
