@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -139,6 +140,21 @@ func (c *Client) sendDirectQueued(l *directLane) {
 		cl := call{method: http.MethodPost, path: "/v1/append", base: k.base, header: c.minSeqHeader(), noMinSeq: true, body: req}
 		var out api.AppendAnswer
 		err := c.attemptOnce(context.Background(), cl, &out)
+		if errors.Is(err, ErrInvalid) {
+			// The whole request refused: a broker of an older release
+			// that does not know the runs form. Nothing was stored: each
+			// run goes alone, in the single form.
+			var wg sync.WaitGroup
+			for _, a := range taken {
+				wg.Go(func() {
+					base, err := c.sendRun(context.Background(), k, a)
+					a.done <- directResult{base: base, err: err}
+				})
+			}
+			wg.Wait()
+			go c.sendDirectQueued(l)
+			return
+		}
 		if err == nil && len(out.Runs) != len(taken) {
 			err = &Error{Code: logq.EUnavailable, Message: fmt.Sprintf("broker answered %d runs of %d", len(out.Runs), len(taken))}
 		}

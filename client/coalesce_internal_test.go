@@ -161,7 +161,9 @@ func TestDirectLargePartGoesAlone(t *testing.T) {
 		json.NewEncoder(w).Encode(api.AppendAnswer{Status: api.StatusSuccess, Count: len(req.Messages)})
 	}))
 	defer broker.Close()
-	defer open()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer open() // first: no request stays held
 	c, err := New(Config{Managers: []string{"http://manager.invalid"}, NoEnv: true})
 	if err != nil {
 		t.Fatal(err)
@@ -175,8 +177,6 @@ func TestDirectLargePartGoesAlone(t *testing.T) {
 		}
 		return api.AppendRun{ProducerEpoch: &epoch, Sequence: &seq, Messages: msgs}
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for i := range directInFlight {
 		wg.Go(func() { c.appendRun(t.Context(), broker.URL, "t", 0, run(int64(i+1), 1)) })
 	}
@@ -198,5 +198,97 @@ func TestDirectLargePartGoesAlone(t *testing.T) {
 	}
 	if n := <-arrived; n != directAlone {
 		t.Fatalf("the broker got %d messages; want the large part alone", n)
+	}
+}
+
+// A broker that refuses the runs form as a whole (400, as one of an older
+// release would) gets each run again alone: every producer still gets its
+// own answer.
+func TestDirectRunsRefusedSentAlone(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	arrived := make(chan int, 64) // runs of each request; 0: the single form
+	var mu sync.Mutex
+	held, next := 0, int64(0)
+	broker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req api.AppendRequest
+		if json.NewDecoder(r.Body).Decode(&req) != nil {
+			w.WriteHeader(400)
+			return
+		}
+		arrived <- len(req.Runs)
+		if req.Runs != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(api.ErrorBody{Status: api.StatusFailure, Code: logq.EInvalid, Message: "messages is required"})
+			return
+		}
+		mu.Lock()
+		hold := held < directInFlight
+		held++
+		mu.Unlock()
+		if hold {
+			<-release
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		json.NewEncoder(w).Encode(api.AppendAnswer{Status: api.StatusSuccess, BaseOffset: next, Count: len(req.Messages)})
+		next += int64(len(req.Messages))
+	}))
+	defer broker.Close()
+	defer open()
+	c, err := New(Config{Managers: []string{"http://manager.invalid"}, NoEnv: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	offsets := make(chan int64, 16)
+	var wg sync.WaitGroup
+	send := func(producer int64) {
+		epoch, seq := int64(0), int64(0)
+		base, err := c.appendRun(t.Context(), broker.URL, "t", 0, api.AppendRun{ProducerEpoch: &epoch, Sequence: &seq,
+			Messages: []api.AppendMessage{{ProducerID: producer, Message: "m"}}})
+		if err != nil {
+			t.Errorf("producer %d: %v", producer, err)
+		}
+		offsets <- base
+	}
+	for i := range directInFlight {
+		wg.Go(func() { send(int64(i + 1)) })
+	}
+	for range directInFlight {
+		<-arrived
+	}
+	const queued = 3
+	for i := range queued {
+		wg.Go(func() { send(int64(10 + i)) })
+	}
+	lane := c.directLane(directLaneKey{broker.URL, "t", 0})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lane.mu.Lock()
+		n := len(lane.queue)
+		lane.mu.Unlock()
+		if n == queued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d appends queued, want %d", n, queued)
+		}
+		runtime.Gosched() // polling a condition, bounded by the deadline
+	}
+	open()
+	wg.Wait()
+	close(offsets)
+	seen := map[int64]bool{}
+	for o := range offsets {
+		if seen[o] {
+			t.Fatalf("offset %d answered twice", o)
+		}
+		seen[o] = true
+	}
+	if first := <-arrived; first != queued || len(arrived) != queued {
+		t.Fatalf("a request of %d runs, then %d more; want %d runs refused, then each alone", first, len(arrived), queued)
 	}
 }

@@ -239,6 +239,14 @@ func (rt *Router) appendRuns(ctx context.Context, topic string, partition int, r
 				}
 			}
 		}
+		if logq.ErrorCode(err) == logq.EInvalid {
+			// The whole request refused: a broker of an older release
+			// (servers of two releases run side by side during a rollout)
+			// that does not know the runs form. Nothing was stored: each
+			// run goes alone, in the single form.
+			rt.appendEach(ctx, topic, partition, runs, todo, out)
+			return out
+		}
 		if err != nil {
 			for _, i := range todo {
 				out[i] = laneResult{err: err}
@@ -258,6 +266,20 @@ func (rt *Router) appendRuns(ctx context.Context, topic string, partition int, r
 		rt.cfg.State.WaitApplied(wctx, minSeq+1) // best effort: retry even without news
 		cancel()
 	}
+}
+
+// appendEach sends the runs of todo alone, in the single form, at once,
+// into out.
+func (rt *Router) appendEach(ctx context.Context, topic string, partition int, runs []api.AppendRun, todo []int, out []laneResult) {
+	var wg sync.WaitGroup
+	for _, i := range todo {
+		wg.Go(func() {
+			run := runs[i]
+			base, dup, err := rt.appendOnce(ctx, topic, partition, run.ProducerEpoch, run.Sequence, run.Messages)
+			out[i] = laneResult{base: base, dup: dup, err: err}
+		})
+	}
+	wg.Wait()
 }
 
 // runResult is a caller's answer from its run's: its offsets, or its

@@ -105,6 +105,7 @@ type runsBroker struct {
 	release chan struct{}
 	arrived chan []api.AppendRun
 	refuse  func(run api.AppendRun) *api.ItemFailure
+	noRuns  bool // refuse the runs form (400), as an older broker would
 
 	opened sync.Once
 	mu     sync.Mutex
@@ -128,6 +129,12 @@ func (b *runsBroker) serve(w http.ResponseWriter, r *http.Request) {
 	var req api.AppendRequest
 	if r.URL.Path != "/v1/append" || json.NewDecoder(r.Body).Decode(&req) != nil {
 		w.WriteHeader(400)
+		return
+	}
+	if req.Runs != nil && b.noRuns { // as a broker of an older release answers
+		b.arrived <- req.Runs
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(api.ErrorBody{Status: api.StatusFailure, Code: logq.EInvalid, Message: "messages is required"})
 		return
 	}
 	runs, single := req.Runs, req.Runs == nil
@@ -390,5 +397,35 @@ func TestLargeIdempotentAppendGoesAlone(t *testing.T) {
 	}
 	if runs := <-b.arrived; len(runs) != 1 || len(runs[0].Messages) != coalesceAlone {
 		t.Fatalf("the broker got %d runs; want the large append alone", len(runs))
+	}
+}
+
+// A broker that refuses the runs form as a whole (400: a broker of an
+// older release, during a rollout) gets each run again alone, in the
+// single form: every caller still gets its own answer.
+func TestRunsRefusedSentAlone(t *testing.T) {
+	t.Parallel()
+	b, srv := newRunsBroker(t, func(api.AppendRun) *api.ItemFailure { return nil })
+	b.noRuns = true
+	var more []projection.Payload
+	for id := int64(1); id <= 5; id++ {
+		more = append(more, projection.ProducerRegistered{ProducerID: id, Topic: "t"})
+	}
+	rt := newTestRouter(t, srv.URL, 1, more...)
+	results, arrived := coalesceIdempotent(t, rt, b, [][2]int{{3, 0}, {4, 0}, {5, 0}})
+	seen := map[int64]bool{}
+	for _, r := range results {
+		if r.err != nil || seen[r.ans.Offset] {
+			t.Fatalf("producer %d: %v at %d (seen %v)", r.producer, r.err, r.ans.Offset, seen)
+		}
+		seen[r.ans.Offset] = true
+	}
+	if len(arrived) != coalesceInFlight+1+3 || len(arrived[2]) != 3 {
+		t.Fatalf("broker requests of %d runs; want the held 2, the refused runs form, then 3 alone", len(arrived))
+	}
+	for _, runs := range arrived[3:] {
+		if len(runs) != 1 {
+			t.Fatalf("a run resent with %d others", len(runs)-1)
+		}
 	}
 }
