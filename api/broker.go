@@ -12,12 +12,23 @@ import (
 // by the Go client's direct mode.
 
 // AppendParams is what POST /v1/append accepts: a "messages" list, or one
-// message given at the top level.
+// message given at the top level, or a "runs" list (AppendRunParams).
 type AppendParams struct {
 	TopicFields
 	PartitionFields
 	Messages []AppendItem `json:"messages"`
 	AppendItem
+	IdempotenceFields
+	Runs []AppendRunParams `json:"runs"`
+}
+
+// AppendRunParams is one run of an append in the runs form: its own
+// messages, idempotent (of one producer, numbered from its sequence) or
+// not, stored and answered on its own (AppendRunAnswer). The managers'
+// router sends the appends of many producers to one partition this way,
+// one run per producer's append.
+type AppendRunParams struct {
+	Messages []AppendItem `json:"messages"`
 	IdempotenceFields
 }
 
@@ -75,10 +86,23 @@ type AppendRequest struct {
 	Partition     int             `json:"partition"`
 	ProducerEpoch *int64          `json:"producer_epoch,omitempty"`
 	Sequence      *int64          `json:"sequence,omitempty"`
+	Messages      []AppendMessage `json:"messages,omitempty"`
+	// Runs, instead of the fields above, carries several appends in one
+	// request, each stored and answered on its own (AppendAnswer.Runs).
+	Runs []AppendRun `json:"runs,omitempty"`
+}
+
+// AppendRun is one run of an AppendRequest: messages numbered from
+// Sequence with ProducerEpoch (idempotent, of one producer) or neither.
+type AppendRun struct {
+	ProducerEpoch *int64          `json:"producer_epoch,omitempty"`
+	Sequence      *int64          `json:"sequence,omitempty"`
 	Messages      []AppendMessage `json:"messages"`
 }
 
-// Request checks the parameters: 1 to maxMessages messages, each valid.
+// Request checks the parameters: 1 to maxMessages messages, each valid;
+// in the runs form, 1 to maxMessages messages in all, each run checked as
+// a request of its own would be.
 func (p *AppendParams) Request(maxMessages, maxMessageBytes int) (AppendRequest, error) {
 	var r AppendRequest
 	var err error
@@ -87,6 +111,9 @@ func (p *AppendParams) Request(maxMessages, maxMessageBytes int) (AppendRequest,
 	}
 	if r.Partition, err = p.PartitionRequired(); err != nil {
 		return r, err
+	}
+	if p.Runs != nil {
+		return r, p.runs(&r, maxMessages, maxMessageBytes)
 	}
 	items := p.Messages
 	single := items == nil
@@ -105,19 +132,62 @@ func (p *AppendParams) Request(maxMessages, maxMessageBytes int) (AppendRequest,
 	if r.ProducerEpoch, r.Sequence, err = p.idempotence(); err != nil {
 		return r, err
 	}
-	r.Messages = make([]AppendMessage, len(items))
+	r.Messages, err = appendMessages(items, single, r.Sequence != nil, maxMessageBytes)
+	return r, err
+}
+
+// appendMessages checks items (single: one message given at the top
+// level; idem: all of one producer).
+func appendMessages(items []AppendItem, single, idem bool, maxMessageBytes int) ([]AppendMessage, error) {
+	msgs := make([]AppendMessage, len(items))
 	for i := range items {
-		if err := items[i].message(&r.Messages[i], maxMessageBytes); err != nil {
+		if err := items[i].message(&msgs[i], maxMessageBytes); err != nil {
 			if single {
-				return r, err
+				return nil, err
 			}
-			return r, ItemError(i, err)
+			return nil, ItemError(i, err)
 		}
-		if r.Sequence != nil && r.Messages[i].ProducerID != r.Messages[0].ProducerID {
-			return r, logq.Errorf(logq.EInvalid, "an idempotent append holds the messages of one producer")
+		if idem && msgs[i].ProducerID != msgs[0].ProducerID {
+			return nil, logq.Errorf(logq.EInvalid, "an idempotent append holds the messages of one producer")
 		}
 	}
-	return r, nil
+	return msgs, nil
+}
+
+// runs checks the runs form: no message or idempotence field beside
+// "runs" (it would be ignored), at least one run, each of at least one
+// message.
+func (p *AppendParams) runs(r *AppendRequest, maxMessages, maxMessageBytes int) error {
+	it := &p.AppendItem
+	top := []scalar{&p.ProducerEpoch, &p.Sequence, &it.ProducerID, &it.Message, &it.Value, &it.Key, &it.Encoding, &it.Timestamp}
+	if p.Messages != nil || it.Headers != nil || choose(top) >= 0 {
+		return logq.Errorf(logq.EInvalid, "runs carries the messages: give runs, or messages (with producer_epoch and sequence), not both")
+	}
+	if len(p.Runs) == 0 {
+		return logq.Errorf(logq.EInvalid, "runs is empty")
+	}
+	total := 0
+	for _, run := range p.Runs {
+		total += len(run.Messages)
+	}
+	if total > maxMessages {
+		return logq.Errorf(logq.EInvalid, "an append holds at most %d messages; got %d", maxMessages, total)
+	}
+	r.Runs = make([]AppendRun, len(p.Runs))
+	for i := range p.Runs {
+		in, out := &p.Runs[i], &r.Runs[i]
+		if len(in.Messages) == 0 {
+			return logq.Errorf(logq.EInvalid, "runs[%d]: messages is required", i)
+		}
+		var err error
+		if out.ProducerEpoch, out.Sequence, err = in.idempotence(); err != nil {
+			return logq.Errorf(logq.ErrorCode(err), "runs[%d]: %s", i, logq.ErrorMessage(err))
+		}
+		if out.Messages, err = appendMessages(in.Messages, false, out.Sequence != nil, maxMessageBytes); err != nil {
+			return logq.Errorf(logq.ErrorCode(err), "runs[%d]: %s", i, logq.ErrorMessage(err))
+		}
+	}
+	return nil
 }
 
 func (it *AppendItem) message(m *AppendMessage, maxBytes int) error {
@@ -145,6 +215,20 @@ type AppendAnswer struct {
 	BaseOffset int64  `json:"base_offset"`
 	Count      int    `json:"count"`
 	Duplicate  bool   `json:"duplicate,omitempty"` // an idempotent retry: stored before, at base_offset
+	// Runs answers the runs form, one result per run in request order
+	// (base_offset and count above are then 0 and the number of messages
+	// stored).
+	Runs []AppendRunAnswer `json:"runs,omitempty"`
+}
+
+// AppendRunAnswer is one run's result: its offsets base_offset …
+// base_offset+count-1 (duplicate: stored before, by an earlier append with
+// its sequence), or its own error.
+type AppendRunAnswer struct {
+	BaseOffset int64        `json:"base_offset"`
+	Count      int          `json:"count"`
+	Duplicate  bool         `json:"duplicate,omitempty"`
+	Error      *ItemFailure `json:"error,omitempty"`
 }
 
 // BrokerConsumeParams is what POST (or GET) /v1/consume and GET /v1/size

@@ -637,6 +637,26 @@ func (b *Broker) appendIdem(ctx context.Context, topic string, partition int, ms
 	return r.base, r.dup, err
 }
 
+// appendRuns is appendIdem for several runs at once (the runs form of an
+// append), each answered on its own.
+func (b *Broker) appendRuns(ctx context.Context, topic string, partition int, runs []commitRun) ([]appendResult, error) {
+	p, err := b.servedPartition(topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res := p.lane.submitRuns(ctx, p, runs)
+	b.metrics.appendLatency.Observe(time.Since(start).Seconds())
+	for _, r := range res {
+		result := "ok"
+		if r.err != nil {
+			result = logq.ErrorCode(r.err)
+		}
+		b.metrics.appendRequests.WithLabelValues(result).Inc()
+	}
+	return res, nil
+}
+
 // consume returns a consumer's next messages of a partition this broker
 // serves and advances its position past them. With wait > 0 and nothing to
 // return, it waits up to wait for this broker's next commit to the

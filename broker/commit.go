@@ -93,37 +93,67 @@ func (c *committer) submit(ctx context.Context, p *partition, msgs []message) (i
 
 // submitIdem is submit with idempotence (nil: none).
 func (c *committer) submitIdem(ctx context.Context, p *partition, msgs []message, idem *storage.Idempotence) (appendResult, error) {
+	r := c.submitRuns(ctx, p, []commitRun{{msgs: msgs, idem: idem}})[0]
+	return r, r.err
+}
+
+// commitRun is one of the requests of submitRuns.
+type commitRun struct {
+	msgs []message
+	idem *storage.Idempotence // nil: not idempotent
+}
+
+// submitRuns queues runs for p as requests of their own, all at once and
+// in order (so that they tend to share one transaction), and waits for
+// each: result i is run i's, with its own error (an idempotent run refused
+// fails only itself).
+func (c *committer) submitRuns(ctx context.Context, p *partition, runs []commitRun) []appendResult {
+	out := make([]appendResult, len(runs))
 	if err := p.stopped(); err != nil {
-		return appendResult{}, err
-	}
-	req := &appendReq{ctx: ctx, part: p, msgs: msgs, idem: idem, done: make(chan appendResult, 1)}
-	for _, m := range msgs {
-		req.bytes += len(m.Value) + len(m.Key) + 32
-		for _, h := range m.Headers {
-			req.bytes += len(h.Key) + len(h.Value)
+		for i := range out {
+			out[i].err = err
 		}
+		return out
+	}
+	reqs := make([]*appendReq, len(runs))
+	for i, run := range runs {
+		req := &appendReq{ctx: ctx, part: p, msgs: run.msgs, idem: run.idem, done: make(chan appendResult, 1)}
+		for _, m := range run.msgs {
+			req.bytes += len(m.Value) + len(m.Key) + 32
+			for _, h := range m.Headers {
+				req.bytes += len(h.Key) + len(h.Value)
+			}
+		}
+		reqs[i] = req
 	}
 	c.mu.Lock()
 	if c.closed {
 		err := c.closeBy
 		c.mu.Unlock()
-		return appendResult{}, err
+		for i := range out {
+			out[i].err = err
+		}
+		return out
 	}
-	c.queue = append(c.queue, req)
+	c.queue = append(c.queue, reqs...)
 	c.mu.Unlock()
 	if c.queued != nil {
-		c.queued()
+		for range reqs {
+			c.queued()
+		}
 	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case r := <-req.done:
-		return r, r.err
-	case <-ctx.Done():
-		return appendResult{}, ctxError(ctx.Err(), "append")
+	for i, req := range reqs {
+		select {
+		case out[i] = <-req.done:
+		case <-ctx.Done():
+			out[i].err = ctxError(ctx.Err(), "append")
+		}
 	}
+	return out
 }
 
 // run commits batches until the committer is closed and its queue drained.

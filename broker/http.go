@@ -142,19 +142,25 @@ func (s *server) waitMinSeq(r *http.Request) error {
 // error's code, a message safe for clients (never an internal error's
 // text), and a log line for internal and unavailable errors.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	code := logq.ErrorCode(err)
-	status := logq.HTTPStatus(code)
+	code, msg := s.failure(r, err)
+	writeJSON(w, logq.HTTPStatus(code), api.ErrorBody{Status: api.StatusFailure, Message: msg, Code: code})
+}
+
+// failure is an error's code and client-safe message, logged when it is
+// internal or unavailable.
+func (s *server) failure(r *http.Request, err error) (code, msg string) {
+	code = logq.ErrorCode(err)
 	switch code {
 	case logq.EInternal:
 		hlog.FromRequest(r).Error().Err(err).Str("path", r.URL.Path).Msg("internal error")
 	case logq.EUnavailable, logq.ETimeout:
 		hlog.FromRequest(r).Warn().Err(err).Str("path", r.URL.Path).Msg("request failed")
 	}
-	msg := logq.ErrorMessage(err)
+	msg = logq.ErrorMessage(err)
 	if errors.Is(err, storage.ErrUnavailable) { // storage clusters (issue 17): say which one
 		msg = fmt.Sprintf("storage unavailable: storage cluster %q (this broker's data PostgreSQL) does not answer; retry", s.cfg.StorageCluster)
 	}
-	writeJSON(w, status, api.ErrorBody{Status: api.StatusFailure, Message: msg, Code: code})
+	return code, msg
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -177,6 +183,9 @@ func (s *server) handleAppend(w http.ResponseWriter, q *request) error {
 	if err != nil {
 		return err
 	}
+	if req.Runs != nil {
+		return s.appendRuns(w, q, req)
+	}
 	if err := s.broker.checkProducers(idUserOf(q.Request), req.Topic, req.Partition, req.Messages); err != nil {
 		return err
 	}
@@ -194,6 +203,65 @@ func (s *server) handleAppend(w http.ResponseWriter, q *request) error {
 	}
 	writeJSON(w, http.StatusOK, api.AppendAnswer{Status: api.StatusSuccess, Topic: req.Topic, Partition: req.Partition, BaseOffset: base, Count: len(msgs), Duplicate: dup})
 	return nil
+}
+
+// appendRuns answers the runs form of an append: each run is checked and
+// submitted as an append of its own (together, so that they share a
+// transaction) and answered on its own, its failure failing only itself.
+// What concerns the whole request (the partition is not served here) is
+// the request's error.
+func (s *server) appendRuns(w http.ResponseWriter, q *request, req api.AppendRequest) error {
+	ans := api.AppendAnswer{Status: api.StatusSuccess, Topic: req.Topic, Partition: req.Partition, Runs: make([]api.AppendRunAnswer, len(req.Runs))}
+	who := idUserOf(q.Request)
+	runs := make([]commitRun, 0, len(req.Runs))
+	at := make([]int, 0, len(req.Runs)) // the run of each of runs
+	for i, run := range req.Runs {
+		msgs, err := s.runMessages(who, req.Topic, req.Partition, run.Messages)
+		if err != nil {
+			ans.Runs[i].Error = s.runFailure(q.Request, err)
+			continue
+		}
+		var idem *storage.Idempotence
+		if run.Sequence != nil {
+			idem = &storage.Idempotence{ProducerID: msgs[0].ProducerID, Epoch: *run.ProducerEpoch, BaseSequence: *run.Sequence}
+		}
+		runs = append(runs, commitRun{msgs: msgs, idem: idem})
+		at = append(at, i)
+	}
+	if len(runs) > 0 {
+		res, err := s.broker.appendRuns(q.Context(), req.Topic, req.Partition, runs)
+		if err != nil {
+			return err
+		}
+		for j, r := range res {
+			a := &ans.Runs[at[j]]
+			if r.err != nil {
+				a.Error = s.runFailure(q.Request, r.err)
+				continue
+			}
+			a.BaseOffset, a.Count, a.Duplicate = r.base, len(runs[j].msgs), r.dup
+			if !r.dup {
+				ans.Count += a.Count
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, ans)
+	return nil
+}
+
+// runFailure is writeError for one run: the same code, safe message and
+// log line, as the run's failure.
+func (s *server) runFailure(r *http.Request, err error) *api.ItemFailure {
+	code, msg := s.failure(r, err)
+	return &api.ItemFailure{Code: code, Message: msg}
+}
+
+// runMessages checks one run's producers and decodes its messages.
+func (s *server) runMessages(who idUser, topic string, partition int, in []api.AppendMessage) ([]message, error) {
+	if err := s.broker.checkProducers(who, topic, partition, in); err != nil {
+		return nil, err
+	}
+	return toMessages(in)
 }
 
 // toMessages decodes an append's messages into records of bytes.

@@ -87,6 +87,8 @@ type Client struct {
 	cur atomic.Int64 // index in managers of the manager to try first
 	seq atomic.Int64 // highest control-plane seq seen: reads pass it as min_seq
 
+	lanes sync.Map // direct idempotent appends waiting per partition (coalesce.go): directLaneKey → *directLane
+
 	hbMu sync.Mutex
 	hbs  map[*idleHeartbeat]struct{} // running idle heartbeats; Close stops them
 

@@ -107,6 +107,15 @@ func (p *Producer) sendIdempotent(batch []*pending) {
 		}
 		groups[part] = append(groups[part], m)
 	}
+	if len(order) == 1 {
+		// One partition (always, one record at a time): sent from this
+		// goroutine, whose stack has grown to what encoding needs, rather
+		// than a new one that would grow its stack again for every batch.
+		ms := groups[order[0]]
+		epoch, seq := p.idem.reserve(order[0], len(ms))
+		p.sendPart(rt, &idemBatch{part: order[0], epoch: epoch, seq: seq, ms: ms}, deadline)
+		return
+	}
 	var wg sync.WaitGroup
 	for _, part := range order {
 		ms := groups[part]
@@ -220,21 +229,14 @@ func (p *Producer) produceSeq(b *idemBatch, records []api.Record) (int64, error)
 	return *out.Results[0].Offset, nil
 }
 
-// appendSeq sends a part straight to the partition's broker (one attempt).
+// appendSeq sends a part straight to the partition's broker (one attempt),
+// coalesced with the concurrent parts of this Client's other producers to
+// the partition (coalesce.go).
 func (p *Producer) appendSeq(info PartitionInfo, b *idemBatch, items []api.AppendMessage) (int64, error) {
 	base, err := normalizeURL(info.Address)
 	if err != nil {
 		return 0, &Error{Code: logq.EUnavailable, Message: err.Error()}
 	}
 	epoch, seq := b.epoch, b.seq
-	body := api.AppendRequest{Topic: p.topic, Partition: b.part, ProducerEpoch: &epoch, Sequence: &seq, Messages: items}
-	var out api.AppendAnswer
-	err = p.c.attemptOnce(p.ctx, call{method: http.MethodPost, path: "/v1/append", body: body, base: base, header: p.c.minSeqHeader(), noMinSeq: true}, &out)
-	if err != nil {
-		return 0, err
-	}
-	if out.Count != len(items) {
-		return 0, &Error{Code: logq.EUnavailable, Message: fmt.Sprintf("broker appended %d of %d messages", out.Count, len(items))}
-	}
-	return out.BaseOffset, nil
+	return p.c.appendRun(p.ctx, base, p.topic, b.part, api.AppendRun{ProducerEpoch: &epoch, Sequence: &seq, Messages: items})
 }

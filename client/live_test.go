@@ -343,3 +343,59 @@ func TestDirectProducerFallsBackWhenABrokerDies(t *testing.T) {
 	send(90, 300)
 	checkAcked(ctx, t, c, "d", acked)
 }
+
+// Many direct idempotent producers of one Client, one record at a time:
+// their appends to a partition coalesce (runs of one broker request), and
+// every record is acknowledged at an offset of its own and stored once.
+func TestDirectProducersCoalesced(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t, devcluster.Config{Readers: -1})
+	ctx := pgtest.Context(t, 60*time.Second)
+	c := clientWithTopic(ctx, t, client.Config{Managers: cl.ManagerURLs()}, "dcoal")
+	const producers, each = 16, 20
+	type key struct {
+		partition int
+		offset    int64
+	}
+	var mu sync.Mutex
+	acked := map[key]string{}
+	var wg sync.WaitGroup
+	for i := range producers {
+		p, err := c.NewProducer(ctx, "dcoal", client.ProducerConfig{Direct: true, Linger: -1, BatchSize: 1, HeartbeatInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		wg.Go(func() {
+			for j := range each {
+				v := fmt.Sprintf("%d.%d", i, j)
+				ack, err := p.Produce(ctx, client.Record{Value: v})
+				if err != nil {
+					t.Errorf("%s: %v", v, err)
+					return
+				}
+				mu.Lock()
+				if prev, dup := acked[key{ack.Partition, ack.Offset}]; dup {
+					t.Errorf("%s and %s both acknowledged at %+v", prev, v, ack)
+				}
+				acked[key{ack.Partition, ack.Offset}] = v
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	cons, err := c.NewConsumer(ctx, "dcoal", client.ConsumerConfig{BatchSize: 500, MaxWait: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	msgs := consumeAll(ctx, t, cons, producers*each)
+	for _, m := range msgs {
+		if acked[key{m.Partition, m.Offset}] != m.Value {
+			t.Fatalf("stored %q at %d/%d, acknowledged there: %q", m.Value, m.Partition, m.Offset, acked[key{m.Partition, m.Offset}])
+		}
+	}
+}

@@ -114,7 +114,9 @@ type ProducerConfig struct {
 	// Direct sends batches straight to the brokers that own the partitions
 	// (from GET /topics/{topic}, looked up again every 10 s and after a
 	// failure), falling back to the manager when a broker is fenced or
-	// unreachable.
+	// unreachable. The idempotent parts of a Client's direct producers
+	// to one partition that are sent while two are in flight travel
+	// together, as runs of one broker request (each answered on its own).
 	Direct bool
 	// HeartbeatInterval: when the producer has sent nothing through a
 	// manager for this long (idle, or Direct), it sends a heartbeat so that

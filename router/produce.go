@@ -81,25 +81,6 @@ func (rt *Router) Produce(r *http.Request) (any, error) {
 	return api.ProduceAnswer{Status: api.StatusSuccess, Partition: partition, Offset: base, Duplicate: dup}, nil
 }
 
-// appendIdempotent sends an idempotent append alone (never coalesced with
-// others: its sequence numbers exactly its messages).
-func (rt *Router) appendIdempotent(ctx context.Context, topic string, partition int, epoch, seq int64, msgs []api.AppendMessage) (int64, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, rt.cfg.BrokerTimeout+rt.cfg.MinSeqWait)
-	defer cancel()
-	var ans api.AppendAnswer
-	err := rt.onPartition(ctx, topic, partition, func(o Owner, ms int64) error {
-		return rt.CallBroker(ctx, o, ms, "append", "POST", "/v1/append", nil,
-			api.AppendRequest{Topic: topic, Partition: partition, ProducerEpoch: &epoch, Sequence: &seq, Messages: msgs}, &ans, 0)
-	})
-	if err != nil {
-		return 0, false, err
-	}
-	if ans.Count != len(msgs) {
-		return 0, false, logq.Errorf(logq.EUnavailable, "broker acknowledged %d of %d messages; retry", ans.Count, len(msgs))
-	}
-	return ans.BaseOffset, ans.Duplicate, nil
-}
-
 // ProduceBatch is POST /producer/produce_batch: every message's partition
 // is chosen first (bad input changes nothing), then each partition's
 // messages go as one append; an item's failure is its own unless all fail.

@@ -41,7 +41,7 @@ func TestDriverProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\nprogress:\n%s", err, progress.String())
 	}
-	if !rep.DriverProcess || len(rep.Rows) != 4 {
+	if !rep.DriverProcess || len(rep.Rows) != 5 { // produce, unbatched (via managers, direct), consume (via managers, direct)
 		t.Fatalf("driver process %v, %d rows", rep.DriverProcess, len(rep.Rows))
 	}
 	for _, row := range rep.Rows {

@@ -93,7 +93,7 @@ func Drive(ctx context.Context, in io.Reader, out io.Writer) error {
 				rep.Acked = append(rep.Acked, acked[i].Load())
 			}
 		case "producers":
-			producers[req.ID], err = openProducers(ctx, c, req.Topic, req.N)
+			producers[req.ID], err = openProducers(ctx, c, req.Topic, req.N, req.Direct)
 		case "each":
 			var until time.Time
 			if req.Until != 0 {
@@ -213,9 +213,9 @@ func (d *driverLoad) produceBatched(ctx context.Context, topic string, n int, ac
 	return time.Duration(rep.DurationNS), nil
 }
 
-func (d *driverLoad) producers(ctx context.Context, topic string, n int) (producerSet, error) {
+func (d *driverLoad) producers(ctx context.Context, topic string, n int, direct bool) (producerSet, error) {
 	id := d.id()
-	_, err := d.call(driveRequest{Op: "producers", ID: id, Topic: topic, N: n})
+	_, err := d.call(driveRequest{Op: "producers", ID: id, Topic: topic, N: n, Direct: direct})
 	return remoteSet{d, id}, err
 }
 

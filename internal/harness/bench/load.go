@@ -17,8 +17,9 @@ type loadGen interface {
 	// and returns the time until the last was acknowledged, counting the
 	// acknowledgements per partition into acked.
 	produceBatched(ctx context.Context, topic string, n int, acked []atomic.Int64) (time.Duration, error)
-	// producers registers n unbatched producers on topic.
-	producers(ctx context.Context, topic string, n int) (producerSet, error)
+	// producers registers n unbatched producers on topic (direct:
+	// sending to the brokers, ProducerConfig.Direct).
+	producers(ctx context.Context, topic string, n int, direct bool) (producerSet, error)
 	// consumers registers one consumer per partition of topic and reads
 	// the warm-up message of each.
 	consumers(ctx context.Context, topic string, partitions int, direct bool) (consumerSet, error)
@@ -49,8 +50,8 @@ func (l localLoad) produceBatched(ctx context.Context, topic string, n int, acke
 	return produceBatched(ctx, l.c, topic, n, l.size, acked)
 }
 
-func (l localLoad) producers(ctx context.Context, topic string, n int) (producerSet, error) {
-	ps, err := openProducers(ctx, l.c, topic, n)
+func (l localLoad) producers(ctx context.Context, topic string, n int, direct bool) (producerSet, error) {
+	ps, err := openProducers(ctx, l.c, topic, n, direct)
 	return localProducers{ps, l.size}, err
 }
 

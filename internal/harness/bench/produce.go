@@ -321,11 +321,11 @@ func openConsumers(ctx context.Context, c *client.Client, topic string, partitio
 }
 
 // openProducers registers n unbatched producers (one message per
-// request) on topic.
-func openProducers(ctx context.Context, c *client.Client, topic string, n int) ([]*client.Producer, error) {
+// request) on topic; direct ones send to the brokers.
+func openProducers(ctx context.Context, c *client.Client, topic string, n int, direct bool) ([]*client.Producer, error) {
 	var out []*client.Producer
 	for range n {
-		p, err := c.NewProducer(ctx, topic, client.ProducerConfig{Linger: -1, BatchSize: 1, HeartbeatInterval: -1})
+		p, err := c.NewProducer(ctx, topic, client.ProducerConfig{Linger: -1, BatchSize: 1, HeartbeatInterval: -1, Direct: direct})
 		if err != nil {
 			closeAll(out)
 			return nil, err
@@ -371,13 +371,13 @@ func (e *env) unbatched(ctx context.Context) error {
 		return err
 	}
 	defer base.drop(context.WithoutCancel(ctx))
-	producers, err := e.load.producers(ctx, topic, cfg.Clients)
+	producers, err := e.load.producers(ctx, topic, cfg.Clients, false)
 	if err != nil {
 		return err
 	}
 	defer producers.close()
 
-	return e.unbatchedRounds(ctx, base, jsTopic, unbatchedSpec{
+	if err := e.unbatchedRounds(ctx, base, jsTopic, unbatchedSpec{
 		label: "unbatched produce",
 		what:  fmt.Sprintf("messages from %d producers, one per request", cfg.Clients),
 		send:  func(ctx context.Context, n int) (loadResult, error) { return producers.each(ctx, n, time.Time{}) },
@@ -385,6 +385,34 @@ func (e *env) unbatched(ctx context.Context) error {
 			Note: fmt.Sprintf("%d producers, each sending one message per request and waiting for its ack (%s messages in all; p99 of send → ack) vs %d connections each doing one INSERT per transaction",
 				cfg.Clients, groupThousands(int64(cfg.UnbatchedMessages)), cfg.Clients) +
 				e.peerNote("%d publishers, each on its own connection, each a synchronous Publish (waits for its ack) at a time, round robin over %d streams", cfg.Clients, cfg.Partitions)},
+		want: 1,
+	}); err != nil {
+		return err
+	}
+	return e.unbatchedDirect(ctx)
+}
+
+// unbatchedDirect is unbatched with ProducerConfig.Direct: the producers
+// send to the owning brokers, no manager in between.
+func (e *env) unbatchedDirect(ctx context.Context) error {
+	cfg := e.cfg
+	const topic = "unbatched_direct"
+	base, jsTopic, err := e.comparison(ctx, topic, "bench_insert_direct")
+	if err != nil {
+		return err
+	}
+	defer base.drop(context.WithoutCancel(ctx))
+	producers, err := e.load.producers(ctx, topic, cfg.Clients, true)
+	if err != nil {
+		return err
+	}
+	defer producers.close()
+	return e.unbatchedRounds(ctx, base, jsTopic, unbatchedSpec{
+		label: "unbatched produce, direct to brokers",
+		what:  fmt.Sprintf("messages from %d direct producers, one per request", cfg.Clients),
+		send:  func(ctx context.Context, n int) (loadResult, error) { return producers.each(ctx, n, time.Time{}) },
+		row: Row{ID: "produce_unbatched_direct", Title: "unbatched produce, direct to brokers", Target: "≥ 1.00x",
+			Note: fmt.Sprintf("the same, with ProducerConfig.Direct: %d producers (one Client) send one message per Produce straight to the owning brokers, no manager in between; the Client coalesces its producers' concurrent appends to a partition into one broker request, as the managers do", cfg.Clients)},
 		want: 1,
 	})
 }

@@ -61,7 +61,8 @@ type ScalingPoint struct {
 // Row is one figure of the report.
 type Row struct {
 	// ID names the figure (stable, for scripts): produce_batched,
-	// produce_unbatched, consume_batched, consume_batched_direct,
+	// produce_unbatched, produce_unbatched_direct, consume_batched,
+	// consume_batched_direct,
 	// kafka_produce_batched, kafka_produce_unbatched, kafka_fetch,
 	// produce_latency, e2e_latency,
 	// reader_lag_notify, reader_lag_logical, cold_start_full,
@@ -125,7 +126,7 @@ type Figure struct {
 
 // Row IDs, in report order.
 var rowOrder = []string{
-	"produce_batched", "produce_unbatched", "consume_batched", "consume_batched_direct",
+	"produce_batched", "produce_unbatched", "produce_unbatched_direct", "consume_batched", "consume_batched_direct",
 	"kafka_produce_batched", "kafka_produce_unbatched", "kafka_fetch",
 	"produce_latency", "e2e_latency", "reader_lag_notify", "reader_lag_logical",
 	"cold_start_full", "cold_start_snapshot", "writer_failover",

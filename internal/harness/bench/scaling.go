@@ -122,7 +122,7 @@ func (e *env) scalingPeerTopic(ctx context.Context, topic string, partitions int
 
 // scalingLogq runs the closed-loop load of n producers on topic.
 func (e *env) scalingLogq(ctx context.Context, topic string, n int) (ScalingPoint, error) {
-	producers, err := e.load.producers(ctx, topic, n)
+	producers, err := e.load.producers(ctx, topic, n, false)
 	if err != nil {
 		return ScalingPoint{}, err
 	}
