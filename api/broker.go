@@ -157,6 +157,7 @@ type BrokerConsumeParams struct {
 	WaitMS     Int `json:"wait_ms"`
 	Encoding   Str `json:"encoding"`
 	DeadlineMS Int `json:"deadline_ms"`
+	Shape      Str `json:"shape"`
 }
 
 // BrokerConsumeRequest is the body of POST /v1/consume (and, as a query
@@ -174,7 +175,15 @@ type BrokerConsumeRequest struct {
 	// a slow or stopped broker at the deadline thus never loses what the
 	// broker would consume after it.
 	DeadlineMS int64 `json:"deadline_ms,omitempty"`
+	// Shape ShapeBatch asks for the answer as a BatchMessagesAnswer: the
+	// messages in the form of a manager's consume_batch, which the manager
+	// then passes through without decoding them.
+	Shape string `json:"shape,omitempty"`
 }
+
+// ShapeBatch is the shape of a broker's consume answer whose messages are
+// in the form of a manager's consume_batch (BatchMessagesAnswer).
+const ShapeBatch = "batch"
 
 // Request checks the parameters against the broker's limits.
 func (p *BrokerConsumeParams) Request(maxRead int, maxWait time.Duration) (BrokerConsumeRequest, error) {
@@ -203,8 +212,18 @@ func (p *BrokerConsumeParams) Request(maxRead int, maxWait time.Duration) (Broke
 	if r.Encoding, err = encoding(&p.Encoding); err != nil {
 		return r, err
 	}
-	r.DeadlineMS, _, err = integer([]string{"deadline_ms"}, 0, MaxTimestamp, &p.DeadlineMS)
-	return r, err
+	if r.DeadlineMS, _, err = integer([]string{"deadline_ms"}, 0, MaxTimestamp, &p.DeadlineMS); err != nil {
+		return r, err
+	}
+	shape, _, err := str([]string{"shape"}, &p.Shape)
+	switch {
+	case err != nil:
+		return r, err
+	case shape != "" && shape != ShapeBatch:
+		return r, logq.Errorf(logq.EInvalid, "shape must be %q when given; got %q", ShapeBatch, shape)
+	}
+	r.Shape = shape
+	return r, nil
 }
 
 // SizeRequest checks the parameters of GET /v1/size, which takes neither
@@ -218,8 +237,8 @@ func (p *BrokerConsumeParams) SizeRequest() (BrokerConsumeRequest, error) {
 			return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "%s is not a parameter of size", f.name)
 		}
 	}
-	if p.Encoding.src != srcNone || p.DeadlineMS.src != srcNone {
-		return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "encoding and deadline_ms are not parameters of size")
+	if p.Encoding.src != srcNone || p.DeadlineMS.src != srcNone || p.Shape.src != srcNone {
+		return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "encoding, deadline_ms and shape are not parameters of size")
 	}
 	return p.Request(1, 0)
 }
@@ -239,6 +258,9 @@ func (r BrokerConsumeRequest) Query() url.Values {
 	}
 	if r.Encoding != "" {
 		q.Set("encoding", r.Encoding)
+	}
+	if r.Shape != "" {
+		q.Set("shape", r.Shape)
 	}
 	return q
 }
@@ -433,6 +455,19 @@ type MessagesAnswer struct {
 	Messages       []StoredMessage `json:"messages"`
 	HighWatermark  *int64          `json:"high_watermark,omitempty"`   // /v1/fetch
 	LogStartOffset *int64          `json:"log_start_offset,omitempty"` // /v1/fetch
+}
+
+// BatchMessagesAnswer is the answer of /v1/consume with shape=batch: its
+// messages are a manager's BatchMessage, and they come last, so that a
+// manager splices them into its consume_batch answer as they are
+// (SplitBatchAnswer). Count is how many there are.
+type BatchMessagesAnswer struct {
+	Status    string         `json:"status"`
+	Topic     string         `json:"topic"`
+	Partition int            `json:"partition"`
+	Shape     string         `json:"shape"` // ShapeBatch: a broker that does not know the shape does not say it
+	Count     int            `json:"count"`
+	Messages  []BatchMessage `json:"messages"`
 }
 
 // BrokerSizeAnswer is the answer of GET /v1/size.

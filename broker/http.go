@@ -309,24 +309,52 @@ func (u idUser) mayUse(kind string, id int64, owner string) error {
 func toAnswer(msgs []storedMessage, base64 bool) []api.StoredMessage {
 	out := make([]api.StoredMessage, len(msgs))
 	for i, m := range msgs {
-		var hs []api.BinHeader
-		if len(m.Headers) > 0 {
-			hs = make([]api.BinHeader, len(m.Headers))
-			for j, h := range m.Headers {
-				hs[j] = api.BinHeader{Key: h.Key, Value: h.Value}
-			}
-		}
-		k, v, wh, enc := api.EncodeRecord(m.Key, m.Value, hs, base64)
+		k, v, wh, enc := wireRecord(&m, base64)
 		out[i] = api.StoredMessage{Offset: m.Offset, Message: v, Key: k, Encoding: enc, Headers: wh,
 			Timestamp: m.Timestamp.UnixMilli(), ProducerID: m.ProducerID, ProducedAt: m.ProducedAt}
 	}
 	return out
 }
 
+// wireRecord is a record's wire form (api.EncodeRecord).
+func wireRecord(m *storedMessage, base64 bool) (k *string, v string, wh []api.Header, enc string) {
+	var hs []api.BinHeader
+	if len(m.Headers) > 0 {
+		hs = make([]api.BinHeader, len(m.Headers))
+		for j, h := range m.Headers {
+			hs[j] = api.BinHeader{Key: h.Key, Value: h.Value}
+		}
+	}
+	return api.EncodeRecord(m.Key, m.Value, hs, base64)
+}
+
 // writeMessages writes a consume or fetch answer.
 func writeMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string, hw, logStart *int64) {
 	writeJSON(w, http.StatusOK, api.MessagesAnswer{Status: api.StatusSuccess, Topic: topic, Partition: partition,
 		Messages: toAnswer(msgs, encoding == api.EncodingBase64), HighWatermark: hw, LogStartOffset: logStart})
+}
+
+// writeBatchMessages writes a consume answer of shape=batch: the messages
+// as a manager's consume_batch answers them, last (api.SplitBatchAnswer),
+// with its length, so that the manager reads it into one buffer.
+func writeBatchMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string) error {
+	out := make([]api.BatchMessage, len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		k, v, wh, enc := wireRecord(m, encoding == api.EncodingBase64)
+		out[i] = api.BatchMessage{Topic: topic, Partition: partition, Offset: m.Offset, Message: v, Key: k, Encoding: enc,
+			Headers: wh, Timestamp: m.Timestamp.UnixMilli()}
+	}
+	b, err := api.Marshal(api.BatchMessagesAnswer{Status: api.StatusSuccess, Topic: topic, Partition: partition,
+		Shape: api.ShapeBatch, Count: len(out), Messages: out})
+	if err != nil {
+		return logq.Internal(err, "encode consume answer")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+	return nil
 }
 
 // consumeRequest reads what consume and size address: a consumer's
@@ -358,6 +386,9 @@ func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
 	msgs, err := s.broker.consume(q.Context(), req.ConsumerID, req.Topic, req.Partition, req.Max, time.Duration(req.WaitMS)*time.Millisecond, deadline)
 	if err != nil {
 		return err
+	}
+	if req.Shape == api.ShapeBatch {
+		return writeBatchMessages(w, req.Topic, req.Partition, msgs, req.Encoding)
 	}
 	writeMessages(w, req.Topic, req.Partition, msgs, req.Encoding, nil, nil)
 	return nil

@@ -92,6 +92,14 @@ func (rt *Router) CallBroker(ctx context.Context, o Owner, minSeq int64, op, met
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection reusable
 		resp.Body.Close()
 	}()
+	if raw, ok := out.(*rawAnswer); ok && resp.StatusCode == http.StatusOK {
+		if raw.body, err = readAnswer(resp); err != nil {
+			rt.cfg.Observe(op, logq.EUnavailable)
+			return logq.Errorf(logq.EUnavailable, "broker %d sent a malformed answer; retry", o.Broker)
+		}
+		rt.cfg.Observe(op, "ok")
+		return nil
+	}
 	if resp.StatusCode == http.StatusOK {
 		if err := api.DecodeReader(io.LimitReader(resp.Body, maxBrokerAnswer), out); err != nil {
 			rt.cfg.Observe(op, logq.EUnavailable)
@@ -115,6 +123,25 @@ func (rt *Router) CallBroker(ctx context.Context, o Owner, minSeq int64, op, met
 		msg = fmt.Sprintf("broker %d answered %d", o.Broker, resp.StatusCode)
 	}
 	return &logq.Error{Code: code, Message: msg}
+}
+
+// rawAnswer, as CallBroker's out, takes a 200 answer's bytes undecoded.
+type rawAnswer struct{ body []byte }
+
+// readAnswer reads a broker's answer whole, into one buffer of its
+// Content-Length when it has one (bounded by maxBrokerAnswer).
+func readAnswer(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 {
+		if n > maxBrokerAnswer {
+			return nil, fmt.Errorf("answer of %d bytes", n)
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxBrokerAnswer))
 }
 
 // OwnerOf returns the live owner of a partition and the applied seq.
