@@ -360,6 +360,13 @@ func (c *Client) attempt(ctx context.Context, cl call, u string, body []byte, ou
 			return errorFromResponse(req, http.StatusInternalServerError, data)
 		}
 	}
+	if ma, ok := out.(*messagesAnswer); ok {
+		if err := ma.decodeAnswer(data); err != nil {
+			return &Error{StatusCode: resp.StatusCode, Code: logq.EInternal, Method: req.Method, URL: redactURL(u),
+				Message: fmt.Sprintf("%s %s: unexpected answer: %v", req.Method, redactURL(u), err)}
+		}
+		return nil
+	}
 	if out != nil {
 		if err := api.Unmarshal(data, out); err != nil {
 			return &Error{StatusCode: resp.StatusCode, Code: logq.EInternal, Method: req.Method, URL: redactURL(u),

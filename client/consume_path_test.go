@@ -15,7 +15,7 @@ import (
 // key, headers, timestamp, partition and offset — as Fetch reads it: a
 // consumer through the managers (whose router passes the brokers' bytes
 // through), a direct one, and a whole-topic one; and the servers' success
-// answers are decoded once, not twice.
+// answers are decoded once, not twice, by the client's scanner.
 func TestConsumePathsDeliverRecordsAsStored(t *testing.T) {
 	t.Parallel()
 	cl := startCluster(t, devcluster.Config{Readers: -1})
@@ -68,11 +68,14 @@ func TestConsumePathsDeliverRecordsAsStored(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := client.StatusDecodes(c)
+		before, slow := client.StatusDecodes(c), client.SlowDecodes()
 		got := consumeAll(ctx, t, cons, len(cfg.want))
 		cons.Close()
 		if n := client.StatusDecodes(c) - before; n != 0 {
 			t.Errorf("%s: %d answers decoded twice", cfg.name, n)
+		}
+		if n := client.SlowDecodes() - slow; n != 0 {
+			t.Errorf("%s: %d answers decoded by the generic codec, not the scanner", cfg.name, n)
 		}
 		slices.SortFunc(got, byPlace)
 		if !reflect.DeepEqual(got, cfg.want) {
