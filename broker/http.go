@@ -304,57 +304,89 @@ func (u idUser) mayUse(kind string, id int64, owner string) error {
 	return logq.Errorf(logq.EForbidden, "%s %d was registered by another principal; %q may not use it", kind, id, u.name)
 }
 
-// toAnswer encodes records for an answer: as text when they are, else (or
-// always, with base64) as base64.
-func toAnswer(msgs []storedMessage, base64 bool) []api.StoredMessage {
-	out := make([]api.StoredMessage, len(msgs))
-	for i, m := range msgs {
-		k, v, wh, enc := wireRecord(&m, base64)
-		out[i] = api.StoredMessage{Offset: m.Offset, Message: v, Key: k, Encoding: enc, Headers: wh,
-			Timestamp: m.Timestamp.UnixMilli(), ProducerID: m.ProducerID, ProducedAt: m.ProducedAt}
-	}
-	return out
-}
-
-// wireRecord is a record's wire form (api.EncodeRecord).
-func wireRecord(m *storedMessage, base64 bool) (k *string, v string, wh []api.Header, enc string) {
-	var hs []api.BinHeader
-	if len(m.Headers) > 0 {
-		hs = make([]api.BinHeader, len(m.Headers))
-		for j, h := range m.Headers {
-			hs[j] = api.BinHeader{Key: h.Key, Value: h.Value}
-		}
-	}
-	return api.EncodeRecord(m.Key, m.Value, hs, base64)
-}
-
-// writeMessages writes a consume or fetch answer.
+// writeMessages writes a consume or fetch answer: as Marshal of an
+// api.MessagesAnswer would, each message appended by
+// api.AppendStoredMessage.
 func writeMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string, hw, logStart *int64) {
-	writeJSON(w, http.StatusOK, api.MessagesAnswer{Status: api.StatusSuccess, Topic: topic, Partition: partition,
-		Messages: toAnswer(msgs, encoding == api.EncodingBase64), HighWatermark: hw, LogStartOffset: logStart})
+	b := make([]byte, 0, answerSize(topic, msgs))
+	b = append(b, `{"status":"success","topic":`...)
+	b = api.AppendJSONString(b, topic)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(partition), 10)
+	b = append(b, `,"messages":[`...)
+	b = appendMessages(b, msgs, encoding, func(b []byte, r *api.StoredRecord, base64 bool) []byte {
+		return api.AppendStoredMessage(b, r, base64)
+	})
+	b = append(b, ']')
+	if hw != nil {
+		b = append(b, `,"high_watermark":`...)
+		b = strconv.AppendInt(b, *hw, 10)
+	}
+	if logStart != nil {
+		b = append(b, `,"log_start_offset":`...)
+		b = strconv.AppendInt(b, *logStart, 10)
+	}
+	writeEncoded(w, append(b, '}', '\n'))
 }
 
-// writeBatchMessages writes a consume answer of shape=batch: the messages
-// as a manager's consume_batch answers them, last (api.SplitBatchAnswer),
-// with its length, so that the manager reads it into one buffer.
-func writeBatchMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string) error {
-	out := make([]api.BatchMessage, len(msgs))
+// writeBatchMessages writes a consume answer of shape=batch (an
+// api.BatchMessagesAnswer): the messages as a manager's consume_batch
+// answers them, last, for api.SplitBatchAnswer.
+func writeBatchMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string) {
+	b := make([]byte, 0, answerSize(topic, msgs)+len(msgs)*(len(topic)+32))
+	b = append(b, `{"status":"success","topic":`...)
+	b = api.AppendJSONString(b, topic)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(partition), 10)
+	b = append(b, `,"shape":"batch","count":`...)
+	b = strconv.AppendInt(b, int64(len(msgs)), 10)
+	b = append(b, `,"messages":[`...)
+	b = appendMessages(b, msgs, encoding, func(b []byte, r *api.StoredRecord, base64 bool) []byte {
+		return api.AppendBatchMessage(b, topic, partition, r, base64)
+	})
+	writeEncoded(w, append(b, ']', '}', '\n'))
+}
+
+// appendMessages appends msgs, comma-separated, each by one.
+func appendMessages(b []byte, msgs []storedMessage, encoding string, one func([]byte, *api.StoredRecord, bool) []byte) []byte {
+	base64 := encoding == api.EncodingBase64
+	var hs []api.BinHeader
 	for i := range msgs {
 		m := &msgs[i]
-		k, v, wh, enc := wireRecord(m, encoding == api.EncodingBase64)
-		out[i] = api.BatchMessage{Topic: topic, Partition: partition, Offset: m.Offset, Message: v, Key: k, Encoding: enc,
-			Headers: wh, Timestamp: m.Timestamp.UnixMilli()}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		hs = hs[:0]
+		for _, h := range m.Headers {
+			hs = append(hs, api.BinHeader{Key: h.Key, Value: h.Value})
+		}
+		r := api.StoredRecord{Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: hs, Timestamp: m.Timestamp.UnixMilli(),
+			ProducerID: m.ProducerID, ProducedAt: m.ProducedAt}
+		b = one(b, &r, base64)
 	}
-	b, err := api.Marshal(api.BatchMessagesAnswer{Status: api.StatusSuccess, Topic: topic, Partition: partition,
-		Shape: api.ShapeBatch, Count: len(out), Messages: out})
-	if err != nil {
-		return logq.Internal(err, "encode consume answer")
+	return b
+}
+
+// answerSize is about the bytes of an answer of msgs (text, few escapes):
+// its buffer's first size.
+func answerSize(topic string, msgs []storedMessage) int {
+	n := 128 + len(topic)
+	for i := range msgs {
+		m := &msgs[i]
+		n += 128 + len(m.Value) + len(m.Key)
+		for _, h := range m.Headers {
+			n += 32 + len(h.Key) + len(h.Value)
+		}
 	}
+	return n
+}
+
+// writeEncoded writes a 200 answer already encoded as JSON.
+func writeEncoded(w http.ResponseWriter, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
-	return nil
 }
 
 // consumeRequest reads what consume and size address: a consumer's
@@ -388,7 +420,8 @@ func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
 		return err
 	}
 	if req.Shape == api.ShapeBatch {
-		return writeBatchMessages(w, req.Topic, req.Partition, msgs, req.Encoding)
+		writeBatchMessages(w, req.Topic, req.Partition, msgs, req.Encoding)
+		return nil
 	}
 	writeMessages(w, req.Topic, req.Partition, msgs, req.Encoding, nil, nil)
 	return nil

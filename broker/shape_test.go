@@ -5,10 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/logq/logq/api"
+	"github.com/logq/logq/broker/storage"
 )
 
 // rawConsume posts a consume and returns the answer's bytes.
@@ -85,5 +89,84 @@ func TestConsumeShapeBatch(t *testing.T) {
 	}
 	if st, out := b.do("GET", "/v1/size?topic=orders&partition=0&consumer_id=1&shape=batch", nil); st != http.StatusBadRequest {
 		t.Fatalf("size with shape: %d %v", st, out)
+	}
+}
+
+// toAnswer encodes records for an answer: as text when they are, else (or
+// always, with base64) as base64.
+func toAnswer(msgs []storedMessage, base64 bool) []api.StoredMessage {
+	out := make([]api.StoredMessage, len(msgs))
+	for i, m := range msgs {
+		k, v, wh, enc := wireRecord(&m, base64)
+		out[i] = api.StoredMessage{Offset: m.Offset, Message: v, Key: k, Encoding: enc, Headers: wh,
+			Timestamp: m.Timestamp.UnixMilli(), ProducerID: m.ProducerID, ProducedAt: m.ProducedAt}
+	}
+	return out
+}
+
+// wireRecord is a record's wire form (api.EncodeRecord).
+func wireRecord(m *storedMessage, base64 bool) (k *string, v string, wh []api.Header, enc string) {
+	var hs []api.BinHeader
+	if len(m.Headers) > 0 {
+		hs = make([]api.BinHeader, len(m.Headers))
+		for j, h := range m.Headers {
+			hs[j] = api.BinHeader{Key: h.Key, Value: h.Value}
+		}
+	}
+	return api.EncodeRecord(m.Key, m.Value, hs, base64)
+}
+
+// The appended answers are the codec's bytes: writeMessages writes what
+// Marshal of an api.MessagesAnswer built the general way does, and
+// writeBatchMessages what Marshal of an api.BatchMessagesAnswer does.
+func TestWriteMessagesIsMarshal(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	pick := func() []byte {
+		parts := []string{"a", "<&>", `"\`, "\n\x01", "\u2028", "é", "\xff", "😀"}
+		var b []byte
+		for range r.IntN(6) {
+			b = append(b, parts[r.IntN(len(parts))]...)
+		}
+		return b
+	}
+	for i := range 200 {
+		var msgs []storedMessage
+		for j := range r.IntN(5) {
+			m := storedMessage{Offset: int64(j), Value: pick(), Timestamp: time.UnixMilli(r.Int64N(1 << 42)), ProducerID: 3,
+				ProducedAt: time.UnixMicro(r.Int64N(1 << 52)).UTC()}
+			if r.IntN(2) == 0 {
+				m.Key = pick()
+			}
+			for range r.IntN(3) {
+				m.Headers = append(m.Headers, storage.Header{Key: string(pick()), Value: pick()})
+			}
+			msgs = append(msgs, m)
+		}
+		enc := ""
+		if i%5 == 0 {
+			enc = api.EncodingBase64
+		}
+		hw, start := int64(9), int64(1)
+		var hwp, startp *int64
+		if i%2 == 0 {
+			hwp, startp = &hw, &start
+		}
+		rec := httptest.NewRecorder()
+		writeMessages(rec, "topic<", 2, msgs, enc, hwp, startp)
+		want, _ := api.Marshal(api.MessagesAnswer{Status: api.StatusSuccess, Topic: "topic<", Partition: 2,
+			Messages: toAnswer(msgs, enc == api.EncodingBase64), HighWatermark: hwp, LogStartOffset: startp})
+		if got := rec.Body.Bytes(); !bytes.Equal(got, append(want, '\n')) || rec.Header().Get("Content-Length") == "" {
+			t.Fatalf("writeMessages\n%s\nMarshal\n%s", got, want)
+		}
+		rec = httptest.NewRecorder()
+		writeBatchMessages(rec, "topic<", 2, msgs, enc)
+		bms := make([]api.BatchMessage, len(msgs))
+		for j, m := range toAnswer(msgs, enc == api.EncodingBase64) {
+			bms[j] = api.BatchMessage{Topic: "topic<", Partition: 2, Offset: m.Offset, Message: m.Message, Key: m.Key, Encoding: m.Encoding, Headers: m.Headers, Timestamp: m.Timestamp}
+		}
+		want, _ = api.Marshal(api.BatchMessagesAnswer{Status: api.StatusSuccess, Topic: "topic<", Partition: 2, Shape: api.ShapeBatch, Count: len(bms), Messages: bms})
+		if got := rec.Body.Bytes(); !bytes.Equal(got, append(want, '\n')) {
+			t.Fatalf("writeBatchMessages\n%s\nMarshal\n%s", got, want)
+		}
 	}
 }
