@@ -13,12 +13,25 @@ import (
 // consume_batch answer around them (AppendConsumeBatchAnswer), decoding
 // and encoding no message.
 
-// Encoded is an answer already encoded as JSON: a server writes its bytes
-// as they are. Marshal of it gives the same bytes, checked.
-type Encoded []byte
+// Encoded is an answer already encoded as JSON, in parts: a server writes
+// them one after the other, as they are (the pieces of brokers' answers
+// are not copied into one). Marshal of it gives the same bytes, checked.
+type Encoded [][]byte
 
-// MarshalJSON returns e.
-func (e Encoded) MarshalJSON() ([]byte, error) { return e, nil }
+// Bytes is the answer in one piece.
+func (e Encoded) Bytes() []byte { return bytes.Join(e, nil) }
+
+// Len is the answer's length.
+func (e Encoded) Len() int {
+	n := 0
+	for _, p := range e {
+		n += len(p)
+	}
+	return n
+}
+
+// MarshalJSON returns e's bytes.
+func (e Encoded) MarshalJSON() ([]byte, error) { return e.Bytes(), nil }
 
 // messagesKey is where a BatchMessagesAnswer's messages begin: they are its
 // last member. A JSON string cannot hold it (a quote inside one is
@@ -70,43 +83,34 @@ func SplitBatchAnswer(body []byte) (count int, inner []byte, ok bool, err error)
 	return h.Count, inner, true, nil
 }
 
-// AppendConsumeBatchAnswer appends a consume_batch answer (as Marshal of a
+// ConsumeBatchAnswerOf is a consume_batch answer (as Marshal of a
 // ConsumeBatchAnswer writes it) whose messages are pieces, each the inside
 // of a JSON array of BatchMessage (SplitBatchAnswer's inner; empty ones
-// are left out).
-func AppendConsumeBatchAnswer(dst []byte, pieces [][]byte, skipped []int) []byte {
-	dst = append(dst, `{"status":"success","messages":[`...)
-	first := true
+// are left out), not copied.
+func ConsumeBatchAnswerOf(pieces [][]byte, skipped []int) Encoded {
+	out := make(Encoded, 0, 2*len(pieces)+2)
+	out = append(out, []byte(`{"status":"success","messages":[`))
 	for _, p := range pieces {
 		if len(p) == 0 {
 			continue
 		}
-		if !first {
-			dst = append(dst, ',')
+		if len(out) > 1 {
+			out = append(out, comma)
 		}
-		first = false
-		dst = append(dst, p...)
+		out = append(out, p)
 	}
-	dst = append(dst, ']')
+	tail := []byte{']'}
 	if len(skipped) > 0 {
-		dst = append(dst, `,"skipped_partitions":[`...)
+		tail = append(tail, `,"skipped_partitions":[`...)
 		for i, p := range skipped {
 			if i > 0 {
-				dst = append(dst, ',')
+				tail = append(tail, ',')
 			}
-			dst = strconv.AppendInt(dst, int64(p), 10)
+			tail = strconv.AppendInt(tail, int64(p), 10)
 		}
-		dst = append(dst, ']')
+		tail = append(tail, ']')
 	}
-	return append(dst, '}')
+	return append(out, append(tail, '}'))
 }
 
-// ConsumeBatchAnswerSize bounds the length of AppendConsumeBatchAnswer's
-// answer for pieces and skipped partitions: to size its buffer.
-func ConsumeBatchAnswerSize(pieces [][]byte, skipped int) int {
-	n := 64 + 12*skipped
-	for _, p := range pieces {
-		n += len(p) + 1
-	}
-	return n
-}
+var comma = []byte{','}

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// AppendConsumeBatchAnswer writes what Marshal of a ConsumeBatchAnswer
+// ConsumeBatchAnswerOf writes what Marshal of a ConsumeBatchAnswer
 // does, from the pieces SplitBatchAnswer cuts out of brokers' answers.
 func TestSplitAndSpliceBatchAnswers(t *testing.T) {
 	k := "k<"
@@ -24,16 +24,16 @@ func TestSplitAndSpliceBatchAnswers(t *testing.T) {
 		pieces = append(pieces, inner)
 	}
 	for _, skipped := range [][]int{nil, {1, 3}} {
-		got := AppendConsumeBatchAnswer(nil, pieces, skipped)
+		got := ConsumeBatchAnswerOf(pieces, skipped).Bytes()
 		want, _ := Marshal(ConsumeBatchAnswer{Status: StatusSuccess, Messages: append(append([]BatchMessage{}, a...), b...), Skipped: skipped})
 		if !bytes.Equal(got, want) {
 			t.Fatalf("spliced\n%s\nwant\n%s", got, want)
 		}
-		if len(got) > ConsumeBatchAnswerSize(pieces, len(skipped)) {
-			t.Fatalf("answer of %d bytes over its bound %d", len(got), ConsumeBatchAnswerSize(pieces, len(skipped)))
+		if m, _ := ConsumeBatchAnswerOf(pieces, skipped).MarshalJSON(); !bytes.Equal(m, got) || ConsumeBatchAnswerOf(pieces, skipped).Len() != len(got) {
+			t.Fatalf("MarshalJSON %s, Len %d; want %s", m, ConsumeBatchAnswerOf(pieces, skipped).Len(), got)
 		}
 	}
-	if got, want := AppendConsumeBatchAnswer(nil, nil, nil), `{"status":"success","messages":[]}`; string(got) != want {
+	if got, want := ConsumeBatchAnswerOf(nil, nil).Bytes(), `{"status":"success","messages":[]}`; string(got) != want {
 		t.Fatalf("empty answer %s; want %s", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -308,7 +309,7 @@ func (u idUser) mayUse(kind string, id int64, owner string) error {
 // api.MessagesAnswer would, each message appended by
 // api.AppendStoredMessage.
 func writeMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string, hw, logStart *int64) {
-	b := make([]byte, 0, answerSize(topic, msgs))
+	b := answerBuffer(answerSize(topic, msgs))
 	b = append(b, `{"status":"success","topic":`...)
 	b = api.AppendJSONString(b, topic)
 	b = append(b, `,"partition":`...)
@@ -333,7 +334,7 @@ func writeMessages(w http.ResponseWriter, topic string, partition int, msgs []st
 // api.BatchMessagesAnswer): the messages as a manager's consume_batch
 // answers them, last, for api.SplitBatchAnswer.
 func writeBatchMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string) {
-	b := make([]byte, 0, answerSize(topic, msgs)+len(msgs)*(len(topic)+32))
+	b := answerBuffer(answerSize(topic, msgs) + len(msgs)*(len(topic)+32))
 	b = append(b, `{"status":"success","topic":`...)
 	b = api.AppendJSONString(b, topic)
 	b = append(b, `,"partition":`...)
@@ -351,6 +352,7 @@ func writeBatchMessages(w http.ResponseWriter, topic string, partition int, msgs
 func appendMessages(b []byte, msgs []storedMessage, encoding string, one func([]byte, *api.StoredRecord, bool) []byte) []byte {
 	base64 := encoding == api.EncodingBase64
 	var hs []api.BinHeader
+	r := new(api.StoredRecord) // one for all: one cannot be seen not to keep it
 	for i := range msgs {
 		m := &msgs[i]
 		if i > 0 {
@@ -360,9 +362,9 @@ func appendMessages(b []byte, msgs []storedMessage, encoding string, one func([]
 		for _, h := range m.Headers {
 			hs = append(hs, api.BinHeader{Key: h.Key, Value: h.Value})
 		}
-		r := api.StoredRecord{Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: hs, Timestamp: m.Timestamp.UnixMilli(),
+		*r = api.StoredRecord{Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: hs, Timestamp: m.Timestamp.UnixMilli(),
 			ProducerID: m.ProducerID, ProducedAt: m.ProducedAt}
-		b = one(b, &r, base64)
+		b = one(b, r, base64)
 	}
 	return b
 }
@@ -381,12 +383,32 @@ func answerSize(topic string, msgs []storedMessage) int {
 	return n
 }
 
-// writeEncoded writes a 200 answer already encoded as JSON.
+// writeEncoded writes a 200 answer already encoded as JSON, and gives its
+// buffer back (answerBuffer).
 func writeEncoded(w http.ResponseWriter, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(b)
+	w.Write(b) // which keeps nothing of b
+	if cap(b) <= maxPooledAnswer {
+		answerBuffers.Put(&b)
+	}
+}
+
+// answerBuffers are the buffers of consume and fetch answers, used again:
+// a poll of 10,000 messages writes a megabyte or two, and allocating it
+// each time costs the collector more than the writing.
+var answerBuffers sync.Pool
+
+// maxPooledAnswer bounds the buffers kept (the largest answers are let go).
+const maxPooledAnswer = 8 << 20
+
+// answerBuffer is an empty buffer of at least size bytes.
+func answerBuffer(size int) []byte {
+	if p, ok := answerBuffers.Get().(*[]byte); ok && cap(*p) >= size {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, size)
 }
 
 // consumeRequest reads what consume and size address: a consumer's

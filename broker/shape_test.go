@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 	"time"
 
@@ -168,5 +169,34 @@ func TestWriteMessagesIsMarshal(t *testing.T) {
 		if got := rec.Body.Bytes(); !bytes.Equal(got, append(want, '\n')) {
 			t.Fatalf("writeBatchMessages\n%s\nMarshal\n%s", got, want)
 		}
+	}
+}
+
+// discard is a ResponseWriter that keeps nothing.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// Consume answers reuse their buffers: writing one again allocates no new
+// buffer for it (TestWriteMessagesIsMarshal checks the bytes).
+func TestAnswerBuffersAreReused(t *testing.T) {
+	msgs := make([]storedMessage, 1000)
+	for i := range msgs {
+		msgs[i] = storedMessage{Offset: int64(i), Value: bytes.Repeat([]byte("abcdefghij"), 10), Timestamp: time.UnixMilli(1_700_000_000_000)}
+	}
+	w := &discard{h: http.Header{}}
+	var m1, m2 runtime.MemStats
+	writeBatchMessages(w, "orders", 0, msgs, "") // the buffer, in the pool now
+	runtime.ReadMemStats(&m1)
+	for range 10 {
+		writeBatchMessages(w, "orders", 0, msgs, "")
+	}
+	runtime.ReadMemStats(&m2)
+	// 10 answers of about 180 kB each: far less than one of them allocated
+	// per answer (the pool may be emptied by a collection: allow two).
+	if n := m2.TotalAlloc - m1.TotalAlloc; n > 2*300_000+10*4096 {
+		t.Fatalf("10 answers allocated %d bytes; their buffers are not reused", n)
 	}
 }

@@ -361,7 +361,9 @@ func (c *Client) attempt(ctx context.Context, cl call, u string, body []byte, ou
 		}
 	}
 	if ma, ok := out.(*messagesAnswer); ok {
-		if err := ma.decodeAnswer(data); err != nil {
+		err := ma.decodeAnswer(data)
+		releaseResponse(data) // the messages keep nothing of it
+		if err != nil {
 			return &Error{StatusCode: resp.StatusCode, Code: logq.EInternal, Method: req.Method, URL: redactURL(u),
 				Message: fmt.Sprintf("%s %s: unexpected answer: %v", req.Method, redactURL(u), err)}
 		}
@@ -383,13 +385,33 @@ var successPrefix = []byte(`{"status":"success"`)
 // Content-Length when it has one (bounded by maxResponseBytes).
 func readResponse(resp *http.Response) ([]byte, error) {
 	if n := resp.ContentLength; n >= 0 && n <= maxResponseBytes {
-		b := make([]byte, n)
+		var b []byte
+		if p, ok := responseBuffers.Get().(*[]byte); ok && int64(cap(*p)) >= n {
+			b = (*p)[:n]
+		} else {
+			b = make([]byte, n)
+		}
 		if _, err := io.ReadFull(resp.Body, b); err != nil {
 			return nil, err
 		}
 		return b, nil
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+}
+
+// responseBuffers are read buffers of answers, used again once decoded
+// into values that keep nothing of them (releaseResponse): a poll's
+// answer is a megabyte or two.
+var responseBuffers sync.Pool
+
+// maxPooledResponse bounds the buffers kept.
+const maxPooledResponse = 8 << 20
+
+// releaseResponse gives b, read by readResponse and no longer used, back.
+func releaseResponse(b []byte) {
+	if cap(b) <= maxPooledResponse {
+		responseBuffers.Put(&b)
+	}
 }
 
 // backoff returns the jittered delay before retry number attempt+1.

@@ -100,7 +100,7 @@ func (c *Consumer) fetchDirect(ctx context.Context, part PartitionInfo, max int)
 	ans := messagesAnswer{topic: c.topic, partition: part.Partition}
 	err = c.c.attemptOnce(ctx, call{
 		method: http.MethodPost, path: "/v1/consume", base: base, header: c.c.minSeqHeader(), noMinSeq: true,
-		body: api.BrokerConsumeRequest{Topic: c.topic, Partition: part.Partition, ConsumerID: c.id, Max: max},
+		body: api.BrokerConsumeRequest{Topic: c.topic, Partition: part.Partition, ConsumerID: c.id, Max: max, Shape: api.ShapeBatch},
 	}, &ans)
 	if err != nil {
 		return nil, err

@@ -160,9 +160,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if e, ok := v.(api.Encoded); ok { // already JSON (the router's consume_batch)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Content-Length", strconv.Itoa(len(e)+1))
+		w.Header().Set("Content-Length", strconv.Itoa(e.Len()+1))
 		w.WriteHeader(status)
-		w.Write(append(e, '\n'))
+		for _, p := range e {
+			w.Write(p)
+		}
+		w.Write([]byte{'\n'})
 		return
 	}
 	b, err := api.Marshal(v)

@@ -340,8 +340,7 @@ func (rt *Router) ConsumeBatch(r *http.Request) (any, error) {
 		}
 		pieces[i] = b[1 : len(b)-1]
 	}
-	b := make([]byte, 0, api.ConsumeBatchAnswerSize(pieces, len(skipped)))
-	return api.Encoded(api.AppendConsumeBatchAnswer(b, pieces, skipped)), nil
+	return api.ConsumeBatchAnswerOf(pieces, skipped), nil
 }
 
 func batchMessage(topic string, partition int, m api.StoredMessage) api.BatchMessage {

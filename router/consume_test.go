@@ -22,7 +22,7 @@ func decodeBatch(t *testing.T, ans any) api.ConsumeBatchAnswer {
 		t.Fatalf("consume_batch answered a %T, not api.Encoded", ans)
 	}
 	var cb api.ConsumeBatchAnswer
-	if err := api.Unmarshal(enc, &cb); err != nil {
+	if err := api.Unmarshal(enc.Bytes(), &cb); err != nil {
 		t.Fatalf("consume_batch answer %q: %v", enc, err)
 	}
 	return cb
@@ -121,7 +121,7 @@ func TestConsumeBatchPassesBrokerMessagesThrough(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := []byte(ans.(api.Encoded)); !bytes.Equal(got, want) {
+			if got := ans.(api.Encoded).Bytes(); !bytes.Equal(got, want) {
 				t.Fatalf("answer\n%s\nwant\n%s", got, want)
 			}
 			for i, m := range cb.Messages {
@@ -151,7 +151,7 @@ func TestConsumeBatchDecodesAnswerWithoutShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"status":"success","messages":[{"topic":"t","partition":0,"offset":3,"message":"p0","key":null,"timestamp":1000}]}`
-	if string(ans.(api.Encoded)) != want {
+	if string(ans.(api.Encoded).Bytes()) != want {
 		t.Fatalf("answer %s; want %s", ans, want)
 	}
 	if p := rt.Paths(); p.Decoded != 1 || p.PassedThrough != 0 {
