@@ -58,6 +58,9 @@ func TestAppendMessageIsMarshal(t *testing.T) {
 
 // A text record is appended without the codec (and without allocating).
 func TestAppendTextMessageAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	rec := StoredRecord{Offset: 7, Key: []byte("key"), Value: []byte(strings.Repeat("abcdefghij", 10)), Timestamp: 1_700_000_000_000}
 	buf := make([]byte, 0, 4096)
 	if n := testing.AllocsPerRun(100, func() { AppendBatchMessage(buf[:0], "bench", 1, &rec, false) }); n != 0 {

@@ -16,15 +16,20 @@ import (
 // Encoded is an answer already encoded as JSON, in parts: a server writes
 // them one after the other, as they are (the pieces of brokers' answers
 // are not copied into one). Marshal of it gives the same bytes, checked.
-type Encoded [][]byte
+type Encoded struct {
+	Parts [][]byte
+	// Done, when set, is called by the server once it has written the
+	// answer: the parts' buffers may then be used again.
+	Done func()
+}
 
 // Bytes is the answer in one piece.
-func (e Encoded) Bytes() []byte { return bytes.Join(e, nil) }
+func (e Encoded) Bytes() []byte { return bytes.Join(e.Parts, nil) }
 
 // Len is the answer's length.
 func (e Encoded) Len() int {
 	n := 0
-	for _, p := range e {
+	for _, p := range e.Parts {
 		n += len(p)
 	}
 	return n
@@ -88,7 +93,7 @@ func SplitBatchAnswer(body []byte) (count int, inner []byte, ok bool, err error)
 // of a JSON array of BatchMessage (SplitBatchAnswer's inner; empty ones
 // are left out), not copied.
 func ConsumeBatchAnswerOf(pieces [][]byte, skipped []int) Encoded {
-	out := make(Encoded, 0, 2*len(pieces)+2)
+	out := make([][]byte, 0, 2*len(pieces)+2)
 	out = append(out, []byte(`{"status":"success","messages":[`))
 	for _, p := range pieces {
 		if len(p) == 0 {
@@ -110,7 +115,7 @@ func ConsumeBatchAnswerOf(pieces [][]byte, skipped []int) Encoded {
 		}
 		tail = append(tail, ']')
 	}
-	return append(out, append(tail, '}'))
+	return Encoded{Parts: append(out, append(tail, '}'))}
 }
 
 var comma = []byte{','}

@@ -162,10 +162,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Content-Length", strconv.Itoa(e.Len()+1))
 		w.WriteHeader(status)
-		for _, p := range e {
+		for _, p := range e.Parts {
 			w.Write(p)
 		}
 		w.Write([]byte{'\n'})
+		if e.Done != nil {
+			e.Done()
+		}
 		return
 	}
 	b, err := api.Marshal(v)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/logq/logq"
@@ -135,13 +136,35 @@ func readAnswer(resp *http.Response) ([]byte, error) {
 		if n > maxBrokerAnswer {
 			return nil, fmt.Errorf("answer of %d bytes", n)
 		}
-		b := make([]byte, n)
+		var b []byte
+		if p, ok := answerBuffers.Get().(*[]byte); ok && int64(cap(*p)) >= n {
+			b = (*p)[:n]
+		} else {
+			b = make([]byte, n)
+		}
 		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			releaseAnswer(b)
 			return nil, err
 		}
 		return b, nil
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, maxBrokerAnswer))
+}
+
+// answerBuffers are buffers of brokers' raw answers (readAnswer), used
+// again once nothing refers to them (releaseAnswer): a poll's answer is a
+// megabyte or two.
+var answerBuffers sync.Pool
+
+// maxPooledAnswer bounds the buffers kept.
+const maxPooledAnswer = 8 << 20
+
+// releaseAnswer gives b, read by readAnswer, back: nothing may use it
+// after.
+func releaseAnswer(b []byte) {
+	if b != nil && cap(b) <= maxPooledAnswer {
+		answerBuffers.Put(&b)
+	}
 }
 
 // OwnerOf returns the live owner of a partition and the applied seq.

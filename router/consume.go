@@ -105,13 +105,16 @@ func (rt *Router) fetch(ctx context.Context, topic string, partition int, consum
 	n, inner, ok, err := api.SplitBatchAnswer(raw.body)
 	switch {
 	case err != nil:
+		releaseAnswer(raw.body)
 		return consumed{partition: partition}, logq.Errorf(logq.EUnavailable, "broker of %s/%d sent a malformed answer; retry", topic, partition)
 	case ok:
 		rt.paths.passedThrough.Add(1)
-		return consumed{partition: partition, raw: inner, n: n}, nil
+		return consumed{partition: partition, raw: inner, n: n, buf: raw.body}, nil
 	}
 	rt.paths.decoded.Add(1)
-	if err := api.Unmarshal(raw.body, &ans); err != nil {
+	err = api.Unmarshal(raw.body, &ans) // copies what it keeps
+	releaseAnswer(raw.body)
+	if err != nil {
 		return consumed{partition: partition}, logq.Errorf(logq.EUnavailable, "broker of %s/%d sent a malformed answer; retry", topic, partition)
 	}
 	return consumed{partition: partition, msgs: ans.Messages}, nil
@@ -125,6 +128,7 @@ type consumed struct {
 	msgs      []api.StoredMessage
 	raw       []byte
 	n         int
+	buf       []byte // the broker's answer raw is in (releaseAnswer once written)
 }
 
 func (c consumed) count() int {
@@ -340,7 +344,13 @@ func (rt *Router) ConsumeBatch(r *http.Request) (any, error) {
 		}
 		pieces[i] = b[1 : len(b)-1]
 	}
-	return api.ConsumeBatchAnswerOf(pieces, skipped), nil
+	ans := api.ConsumeBatchAnswerOf(pieces, skipped)
+	ans.Done = func() {
+		for _, c := range got {
+			releaseAnswer(c.buf)
+		}
+	}
+	return ans, nil
 }
 
 func batchMessage(topic string, partition int, m api.StoredMessage) api.BatchMessage {

@@ -23,7 +23,7 @@ func decodeBatch(t *testing.T, ans any) api.ConsumeBatchAnswer {
 	}
 	var cb api.ConsumeBatchAnswer
 	if err := api.Unmarshal(enc.Bytes(), &cb); err != nil {
-		t.Fatalf("consume_batch answer %q: %v", enc, err)
+		t.Fatalf("consume_batch answer %q: %v", enc.Bytes(), err)
 	}
 	return cb
 }
@@ -135,6 +135,11 @@ func TestConsumeBatchPassesBrokerMessagesThrough(t *testing.T) {
 			}
 			if p := rt.Paths(); p.PassedThrough != int64(c.partitions) || p.Decoded != 0 {
 				t.Fatalf("paths %+v: want every broker answer passed through", p)
+			}
+			if done := ans.(api.Encoded).Done; done == nil {
+				t.Fatal("the answer does not give the brokers' buffers back")
+			} else {
+				done()
 			}
 		})
 	}
