@@ -39,6 +39,10 @@ type messagesAnswer struct {
 // generic codec (slow): a test sees that the fast one is taken.
 var decodeStats struct{ fast, slow atomic.Int64 }
 
+// canonicalMessages counts the messages read in the servers' own form
+// (scanner.canonical).
+var canonicalMessages atomic.Int64
+
 // decodeAnswer decodes data, a success answer.
 func (a *messagesAnswer) decodeAnswer(data []byte) error {
 	if err := api.CheckText(data); err != nil {
@@ -376,7 +380,7 @@ func scanAnswer(s, topic string, partition int) (msgs []Message, ok bool) {
 				sc.fail()
 			}
 		default:
-			sc.skip()
+			sc.other(key, "messages", "partition")
 		}
 	})
 	sc.ws()
@@ -400,8 +404,79 @@ func scanAnswer(s, topic string, partition int) (msgs []Message, ok bool) {
 // maxScanGuess bounds the room scanAnswer makes for messages at first.
 const maxScanGuess = MaxPoll + 1
 
+// messageKeys are the members of a message the scanner reads.
+var messageKeys = []string{"partition", "offset", "message", "key", "encoding", "timestamp", "headers"}
+
+// other skips the value of a member the scanner does not read, unless its
+// key is one of known but for case, which the codec takes as that one (as
+// encoding/json does): then the generic codec reads the answer.
+func (sc *scanner) other(key string, known ...string) {
+	for _, k := range known {
+		if strings.EqualFold(key, k) {
+			sc.fail()
+			return
+		}
+	}
+	sc.skip()
+}
+
+// lit consumes l when it comes next.
+func (sc *scanner) lit(l string) bool {
+	if strings.HasPrefix(sc.s[sc.i:], l) {
+		sc.i += len(l)
+		return true
+	}
+	return false
+}
+
+// canonical reads a text message without headers in the servers' own form
+// (api.AppendBatchMessage's: its members in BatchMessage's order, no
+// space) into m; false, having read nothing: read it as any object.
+func (sc *scanner) canonical(m *Message) bool {
+	at, p := sc.i, m.Partition
+	ok := sc.lit(`{"topic":`)
+	if ok {
+		sc.str()
+		ok = sc.lit(`,"partition":`)
+	}
+	if ok {
+		m.Partition = int(sc.int())
+		ok = m.Partition >= 0 && sc.lit(`,"offset":`)
+	}
+	if ok {
+		m.Offset = sc.int()
+		ok = sc.lit(`,"message":`)
+	}
+	if ok {
+		m.Value = sc.str()
+		ok = sc.lit(`,"key":`)
+	}
+	if ok {
+		if !sc.lit(`null`) {
+			m.Key = sc.str()
+		}
+		ok = sc.lit(`,"timestamp":`)
+	}
+	if ok {
+		if ts := sc.int(); ts != 0 {
+			m.Timestamp = time.UnixMilli(ts)
+		}
+		ok = sc.lit(`}`)
+	}
+	if ok && sc.ok {
+		return true
+	}
+	sc.i, sc.ok = at, true
+	m.Partition, m.Offset, m.Value, m.Key, m.Timestamp = p, 0, "", "", time.Time{}
+	return false
+}
+
 // message reads one message object into m.
 func (sc *scanner) message(m *Message) {
+	if sc.canonical(m) {
+		canonicalMessages.Add(1)
+		return
+	}
 	var (
 		key    *string
 		enc    string
@@ -448,13 +523,13 @@ func (sc *scanner) message(m *Message) {
 							h.Value = &v
 						}
 					default:
-						sc.skip()
+						sc.other(k, "key", "value")
 					}
 				})
 				hdrs = append(hdrs, h)
 			})
 		default: // topic, producer_id, produced_at…
-			sc.skip()
+			sc.other(k, messageKeys...)
 		}
 	})
 	if enc == "" && len(hdrs) == 0 {

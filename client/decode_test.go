@@ -201,3 +201,19 @@ func BenchmarkDecodePoll(b *testing.B) {
 		}
 	})
 }
+
+// The servers' text messages are read in their own form, not as any
+// object: the canonical path is the one taken.
+func TestScanAnswerReadsCanonicalMessages(t *testing.T) {
+	before := canonicalMessages.Load()
+	a := messagesAnswer{topic: "bench"}
+	if err := a.decodeAnswer(pollAnswer(100)); err != nil || len(a.msgs) != 100 {
+		t.Fatalf("decode: %v, %d messages", err, len(a.msgs))
+	}
+	if n := canonicalMessages.Load() - before; n < 100 {
+		t.Fatalf("%d of 100 messages read in the canonical form", n)
+	}
+	if m := a.msgs[7]; m.Offset != 7 || m.Partition != 1 || m.Value != strings.Repeat("abcdefghij", 10) || m.Timestamp.UnixMilli() != 1_700_000_000_007 || m.Topic != "bench" {
+		t.Fatalf("message 7 = %+v", m)
+	}
+}
