@@ -43,49 +43,52 @@ func (e Encoded) MarshalJSON() ([]byte, error) { return e.Bytes(), nil }
 // escaped), so its first occurrence is the key.
 var messagesKey = []byte(`,"messages":[`)
 
-// batchHead is what a BatchMessagesAnswer says before its messages.
-type batchHead struct {
-	Status string `json:"status"`
-	Shape  string `json:"shape"`
-	Count  int    `json:"count"`
+// BatchHead is what a BatchMessagesAnswer says before its messages.
+type BatchHead struct {
+	Status         string `json:"status"`
+	Shape          string `json:"shape"`
+	Count          int    `json:"count"`
+	NextOffset     *int64 `json:"next_offset"`
+	HighWatermark  *int64 `json:"high_watermark"`
+	LogStartOffset *int64 `json:"log_start_offset"`
 }
 
 // SplitBatchAnswer reads a broker's BatchMessagesAnswer without decoding
-// its messages: their count, and the bytes between the brackets of the
-// messages array (empty when there are none), checked to be valid text.
-// ok false: body is not one (a broker that does not know the shape
-// answered a MessagesAnswer): decode it as such. err: a malformed answer.
-func SplitBatchAnswer(body []byte) (count int, inner []byte, ok bool, err error) {
+// its messages: what it says before them (their count, the marks), and
+// the bytes between the brackets of the messages array (empty when there
+// are none), checked to be valid text. ok false: body is not one (a broker
+// that does not know the shape answered a MessagesAnswer): decode it as
+// such. err: a malformed answer.
+func SplitBatchAnswer(body []byte) (h BatchHead, inner []byte, ok bool, err error) {
 	i := bytes.Index(body, messagesKey)
 	if i < 0 {
-		return 0, nil, false, nil
+		return h, nil, false, nil
 	}
 	head := make([]byte, 0, i+1)
 	head = append(append(head, body[:i]...), '}')
-	var h batchHead
 	if err := Unmarshal(head, &h); err != nil {
-		return 0, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: %s", syntaxText(err))
+		return BatchHead{}, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: %s", syntaxText(err))
 	}
 	if h.Shape != ShapeBatch {
-		return 0, nil, false, nil
+		return BatchHead{}, nil, false, nil
 	}
 	rest := bytes.TrimRight(body[i+len(messagesKey)-1:], " \t\r\n")
 	if len(rest) < 3 || rest[len(rest)-1] != '}' || rest[len(rest)-2] != ']' {
-		return 0, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: its messages are not its last member")
+		return BatchHead{}, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: its messages are not its last member")
 	}
 	inner = bytes.TrimSpace(rest[1 : len(rest)-2])
 	switch {
 	case h.Status != StatusSuccess:
-		return 0, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: status %q", h.Status)
+		return BatchHead{}, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: status %q", h.Status)
 	case h.Count < 0 || (h.Count == 0) != (len(inner) == 0):
-		return 0, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: count %d for %d bytes of messages", h.Count, len(inner))
+		return BatchHead{}, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: count %d for %d bytes of messages", h.Count, len(inner))
 	case len(inner) > 0 && (inner[0] != '{' || inner[len(inner)-1] != '}'):
-		return 0, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: its messages are not objects")
+		return BatchHead{}, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: its messages are not objects")
 	}
 	if err := CheckText(inner); err != nil {
-		return 0, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: %s", syntaxText(err))
+		return BatchHead{}, nil, false, logq.Errorf(logq.EInvalid, "malformed batch answer: %s", syntaxText(err))
 	}
-	return h.Count, inner, true, nil
+	return h, inner, true, nil
 }
 
 // ConsumeBatchAnswerOf is a consume_batch answer (as Marshal of a
@@ -119,3 +122,28 @@ func ConsumeBatchAnswerOf(pieces [][]byte, skipped []int) Encoded {
 }
 
 var comma = []byte{','}
+
+// FetchAnswerOf is a manager's fetch answer (as Marshal of a FetchAnswer
+// writes it) whose messages are pieces, as ConsumeBatchAnswerOf's.
+func FetchAnswerOf(topic string, pieces [][]byte, parts []FetchedPartition) (Encoded, error) {
+	head := AppendJSONString([]byte(`{"status":"success","topic":`), topic)
+	ps, err := Marshal(parts)
+	if err != nil {
+		return Encoded{}, err
+	}
+	out := make([][]byte, 0, 2*len(pieces)+3)
+	out = append(out, append(head, `,"messages":[`...))
+	first := true
+	for _, p := range pieces {
+		if len(p) == 0 {
+			continue
+		}
+		if !first {
+			out = append(out, comma)
+		}
+		first = false
+		out = append(out, p)
+	}
+	tail := append([]byte(`],"partitions":`), ps...)
+	return Encoded{Parts: append(out, append(tail, '}'))}, nil
+}

@@ -17,9 +17,9 @@ func TestSplitAndSpliceBatchAnswers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, inner, ok, err := SplitBatchAnswer(append(body, '\n'))
-		if err != nil || !ok || n != len(msgs) {
-			t.Fatalf("SplitBatchAnswer(%s) = %d, %v, %v", body, n, ok, err)
+		h, inner, ok, err := SplitBatchAnswer(append(body, '\n'))
+		if err != nil || !ok || h.Count != len(msgs) {
+			t.Fatalf("SplitBatchAnswer(%s) = %+v, %v, %v", body, h, ok, err)
 		}
 		pieces = append(pieces, inner)
 	}

@@ -215,15 +215,20 @@ func (p *BrokerConsumeParams) Request(maxRead int, maxWait time.Duration) (Broke
 	if r.DeadlineMS, _, err = integer([]string{"deadline_ms"}, 0, MaxTimestamp, &p.DeadlineMS); err != nil {
 		return r, err
 	}
-	shape, _, err := str([]string{"shape"}, &p.Shape)
+	r.Shape, err = shapeOf(&p.Shape)
+	return r, err
+}
+
+// shapeOf reads a "shape" parameter: "" or ShapeBatch.
+func shapeOf(s *Str) (string, error) {
+	shape, _, err := str([]string{"shape"}, s)
 	switch {
 	case err != nil:
-		return r, err
+		return "", err
 	case shape != "" && shape != ShapeBatch:
-		return r, logq.Errorf(logq.EInvalid, "shape must be %q when given; got %q", ShapeBatch, shape)
+		return "", logq.Errorf(logq.EInvalid, "shape must be %q when given; got %q", ShapeBatch, shape)
 	}
-	r.Shape = shape
-	return r, nil
+	return shape, nil
 }
 
 // SizeRequest checks the parameters of GET /v1/size, which takes neither
@@ -275,6 +280,7 @@ type BrokerReadParams struct {
 	MaxBytes Int `json:"max_bytes"`
 	WaitMS   Int `json:"wait_ms"`
 	Encoding Str `json:"encoding"`
+	Shape    Str `json:"shape"`
 }
 
 // BrokerReadRequest is a GET /v1/fetch.
@@ -286,6 +292,7 @@ type BrokerReadRequest struct {
 	MaxBytes  int    // 0: the broker's limit
 	WaitMS    int64  // long poll while the offset is the high watermark
 	Encoding  string // EncodingBase64: every record in base64
+	Shape     string // ShapeBatch: answer a BatchMessagesAnswer (with the marks)
 }
 
 // Request checks the parameters against the broker's limits; Max defaults
@@ -321,7 +328,10 @@ func (p *BrokerReadParams) Request(maxRead, maxBytes int, maxWait time.Duration)
 	if r.WaitMS, _, err = integer([]string{"wait_ms"}, 0, maxWait.Milliseconds(), &p.WaitMS); err != nil {
 		return r, err
 	}
-	r.Encoding, err = encoding(&p.Encoding)
+	if r.Encoding, err = encoding(&p.Encoding); err != nil {
+		return r, err
+	}
+	r.Shape, err = shapeOf(&p.Shape)
 	return r, err
 }
 
@@ -343,6 +353,9 @@ func (r BrokerReadRequest) Query() url.Values {
 	}
 	if r.Encoding != "" {
 		q.Set("encoding", r.Encoding)
+	}
+	if r.Shape != "" {
+		q.Set("shape", r.Shape)
 	}
 	return q
 }
@@ -457,17 +470,22 @@ type MessagesAnswer struct {
 	LogStartOffset *int64          `json:"log_start_offset,omitempty"` // /v1/fetch
 }
 
-// BatchMessagesAnswer is the answer of /v1/consume with shape=batch: its
-// messages are a manager's BatchMessage, and they come last, so that a
-// manager splices them into its consume_batch answer as they are
-// (SplitBatchAnswer). Count is how many there are.
+// BatchMessagesAnswer is the answer of /v1/consume and /v1/fetch with
+// shape=batch: its messages are a manager's BatchMessage, and they come
+// last, so that a manager splices them into its consume_batch or fetch
+// answer as they are (SplitBatchAnswer). Count is how many there are,
+// NextOffset the offset after the last (fetch: the offset asked for when
+// there is none); fetch's answer has the partition's marks too.
 type BatchMessagesAnswer struct {
-	Status    string         `json:"status"`
-	Topic     string         `json:"topic"`
-	Partition int            `json:"partition"`
-	Shape     string         `json:"shape"` // ShapeBatch: a broker that does not know the shape does not say it
-	Count     int            `json:"count"`
-	Messages  []BatchMessage `json:"messages"`
+	Status         string         `json:"status"`
+	Topic          string         `json:"topic"`
+	Partition      int            `json:"partition"`
+	Shape          string         `json:"shape"` // ShapeBatch: a broker that does not know the shape does not say it
+	Count          int            `json:"count"`
+	NextOffset     *int64         `json:"next_offset,omitempty"`
+	HighWatermark  *int64         `json:"high_watermark,omitempty"`   // /v1/fetch
+	LogStartOffset *int64         `json:"log_start_offset,omitempty"` // /v1/fetch
+	Messages       []BatchMessage `json:"messages"`
 }
 
 // BrokerSizeAnswer is the answer of GET /v1/size.

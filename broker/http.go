@@ -333,7 +333,9 @@ func writeMessages(w http.ResponseWriter, topic string, partition int, msgs []st
 // writeBatchMessages writes a consume answer of shape=batch (an
 // api.BatchMessagesAnswer): the messages as a manager's consume_batch
 // answers them, last, for api.SplitBatchAnswer.
-func writeBatchMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string) {
+// next is the offset after the last message (nil: none, for consume),
+// hw and logStart fetch's marks.
+func writeBatchMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string, next, hw, logStart *int64) {
 	b := answerBuffer(answerSize(topic, msgs) + len(msgs)*(len(topic)+32))
 	b = append(b, `{"status":"success","topic":`...)
 	b = api.AppendJSONString(b, topic)
@@ -341,6 +343,19 @@ func writeBatchMessages(w http.ResponseWriter, topic string, partition int, msgs
 	b = strconv.AppendInt(b, int64(partition), 10)
 	b = append(b, `,"shape":"batch","count":`...)
 	b = strconv.AppendInt(b, int64(len(msgs)), 10)
+	if len(msgs) > 0 {
+		n := msgs[len(msgs)-1].Offset + 1
+		next = &n
+	}
+	for _, f := range []struct {
+		name string
+		v    *int64
+	}{{`,"next_offset":`, next}, {`,"high_watermark":`, hw}, {`,"log_start_offset":`, logStart}} {
+		if f.v != nil {
+			b = append(b, f.name...)
+			b = strconv.AppendInt(b, *f.v, 10)
+		}
+	}
 	b = append(b, `,"messages":[`...)
 	b = appendMessages(b, msgs, encoding, func(b []byte, r *api.StoredRecord, base64 bool) []byte {
 		return api.AppendBatchMessage(b, topic, partition, r, base64)
@@ -442,7 +457,7 @@ func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
 		return err
 	}
 	if req.Shape == api.ShapeBatch {
-		writeBatchMessages(w, req.Topic, req.Partition, msgs, req.Encoding)
+		writeBatchMessages(w, req.Topic, req.Partition, msgs, req.Encoding, nil, nil, nil)
 		return nil
 	}
 	writeMessages(w, req.Topic, req.Partition, msgs, req.Encoding, nil, nil)
@@ -462,6 +477,10 @@ func (s *server) handleFetch(w http.ResponseWriter, q *request) error {
 	f, err := s.broker.fetch(q.Context(), req.Topic, req.Partition, req.Offset, req.Max, req.MaxBytes, time.Duration(req.WaitMS)*time.Millisecond)
 	if err != nil {
 		return err
+	}
+	if req.Shape == api.ShapeBatch {
+		writeBatchMessages(w, req.Topic, req.Partition, f.Messages, req.Encoding, &req.Offset, &f.HighWatermark, &f.LogStartOffset)
+		return nil
 	}
 	writeMessages(w, req.Topic, req.Partition, f.Messages, req.Encoding, &f.HighWatermark, &f.LogStartOffset)
 	return nil

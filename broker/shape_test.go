@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -58,9 +59,9 @@ func TestConsumeShapeBatch(t *testing.T) {
 		if st != 200 {
 			t.Fatalf("consume shape=batch: %d %s", st, raw)
 		}
-		n, inner, ok, err := api.SplitBatchAnswer(raw)
-		if err != nil || !ok || n != 3 {
-			t.Fatalf("SplitBatchAnswer(%s) = %d, %v, %v", raw, n, ok, err)
+		h, inner, ok, err := api.SplitBatchAnswer(raw)
+		if err != nil || !ok || h.Count != 3 || h.NextOffset == nil || *h.NextOffset != 3 {
+			t.Fatalf("SplitBatchAnswer(%s) = %+v, %v, %v", raw, h, ok, err)
 		}
 		var got []api.BatchMessage
 		if err := api.Unmarshal(append(append([]byte("["), inner...), ']'), &got); err != nil {
@@ -81,8 +82,22 @@ func TestConsumeShapeBatch(t *testing.T) {
 	}
 	// Nothing left: an empty batch.
 	st, raw := b.rawConsume(map[string]any{"topic": "orders", "partition": 0, "consumer_id": 1, "max": 10, "shape": "batch"})
-	if n, inner, ok, err := api.SplitBatchAnswer(raw); st != 200 || n != 0 || len(inner) != 0 || !ok || err != nil {
+	if h, inner, ok, err := api.SplitBatchAnswer(raw); st != 200 || h.Count != 0 || h.NextOffset != nil || len(inner) != 0 || !ok || err != nil {
 		t.Fatalf("empty consume shape=batch: %d %s", st, raw)
+	}
+	// A fetch with shape=batch: the messages from the offset, the marks, the next offset.
+	for _, c := range []struct{ from, n, next int64 }{{1, 2, 3}, {3, 0, 3}} {
+		resp, err := b.client.Get(b.url + "/v1/fetch?topic=orders&partition=0&shape=batch&offset=" + strconv.FormatInt(c.from, 10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		h, _, ok, err := api.SplitBatchAnswer(raw)
+		if resp.StatusCode != 200 || !ok || err != nil || int64(h.Count) != c.n || h.NextOffset == nil || *h.NextOffset != c.next ||
+			h.HighWatermark == nil || *h.HighWatermark != 3 || h.LogStartOffset == nil || *h.LogStartOffset != 0 {
+			t.Fatalf("fetch from %d, shape=batch: %d %s", c.from, resp.StatusCode, raw)
+		}
 	}
 	// An unknown shape is refused, and size takes none.
 	if st, raw := b.rawConsume(map[string]any{"topic": "orders", "partition": 0, "consumer_id": 1, "shape": "rows"}); st != http.StatusBadRequest {
@@ -160,12 +175,21 @@ func TestWriteMessagesIsMarshal(t *testing.T) {
 			t.Fatalf("writeMessages\n%s\nMarshal\n%s", got, want)
 		}
 		rec = httptest.NewRecorder()
-		writeBatchMessages(rec, "topic<", 2, msgs, enc)
+		var next *int64
+		if i%3 == 0 {
+			next = &start
+		}
+		writeBatchMessages(rec, "topic<", 2, msgs, enc, next, hwp, startp)
+		if len(msgs) > 0 {
+			n := msgs[len(msgs)-1].Offset + 1
+			next = &n
+		}
 		bms := make([]api.BatchMessage, len(msgs))
 		for j, m := range toAnswer(msgs, enc == api.EncodingBase64) {
 			bms[j] = api.BatchMessage{Topic: "topic<", Partition: 2, Offset: m.Offset, Message: m.Message, Key: m.Key, Encoding: m.Encoding, Headers: m.Headers, Timestamp: m.Timestamp}
 		}
-		want, _ = api.Marshal(api.BatchMessagesAnswer{Status: api.StatusSuccess, Topic: "topic<", Partition: 2, Shape: api.ShapeBatch, Count: len(bms), Messages: bms})
+		want, _ = api.Marshal(api.BatchMessagesAnswer{Status: api.StatusSuccess, Topic: "topic<", Partition: 2, Shape: api.ShapeBatch, Count: len(bms),
+			NextOffset: next, HighWatermark: hwp, LogStartOffset: startp, Messages: bms})
 		if got := rec.Body.Bytes(); !bytes.Equal(got, append(want, '\n')) {
 			t.Fatalf("writeBatchMessages\n%s\nMarshal\n%s", got, want)
 		}
@@ -191,10 +215,10 @@ func TestAnswerBuffersAreReused(t *testing.T) {
 	}
 	w := &discard{h: http.Header{}}
 	var m1, m2 runtime.MemStats
-	writeBatchMessages(w, "orders", 0, msgs, "") // the buffer, in the pool now
+	writeBatchMessages(w, "orders", 0, msgs, "", nil, nil, nil) // the buffer, in the pool now
 	runtime.ReadMemStats(&m1)
 	for range 10 {
-		writeBatchMessages(w, "orders", 0, msgs, "")
+		writeBatchMessages(w, "orders", 0, msgs, "", nil, nil, nil)
 	}
 	runtime.ReadMemStats(&m2)
 	// 10 answers of about 180 kB each: far less than one of them allocated

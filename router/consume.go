@@ -102,14 +102,14 @@ func (rt *Router) fetch(ctx context.Context, topic string, partition int, consum
 	if err != nil || shape != api.ShapeBatch {
 		return consumed{partition: partition, msgs: ans.Messages}, err
 	}
-	n, inner, ok, err := api.SplitBatchAnswer(raw.body)
+	h, inner, ok, err := api.SplitBatchAnswer(raw.body)
 	switch {
 	case err != nil:
 		releaseAnswer(raw.body)
 		return consumed{partition: partition}, logq.Errorf(logq.EUnavailable, "broker of %s/%d sent a malformed answer; retry", topic, partition)
 	case ok:
 		rt.paths.passedThrough.Add(1)
-		return consumed{partition: partition, raw: inner, n: n, buf: raw.body}, nil
+		return consumed{partition: partition, raw: inner, n: h.Count, buf: raw.body}, nil
 	}
 	rt.paths.decoded.Add(1)
 	err = api.Unmarshal(raw.body, &ans) // copies what it keeps

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -47,6 +48,30 @@ func newBatchBroker(t *testing.T, msgs []api.BatchMessage) *batchBroker {
 			json.NewEncoder(w).Encode(api.BrokerSizeAnswer{Status: "success", Topic: "t", Size: int64(len(msgs))})
 			return
 		case "/v1/consume":
+		case "/v1/fetch":
+			q := r.URL.Query()
+			part, _ := strconv.Atoi(q.Get("partition"))
+			from, _ := strconv.ParseInt(q.Get("offset"), 10, 64)
+			out := []api.BatchMessage{}
+			for _, m := range msgs {
+				if m.Offset >= from {
+					m.Partition = part
+					out = append(out, m)
+				}
+			}
+			hw, start := int64(len(msgs)), int64(0)
+			next := from
+			if len(out) > 0 {
+				next = out[len(out)-1].Offset + 1
+			}
+			if q.Get("shape") == api.ShapeBatch {
+				b.shapes.Add(1)
+			}
+			b2, _ := api.Marshal(api.BatchMessagesAnswer{Status: "success", Topic: "t", Partition: part, Shape: api.ShapeBatch, Count: len(out),
+				NextOffset: &next, HighWatermark: &hw, LogStartOffset: &start, Messages: out})
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(b2)
+			return
 		default:
 			http.NotFound(w, r)
 			return
@@ -190,4 +215,34 @@ func TestConsumeOneDecodes(t *testing.T) {
 	if ca.Message == nil || *ca.Message != testMessages[1].Message || *ca.Key != "k<" || len(ca.Headers) != 2 || bb.shapes.Load() != 0 {
 		t.Fatalf("consume = %+v (shape asked %d times)", ca, bb.shapes.Load())
 	}
+}
+
+// A fetch passes the brokers' messages through too: its answer is the
+// bytes the general path would write, with each partition's marks.
+func TestFetchPassesBrokerMessagesThrough(t *testing.T) {
+	t.Parallel()
+	bb := newBatchBroker(t, testMessages)
+	rt := newTestRouter(t, bb.srv.URL, 3)
+	ans, err := rt.Fetch(httptest.NewRequest("GET", "/consumer/fetch?topic=t&offsets=0:0,1:1,2:3", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := api.FetchAnswer{Status: api.StatusSuccess, Topic: "t", Messages: []api.BatchMessage{}}
+	for part, from := range []int64{0, 1, 3} {
+		fp := api.FetchedPartition{Partition: part, NextOffset: from, HighWatermark: 3}
+		for _, m := range testMessages[from:] {
+			m.Partition = part
+			want.Messages = append(want.Messages, m)
+			fp.NextOffset = m.Offset + 1
+		}
+		want.Partitions = append(want.Partitions, fp)
+	}
+	wb, _ := api.Marshal(want)
+	if got := ans.(api.Encoded).Bytes(); !bytes.Equal(got, wb) {
+		t.Fatalf("fetch answer\n%s\nwant\n%s", got, wb)
+	}
+	if p := rt.Paths(); p.PassedThrough != 3 || p.Decoded != 0 || bb.shapes.Load() != 3 {
+		t.Fatalf("paths %+v, shape asked %d times: want every broker answer passed through", p, bb.shapes.Load())
+	}
+	ans.(api.Encoded).Done()
 }

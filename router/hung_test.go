@@ -126,7 +126,10 @@ func TestFetchSkipsHungPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fa := ans.(api.FetchAnswer)
+	var fa api.FetchAnswer
+	if err := api.Unmarshal(ans.(api.Encoded).Bytes(), &fa); err != nil {
+		t.Fatal(err)
+	}
 	if len(fa.Messages) != 2 || fa.Messages[0].Message != "p0" || fa.Messages[1].Message != "p2" || fa.Messages[1].Timestamp != 1000 {
 		t.Fatalf("fetch messages %+v", fa.Messages)
 	}
