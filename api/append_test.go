@@ -22,9 +22,10 @@ func randomBytes(r *rand.Rand) []byte {
 // values, escapes, forced base64.
 func TestAppendMessageIsMarshal(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
+	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("", -(3*3600 + 30*60))}
 	for i := range 2000 {
 		rec := StoredRecord{Offset: r.Int64N(1 << 40), Value: randomBytes(r), Timestamp: r.Int64N(MaxTimestamp), ProducerID: r.Int64N(1000),
-			ProducedAt: time.UnixMicro(r.Int64N(1 << 52)).UTC()}
+			ProducedAt: time.UnixMicro(r.Int64N(1 << 52)).In(zones[i%len(zones)])}
 		if r.IntN(2) == 0 {
 			rec.Key = randomBytes(r)
 		}

@@ -21,7 +21,9 @@ const (
 )
 
 // Message is a consumed (or fetched) message. Key and Value hold its
-// bytes, whatever their encoding on the wire (records.go).
+// bytes, whatever their encoding on the wire (records.go). The text
+// values and keys of one poll share one allocation (decode.go): a Message
+// kept keeps its poll's answer alive.
 type Message struct {
 	Topic     string    `json:"topic"`
 	Partition int       `json:"partition"`
