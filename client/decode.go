@@ -14,8 +14,9 @@ import (
 
 // Decoding delivered messages. A poll's answer holds up to 10,000 of them:
 // the generic codec spends more on it than the rest of the client, so the
-// answers of polls (consume_batch, a broker's consume) are read by a
-// scanner made for them, straight into Messages. The whole
+// answers of polls and fetches (consume_batch, a broker's consume, a
+// manager's fetch) are read by a scanner made for them, straight into
+// Messages. The whole
 // answer is turned into one string first, and every text value and key is
 // a part of it: one allocation per answer instead of two or three per
 // message (a Message kept keeps its poll's answer alive, as one slice of a
@@ -25,14 +26,16 @@ import (
 // sends the answer to the generic codec instead, which decodes it as
 // before.
 
-// messagesAnswer is an answer whose messages a Poll hands out: of
-// consume_batch or of a broker's consume. topic and partition are
+// messagesAnswer is an answer whose messages a Poll or Fetch hands out: of
+// consume_batch, a broker's consume, or a manager's fetch (with its
+// partitions' marks). topic and partition are
 // the messages' when they do not say theirs.
 type messagesAnswer struct {
 	topic     string
 	partition int
 
-	msgs []Message
+	msgs       []Message
+	partitions []api.FetchedPartition // a manager's fetch's
 }
 
 // decodeStats counts the answers read by the scanner (fast) and by the
@@ -48,19 +51,21 @@ func (a *messagesAnswer) decodeAnswer(data []byte) error {
 	if err := api.CheckText(data); err != nil {
 		return err
 	}
-	if msgs, ok := scanAnswer(string(data), a.topic, a.partition); ok {
+	if msgs, parts, ok := scanAnswer(string(data), a.topic, a.partition); ok {
 		decodeStats.fast.Add(1)
-		a.msgs = msgs
+		a.msgs, a.partitions = msgs, parts
 		return nil
 	}
 	decodeStats.slow.Add(1)
 	var out struct {
-		Messages  []wireMessage `json:"messages"`
-		Partition *int          `json:"partition"`
+		Messages   []wireMessage          `json:"messages"`
+		Partition  *int                   `json:"partition"`
+		Partitions []api.FetchedPartition `json:"partitions"`
 	}
 	if err := api.Unmarshal(data, &out); err != nil {
 		return err
 	}
+	a.partitions = out.Partitions
 	part := a.partition
 	if out.Partition != nil {
 		part = *out.Partition
@@ -356,9 +361,10 @@ func (sc *scanner) array(elem func()) {
 
 // scanAnswer reads the messages of an answer; ok false: leave it to the
 // generic codec.
-func scanAnswer(s, topic string, partition int) (msgs []Message, ok bool) {
+func scanAnswer(s, topic string, partition int) (msgs []Message, parts []api.FetchedPartition, ok bool) {
 	sc := &scanner{s: s, ok: true}
 	answerPart := -1
+	var partsText string // few: the codec reads them
 	sc.object(func(key string) {
 		switch key {
 		case "messages":
@@ -379,13 +385,22 @@ func scanAnswer(s, topic string, partition int) (msgs []Message, ok bool) {
 			if answerPart = int(sc.int()); answerPart < 0 {
 				sc.fail()
 			}
+		case "partitions":
+			at := sc.i
+			sc.skip()
+			partsText = s[at:sc.i]
 		default:
-			sc.other(key, "messages", "partition")
+			sc.other(key, "messages", "partition", "partitions")
 		}
 	})
 	sc.ws()
 	if !sc.ok || sc.i != len(s) {
-		return nil, false
+		return nil, nil, false
+	}
+	if partsText != "" {
+		if err := api.Unmarshal([]byte(partsText), &parts); err != nil {
+			return nil, nil, false
+		}
 	}
 	if answerPart >= 0 {
 		partition = answerPart
@@ -398,7 +413,7 @@ func scanAnswer(s, topic string, partition int) (msgs []Message, ok bool) {
 			msgs[i].Partition = partition
 		}
 	}
-	return msgs, true
+	return msgs, parts, true
 }
 
 // maxScanGuess bounds the room scanAnswer makes for messages at first.

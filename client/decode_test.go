@@ -144,7 +144,7 @@ func FuzzScanAnswer(f *testing.F) {
 		if api.CheckText(data) != nil {
 			return
 		}
-		msgs, ok := scanAnswer(string(data), "t", 0)
+		msgs, _, ok := scanAnswer(string(data), "t", 0)
 		if !ok {
 			return
 		}
@@ -215,5 +215,31 @@ func TestScanAnswerReadsCanonicalMessages(t *testing.T) {
 	}
 	if m := a.msgs[7]; m.Offset != 7 || m.Partition != 1 || m.Value != strings.Repeat("abcdefghij", 10) || m.Timestamp.UnixMilli() != 1_700_000_000_007 || m.Topic != "bench" {
 		t.Fatalf("message 7 = %+v", m)
+	}
+}
+
+// A manager's fetch answer: its messages scanned, its partitions' marks
+// and errors as the codec reads them.
+func TestScanFetchAnswer(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for range 50 {
+		batch := randomAnswer(r, r.IntN(10), true)
+		var cb api.ConsumeBatchAnswer
+		if err := api.Unmarshal(batch, &cb); err != nil {
+			t.Fatal(err)
+		}
+		fa := api.FetchAnswer{Status: api.StatusSuccess, Topic: "t", Messages: cb.Messages, Partitions: []api.FetchedPartition{
+			{Partition: 0, NextOffset: 4, HighWatermark: 9, LogStartOffset: 1},
+			{Partition: 1, NextOffset: 2, Error: &api.ItemFailure{Code: "unavailable", Message: "broker <2> is down"}},
+		}}
+		data, _ := api.Marshal(fa)
+		fast := decodeStats.fast.Load()
+		a := messagesAnswer{topic: "t"}
+		if err := a.decodeAnswer(data); err != nil || decodeStats.fast.Load() != fast+1 {
+			t.Fatalf("fetch answer %s: %v (not scanned?)", data, err)
+		}
+		if want := genericDecode(t, data, "t", 0); !reflect.DeepEqual(a.msgs, want) || !reflect.DeepEqual(a.partitions, fa.Partitions) {
+			t.Fatalf("fetch answer %s\nscanned %+v %+v", data, a.msgs, a.partitions)
+		}
 	}
 }
