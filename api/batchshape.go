@@ -7,11 +7,12 @@ import (
 	"github.com/logq/logq"
 )
 
-// Pass-through of consumed messages (docs/api.md, "shape"): a manager
-// asks a broker's /v1/consume for shape=batch, takes the bytes of the
-// answer's messages array as they are (SplitBatchAnswer) and writes its
-// consume_batch answer around them (AppendConsumeBatchAnswer), decoding
-// and encoding no message.
+// Pass-through of consumed and fetched messages (docs/api.md,
+// "pass-through"): a manager asks a broker's /v1/consume or /v1/fetch for
+// shape=batch, takes the bytes of the answer's messages array as they are
+// (SplitBatchAnswer) and writes its consume_batch or fetch answer around
+// them (ConsumeBatchAnswerOf, FetchAnswerOf), decoding and encoding no
+// message.
 
 // Encoded is an answer already encoded as JSON, in parts: a server writes
 // them one after the other, as they are (the pieces of brokers' answers

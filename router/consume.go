@@ -147,9 +147,10 @@ func total(got []consumed) int {
 	return n
 }
 
-// Paths counts the consume_batch answers of brokers that were passed
-// through undecoded, and those that had to be decoded (a broker that does
-// not know shape=batch): a test sees that the fast path is taken.
+// Paths counts the brokers' consume (for consume_batch) and fetch answers
+// that were passed through undecoded, and those that had to be decoded (a
+// broker that does not know shape=batch): a test sees that the fast path
+// is taken.
 type Paths struct{ PassedThrough, Decoded int64 }
 
 // Paths returns the counts so far.
