@@ -241,6 +241,7 @@ type BrokerConsumeParams struct {
 	WaitMS     Int `json:"wait_ms"`
 	Encoding   Str `json:"encoding"`
 	DeadlineMS Int `json:"deadline_ms"`
+	Shape      Str `json:"shape"`
 }
 
 // BrokerConsumeRequest is the body of POST /v1/consume (and, as a query
@@ -258,7 +259,15 @@ type BrokerConsumeRequest struct {
 	// a slow or stopped broker at the deadline thus never loses what the
 	// broker would consume after it.
 	DeadlineMS int64 `json:"deadline_ms,omitempty"`
+	// Shape ShapeBatch asks for the answer as a BatchMessagesAnswer: the
+	// messages in the form of a manager's consume_batch, which the manager
+	// then passes through without decoding them.
+	Shape string `json:"shape,omitempty"`
 }
+
+// ShapeBatch is the shape of a broker's consume answer whose messages are
+// in the form of a manager's consume_batch (BatchMessagesAnswer).
+const ShapeBatch = "batch"
 
 // Request checks the parameters against the broker's limits.
 func (p *BrokerConsumeParams) Request(maxRead int, maxWait time.Duration) (BrokerConsumeRequest, error) {
@@ -287,8 +296,23 @@ func (p *BrokerConsumeParams) Request(maxRead int, maxWait time.Duration) (Broke
 	if r.Encoding, err = encoding(&p.Encoding); err != nil {
 		return r, err
 	}
-	r.DeadlineMS, _, err = integer([]string{"deadline_ms"}, 0, MaxTimestamp, &p.DeadlineMS)
+	if r.DeadlineMS, _, err = integer([]string{"deadline_ms"}, 0, MaxTimestamp, &p.DeadlineMS); err != nil {
+		return r, err
+	}
+	r.Shape, err = shapeOf(&p.Shape)
 	return r, err
+}
+
+// shapeOf reads a "shape" parameter: "" or ShapeBatch.
+func shapeOf(s *Str) (string, error) {
+	shape, _, err := str([]string{"shape"}, s)
+	switch {
+	case err != nil:
+		return "", err
+	case shape != "" && shape != ShapeBatch:
+		return "", logq.Errorf(logq.EInvalid, "shape must be %q when given; got %q", ShapeBatch, shape)
+	}
+	return shape, nil
 }
 
 // SizeRequest checks the parameters of GET /v1/size, which takes neither
@@ -302,8 +326,8 @@ func (p *BrokerConsumeParams) SizeRequest() (BrokerConsumeRequest, error) {
 			return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "%s is not a parameter of size", f.name)
 		}
 	}
-	if p.Encoding.src != srcNone || p.DeadlineMS.src != srcNone {
-		return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "encoding and deadline_ms are not parameters of size")
+	if p.Encoding.src != srcNone || p.DeadlineMS.src != srcNone || p.Shape.src != srcNone {
+		return BrokerConsumeRequest{}, logq.Errorf(logq.EInvalid, "encoding, deadline_ms and shape are not parameters of size")
 	}
 	return p.Request(1, 0)
 }
@@ -324,6 +348,9 @@ func (r BrokerConsumeRequest) Query() url.Values {
 	if r.Encoding != "" {
 		q.Set("encoding", r.Encoding)
 	}
+	if r.Shape != "" {
+		q.Set("shape", r.Shape)
+	}
 	return q
 }
 
@@ -337,6 +364,7 @@ type BrokerReadParams struct {
 	MaxBytes Int `json:"max_bytes"`
 	WaitMS   Int `json:"wait_ms"`
 	Encoding Str `json:"encoding"`
+	Shape    Str `json:"shape"`
 }
 
 // BrokerReadRequest is a GET /v1/fetch.
@@ -348,6 +376,7 @@ type BrokerReadRequest struct {
 	MaxBytes  int    // 0: the broker's limit
 	WaitMS    int64  // long poll while the offset is the high watermark
 	Encoding  string // EncodingBase64: every record in base64
+	Shape     string // ShapeBatch: answer a BatchMessagesAnswer (with the marks)
 }
 
 // Request checks the parameters against the broker's limits; Max defaults
@@ -383,7 +412,10 @@ func (p *BrokerReadParams) Request(maxRead, maxBytes int, maxWait time.Duration)
 	if r.WaitMS, _, err = integer([]string{"wait_ms"}, 0, maxWait.Milliseconds(), &p.WaitMS); err != nil {
 		return r, err
 	}
-	r.Encoding, err = encoding(&p.Encoding)
+	if r.Encoding, err = encoding(&p.Encoding); err != nil {
+		return r, err
+	}
+	r.Shape, err = shapeOf(&p.Shape)
 	return r, err
 }
 
@@ -405,6 +437,9 @@ func (r BrokerReadRequest) Query() url.Values {
 	}
 	if r.Encoding != "" {
 		q.Set("encoding", r.Encoding)
+	}
+	if r.Shape != "" {
+		q.Set("shape", r.Shape)
 	}
 	return q
 }
@@ -517,6 +552,24 @@ type MessagesAnswer struct {
 	Messages       []StoredMessage `json:"messages"`
 	HighWatermark  *int64          `json:"high_watermark,omitempty"`   // /v1/fetch
 	LogStartOffset *int64          `json:"log_start_offset,omitempty"` // /v1/fetch
+}
+
+// BatchMessagesAnswer is the answer of /v1/consume and /v1/fetch with
+// shape=batch: its messages are a manager's BatchMessage, and they come
+// last, so that a manager splices them into its consume_batch or fetch
+// answer as they are (SplitBatchAnswer). Count is how many there are,
+// NextOffset the offset after the last (fetch: the offset asked for when
+// there is none); fetch's answer has the partition's marks too.
+type BatchMessagesAnswer struct {
+	Status         string         `json:"status"`
+	Topic          string         `json:"topic"`
+	Partition      int            `json:"partition"`
+	Shape          string         `json:"shape"` // ShapeBatch: a broker that does not know the shape does not say it
+	Count          int            `json:"count"`
+	NextOffset     *int64         `json:"next_offset,omitempty"`
+	HighWatermark  *int64         `json:"high_watermark,omitempty"`   // /v1/fetch
+	LogStartOffset *int64         `json:"log_start_offset,omitempty"` // /v1/fetch
+	Messages       []BatchMessage `json:"messages"`
 }
 
 // BrokerSizeAnswer is the answer of GET /v1/size.

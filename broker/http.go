@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -372,29 +373,125 @@ func (u idUser) mayUse(kind string, id int64, owner string) error {
 	return logq.Errorf(logq.EForbidden, "%s %d was registered by another principal; %q may not use it", kind, id, u.name)
 }
 
-// toAnswer encodes records for an answer: as text when they are, else (or
-// always, with base64) as base64.
-func toAnswer(msgs []storedMessage, base64 bool) []api.StoredMessage {
-	out := make([]api.StoredMessage, len(msgs))
-	for i, m := range msgs {
-		var hs []api.BinHeader
-		if len(m.Headers) > 0 {
-			hs = make([]api.BinHeader, len(m.Headers))
-			for j, h := range m.Headers {
-				hs[j] = api.BinHeader{Key: h.Key, Value: h.Value}
-			}
-		}
-		k, v, wh, enc := api.EncodeRecord(m.Key, m.Value, hs, base64)
-		out[i] = api.StoredMessage{Offset: m.Offset, Message: v, Key: k, Encoding: enc, Headers: wh,
-			Timestamp: m.Timestamp.UnixMilli(), ProducerID: m.ProducerID, ProducedAt: m.ProducedAt}
+// writeMessages writes a consume or fetch answer: as Marshal of an
+// api.MessagesAnswer would, each message appended by
+// api.AppendStoredMessage.
+func writeMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string, hw, logStart *int64) {
+	b := answerBuffer(answerSize(topic, msgs))
+	b = append(b, `{"status":"success","topic":`...)
+	b = api.AppendJSONString(b, topic)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(partition), 10)
+	b = append(b, `,"messages":[`...)
+	b = appendMessages(b, msgs, encoding, func(b []byte, r *api.StoredRecord, base64 bool) []byte {
+		return api.AppendStoredMessage(b, r, base64)
+	})
+	b = append(b, ']')
+	if hw != nil {
+		b = append(b, `,"high_watermark":`...)
+		b = strconv.AppendInt(b, *hw, 10)
 	}
-	return out
+	if logStart != nil {
+		b = append(b, `,"log_start_offset":`...)
+		b = strconv.AppendInt(b, *logStart, 10)
+	}
+	writeEncoded(w, append(b, '}', '\n'))
 }
 
-// writeMessages writes a consume or fetch answer.
-func writeMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string, hw, logStart *int64) {
-	writeJSON(w, http.StatusOK, api.MessagesAnswer{Status: api.StatusSuccess, Topic: topic, Partition: partition,
-		Messages: toAnswer(msgs, encoding == api.EncodingBase64), HighWatermark: hw, LogStartOffset: logStart})
+// writeBatchMessages writes a consume answer of shape=batch (an
+// api.BatchMessagesAnswer): the messages as a manager's consume_batch
+// answers them, last, for api.SplitBatchAnswer.
+// next is the offset after the last message (nil: none, for consume),
+// hw and logStart fetch's marks.
+func writeBatchMessages(w http.ResponseWriter, topic string, partition int, msgs []storedMessage, encoding string, next, hw, logStart *int64) {
+	b := answerBuffer(answerSize(topic, msgs) + len(msgs)*(len(topic)+32))
+	b = append(b, `{"status":"success","topic":`...)
+	b = api.AppendJSONString(b, topic)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(partition), 10)
+	b = append(b, `,"shape":"batch","count":`...)
+	b = strconv.AppendInt(b, int64(len(msgs)), 10)
+	if len(msgs) > 0 {
+		n := msgs[len(msgs)-1].Offset + 1
+		next = &n
+	}
+	for _, f := range []struct {
+		name string
+		v    *int64
+	}{{`,"next_offset":`, next}, {`,"high_watermark":`, hw}, {`,"log_start_offset":`, logStart}} {
+		if f.v != nil {
+			b = append(b, f.name...)
+			b = strconv.AppendInt(b, *f.v, 10)
+		}
+	}
+	b = append(b, `,"messages":[`...)
+	b = appendMessages(b, msgs, encoding, func(b []byte, r *api.StoredRecord, base64 bool) []byte {
+		return api.AppendBatchMessage(b, topic, partition, r, base64)
+	})
+	writeEncoded(w, append(b, ']', '}', '\n'))
+}
+
+// appendMessages appends msgs, comma-separated, each by one.
+func appendMessages(b []byte, msgs []storedMessage, encoding string, one func([]byte, *api.StoredRecord, bool) []byte) []byte {
+	base64 := encoding == api.EncodingBase64
+	var hs []api.BinHeader
+	r := new(api.StoredRecord) // one for all: one cannot be seen not to keep it
+	for i := range msgs {
+		m := &msgs[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		hs = hs[:0]
+		for _, h := range m.Headers {
+			hs = append(hs, api.BinHeader{Key: h.Key, Value: h.Value})
+		}
+		*r = api.StoredRecord{Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: hs, Timestamp: m.Timestamp.UnixMilli(),
+			ProducerID: m.ProducerID, ProducedAt: m.ProducedAt}
+		b = one(b, r, base64)
+	}
+	return b
+}
+
+// answerSize is about the bytes of an answer of msgs (text, few escapes):
+// its buffer's first size.
+func answerSize(topic string, msgs []storedMessage) int {
+	n := 128 + len(topic)
+	for i := range msgs {
+		m := &msgs[i]
+		n += 128 + len(m.Value) + len(m.Key)
+		for _, h := range m.Headers {
+			n += 32 + len(h.Key) + len(h.Value)
+		}
+	}
+	return n
+}
+
+// writeEncoded writes a 200 answer already encoded as JSON, and gives its
+// buffer back (answerBuffer).
+func writeEncoded(w http.ResponseWriter, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b) // which keeps nothing of b
+	if cap(b) <= maxPooledAnswer {
+		answerBuffers.Put(&b)
+	}
+}
+
+// answerBuffers are the buffers of consume and fetch answers, used again:
+// a poll of 10,000 messages writes a megabyte or two, and allocating it
+// each time costs the collector more than the writing.
+var answerBuffers sync.Pool
+
+// maxPooledAnswer bounds the buffers kept (the largest answers are let go).
+const maxPooledAnswer = 8 << 20
+
+// answerBuffer is an empty buffer of at least size bytes.
+func answerBuffer(size int) []byte {
+	if p, ok := answerBuffers.Get().(*[]byte); ok && cap(*p) >= size {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, size)
 }
 
 // consumeRequest reads what consume and size address: a consumer's
@@ -427,6 +524,10 @@ func (s *server) handleConsume(w http.ResponseWriter, q *request) error {
 	if err != nil {
 		return err
 	}
+	if req.Shape == api.ShapeBatch {
+		writeBatchMessages(w, req.Topic, req.Partition, msgs, req.Encoding, nil, nil, nil)
+		return nil
+	}
 	writeMessages(w, req.Topic, req.Partition, msgs, req.Encoding, nil, nil)
 	return nil
 }
@@ -444,6 +545,10 @@ func (s *server) handleFetch(w http.ResponseWriter, q *request) error {
 	f, err := s.broker.fetch(q.Context(), req.Topic, req.Partition, req.Offset, req.Max, req.MaxBytes, time.Duration(req.WaitMS)*time.Millisecond)
 	if err != nil {
 		return err
+	}
+	if req.Shape == api.ShapeBatch {
+		writeBatchMessages(w, req.Topic, req.Partition, f.Messages, req.Encoding, &req.Offset, &f.HighWatermark, &f.LogStartOffset)
+		return nil
 	}
 	writeMessages(w, req.Topic, req.Partition, f.Messages, req.Encoding, &f.HighWatermark, &f.LogStartOffset)
 	return nil

@@ -95,6 +95,8 @@ type Client struct {
 	// heartbeatTimeout is the cluster's broker heartbeat timeout, learned
 	// from GET /healthz by the first producer that needed it (0: not yet).
 	heartbeatTimeout atomic.Int64
+
+	statusDecodes atomic.Int64 // success answers whose status was decoded apart from them (client.attempt)
 }
 
 // New returns a Client for the managers in cfg. It does not contact them.
@@ -337,22 +339,37 @@ func (c *Client) attempt(ctx context.Context, cl call, u string, body []byte, ou
 		return err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	data, err := readResponse(resp)
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return errorFromResponse(req, resp.StatusCode, data)
 	}
-	var st struct {
-		Status string `json:"status"`
+	if out == nil || !bytes.HasPrefix(data, successPrefix) {
+		// Not the servers' success answer (whose first member is the
+		// status): look at the status first. The servers' own success
+		// answers are decoded once, into out.
+		c.statusDecodes.Add(1)
+		var st struct {
+			Status string `json:"status"`
+		}
+		if err := api.Unmarshal(data, &st); err != nil {
+			return &Error{StatusCode: resp.StatusCode, Code: logq.EInternal, Method: req.Method, URL: redactURL(u),
+				Message: fmt.Sprintf("%s %s: answer is not JSON: %v", req.Method, redactURL(u), err)}
+		}
+		if st.Status != "" && st.Status != "success" {
+			return errorFromResponse(req, http.StatusInternalServerError, data)
+		}
 	}
-	if err := api.Unmarshal(data, &st); err != nil {
-		return &Error{StatusCode: resp.StatusCode, Code: logq.EInternal, Method: req.Method, URL: redactURL(u),
-			Message: fmt.Sprintf("%s %s: answer is not JSON: %v", req.Method, redactURL(u), err)}
-	}
-	if st.Status != "" && st.Status != "success" {
-		return errorFromResponse(req, http.StatusInternalServerError, data)
+	if ma, ok := out.(*messagesAnswer); ok {
+		err := ma.decodeAnswer(data)
+		releaseResponse(data) // the messages keep nothing of it
+		if err != nil {
+			return &Error{StatusCode: resp.StatusCode, Code: logq.EInternal, Method: req.Method, URL: redactURL(u),
+				Message: fmt.Sprintf("%s %s: unexpected answer: %v", req.Method, redactURL(u), err)}
+		}
+		return nil
 	}
 	if out != nil {
 		if err := api.Unmarshal(data, out); err != nil {
@@ -361,6 +378,42 @@ func (c *Client) attempt(ctx context.Context, cl call, u string, body []byte, ou
 		}
 	}
 	return nil
+}
+
+// successPrefix begins every success answer of the servers.
+var successPrefix = []byte(`{"status":"success"`)
+
+// readResponse reads an answer whole, into one buffer of its
+// Content-Length when it has one (bounded by maxResponseBytes).
+func readResponse(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= maxResponseBytes {
+		var b []byte
+		if p, ok := responseBuffers.Get().(*[]byte); ok && int64(cap(*p)) >= n {
+			b = (*p)[:n]
+		} else {
+			b = make([]byte, n)
+		}
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+}
+
+// responseBuffers are read buffers of answers, used again once decoded
+// into values that keep nothing of them (releaseResponse): a poll's
+// answer is a megabyte or two.
+var responseBuffers sync.Pool
+
+// maxPooledResponse bounds the buffers kept.
+const maxPooledResponse = 8 << 20
+
+// releaseResponse gives b, read by readResponse and no longer used, back.
+func releaseResponse(b []byte) {
+	if cap(b) <= maxPooledResponse {
+		responseBuffers.Put(&b)
+	}
 }
 
 // backoff returns the jittered delay before retry number attempt+1.

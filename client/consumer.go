@@ -21,7 +21,9 @@ const (
 )
 
 // Message is a consumed (or fetched) message. Key and Value hold its
-// bytes, whatever their encoding on the wire (records.go).
+// bytes, whatever their encoding on the wire (records.go). The text
+// values and keys of one poll share one allocation (decode.go): a Message
+// kept keeps its poll's answer alive.
 type Message struct {
 	Topic     string    `json:"topic"`
 	Partition int       `json:"partition"`
@@ -149,26 +151,14 @@ func (c *Consumer) poll(ctx context.Context, max int, wait time.Duration) ([]Mes
 		}
 	}
 	q := api.ConsumeRequest{Topic: c.topic, ConsumerID: c.id, Max: max, WaitMS: wait.Milliseconds()}.Query()
-	var out api.ConsumeBatchAnswer
+	out := messagesAnswer{topic: c.topic}
 	c.hb.touch()
 	err := c.c.do(ctx, call{method: http.MethodGet, path: "/consumer/consume_batch", query: q, wait: wait}, &out)
 	c.hb.touch()
 	if err != nil {
 		return nil, err
 	}
-	msgs := make([]Message, len(out.Messages))
-	for i, m := range out.Messages {
-		msgs[i] = Message{Topic: c.topic, Partition: m.Partition, Offset: m.Offset}
-		msgs[i].fromWire(m.Encoding, m.Message, m.Key, m.Headers, m.Timestamp)
-	}
-	return msgs, nil
-}
-
-// message is one message of a broker's answer as the client hands it out.
-func (c *Consumer) message(partition int, sm api.StoredMessage) Message {
-	m := Message{Topic: c.topic, Partition: partition, Offset: sm.Offset}
-	m.fromWire(sm.Encoding, sm.Message, sm.Key, sm.Headers, sm.Timestamp)
-	return m
+	return out.msgs, nil
 }
 
 func max0(d time.Duration) time.Duration {

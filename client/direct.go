@@ -97,19 +97,15 @@ func (c *Consumer) fetchDirect(ctx context.Context, part PartitionInfo, max int)
 	if err != nil {
 		return nil, err
 	}
-	var ans api.MessagesAnswer
+	ans := messagesAnswer{topic: c.topic, partition: part.Partition}
 	err = c.c.attemptOnce(ctx, call{
 		method: http.MethodPost, path: "/v1/consume", base: base, header: c.c.minSeqHeader(), noMinSeq: true,
-		body: api.BrokerConsumeRequest{Topic: c.topic, Partition: part.Partition, ConsumerID: c.id, Max: max},
+		body: api.BrokerConsumeRequest{Topic: c.topic, Partition: part.Partition, ConsumerID: c.id, Max: max, Shape: api.ShapeBatch},
 	}, &ans)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Message, len(ans.Messages))
-	for i, m := range ans.Messages {
-		out[i] = c.message(part.Partition, m)
-	}
-	return out, nil
+	return ans.msgs, nil
 }
 
 // minSeqHeader carries the client's seq to a broker (X-Logq-Min-Seq), so

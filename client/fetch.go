@@ -43,12 +43,12 @@ func (c *Client) Fetch(ctx context.Context, topic string, partition int, offset 
 	if wait > 0 {
 		q.Set("wait_ms", strconv.FormatInt(wait.Milliseconds(), 10))
 	}
-	var out api.FetchAnswer
+	out := messagesAnswer{topic: topic, partition: partition}
 	if err := c.do(ctx, call{method: http.MethodGet, path: "/consumer/fetch", query: q, wait: wait}, &out); err != nil {
 		return Fetched{}, err
 	}
-	f := Fetched{NextOffset: offset}
-	for _, p := range out.Partitions {
+	f := Fetched{NextOffset: offset, Messages: out.msgs}
+	for _, p := range out.partitions {
 		if p.Partition != partition {
 			continue
 		}
@@ -56,11 +56,6 @@ func (c *Client) Fetch(ctx context.Context, topic string, partition int, offset 
 			return Fetched{}, itemError(p.Error.Code, p.Error.Message)
 		}
 		f.NextOffset, f.HighWatermark, f.LogStartOffset = p.NextOffset, p.HighWatermark, p.LogStartOffset
-	}
-	f.Messages = make([]Message, len(out.Messages))
-	for i, m := range out.Messages {
-		f.Messages[i] = Message{Topic: topic, Partition: m.Partition, Offset: m.Offset}
-		f.Messages[i].fromWire(m.Encoding, m.Message, m.Key, m.Headers, m.Timestamp)
 	}
 	return f, nil
 }

@@ -536,7 +536,7 @@ func (g *GroupConsumer) fetch(ctx context.Context, max int) ([]Message, error) {
 	defer cancel()
 	type result struct {
 		topic string
-		ans   api.FetchAnswer
+		ans   messagesAnswer
 		err   error
 	}
 	results := make([]result, len(topics))
@@ -548,7 +548,7 @@ func (g *GroupConsumer) fetch(ctx context.Context, max int) ([]Message, error) {
 			defer func() { <-sem }()
 			ans, err := g.c.fetchPartitions(fctx, t, from[t], max, g.cfg.MaxWait)
 			results[i] = result{t, ans, err}
-			if err == nil && len(ans.Messages) > 0 {
+			if err == nil && len(ans.msgs) > 0 {
 				cancel()
 			}
 		})
@@ -572,7 +572,7 @@ func (g *GroupConsumer) fetch(ctx context.Context, max int) ([]Message, error) {
 
 	var out []Message
 	var firstErr error
-	byPart := map[topicPart][]api.BatchMessage{}
+	byPart := map[topicPart][]Message{}
 	var order []topicPart
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -589,7 +589,7 @@ func (g *GroupConsumer) fetch(ctx context.Context, max int) ([]Message, error) {
 			}
 			continue
 		}
-		for _, fp := range r.ans.Partitions {
+		for _, fp := range r.ans.partitions {
 			k := topicPart{r.topic, fp.Partition}
 			if _, ok := g.pos[k]; !ok {
 				continue // reassigned meanwhile
@@ -599,7 +599,7 @@ func (g *GroupConsumer) fetch(ctx context.Context, max int) ([]Message, error) {
 				g.pending[k] = true // reset by the policy at the next Poll
 			}
 		}
-		for _, m := range r.ans.Messages {
+		for _, m := range r.ans.msgs {
 			k := topicPart{r.topic, m.Partition}
 			if _, ok := byPart[k]; !ok {
 				order = append(order, k)
@@ -624,9 +624,7 @@ func (g *GroupConsumer) fetch(ctx context.Context, max int) ([]Message, error) {
 			if m.Offset < p {
 				continue
 			}
-			msg := Message{Topic: k.topic, Partition: m.Partition, Offset: m.Offset}
-			msg.fromWire(m.Encoding, m.Message, m.Key, m.Headers, m.Timestamp)
-			out = append(out, msg)
+			out = append(out, m)
 			g.pos[k] = m.Offset + 1
 			g.delivered[k] = m.Offset + 1
 		}
@@ -639,7 +637,7 @@ func (g *GroupConsumer) fetch(ctx context.Context, max int) ([]Message, error) {
 
 // fetchPartitions is one GET /consumer/fetch of several partitions of a
 // topic from the given offsets: per-partition errors are in the answer.
-func (c *Client) fetchPartitions(ctx context.Context, topic string, from map[int]int64, max int, wait time.Duration) (api.FetchAnswer, error) {
+func (c *Client) fetchPartitions(ctx context.Context, topic string, from map[int]int64, max int, wait time.Duration) (messagesAnswer, error) {
 	parts := make([]int, 0, len(from))
 	for p := range from {
 		parts = append(parts, p)
@@ -653,7 +651,7 @@ func (c *Client) fetchPartitions(ctx context.Context, topic string, from map[int
 	if wait > 0 {
 		q.Set("wait_ms", strconv.FormatInt(wait.Milliseconds(), 10))
 	}
-	var out api.FetchAnswer
+	out := messagesAnswer{topic: topic}
 	err := c.do(ctx, call{method: http.MethodGet, path: "/consumer/fetch", query: q, wait: wait}, &out)
 	return out, err
 }

@@ -5,6 +5,7 @@ import (
 	"log"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -156,6 +157,20 @@ func writeFailure(w http.ResponseWriter, status int, code, message string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	if e, ok := v.(api.Encoded); ok { // already JSON (the router's consume_batch)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Length", strconv.Itoa(e.Len()+1))
+		w.WriteHeader(status)
+		for _, p := range e.Parts {
+			w.Write(p)
+		}
+		w.Write([]byte{'\n'})
+		if e.Done != nil {
+			e.Done()
+		}
+		return
+	}
 	b, err := api.Marshal(v)
 	if err != nil {
 		b = []byte(`{"status":"failure","message":"internal error","code":"internal"}`)

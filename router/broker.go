@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/logq/logq"
@@ -92,6 +93,14 @@ func (rt *Router) CallBroker(ctx context.Context, o Owner, minSeq int64, op, met
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection reusable
 		resp.Body.Close()
 	}()
+	if raw, ok := out.(*rawAnswer); ok && resp.StatusCode == http.StatusOK {
+		if raw.body, err = readAnswer(resp); err != nil {
+			rt.cfg.Observe(op, logq.EUnavailable)
+			return logq.Errorf(logq.EUnavailable, "broker %d sent a malformed answer; retry", o.Broker)
+		}
+		rt.cfg.Observe(op, "ok")
+		return nil
+	}
 	if resp.StatusCode == http.StatusOK {
 		if err := api.DecodeReader(io.LimitReader(resp.Body, maxBrokerAnswer), out); err != nil {
 			rt.cfg.Observe(op, logq.EUnavailable)
@@ -115,6 +124,47 @@ func (rt *Router) CallBroker(ctx context.Context, o Owner, minSeq int64, op, met
 		msg = fmt.Sprintf("broker %d answered %d", o.Broker, resp.StatusCode)
 	}
 	return &logq.Error{Code: code, Message: msg}
+}
+
+// rawAnswer, as CallBroker's out, takes a 200 answer's bytes undecoded.
+type rawAnswer struct{ body []byte }
+
+// readAnswer reads a broker's answer whole, into one buffer of its
+// Content-Length when it has one (bounded by maxBrokerAnswer).
+func readAnswer(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 {
+		if n > maxBrokerAnswer {
+			return nil, fmt.Errorf("answer of %d bytes", n)
+		}
+		var b []byte
+		if p, ok := answerBuffers.Get().(*[]byte); ok && int64(cap(*p)) >= n {
+			b = (*p)[:n]
+		} else {
+			b = make([]byte, n)
+		}
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			releaseAnswer(b)
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxBrokerAnswer))
+}
+
+// answerBuffers are buffers of brokers' raw answers (readAnswer), used
+// again once nothing refers to them (releaseAnswer): a poll's answer is a
+// megabyte or two.
+var answerBuffers sync.Pool
+
+// maxPooledAnswer bounds the buffers kept.
+const maxPooledAnswer = 8 << 20
+
+// releaseAnswer gives b, read by readAnswer, back: nothing may use it
+// after.
+func releaseAnswer(b []byte) {
+	if b != nil && cap(b) <= maxPooledAnswer {
+		answerBuffers.Put(&b)
+	}
 }
 
 // OwnerOf returns the live owner of a partition and the applied seq.

@@ -80,20 +80,82 @@ func (rt *Router) consumeParams(r *http.Request, op api.ConsumeOp) (api.ConsumeR
 // fetch consumes up to max messages of one partition for a consumer. A
 // non-zero deadline bounds it: the broker moves nothing after it, and the
 // answer is awaited only a grace period longer (a partition whose broker
-// is stopped is given up on, losing nothing).
-func (rt *Router) fetch(ctx context.Context, topic string, partition int, consumerID int64, max int, wait time.Duration, deadline time.Time, encoding string) ([]api.StoredMessage, error) {
-	var ans api.MessagesAnswer
-	req := api.BrokerConsumeRequest{Topic: topic, Partition: partition, ConsumerID: consumerID, Max: max, WaitMS: wait.Milliseconds(), Encoding: encoding}
+// is stopped is given up on, losing nothing). With shape api.ShapeBatch
+// the messages come back undecoded, in consume_batch's form (from a broker
+// that does not know the shape, decoded as without it).
+func (rt *Router) fetch(ctx context.Context, topic string, partition int, consumerID int64, max int, wait time.Duration, deadline time.Time, encoding, shape string) (consumed, error) {
+	req := api.BrokerConsumeRequest{Topic: topic, Partition: partition, ConsumerID: consumerID, Max: max, WaitMS: wait.Milliseconds(), Encoding: encoding, Shape: shape}
 	if !deadline.IsZero() {
 		req.DeadlineMS = deadline.UnixMilli()
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(consumeGrace))
 		defer cancel()
 	}
+	var ans api.MessagesAnswer
+	var raw rawAnswer
 	err := rt.onPartition(ctx, topic, partition, func(o Owner, seq int64) error {
+		if shape == api.ShapeBatch {
+			return rt.CallBroker(ctx, o, seq, "consume", "POST", "/v1/consume", nil, req, &raw, wait)
+		}
 		return rt.CallBroker(ctx, o, seq, "consume", "POST", "/v1/consume", nil, req, &ans, wait)
 	})
-	return ans.Messages, err
+	if err != nil || shape != api.ShapeBatch {
+		return consumed{partition: partition, msgs: ans.Messages}, err
+	}
+	h, inner, ok, err := api.SplitBatchAnswer(raw.body)
+	switch {
+	case err != nil:
+		releaseAnswer(raw.body)
+		return consumed{partition: partition}, logq.Errorf(logq.EUnavailable, "broker of %s/%d sent a malformed answer; retry", topic, partition)
+	case ok:
+		rt.paths.passedThrough.Add(1)
+		return consumed{partition: partition, raw: inner, n: h.Count, buf: raw.body}, nil
+	}
+	rt.paths.decoded.Add(1)
+	err = api.Unmarshal(raw.body, &ans) // copies what it keeps
+	releaseAnswer(raw.body)
+	if err != nil {
+		return consumed{partition: partition}, logq.Errorf(logq.EUnavailable, "broker of %s/%d sent a malformed answer; retry", topic, partition)
+	}
+	return consumed{partition: partition, msgs: ans.Messages}, nil
+}
+
+// consumed is what a consume of one partition answered: its messages,
+// decoded, or (raw) the bytes of n messages in consume_batch's form, the
+// inside of a JSON array of api.BatchMessage, passed through undecoded.
+type consumed struct {
+	partition int
+	msgs      []api.StoredMessage
+	raw       []byte
+	n         int
+	buf       []byte // the broker's answer raw is in (releaseAnswer once written)
+}
+
+func (c consumed) count() int {
+	if c.raw != nil {
+		return c.n
+	}
+	return len(c.msgs)
+}
+
+// total is the messages of got.
+func total(got []consumed) int {
+	n := 0
+	for _, c := range got {
+		n += c.count()
+	}
+	return n
+}
+
+// Paths counts the brokers' consume (for consume_batch) and fetch answers
+// that were passed through undecoded, and those that had to be decoded (a
+// broker that does not know shape=batch): a test sees that the fast path
+// is taken.
+type Paths struct{ PassedThrough, Decoded int64 }
+
+// Paths returns the counts so far.
+func (rt *Router) Paths() Paths {
+	return Paths{PassedThrough: rt.paths.passedThrough.Load(), Decoded: rt.paths.decoded.Load()}
 }
 
 // consumeGrace is how much longer than a consume's deadline the router
@@ -124,7 +186,7 @@ func retryable(err error) bool {
 // broker moves nothing, so one that answers too late loses nothing.
 // answered reports whether any partition answered; err is the first
 // retryable failure.
-func (rt *Router) consumeRound(ctx context.Context, topic string, parts []int, req api.ConsumeRequest) (out []polled, skipped []int, answered bool, err error) {
+func (rt *Router) consumeRound(ctx context.Context, topic string, parts []int, req api.ConsumeRequest, shape string) (out []consumed, skipped []int, answered bool, err error) {
 	consumerID, max := req.ConsumerID, req.Max
 	start := int(rt.counter("c/"+strconv.FormatInt(consumerID, 10)).Add(1) - 1)
 	order := make([]int, len(parts))
@@ -132,14 +194,11 @@ func (rt *Router) consumeRound(ctx context.Context, topic string, parts []int, r
 		order[i] = parts[(start+i)%len(parts)]
 	}
 	if len(parts) == 1 {
-		msgs, ferr := rt.fetch(ctx, topic, order[0], consumerID, max, 0, time.Time{}, req.Encoding)
+		got, ferr := rt.fetch(ctx, topic, order[0], consumerID, max, 0, time.Time{}, req.Encoding, shape)
 		if ferr != nil {
 			return nil, nil, false, ferr
 		}
-		for _, msg := range msgs {
-			out = append(out, polled{partition: order[0], msg: msg})
-		}
-		return out, nil, true, nil
+		return []consumed{got}, nil, true, nil
 	}
 
 	// What is left where, moving nothing.
@@ -191,15 +250,15 @@ func (rt *Router) consumeRound(ctx context.Context, topic string, parts []int, r
 		}
 	}
 	type answer struct {
-		msgs []api.StoredMessage
-		err  error
+		got consumed
+		err error
 	}
 	answers := make([]answer, len(ready))
 	deadline := time.Now().Add(rt.cfg.BrokerTimeout)
 	for j, i := range ready {
 		wg.Go(func() {
-			msgs, err := rt.fetch(ctx, topic, order[i], consumerID, shares[j], 0, deadline, req.Encoding)
-			answers[j] = answer{msgs, err}
+			got, err := rt.fetch(ctx, topic, order[i], consumerID, shares[j], 0, deadline, req.Encoding, shape)
+			answers[j] = answer{got, err}
 		})
 	}
 	wg.Wait()
@@ -215,9 +274,7 @@ func (rt *Router) consumeRound(ctx context.Context, topic string, parts []int, r
 			}
 			continue
 		}
-		for _, msg := range a.msgs {
-			out = append(out, polled{partition: partition, msg: msg})
-		}
+		out = append(out, a.got)
 	}
 	return out, skipped, answered, err
 }
@@ -235,11 +292,6 @@ func (rt *Router) sizeOf(ctx context.Context, topic string, partition int, consu
 	return ans.Size, err
 }
 
-type polled struct {
-	partition int
-	msg       api.StoredMessage
-}
-
 // Consume is GET or POST /consumer/consume: the first message found on the
 // consumer's partitions, in rotation, or none; with wait_ms it long-polls
 // for one, as consume_batch does.
@@ -248,34 +300,58 @@ func (rt *Router) Consume(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	got, skipped, err := rt.poll(r.Context(), topic, parts, req)
+	got, skipped, err := rt.poll(r.Context(), topic, parts, req, "")
 	if err != nil {
 		return nil, err
 	}
-	if len(got) == 0 {
-		return api.ConsumeAnswer{Status: api.StatusSuccess, Skipped: skipped}, nil
+	for _, c := range got {
+		if len(c.msgs) == 0 {
+			continue
+		}
+		m := c.msgs[0]
+		return api.ConsumeAnswer{Status: api.StatusSuccess, Message: &m.Message, Partition: &c.partition, Offset: &m.Offset, Key: m.Key,
+			Encoding: m.Encoding, Headers: m.Headers, Timestamp: &m.Timestamp, Skipped: skipped}, nil
 	}
-	g := got[0]
-	return api.ConsumeAnswer{Status: api.StatusSuccess, Message: &g.msg.Message, Partition: &g.partition, Offset: &g.msg.Offset, Key: g.msg.Key,
-		Encoding: g.msg.Encoding, Headers: g.msg.Headers, Timestamp: &g.msg.Timestamp, Skipped: skipped}, nil
+	return api.ConsumeAnswer{Status: api.StatusSuccess, Skipped: skipped}, nil
 }
 
 // ConsumeBatch is GET or POST /consumer/consume_batch: up to max messages,
-// long-polling up to wait_ms when there are none.
+// long-polling up to wait_ms when there are none. The brokers answer in
+// its form (shape=batch), and their messages are passed through as they
+// are: the answer is the brokers' bytes spliced (api.Encoded).
 func (rt *Router) ConsumeBatch(r *http.Request) (any, error) {
 	req, topic, parts, err := rt.consumeParams(r, api.ConsumeBatch)
 	if err != nil {
 		return nil, err
 	}
-	got, skipped, err := rt.poll(r.Context(), topic, parts, req)
+	got, skipped, err := rt.poll(r.Context(), topic, parts, req, api.ShapeBatch)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.BatchMessage, len(got))
-	for i, g := range got {
-		out[i] = batchMessage(topic, g.partition, g.msg)
+	pieces := make([][]byte, len(got))
+	for i, c := range got {
+		if c.raw != nil || len(c.msgs) == 0 {
+			pieces[i] = c.raw
+			continue
+		}
+		// A broker that answered without the shape: encode its messages.
+		out := make([]api.BatchMessage, len(c.msgs))
+		for j, m := range c.msgs {
+			out[j] = batchMessage(topic, c.partition, m)
+		}
+		b, err := api.Marshal(out)
+		if err != nil {
+			return nil, logq.Internal(err, "encode consume_batch answer")
+		}
+		pieces[i] = b[1 : len(b)-1]
 	}
-	return api.ConsumeBatchAnswer{Status: api.StatusSuccess, Messages: out, Skipped: skipped}, nil
+	ans := api.ConsumeBatchAnswerOf(pieces, skipped)
+	ans.Done = func() {
+		for _, c := range got {
+			releaseAnswer(c.buf)
+		}
+	}
+	return ans, nil
 }
 
 func batchMessage(topic string, partition int, m api.StoredMessage) api.BatchMessage {
@@ -287,12 +363,12 @@ func batchMessage(topic string, partition int, m api.StoredMessage) api.BatchMes
 // round over all of them, then, while there are none, long polls until
 // req.WaitMS has passed. An error is returned only when no partition
 // answered; skipped names the partitions the last round skipped.
-func (rt *Router) poll(ctx context.Context, topic string, parts []int, req api.ConsumeRequest) ([]polled, []int, error) {
+func (rt *Router) poll(ctx context.Context, topic string, parts []int, req api.ConsumeRequest, shape string) ([]consumed, []int, error) {
 	consumerID, max := req.ConsumerID, req.Max
 	deadline := time.Now().Add(time.Duration(req.WaitMS) * time.Millisecond)
 	for {
-		got, skipped, answered, err := rt.consumeRound(ctx, topic, parts, req)
-		if len(got) > 0 {
+		got, skipped, answered, err := rt.consumeRound(ctx, topic, parts, req, shape)
+		if total(got) > 0 {
 			return got, skipped, nil
 		}
 		if !answered && err != nil {
@@ -312,12 +388,9 @@ func (rt *Router) poll(ctx context.Context, topic string, parts []int, req api.C
 		if len(parts) > 1 {
 			until = time.Now().Add(left + rt.cfg.BrokerTimeout) // when the call gives up anyway
 		}
-		msgs, ferr := rt.fetch(ctx, topic, partition, consumerID, max, left, until, req.Encoding)
-		for _, msg := range msgs {
-			got = append(got, polled{partition: partition, msg: msg})
-		}
-		if len(got) > 0 || ferr != nil {
-			return got, skipped, nil // a failing broker ends the wait rather than spin
+		c, ferr := rt.fetch(ctx, topic, partition, consumerID, max, left, until, req.Encoding, shape)
+		if c.count() > 0 || ferr != nil {
+			return []consumed{c}, skipped, nil // a failing broker ends the wait rather than spin
 		}
 	}
 }

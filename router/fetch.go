@@ -39,14 +39,64 @@ func (rt *Router) topicPartitions(topic string, parts []int) (n int, err error) 
 	return n, nil
 }
 
-// fetchOne reads one partition from an offset, moving nothing.
-func (rt *Router) fetchOne(ctx context.Context, req api.BrokerReadRequest) (api.MessagesAnswer, error) {
-	var ans api.MessagesAnswer
+// fetchOne reads one partition from an offset, moving nothing, asking for
+// shape=batch: its messages come back undecoded (from a broker that does
+// not know the shape, decoded and encoded again).
+func (rt *Router) fetchOne(ctx context.Context, req api.BrokerReadRequest) (fetched, error) {
+	req.Shape = api.ShapeBatch
+	var raw rawAnswer
 	wait := time.Duration(req.WaitMS) * time.Millisecond
 	err := rt.onPartition(ctx, req.Topic, req.Partition, func(o Owner, seq int64) error {
-		return rt.CallBroker(ctx, o, seq, "fetch", "GET", "/v1/fetch", req.Query(), nil, &ans, wait)
+		return rt.CallBroker(ctx, o, seq, "fetch", "GET", "/v1/fetch", req.Query(), nil, &raw, wait)
 	})
-	return ans, err
+	if err != nil {
+		return fetched{}, err
+	}
+	malformed := logq.Errorf(logq.EUnavailable, "broker of %s/%d sent a malformed answer; retry", req.Topic, req.Partition)
+	h, inner, ok, err := api.SplitBatchAnswer(raw.body)
+	switch {
+	case err != nil || ok && (h.HighWatermark == nil || h.LogStartOffset == nil || h.NextOffset == nil):
+		releaseAnswer(raw.body)
+		return fetched{}, malformed
+	case ok:
+		rt.paths.passedThrough.Add(1)
+		return fetched{n: h.Count, raw: inner, buf: raw.body, next: *h.NextOffset, hw: *h.HighWatermark, logStart: *h.LogStartOffset}, nil
+	}
+	rt.paths.decoded.Add(1)
+	var ans api.MessagesAnswer
+	err = api.Unmarshal(raw.body, &ans) // copies what it keeps
+	releaseAnswer(raw.body)
+	if err != nil {
+		return fetched{}, malformed
+	}
+	f := fetched{n: len(ans.Messages), next: req.Offset}
+	if ans.HighWatermark != nil {
+		f.hw = *ans.HighWatermark
+	}
+	if ans.LogStartOffset != nil {
+		f.logStart = *ans.LogStartOffset
+	}
+	if f.n > 0 {
+		out := make([]api.BatchMessage, len(ans.Messages))
+		for i, m := range ans.Messages {
+			out[i] = batchMessage(req.Topic, req.Partition, m)
+		}
+		b, err := api.Marshal(out)
+		if err != nil {
+			return fetched{}, logq.Internal(err, "encode fetch answer")
+		}
+		f.raw, f.next = b[1:len(b)-1], ans.Messages[len(ans.Messages)-1].Offset+1
+	}
+	return f, nil
+}
+
+// fetched is what a fetch of one partition answered: n messages, the
+// inside of a JSON array of api.BatchMessage (in buf, a broker's answer
+// to give back once written), the offset after them and the marks.
+type fetched struct {
+	n                  int
+	raw, buf           []byte
+	next, hw, logStart int64
 }
 
 // Fetch is GET /consumer/fetch: records of one partition or several from
@@ -55,7 +105,8 @@ func (rt *Router) fetchOne(ctx context.Context, req api.BrokerReadRequest) (api.
 // the answer holds what the partitions that answered have, and names each
 // one that did not (its error), so that the client asks it again from the
 // same offset. With wait_ms and nothing anywhere, every partition long
-// polls and the first records to come are answered.
+// polls and the first records to come are answered. The brokers' messages
+// are passed through (shape=batch), as consume_batch's.
 func (rt *Router) Fetch(r *http.Request) (any, error) {
 	var p api.FetchParams
 	if err := rt.cfg.Decode(r, &p); err != nil {
@@ -73,25 +124,43 @@ func (rt *Router) Fetch(r *http.Request) (any, error) {
 	if _, err := rt.topicPartitions(req.Topic, parts); err != nil {
 		return nil, err
 	}
-	ans, answered, firstErr := rt.fetchRound(r.Context(), req, parts, 0)
-	if len(ans.Messages) == 0 && req.WaitMS > 0 && answered {
-		ans, answered, firstErr = rt.fetchRound(r.Context(), req, parts, time.Duration(req.WaitMS)*time.Millisecond)
+	round, answered, firstErr := rt.fetchRound(r.Context(), req, parts, 0)
+	if round.n == 0 && req.WaitMS > 0 && answered {
+		round, answered, firstErr = rt.fetchRound(r.Context(), req, parts, time.Duration(req.WaitMS)*time.Millisecond)
 	}
 	if !answered {
 		return nil, firstErr // no partition answered: the first one's error
 	}
+	ans, err := api.FetchAnswerOf(req.Topic, round.pieces, round.partitions)
+	if err != nil {
+		return nil, logq.Internal(err, "encode fetch answer")
+	}
+	ans.Done = func() {
+		for _, b := range round.bufs {
+			releaseAnswer(b)
+		}
+	}
 	return ans, nil
+}
+
+// fetchAnswer is a fetch round's answer: the partitions' marks (or
+// errors), their messages' pieces, how many, and the buffers they are in.
+type fetchAnswer struct {
+	partitions []api.FetchedPartition
+	pieces     [][]byte
+	n          int
+	bufs       [][]byte
 }
 
 // fetchRound asks every partition once, concurrently; with wait, each
 // long polls and the round ends at the first records (the other fetches
 // are cancelled: they move nothing).
-func (rt *Router) fetchRound(ctx context.Context, req api.FetchRequest, parts []int, wait time.Duration) (api.FetchAnswer, bool, error) {
+func (rt *Router) fetchRound(ctx context.Context, req api.FetchRequest, parts []int, wait time.Duration) (fetchAnswer, bool, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
 		i   int
-		ans api.MessagesAnswer
+		f   fetched
 		err error
 	}
 	results := make(chan result, len(parts))
@@ -100,16 +169,16 @@ func (rt *Router) fetchRound(ctx context.Context, req api.FetchRequest, parts []
 		wg.Go(func() {
 			pctx, pcancel := context.WithTimeout(ctx, rt.cfg.PartitionTimeout+wait)
 			defer pcancel()
-			ans, err := rt.fetchOne(pctx, api.BrokerReadRequest{Topic: req.Topic, Partition: part, Offset: req.From[part],
+			f, err := rt.fetchOne(pctx, api.BrokerReadRequest{Topic: req.Topic, Partition: part, Offset: req.From[part],
 				Max: req.Max, MaxBytes: req.MaxBytes, WaitMS: wait.Milliseconds(), Encoding: req.Encoding})
-			results <- result{i, ans, err}
+			results <- result{i, f, err}
 		})
 	}
 	got := make([]*result, len(parts))
 	for range parts {
 		res := <-results
 		got[res.i] = &res
-		if wait > 0 && res.err == nil && len(res.ans.Messages) > 0 {
+		if wait > 0 && res.err == nil && res.f.n > 0 {
 			cancel() // the first records: the others are asked again next time
 			break
 		}
@@ -121,7 +190,7 @@ func (rt *Router) fetchRound(ctx context.Context, req api.FetchRequest, parts []
 			got[res.i] = &res
 		}
 	}
-	out := api.FetchAnswer{Status: api.StatusSuccess, Topic: req.Topic, Messages: []api.BatchMessage{}}
+	var out fetchAnswer
 	answered := false
 	var firstErr error
 	for i, part := range parts {
@@ -138,18 +207,17 @@ func (rt *Router) fetchRound(ctx context.Context, req api.FetchRequest, parts []
 			fp.Error = &api.ItemFailure{Code: logq.ErrorCode(res.err), Message: logq.ErrorMessage(res.err)}
 		default:
 			answered = true
-			for _, m := range res.ans.Messages {
-				out.Messages = append(out.Messages, batchMessage(req.Topic, part, m))
-				fp.NextOffset = m.Offset + 1
+			out.pieces = append(out.pieces, res.f.raw)
+			out.n += res.f.n
+			if res.f.buf != nil {
+				out.bufs = append(out.bufs, res.f.buf)
 			}
-			if res.ans.HighWatermark != nil {
-				fp.HighWatermark = *res.ans.HighWatermark
+			if res.f.n > 0 {
+				fp.NextOffset = res.f.next
 			}
-			if res.ans.LogStartOffset != nil {
-				fp.LogStartOffset = *res.ans.LogStartOffset
-			}
+			fp.HighWatermark, fp.LogStartOffset = res.f.hw, res.f.logStart
 		}
-		out.Partitions = append(out.Partitions, fp)
+		out.partitions = append(out.partitions, fp)
 	}
 	return out, answered, firstErr
 }

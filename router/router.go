@@ -67,6 +67,8 @@ type Router struct {
 
 	rr    sync.Map // round-robin counters: "p/"+topic and "c/"+consumer id → *atomic.Uint64
 	lanes sync.Map // appends waiting per partition (coalesce.go): laneKey → *appendLane
+
+	paths struct{ passedThrough, decoded atomic.Int64 } // consume_batch answers of brokers (consume.go)
 }
 
 // New returns a router configured by cfg.
