@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -187,6 +188,14 @@ func TestScanBinaryMessages(t *testing.T) {
 			g.ProducedAt.Format(time.RFC3339Nano) != w.ProducedAt.Format(time.RFC3339Nano) {
 			t.Errorf("message %d: binary %+v, text %+v", i, g, w)
 		}
+		if cap(g.Key) != len(g.Key) || cap(g.Value) != len(g.Value) {
+			t.Errorf("message %d: key or value not capped at its length: an append would write into the next row's", i)
+		}
+	}
+	// The rows' bytes share one slab: the second row's key follows the
+	// first row's value.
+	if unsafe.SliceData(got[1].Key) != (*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(got[0].Value)), len(got[0].Value))) {
+		t.Error("rows scanned in binary do not share a slab: one allocation per row")
 	}
 }
 

@@ -75,11 +75,18 @@ func binaryTime(raw []byte, what string) (time.Time, error) {
 	return time.Unix(pgEpochUnix+us/1e6, us%1e6*1e3), nil
 }
 
+// slabSize is how much scanBinaryMessages allocates at a time for the
+// keys and values of the rows it reads.
+const slabSize = 64 << 10
+
 // scanBinaryMessages decodes message rows straight from the wire: a
 // consume of 10,000 messages spends less on each row than pgx's generic
-// Scan does. Key, value and headers share one allocation per row.
+// Scan does. Keys and values are copied into slabs of slabSize shared by
+// consecutive rows (one allocation per slab, not per row; a row larger
+// than a slab gets its own), so a message kept keeps its slab alive.
 func scanBinaryMessages(rows pgx.Rows) ([]storage.StoredMessage, error) {
 	var out []storage.StoredMessage
+	var slab []byte
 	for rows.Next() {
 		raw := rows.RawValues()
 		if len(raw) != 7 || len(raw[0]) != 8 || len(raw[1]) != 8 || len(raw[2]) != 8 || len(raw[3]) != 8 || raw[5] == nil {
@@ -99,13 +106,21 @@ func scanBinaryMessages(rows pgx.Rows) ([]storage.StoredMessage, error) {
 			Timestamp:  ts,
 			ProducerID: int64(binary.BigEndian.Uint64(raw[3])),
 		}
-		buf := make([]byte, 0, len(raw[4])+len(raw[5]))
+		n := len(raw[4]) + len(raw[5])
+		if cap(slab)-len(slab) < n {
+			slab = make([]byte, 0, max(slabSize, n))
+		}
+		buf := slab[len(slab):len(slab):cap(slab)]
+		slab = slab[:len(slab)+n]
 		if raw[4] != nil {
 			buf = append(buf, raw[4]...)
 			m.Key = buf[:len(raw[4]):len(raw[4])]
 		}
 		buf = append(buf, raw[5]...)
-		m.Value = buf[len(buf)-len(raw[5]):]
+		m.Value = buf[len(buf)-len(raw[5]) : len(buf) : len(buf)] // capped: an append must not reach the next row's
+		if m.Value == nil {
+			m.Value = []byte{} // an empty value, not NULL
+		}
 		if m.Headers, err = decodeHeaders(raw[6]); err != nil {
 			return nil, err
 		}
