@@ -17,8 +17,10 @@ import (
 // map); each partition's part gets the next sequence numbers of that
 // partition and keeps its partition and sequence through every resend, so
 // that a batch whose answer was lost is stored once: the broker recognises
-// the sequence and answers the original offsets. The producer sends one
-// batch at a time, so a partition never has two in flight.
+// the sequence and answers the original offsets. Each partition has a
+// sender of its own that sends one part at a time (sendParts), so a
+// partition never has two in flight, and one partition's slow answer does
+// not hold the others' records back.
 //
 // What a failed part leaves behind: refused outright (a 4xx), nothing was
 // stored, and the partition's next sequence goes back to the part's; given
@@ -71,7 +73,9 @@ func (s *idemState) bump(from int64) {
 	}
 }
 
-// sendIdempotent delivers one batch idempotently and completes its futures.
+// sendIdempotent splits one batch by partition and queues each part for
+// its partition's sender (sendParts), which sends it and completes its
+// futures.
 func (p *Producer) sendIdempotent(batch []*pending) {
 	deadline := time.Now().Add(p.budget)
 	var rt *TopicInfo
@@ -107,23 +111,103 @@ func (p *Producer) sendIdempotent(batch []*pending) {
 		}
 		groups[part] = append(groups[part], m)
 	}
-	if len(order) == 1 {
-		// One partition (always, one record at a time): sent from this
-		// goroutine, whose stack has grown to what encoding needs, rather
-		// than a new one that would grow its stack again for every batch.
-		ms := groups[order[0]]
-		epoch, seq := p.idem.reserve(order[0], len(ms))
-		p.sendPart(rt, &idemBatch{part: order[0], epoch: epoch, seq: seq, ms: ms}, deadline)
-		return
-	}
-	var wg sync.WaitGroup
 	for _, part := range order {
-		ms := groups[part]
-		epoch, seq := p.idem.reserve(part, len(ms))
-		b := &idemBatch{part: part, epoch: epoch, seq: seq, ms: ms}
-		wg.Go(func() { p.sendPart(rt, b, deadline) })
+		p.partSender(part) <- partItem{rt: rt, ms: groups[part]}
 	}
-	wg.Wait()
+}
+
+// partItem is one batch's part for one partition, queued for its sender.
+type partItem struct {
+	rt *TopicInfo
+	ms []*pending
+}
+
+// partSender returns the queue of a partition's sender, starting it on
+// first use. The loop goroutine is the only caller (and the only one to
+// stop them: stopParts).
+func (p *Producer) partSender(part int) chan<- partItem {
+	if ch, ok := p.parts[part]; ok {
+		p.partsPending.Add(1)
+		return ch
+	}
+	if p.parts == nil {
+		p.parts = map[int]chan partItem{}
+	}
+	ch := make(chan partItem, 64)
+	p.parts[part] = ch
+	p.partsRunning.Add(1)
+	go p.sendParts(part, ch)
+	p.partsPending.Add(1)
+	return ch
+}
+
+// sendParts is a partition's sender: it sends the partition's parts one at
+// a time (a partition never has two in flight, so its records keep their
+// order and sequences), what queued while one was in flight together as
+// the next, within the batch limits. Each partition has its own, so a
+// record waits only for its own partition's part in flight, not for the
+// slowest partition of the batch before. A sender lives as long as its
+// producer: its goroutine's stack, grown once by encoding, is reused.
+func (p *Producer) sendParts(part int, in <-chan partItem) {
+	defer p.partsRunning.Done()
+	var carry *partItem
+	for {
+		var it partItem
+		if carry != nil {
+			it, carry = *carry, nil
+		} else {
+			var ok bool
+			if it, ok = <-in; !ok {
+				return
+			}
+		}
+		items, bytes := 1, pendingBytes(it.ms)
+	more:
+		for len(it.ms) < p.cfg.BatchSize && bytes < p.cfg.BatchBytes {
+			select {
+			case next, ok := <-in:
+				if !ok {
+					break more
+				}
+				if len(it.ms)+len(next.ms) > p.cfg.BatchSize || bytes+pendingBytes(next.ms) > p.cfg.BatchBytes {
+					carry = &next
+					break more
+				}
+				it.ms = append(it.ms, next.ms...)
+				it.rt = next.rt
+				bytes += pendingBytes(next.ms)
+				items++
+			default:
+				break more
+			}
+		}
+		epoch, seq := p.idem.reserve(part, len(it.ms))
+		p.sendPart(it.rt, &idemBatch{part: part, epoch: epoch, seq: seq, ms: it.ms}, time.Now().Add(p.budget))
+		for range items {
+			p.partsPending.Done()
+		}
+	}
+}
+
+// waitParts waits until every part queued so far is sent and answered.
+func (p *Producer) waitParts() { p.partsPending.Wait() }
+
+// stopParts ends the partitions' senders (after waitParts).
+func (p *Producer) stopParts() {
+	for _, ch := range p.parts {
+		close(ch)
+	}
+	p.parts = nil
+	p.partsRunning.Wait()
+}
+
+// pendingBytes is what records count against ProducerConfig.BatchBytes.
+func pendingBytes(ms []*pending) int {
+	n := 0
+	for _, m := range ms {
+		n += m.bytes()
+	}
+	return n
 }
 
 // asError turns a logq error into the client's.

@@ -167,6 +167,22 @@ type Producer struct {
 	hb *idleHeartbeat
 
 	idem *idemState // nil: not idempotent (idempotent.go)
+
+	// The idempotent producer's partition senders (idempotent.go), used by
+	// the loop goroutine only; partsPending counts the parts queued and not
+	// answered yet, partsRunning the senders.
+	parts        map[int]chan partItem
+	partsPending sync.WaitGroup
+	partsRunning sync.WaitGroup
+}
+
+// bytes is what a record counts against ProducerConfig.BatchBytes.
+func (m *pending) bytes() int {
+	n := len(m.rec.Value) + len(m.rec.Key) + 32
+	for _, h := range m.rec.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 type pending struct {
@@ -294,7 +310,9 @@ func (p *Producer) Close() error {
 }
 
 // loop gathers records into batches and sends them, one batch at a time so
-// that records keep their order within a partition.
+// that records keep their order within a partition (the idempotent
+// producer hands each batch's parts to its partitions' senders, each of
+// which sends one part at a time: idempotent.go).
 func (p *Producer) loop() {
 	defer close(p.done)
 	var (
@@ -319,10 +337,7 @@ func (p *Producer) loop() {
 			return
 		}
 		batch = append(batch, m)
-		bytes += len(m.rec.Value) + len(m.rec.Key) + 32
-		for _, h := range m.rec.Headers {
-			bytes += len(h.Key) + len(h.Value)
-		}
+		bytes += m.bytes()
 		if len(batch) >= p.cfg.BatchSize || bytes >= p.cfg.BatchBytes {
 			send()
 		} else if len(batch) == 1 && p.cfg.Linger > 0 {
@@ -353,10 +368,13 @@ func (p *Producer) loop() {
 		case ch := <-p.flush:
 			drain()
 			send()
+			p.waitParts()
 			close(ch)
 		case <-p.quit:
 			drain()
 			send()
+			p.waitParts()
+			p.stopParts()
 			return
 		}
 	}

@@ -1,8 +1,12 @@
 package client_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -164,5 +168,77 @@ func TestFetchBytesAndOffsets(t *testing.T) {
 	got := consumeAll(ctx, t, cons, 3)
 	if got[1].Value != recs[1].Value || got[1].Key != "\xff" || string(got[1].Headers[0].Value) != "\xc3\x28" || !got[1].Timestamp.Equal(at) {
 		t.Fatalf("consumed %+v", got[1])
+	}
+}
+
+// An idempotent producer's partitions are sent independently: while one
+// partition's part waits for its answer, records for another partition
+// are sent and acknowledged (they do not wait for the slowest partition
+// of the batch before), and the held part completes once answered.
+func TestSlowPartitionHoldsNoOther(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t, devcluster.Config{Readers: -1})
+	ctx := pgtest.Context(t, 60*time.Second)
+	clientWithTopic(ctx, t, client.Config{Managers: cl.ManagerURLs()}, "slow")
+	u, err := url.Parse(cl.ManagerURLs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	release, held := make(chan struct{}), make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/producer/produce_batch" {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var req struct{ Partition *int }
+			if json.Unmarshal(body, &req) == nil && req.Partition != nil && *req.Partition == 0 {
+				select {
+				case held <- struct{}{}:
+				default:
+				}
+				<-release // partition 0's answer is slow
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	c := newClient(t, client.Config{Managers: []string{srv.URL}})
+	p, err := c.NewProducer(ctx, "slow", client.ProducerConfig{Linger: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	slow := p.Send(ctx, client.Record{Value: "held", Partition: client.Partition(0)})
+	select {
+	case <-held:
+	case <-ctx.Done():
+		t.Fatal("partition 0's part never reached the manager")
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for i := range 3 {
+		if ack, err := p.Send(ctx, client.Record{Value: fmt.Sprint(i), Partition: client.Partition(1)}).Wait(wctx); err != nil || ack.Partition != 1 {
+			t.Fatalf("record %d for partition 1 while partition 0 is held: %+v, %v", i, ack, err)
+		}
+	}
+	select {
+	case <-slow.Done():
+		t.Fatal("partition 0's record acknowledged while its answer is held")
+	default:
+	}
+	close(release)
+	if ack, err := slow.Wait(ctx); err != nil || ack.Partition != 0 || ack.Offset != 0 {
+		t.Fatalf("partition 0's record after the release: %+v, %v", ack, err)
 	}
 }
