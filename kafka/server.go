@@ -419,7 +419,7 @@ func (h *handler) handle(buf []byte) ([]byte, error) {
 
 // frame encodes resp with its header and size prefix.
 func frame(hd header, resp kmsg.Response, flexHeader bool) []byte {
-	out := make([]byte, 8, 256)
+	out := make([]byte, 8, 256+answerBytes(resp))
 	binary.BigEndian.PutUint32(out[4:], uint32(hd.correlationID))
 	if flexHeader {
 		out = append(out, 0) // no tagged fields
@@ -427,4 +427,22 @@ func frame(hd header, resp kmsg.Response, flexHeader bool) []byte {
 	out = resp.AppendTo(out)
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
 	return out
+}
+
+// answerBytes is the size of resp's record data: a fetch answer is framed
+// into one buffer of about its size, not grown to it by doubling.
+func answerBytes(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for i := range f.Topics {
+		t := &f.Topics[i]
+		n += 32 + len(t.Topic) + 64*len(t.Partitions)
+		for j := range t.Partitions {
+			n += len(t.Partitions[j].RecordBatches)
+		}
+	}
+	return n
 }
