@@ -2,12 +2,16 @@ package kafka
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"hash/crc32"
 	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -175,5 +179,69 @@ func TestDecodeBatchesAllocs(t *testing.T) {
 	if len(got) != 1 || len(got[0].records) != len(recs) || got[0].records[299].Headers[1].Key != "h2" ||
 		string(got[0].records[9].Headers[0].Value) != "a" || len(got[0].records[9].Headers) != 2 {
 		t.Fatalf("decoded %+v", got)
+	}
+}
+
+// BenchmarkKgoProduceUnbatched is the bench's unbatched Kafka row against
+// the in-memory Log: 64 kgo clients (idempotent, acks=all, linger 0),
+// each producing one record per request and waiting for its ack; what is
+// left is the listener and the clients.
+func BenchmarkKgoProduceUnbatched(b *testing.B) {
+	_, _, addr := startFake(b)
+	const clients = 64
+	cls := make([]*kgo.Client, clients)
+	for i := range cls {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("unbatched"), kgo.AllowAutoTopicCreation(),
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte("warm-up")}).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+		cls[i] = cl
+	}
+	value := bytes.Repeat([]byte("v"), 100)
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for _, cl := range cls {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: value}).FirstErr(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestDeadlinesMoveRarely: a connection serving request after request
+// moves its deadlines a few times, not three times a request; the idle
+// timeout still closes it (TestConnectionLimits).
+func TestDeadlinesMoveRarely(t *testing.T) {
+	_, _, s, addr := startFakeServer(t)
+	rc := dialRaw(t, addr)
+	const requests = 200
+	for i := int32(1); i <= requests; i++ {
+		rc.send(kmsg.NewPtrApiVersionsRequest(), i)
+		if corr, _, err := rc.read(); err != nil || corr != i {
+			t.Fatalf("answer %d: %d, %v", i, corr, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.conns) != 1 {
+		t.Fatalf("%d connections", len(s.conns))
+	}
+	for c := range s.conns {
+		// The answer is written before the connection goes idle again:
+		// the last request's idle deadline may not be set yet.
+		if n := c.deadlineMoves.Load(); n > 4 {
+			t.Fatalf("%d requests moved the deadlines %d times, want at most 4", requests, n)
+		}
 	}
 }

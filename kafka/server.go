@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -232,6 +233,15 @@ type conn struct {
 	mu       sync.Mutex
 	stopping bool
 	busy     bool
+
+	// When the deadlines were last set (serve's goroutine only): a
+	// deadline is moved once it is a 64th of its timeout old, not on
+	// every request (each move is a call into the runtime's poller), so
+	// one fires up to a 64th of its timeout early. idleArmed: the read
+	// deadline is the idle one.
+	idleSetAt, writeSetAt time.Time
+	idleArmed             bool
+	deadlineMoves         atomic.Int64 // for tests
 }
 
 // stop asks the connection to end after the request it is serving: an idle
@@ -253,9 +263,35 @@ func (c *conn) setBusy(busy bool) bool {
 	defer c.mu.Unlock()
 	c.busy = busy
 	if !busy && !c.stopping {
-		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		if now := time.Now(); !c.idleArmed || now.Sub(c.idleSetAt) > c.s.cfg.IdleTimeout/64 {
+			c.nc.SetReadDeadline(now.Add(c.s.cfg.IdleTimeout))
+			c.idleSetAt, c.idleArmed = now, true
+			c.deadlineMoves.Add(1)
+		}
 	}
 	return !c.stopping
+}
+
+// readBody reads a request's body of size bytes from r: bounded by
+// IOTimeout when it is not all buffered yet (when it is, no read waits).
+func (c *conn) readBody(r *bufio.Reader, size int) ([]byte, error) {
+	if r.Buffered() < size {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IOTimeout))
+		c.idleArmed = false
+		c.deadlineMoves.Add(1)
+	}
+	buf := make([]byte, size)
+	_, err := io.ReadFull(r, buf)
+	return buf, err
+}
+
+// armWrite bounds the writes of the next answer by IOTimeout.
+func (c *conn) armWrite() {
+	if now := time.Now(); now.Sub(c.writeSetAt) > c.s.cfg.IOTimeout/64 {
+		c.nc.SetWriteDeadline(now.Add(c.s.cfg.IOTimeout))
+		c.writeSetAt = now
+		c.deadlineMoves.Add(1)
+	}
 }
 
 func (c *conn) serve() {
@@ -290,9 +326,8 @@ func (c *conn) serve() {
 			c.s.log.Warn().Int32("size", size).Str("remote", c.nc.RemoteAddr().String()).Msg("kafka request size out of bounds; closing the connection")
 			return
 		}
-		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IOTimeout))
-		buf := make([]byte, size)
-		if _, err = io.ReadFull(r, buf); err != nil {
+		buf, err := c.readBody(r, int(size))
+		if err != nil {
 			return
 		}
 		var resp []byte
@@ -307,7 +342,7 @@ func (c *conn) serve() {
 			return
 		}
 		if resp != nil {
-			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IOTimeout))
+			c.armWrite()
 			if _, err := w.Write(resp); err != nil {
 				return
 			}
