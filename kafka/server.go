@@ -55,7 +55,8 @@ type Config struct {
 	// IdleTimeout closes a connection that sends no request for that long
 	// (Kafka's connections.max.idle.ms; default 10 min); IOTimeout bounds
 	// reading one request once its size arrived, and writing one answer
-	// (default 1 min).
+	// (default 1 min). Either may fire up to a 64th of itself early (a
+	// connection moves its deadlines only once they are that old).
 	IdleTimeout time.Duration
 	IOTimeout   time.Duration
 	// MaxConnections bounds the open connections (default 1024): one
