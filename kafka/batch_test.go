@@ -251,3 +251,48 @@ func TestDeadlinesMoveRarely(t *testing.T) {
 		}
 	}
 }
+
+// TestProduceRequestAllocs bounds what one produce request of one record
+// allocates in the listener (decoding, the produce, the answer), the Log's
+// own allocations aside: 18 before the client id was kept, the header's
+// reader and the one partition's job kept off the heap.
+func TestProduceRequestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation bounds do not hold under the race detector")
+	}
+	c, _, s, _ := startFakeServer(t)
+	c.CreateTopic(testCtx(t), "a", 1)
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = -1, 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "a"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = appendBatch(nil, []StoredRecord{{Value: []byte("v"), Timestamp: time.Now()}}, false)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	wire := kmsg.NewRequestFormatter(kmsg.FormatterClientID("a-client")).AppendRequest(nil, req, 7)[4:]
+	h := &handler{s: s}
+	var logAllocs float64
+	{
+		batches, err := decodeBatches(rp.Records)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logAllocs = testing.AllocsPerRun(100, func() {
+			s.cfg.Log.Produce(context.Background(), "a", 0, batches[0].records, batches[0].producer)
+		})
+	}
+	n := testing.AllocsPerRun(100, func() {
+		if _, err := h.handle(wire); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The request, its topics and partitions (3); the answer, its topics
+	// and partitions (3); the timeout's context (4); the records and the
+	// batches (2); the framed answer (1). Not: the client id, the header's
+	// reader, the partition's job.
+	if n-logAllocs > 13 {
+		t.Fatalf("one produce request: %v allocations in the listener, want at most 13", n-logAllocs)
+	}
+}

@@ -404,8 +404,14 @@ func (h *handler) handle(buf []byte) ([]byte, error) {
 	hd.key = rd.Int16()
 	hd.version = rd.Int16()
 	hd.correlationID = rd.Int32()
-	if id := rd.NullableString(); id != nil {
-		hd.clientID = *id
+	// The client id is the same request after request: the connection's
+	// string is kept, not made again.
+	if n := rd.Int16(); n >= 0 {
+		if id := rd.Span(int(n)); string(id) == h.hdr.clientID {
+			hd.clientID = h.hdr.clientID
+		} else {
+			hd.clientID = string(id)
+		}
 	}
 	if !rd.Ok() {
 		return nil, fmt.Errorf("short request header")
@@ -432,8 +438,12 @@ func (h *handler) handle(buf []byte) ([]byte, error) {
 	req.SetVersion(hd.version)
 	body := rd.Src
 	if req.IsFlexible() {
-		kmsg.SkipTags(&rd)
-		body = rd.Src
+		// In the handler: SkipTags takes a pointer, which would move a
+		// reader of each request to the heap.
+		h.tags = rd
+		kmsg.SkipTags(&h.tags)
+		body, rd = h.tags.Src, h.tags
+		h.tags = kbin.Reader{}
 	}
 	if !rd.Ok() {
 		return nil, fmt.Errorf("short request header")
