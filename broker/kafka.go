@@ -251,18 +251,36 @@ func (a *kafkaAdapter) InitProducerID(context.Context) (int64, error) {
 	return n, nil
 }
 
+// Produce converts records to the store's messages: one slice of
+// messages and one of all their headers, the keys and values not copied
+// (they are the request's bytes).
 func (a *kafkaAdapter) Produce(ctx context.Context, topic string, partition int32, records []kafka.Record, prod kafka.Producer) (int64, time.Time, error) {
 	msgs := make([]message, len(records))
-	for i, r := range records {
+	nh := 0
+	for i := range records {
+		nh += len(records[i].Headers)
+	}
+	var hdrs []storage.Header
+	if nh > 0 {
+		hdrs = make([]storage.Header, 0, nh)
+	}
+	pid := max(prod.ID, 0)
+	for i := range records {
+		r := &records[i]
 		if len(r.Value) > a.b.cfg.MaxMessageBytes {
 			return 0, time.Time{}, logq.Errorf(logq.ETooLarge, "record of %d bytes over the limit of %d", len(r.Value), a.b.cfg.MaxMessageBytes)
 		}
-		msgs[i] = message{ProducerID: max(prod.ID, 0), Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
-		if msgs[i].Value == nil {
-			msgs[i].Value = []byte{} // a null value is stored empty: logq has no tombstones (no compaction)
+		m := &msgs[i]
+		m.ProducerID, m.Key, m.Value, m.Timestamp = pid, r.Key, r.Value, r.Timestamp
+		if m.Value == nil {
+			m.Value = []byte{} // a null value is stored empty: logq has no tombstones (no compaction)
 		}
-		for _, h := range r.Headers {
-			msgs[i].Headers = append(msgs[i].Headers, storage.Header{Key: h.Key, Value: h.Value})
+		if len(r.Headers) > 0 {
+			start := len(hdrs)
+			for _, h := range r.Headers {
+				hdrs = append(hdrs, storage.Header{Key: h.Key, Value: h.Value})
+			}
+			m.Headers = hdrs[start:len(hdrs):len(hdrs)]
 		}
 	}
 	var idem *storage.Idempotence
@@ -276,6 +294,8 @@ func (a *kafkaAdapter) Produce(ctx context.Context, topic string, partition int3
 	return base, time.Now(), nil
 }
 
+// Fetch converts the store's messages to records: one slice of records
+// and one of all their headers, the keys and values not copied.
 func (a *kafkaAdapter) Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int, wait time.Duration) (kafka.FetchResult, error) {
 	b := a.b
 	f, err := b.fetch(ctx, topic, int(partition), offset, b.cfg.MaxReadMessages, min(maxBytes, b.cfg.MaxReadBytes), wait)
@@ -283,13 +303,26 @@ func (a *kafkaAdapter) Fetch(ctx context.Context, topic string, partition int32,
 	if err != nil {
 		return res, err
 	}
+	nh := 0
+	for i := range f.Messages {
+		nh += len(f.Messages[i].Headers)
+	}
+	var hdrs []kafka.Header
+	if nh > 0 {
+		hdrs = make([]kafka.Header, 0, nh)
+	}
 	res.Records = make([]kafka.StoredRecord, len(f.Messages))
-	for i, m := range f.Messages {
-		r := kafka.StoredRecord{Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
-		for _, h := range m.Headers {
-			r.Headers = append(r.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+	for i := range f.Messages {
+		m := &f.Messages[i]
+		r := &res.Records[i]
+		r.Offset, r.Key, r.Value, r.Timestamp = m.Offset, m.Key, m.Value, m.Timestamp
+		if len(m.Headers) > 0 {
+			start := len(hdrs)
+			for _, h := range m.Headers {
+				hdrs = append(hdrs, kafka.Header{Key: h.Key, Value: h.Value})
+			}
+			r.Headers = hdrs[start:len(hdrs):len(hdrs)]
 		}
-		res.Records[i] = r
 	}
 	return res, nil
 }

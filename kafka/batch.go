@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/bits"
+	"slices"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -27,6 +29,10 @@ type batch struct {
 
 // errCorrupt marks a batch that does not decode (CORRUPT_MESSAGE).
 var errCorrupt = errors.New("corrupt record batch")
+
+// minRecordLen is the smallest record of a batch v2: length, attributes,
+// timestamp and offset deltas, key and value lengths, header count.
+const minRecordLen = 7
 
 // maxDecompressed bounds a batch's records after decompression.
 const maxDecompressed = 64 << 20
@@ -66,6 +72,15 @@ func decodeBatches(data []byte) ([]batch, error) {
 			return nil, fmt.Errorf("%w: %v", errCorrupt, err)
 		}
 		b := batch{producer: Producer{ID: rb.ProducerID, Epoch: rb.ProducerEpoch, BaseSequence: rb.FirstSequence}}
+		// One slice for the batch's records and one for all their headers;
+		// keys and values stay parts of the request (or of the
+		// decompressed records). NumRecords is the client's word: bounded
+		// by the bytes there are (a record is at least 7).
+		if rb.NumRecords > 0 {
+			b.records = make([]Record, 0, min(int(rb.NumRecords), len(recs)/minRecordLen+1))
+		}
+		var hdrs []Header
+		var r kmsg.Record
 		rd := kbin.Reader{Src: recs}
 		for i := int32(0); i < rb.NumRecords; i++ {
 			start := rd.Src
@@ -76,13 +91,25 @@ func decodeBatches(data []byte) ([]batch, error) {
 			hdrLen := len(start) - len(rd.Src)
 			one := start[:hdrLen+int(l)]
 			rd.Src = rd.Src[l:]
-			var r kmsg.Record
-			if err := r.ReadFrom(one); err != nil {
+			// r's headers are decoded into again (they are copied out
+			// below), their keys as strings over the bytes, which nothing
+			// writes again.
+			r.Headers = r.Headers[:0]
+			if err := r.UnsafeReadFrom(one); err != nil {
 				return nil, fmt.Errorf("%w: record %d: %v", errCorrupt, i, err)
 			}
 			rec := Record{Key: r.Key, Value: r.Value, Timestamp: time.UnixMilli(rb.FirstTimestamp + r.TimestampDelta64)}
-			for _, h := range r.Headers {
-				rec.Headers = append(rec.Headers, Header{Key: h.Key, Value: h.Value})
+			if len(r.Headers) > 0 {
+				if hdrs == nil {
+					// As many for every record left, bounded by the bytes
+					// left (a header is at least 2).
+					hdrs = make([]Header, 0, min(len(r.Headers)*int(rb.NumRecords-i), len(r.Headers)+len(rd.Src)/2))
+				}
+				at := len(hdrs)
+				for _, h := range r.Headers {
+					hdrs = append(hdrs, Header{Key: h.Key, Value: h.Value})
+				}
+				rec.Headers = hdrs[at:len(hdrs):len(hdrs)]
 			}
 			b.records = append(b.records, rec)
 		}
@@ -176,51 +203,96 @@ func readBounded(r io.Reader) ([]byte, error) {
 
 // appendBatch appends recs (offset-ordered, not empty) as one uncompressed
 // record batch v2 with log-append-time timestamps when logAppendTime.
+//
+// The batch is written in place, each record once: its length is computed
+// from its fields' sizes, not by encoding it first. The bytes are
+// kmsg.RecordBatch's and kmsg.Record's (TestAppendBatchIsKmsg); only this
+// body is encoded by hand, because kmsg has no way to append records into
+// a batch without encoding each twice and copying the body again.
 func appendBatch(dst []byte, recs []StoredRecord, logAppendTime bool) []byte {
 	first, last := recs[0], recs[len(recs)-1]
 	firstTS := first.Timestamp.UnixMilli()
 	maxTS := firstTS
-	var body []byte
-	for _, r := range recs {
+	size := batchHeaderLen
+	for i := range recs {
+		r := &recs[i]
 		ts := r.Timestamp.UnixMilli()
 		maxTS = max(maxTS, ts)
-		rec := kmsg.Record{
-			TimestampDelta64: ts - firstTS,
-			OffsetDelta:      int32(r.Offset - first.Offset),
-			Key:              r.Key,
-			Value:            r.Value,
-		}
-		for _, h := range r.Headers {
-			rec.Headers = append(rec.Headers, kmsg.Header{Key: h.Key, Value: h.Value})
-		}
-		// Record.AppendTo writes Length as given: compute it first.
-		rec.Length = int32(len(rec.AppendTo(nil)) - varintLen(0))
-		body = rec.AppendTo(body)
+		n := recordBodyLen(r, ts-firstTS, int32(r.Offset-first.Offset))
+		size += uvarintLen(zigzag(int64(n))) + n
 	}
-	var attrs int16
+	start := len(dst)
+	dst = slices.Grow(dst, size)[:start+batchHeaderLen]
+	b := dst[start:]
+	be := binary.BigEndian
+	be.PutUint64(b[0:], uint64(first.Offset))
+	be.PutUint32(b[12:], 0xffffffff) // PartitionLeaderEpoch -1
+	b[16] = 2                        // Magic
+	var attrs uint16
 	if logAppendTime {
 		attrs |= 0x08
 	}
-	rb := kmsg.RecordBatch{
-		FirstOffset:          first.Offset,
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		Attributes:           attrs,
-		LastOffsetDelta:      int32(last.Offset - first.Offset),
-		FirstTimestamp:       firstTS,
-		MaxTimestamp:         maxTS,
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
-		NumRecords:           int32(len(recs)),
-		Records:              body,
+	be.PutUint16(b[21:], attrs)
+	be.PutUint32(b[23:], uint32(int32(last.Offset-first.Offset)))
+	be.PutUint64(b[27:], uint64(firstTS))
+	be.PutUint64(b[35:], uint64(maxTS))
+	be.PutUint64(b[43:], 0xffffffffffffffff) // ProducerID -1
+	be.PutUint16(b[51:], 0xffff)             // ProducerEpoch -1
+	be.PutUint32(b[53:], 0xffffffff)         // FirstSequence -1
+	be.PutUint32(b[57:], uint32(len(recs)))
+	for i := range recs {
+		r := &recs[i]
+		tsDelta := r.Timestamp.UnixMilli() - firstTS
+		offDelta := int32(r.Offset - first.Offset)
+		dst = binary.AppendVarint(dst, int64(recordBodyLen(r, tsDelta, offDelta)))
+		dst = append(dst, 0) // attributes
+		dst = binary.AppendVarint(dst, tsDelta)
+		dst = binary.AppendVarint(dst, int64(offDelta))
+		dst = appendVarintBytes(dst, r.Key)
+		dst = appendVarintBytes(dst, r.Value)
+		dst = binary.AppendVarint(dst, int64(len(r.Headers)))
+		for _, h := range r.Headers {
+			dst = binary.AppendVarint(dst, int64(len(h.Key)))
+			dst = append(dst, h.Key...)
+			dst = appendVarintBytes(dst, h.Value)
+		}
 	}
-	start := len(dst)
-	dst = rb.AppendTo(dst)
-	b := dst[start:]
-	binary.BigEndian.PutUint32(b[8:12], uint32(len(b)-12))
-	binary.BigEndian.PutUint32(b[17:21], crc32.Checksum(b[21:], crc32c))
+	b = dst[start:]
+	be.PutUint32(b[8:], uint32(len(b)-12))
+	be.PutUint32(b[17:], crc32.Checksum(b[21:], crc32c))
 	return dst
 }
 
-func varintLen(v int32) int { return len(binary.AppendVarint(nil, int64(v))) }
+// batchHeaderLen is a record batch v2's size without its records.
+const batchHeaderLen = 61
+
+// recordBodyLen is the encoded size of r after its length prefix.
+func recordBodyLen(r *StoredRecord, tsDelta int64, offDelta int32) int {
+	n := 1 + uvarintLen(zigzag(tsDelta)) + uvarintLen(zigzag(int64(offDelta))) +
+		varintBytesLen(r.Key) + varintBytesLen(r.Value) + uvarintLen(zigzag(int64(len(r.Headers))))
+	for _, h := range r.Headers {
+		n += uvarintLen(zigzag(int64(len(h.Key)))) + len(h.Key) + varintBytesLen(h.Value)
+	}
+	return n
+}
+
+// appendVarintBytes appends b as Kafka's varint-prefixed bytes (nil: -1).
+func appendVarintBytes(dst, b []byte) []byte {
+	if b == nil {
+		return append(dst, 1) // zigzag(-1)
+	}
+	dst = binary.AppendVarint(dst, int64(len(b)))
+	return append(dst, b...)
+}
+
+func varintBytesLen(b []byte) int {
+	if b == nil {
+		return 1
+	}
+	return uvarintLen(zigzag(int64(len(b)))) + len(b)
+}
+
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
+
+// uvarintLen is the size of v as a uvarint.
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }

@@ -39,47 +39,30 @@ func (h *handler) produce(req *kmsg.ProduceRequest) kmsg.Response {
 	}
 	ctx, cancel := timeoutCtx(h.ctx(), req.TimeoutMillis)
 	defer cancel()
-	type job struct {
-		ti, pi int
-		topic  string
-		part   int32
-		data   []byte
-	}
 	resp := kmsg.NewPtrProduceResponse()
-	var jobs []job
+	var one [1]produceJob // the common case: one partition, no allocation
+	jobs := one[:0]
 	for ti, t := range req.Topics {
 		rt := kmsg.NewProduceResponseTopic()
 		rt.Topic = t.Topic
+		rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(t.Partitions))
 		for pi, p := range t.Partitions {
 			rp := kmsg.NewProduceResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
 			rt.Partitions = append(rt.Partitions, rp)
-			jobs = append(jobs, job{ti, pi, t.Topic, p.Partition, p.Records})
+			jobs = append(jobs, produceJob{ti, pi, t.Topic, p.Partition, p.Records})
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
 	// Partitions are appended concurrently (each goes to its own group
 	// commit); records of one partition stay in request order.
-	one := func(j job) {
-		rp := &resp.Topics[j.ti].Partitions[j.pi]
-		base, at, err := h.produceOne(ctx, j.topic, j.part, j.data)
-		rp.ErrorCode = errorCode(err)
-		if err != nil {
-			rp.ErrorMessage = errorMessage(err)
-			return
-		}
-		rp.BaseOffset, rp.LogStartOffset = base, 0
-		if !at.IsZero() {
-			rp.LogAppendTime = at.UnixMilli()
-		}
-	}
 	if len(jobs) == 1 {
-		one(jobs[0]) // the common case: no goroutine
+		h.produceJob(ctx, resp, jobs[0]) // the common case: no goroutine
 	} else {
 		var wg sync.WaitGroup
 		for _, j := range jobs {
-			wg.Go(func() { one(j) })
+			wg.Go(func() { h.produceJob(ctx, resp, j) })
 		}
 		wg.Wait()
 	}
@@ -87,6 +70,29 @@ func (h *handler) produce(req *kmsg.ProduceRequest) kmsg.Response {
 		return nil
 	}
 	return resp
+}
+
+// produceJob is one partition of a produce request.
+type produceJob struct {
+	ti, pi int // its answer: resp.Topics[ti].Partitions[pi]
+	topic  string
+	part   int32
+	data   []byte
+}
+
+// produceJob appends j's records and writes its answer into resp.
+func (h *handler) produceJob(ctx context.Context, resp *kmsg.ProduceResponse, j produceJob) {
+	rp := &resp.Topics[j.ti].Partitions[j.pi]
+	base, at, err := h.produceOne(ctx, j.topic, j.part, j.data)
+	rp.ErrorCode = errorCode(err)
+	if err != nil {
+		rp.ErrorMessage = errorMessage(err)
+		return
+	}
+	rp.BaseOffset, rp.LogStartOffset = base, 0
+	if !at.IsZero() {
+		rp.LogAppendTime = at.UnixMilli()
+	}
 }
 
 func (h *handler) produceOne(ctx context.Context, topic string, part int32, data []byte) (int64, time.Time, error) {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -55,6 +56,7 @@ type handler struct {
 	hdr        header
 	sasl       saslState     // sasl.go
 	throttle   time.Duration // authz.go: the quota's back-off after this answer
+	tags       kbin.Reader   // handle's reader of a flexible header's tags
 }
 
 var errUnsupportedVersion = kerr.UnsupportedVersion

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -54,7 +55,8 @@ type Config struct {
 	// IdleTimeout closes a connection that sends no request for that long
 	// (Kafka's connections.max.idle.ms; default 10 min); IOTimeout bounds
 	// reading one request once its size arrived, and writing one answer
-	// (default 1 min).
+	// (default 1 min). Either may fire up to a 64th of itself early (a
+	// connection moves its deadlines only once they are that old).
 	IdleTimeout time.Duration
 	IOTimeout   time.Duration
 	// MaxConnections bounds the open connections (default 1024): one
@@ -232,6 +234,15 @@ type conn struct {
 	mu       sync.Mutex
 	stopping bool
 	busy     bool
+
+	// When the deadlines were last set (serve's goroutine only): a
+	// deadline is moved once it is a 64th of its timeout old, not on
+	// every request (each move is a call into the runtime's poller), so
+	// one fires up to a 64th of its timeout early. idleArmed: the read
+	// deadline is the idle one.
+	idleSetAt, writeSetAt time.Time
+	idleArmed             bool
+	deadlineMoves         atomic.Int64 // for tests
 }
 
 // stop asks the connection to end after the request it is serving: an idle
@@ -253,9 +264,35 @@ func (c *conn) setBusy(busy bool) bool {
 	defer c.mu.Unlock()
 	c.busy = busy
 	if !busy && !c.stopping {
-		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		if now := time.Now(); !c.idleArmed || now.Sub(c.idleSetAt) > c.s.cfg.IdleTimeout/64 {
+			c.nc.SetReadDeadline(now.Add(c.s.cfg.IdleTimeout))
+			c.idleSetAt, c.idleArmed = now, true
+			c.deadlineMoves.Add(1)
+		}
 	}
 	return !c.stopping
+}
+
+// readBody reads a request's body of size bytes from r: bounded by
+// IOTimeout when it is not all buffered yet (when it is, no read waits).
+func (c *conn) readBody(r *bufio.Reader, size int) ([]byte, error) {
+	if r.Buffered() < size {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IOTimeout))
+		c.idleArmed = false
+		c.deadlineMoves.Add(1)
+	}
+	buf := make([]byte, size)
+	_, err := io.ReadFull(r, buf)
+	return buf, err
+}
+
+// armWrite bounds the writes of the next answer by IOTimeout.
+func (c *conn) armWrite() {
+	if now := time.Now(); now.Sub(c.writeSetAt) > c.s.cfg.IOTimeout/64 {
+		c.nc.SetWriteDeadline(now.Add(c.s.cfg.IOTimeout))
+		c.writeSetAt = now
+		c.deadlineMoves.Add(1)
+	}
 }
 
 func (c *conn) serve() {
@@ -290,9 +327,8 @@ func (c *conn) serve() {
 			c.s.log.Warn().Int32("size", size).Str("remote", c.nc.RemoteAddr().String()).Msg("kafka request size out of bounds; closing the connection")
 			return
 		}
-		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IOTimeout))
-		buf := make([]byte, size)
-		if _, err = io.ReadFull(r, buf); err != nil {
+		buf, err := c.readBody(r, int(size))
+		if err != nil {
 			return
 		}
 		var resp []byte
@@ -307,7 +343,7 @@ func (c *conn) serve() {
 			return
 		}
 		if resp != nil {
-			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IOTimeout))
+			c.armWrite()
 			if _, err := w.Write(resp); err != nil {
 				return
 			}
@@ -368,8 +404,14 @@ func (h *handler) handle(buf []byte) ([]byte, error) {
 	hd.key = rd.Int16()
 	hd.version = rd.Int16()
 	hd.correlationID = rd.Int32()
-	if id := rd.NullableString(); id != nil {
-		hd.clientID = *id
+	// The client id is the same request after request: the connection's
+	// string is kept, not made again.
+	if n := rd.Int16(); n >= 0 {
+		if id := rd.Span(int(n)); string(id) == h.hdr.clientID {
+			hd.clientID = h.hdr.clientID
+		} else {
+			hd.clientID = string(id)
+		}
 	}
 	if !rd.Ok() {
 		return nil, fmt.Errorf("short request header")
@@ -396,8 +438,12 @@ func (h *handler) handle(buf []byte) ([]byte, error) {
 	req.SetVersion(hd.version)
 	body := rd.Src
 	if req.IsFlexible() {
-		kmsg.SkipTags(&rd)
-		body = rd.Src
+		// In the handler: SkipTags takes a pointer, which would move a
+		// reader of each request to the heap.
+		h.tags = rd
+		kmsg.SkipTags(&h.tags)
+		body, rd = h.tags.Src, h.tags
+		h.tags = kbin.Reader{}
 	}
 	if !rd.Ok() {
 		return nil, fmt.Errorf("short request header")
@@ -419,7 +465,7 @@ func (h *handler) handle(buf []byte) ([]byte, error) {
 
 // frame encodes resp with its header and size prefix.
 func frame(hd header, resp kmsg.Response, flexHeader bool) []byte {
-	out := make([]byte, 8, 256)
+	out := make([]byte, 8, 256+answerBytes(resp))
 	binary.BigEndian.PutUint32(out[4:], uint32(hd.correlationID))
 	if flexHeader {
 		out = append(out, 0) // no tagged fields
@@ -427,4 +473,22 @@ func frame(hd header, resp kmsg.Response, flexHeader bool) []byte {
 	out = resp.AppendTo(out)
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
 	return out
+}
+
+// answerBytes is the size of resp's record data: a fetch answer is framed
+// into one buffer of about its size, not grown to it by doubling.
+func answerBytes(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for i := range f.Topics {
+		t := &f.Topics[i]
+		n += 32 + len(t.Topic) + 64*len(t.Partitions)
+		for j := range t.Partitions {
+			n += len(t.Partitions[j].RecordBatches)
+		}
+	}
+	return n
 }

@@ -17,7 +17,14 @@ import (
 )
 
 // startFake serves a fake cluster on a loopback port.
-func startFake(t *testing.T, opts ...func(*Config)) (*fakeCluster, *fakeLog, string) {
+func startFake(t testing.TB, opts ...func(*Config)) (*fakeCluster, *fakeLog, string) {
+	t.Helper()
+	c, l, _, addr := startFakeServer(t, opts...)
+	return c, l, addr
+}
+
+// startFakeServer is startFake, with the server.
+func startFakeServer(t testing.TB, opts ...func(*Config)) (*fakeCluster, *fakeLog, *Server, string) {
 	t.Helper()
 	c, l := newFake()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -43,7 +50,7 @@ func startFake(t *testing.T, opts ...func(*Config)) (*fakeCluster, *fakeLog, str
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return c, l, ln.Addr().String()
+	return c, l, s, ln.Addr().String()
 }
 
 func testCtx(t *testing.T) context.Context {
