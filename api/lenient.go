@@ -258,7 +258,10 @@ func ReadBody(r *http.Request) ([]byte, error) {
 // Decode fills dst, a pointer to a XxxParams struct, from r's query string
 // and body (read already, by ReadBody) by the lenient-input rules. Errors
 // are logq EInvalid errors.
-func Decode(r *http.Request, body []byte, dst any) error {
+func Decode(r *http.Request, body []byte, dst any) error { return decodeParams(r, body, dst, true) }
+
+// decodeParams is Decode, with the fast decode of fastdecode.go or without.
+func decodeParams(r *http.Request, body []byte, dst any, fast bool) error {
 	v := reflect.ValueOf(dst).Elem()
 	if r.URL != nil && r.URL.RawQuery != "" {
 		q := r.URL.Query()
@@ -280,7 +283,13 @@ func Decode(r *http.Request, body []byte, dst any) error {
 	switch {
 	case body[0] == '{':
 		// JSON, whatever the content type says: curl -d sends JSON with a
-		// form content type unless told otherwise.
+		// form content type unless told otherwise. Without a query string
+		// (which the body's values would have to be merged with), the
+		// form the Go client and the router send takes the fast decode
+		// (fastdecode.go).
+		if fast && (r.URL == nil || r.URL.RawQuery == "") && tryFast(dst, body) {
+			return nil
+		}
 		if err := Unmarshal(body, dst); err != nil {
 			return logq.Errorf(logq.EInvalid, "malformed JSON body: %s", syntaxText(err))
 		}
