@@ -26,29 +26,8 @@ import (
 // maybe filled part of it.
 type fastDecoder interface{ decodeFast(s string) bool }
 
-// fastDecodes counts the bodies the fast decode took (the test of
-// TestFastDecodeTaken).
+// fastDecodes counts the bodies the fast decode took (TestFastDecodeTaken).
 var fastDecodes atomic.Int64
-
-// tryFast decodes body into dst with its fast decode, when it has one; on
-// false dst is as it was (zero: called before anything else fills it).
-func tryFast(dst any, body []byte) bool {
-	fd, ok := dst.(fastDecoder)
-	if !ok {
-		return false
-	}
-	if fd.decodeFast(string(body)) {
-		fastDecodes.Add(1)
-		return true
-	}
-	switch p := dst.(type) {
-	case *ProduceBatchParams:
-		*p = ProduceBatchParams{}
-	case *AppendParams:
-		*p = AppendParams{}
-	}
-	return false
-}
 
 // scan is a cursor over a body.
 type scan struct {
@@ -143,19 +122,19 @@ func (c *scan) int() (int64, bool) {
 
 func (c *scan) setStr(v *Str) bool {
 	s, ok := c.str()
-	v.V, v.src = s, srcBody
+	*v = Str{V: s, state: state{src: srcBody}}
 	return ok
 }
 
 func (c *scan) setText(v *Text) bool {
 	s, ok := c.str()
-	v.V, v.src = s, srcBody
+	*v = Text{V: s, state: state{src: srcBody}}
 	return ok
 }
 
 func (c *scan) setInt(v *Int) bool {
 	n, ok := c.int()
-	v.V, v.src = n, srcBody
+	*v = Int{V: n, state: state{src: srcBody}}
 	return ok
 }
 

@@ -263,8 +263,9 @@ func Decode(r *http.Request, body []byte, dst any) error { return decodeParams(r
 // decodeParams is Decode, with the fast decode of fastdecode.go or without.
 func decodeParams(r *http.Request, body []byte, dst any, fast bool) error {
 	v := reflect.ValueOf(dst).Elem()
+	var q url.Values
 	if r.URL != nil && r.URL.RawQuery != "" {
-		q := r.URL.Query()
+		q = r.URL.Query()
 		if err := checkUTF8(q); err != nil {
 			return err
 		}
@@ -283,12 +284,19 @@ func decodeParams(r *http.Request, body []byte, dst any, fast bool) error {
 	switch {
 	case body[0] == '{':
 		// JSON, whatever the content type says: curl -d sends JSON with a
-		// form content type unless told otherwise. Without a query string
-		// (which the body's values would have to be merged with), the
-		// form the Go client and the router send takes the fast decode
-		// (fastdecode.go).
-		if fast && (r.URL == nil || r.URL.RawQuery == "") && tryFast(dst, body) {
-			return nil
+		// form content type unless told otherwise. The form the Go client
+		// and the router send takes the fast decode (fastdecode.go), which
+		// sets what the body gives over what the query gave, as the codec
+		// does; when it gives up, dst is the query's alone again.
+		if fd, ok := dst.(fastDecoder); ok && fast {
+			if fd.decodeFast(string(body)) {
+				fastDecodes.Add(1)
+				return nil
+			}
+			v.SetZero()
+			if q != nil {
+				bind(v, q, srcQuery)
+			}
 		}
 		if err := Unmarshal(body, dst); err != nil {
 			return logq.Errorf(logq.EInvalid, "malformed JSON body: %s", syntaxText(err))
