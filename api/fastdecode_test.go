@@ -2,10 +2,13 @@ package api
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/logq/logq"
 )
 
 // fastSeeds are bodies as the Go client (ProduceBatchRequest) and the
@@ -129,5 +132,25 @@ func TestFastDecodeTaken(t *testing.T) {
 		}
 	}); n > 10 {
 		t.Errorf("append of 100 messages: %v allocations, want at most 10 (the fast decode was bypassed)", n)
+	}
+}
+
+// TestReadBodyPresized: ReadBody reads the whole body whatever its
+// Content-Length says (exact, short, long, absent), and a body over the
+// reader's limit is ETooLarge still.
+func TestReadBodyPresized(t *testing.T) {
+	body := strings.Repeat("abcdefgh", 1000)
+	for _, n := range []int64{int64(len(body)), 10, 1 << 20, 0, -1} {
+		r := httptest.NewRequest("POST", "/x", strings.NewReader(body))
+		r.ContentLength = n
+		got, err := ReadBody(r)
+		if err != nil || string(got) != body {
+			t.Errorf("Content-Length %d: %d bytes, %v", n, len(got), err)
+		}
+	}
+	r := httptest.NewRequest("POST", "/x", strings.NewReader(body))
+	r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, 100)
+	if _, err := ReadBody(r); logq.ErrorCode(err) != logq.ETooLarge {
+		t.Fatalf("over the limit: %v", err)
 	}
 }

@@ -244,7 +244,16 @@ func ReadBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	b, err := io.ReadAll(r.Body)
+	var b []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= maxPresized {
+		// Read into a buffer of the announced size (and one byte more,
+		// to see the end) instead of growing one from 512 bytes: a
+		// produce_batch of 5,000 messages is copied 11 times otherwise.
+		b, err = readAllInto(r.Body, make([]byte, 0, n+1))
+	} else {
+		b, err = io.ReadAll(r.Body)
+	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -253,6 +262,28 @@ func ReadBody(r *http.Request) ([]byte, error) {
 		return nil, logq.Errorf(logq.EInvalid, "cannot read the request body")
 	}
 	return b, nil
+}
+
+// maxPresized bounds the buffer ReadBody allocates on a request's word
+// (its Content-Length) before reading: the size limit is the body
+// reader's.
+const maxPresized = 16 << 20
+
+// readAllInto is io.ReadAll into b.
+func readAllInto(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // announced too short: grow as ReadAll does
+		}
+	}
 }
 
 // Decode fills dst, a pointer to a XxxParams struct, from r's query string
