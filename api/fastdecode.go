@@ -138,8 +138,9 @@ func (c *scan) setInt(v *Int) bool {
 	return ok
 }
 
-// object reads an object whose members field reads, each key once
-// (bit of seen); field reports false for an unknown key or a bad value.
+// object reads an object whose members field reads, each key given once
+// (a repeated key gives up); field reports false for an unknown key or a
+// bad value.
 func (c *scan) object(field func(key string) bool) bool {
 	if !c.byte('{') {
 		return false
