@@ -244,7 +244,16 @@ func ReadBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	b, err := io.ReadAll(r.Body)
+	var b []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= maxPresized {
+		// Read into a buffer of the announced size (and one byte more,
+		// to see the end) instead of growing one from 512 bytes: a
+		// produce_batch of 5,000 messages is copied 11 times otherwise.
+		b, err = readAllInto(r.Body, make([]byte, 0, n+1))
+	} else {
+		b, err = io.ReadAll(r.Body)
+	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -255,13 +264,39 @@ func ReadBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
+// maxPresized bounds the buffer ReadBody allocates on a request's word
+// (its Content-Length) before reading: the size limit is the body
+// reader's.
+const maxPresized = 16 << 20
+
+// readAllInto is io.ReadAll into b.
+func readAllInto(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // announced too short: grow as ReadAll does
+		}
+	}
+}
+
 // Decode fills dst, a pointer to a XxxParams struct, from r's query string
 // and body (read already, by ReadBody) by the lenient-input rules. Errors
 // are logq EInvalid errors.
-func Decode(r *http.Request, body []byte, dst any) error {
+func Decode(r *http.Request, body []byte, dst any) error { return decodeParams(r, body, dst, true) }
+
+// decodeParams is Decode, with the fast decode of fastdecode.go or without.
+func decodeParams(r *http.Request, body []byte, dst any, fast bool) error {
 	v := reflect.ValueOf(dst).Elem()
+	var q url.Values
 	if r.URL != nil && r.URL.RawQuery != "" {
-		q := r.URL.Query()
+		q = r.URL.Query()
 		if err := checkUTF8(q); err != nil {
 			return err
 		}
@@ -280,7 +315,20 @@ func Decode(r *http.Request, body []byte, dst any) error {
 	switch {
 	case body[0] == '{':
 		// JSON, whatever the content type says: curl -d sends JSON with a
-		// form content type unless told otherwise.
+		// form content type unless told otherwise. The form the Go client
+		// and the router send takes the fast decode (fastdecode.go), which
+		// sets what the body gives over what the query gave, as the codec
+		// does; when it gives up, dst is the query's alone again.
+		if fd, ok := dst.(fastDecoder); ok && fast {
+			if fd.decodeFast(string(body)) {
+				fastDecodes.Add(1)
+				return nil
+			}
+			v.SetZero()
+			if q != nil {
+				bind(v, q, srcQuery)
+			}
+		}
 		if err := Unmarshal(body, dst); err != nil {
 			return logq.Errorf(logq.EInvalid, "malformed JSON body: %s", syntaxText(err))
 		}

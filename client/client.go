@@ -371,6 +371,9 @@ func (c *Client) attempt(ctx context.Context, cl call, u string, body []byte, ou
 		}
 		return nil
 	}
+	if pa, ok := out.(*api.ProduceBatchAnswer); ok && scanProduceAnswer(data, pa) {
+		return nil
+	}
 	if out != nil {
 		if err := api.Unmarshal(data, out); err != nil {
 			return &Error{StatusCode: resp.StatusCode, Code: logq.EInternal, Method: req.Method, URL: redactURL(u),

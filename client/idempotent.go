@@ -240,27 +240,45 @@ func (p *Producer) topicMap() (*TopicInfo, error) {
 // sendPart sends one partition's part until it is stored, refused, or the
 // budget is spent, always with the same partition, epoch and sequence.
 func (p *Producer) sendPart(rt *TopicInfo, b *idemBatch, deadline time.Time) {
-	items := make([]api.AppendMessage, len(b.ms))
-	records := make([]api.Record, len(b.ms))
-	for i, m := range b.ms {
-		items[i] = api.AppendMessage{ProducerID: p.id}
-		items[i].Message, items[i].Key, items[i].Headers, items[i].Encoding, items[i].Timestamp = wireRecord(m.rec)
-		records[i] = api.Record{Message: items[i].Message, Key: items[i].Key, Headers: items[i].Headers, Encoding: items[i].Encoding, Timestamp: items[i].Timestamp}
-	}
 	part := b.part
 	direct := p.cfg.Direct
+	// The part in each wire form, made when first needed: a producer
+	// through the managers never makes the direct one.
+	var (
+		items   []api.AppendMessage
+		records []api.Record
+	)
+	appendItems := func() []api.AppendMessage {
+		if items == nil {
+			items = make([]api.AppendMessage, len(b.ms))
+			for i, m := range b.ms {
+				items[i] = api.AppendMessage{ProducerID: p.id}
+				items[i].Message, items[i].Key, items[i].Headers, items[i].Encoding, items[i].Timestamp = wireRecord(m.rec)
+			}
+		}
+		return items
+	}
+	produceRecords := func() []api.Record {
+		if records == nil {
+			records = make([]api.Record, len(b.ms))
+			for i, m := range b.ms {
+				records[i].Message, records[i].Key, records[i].Headers, records[i].Encoding, records[i].Timestamp = wireRecord(m.rec)
+			}
+		}
+		return records
+	}
 	var err error
 	for attempt := 0; ; attempt++ {
 		var base int64
 		if direct && part < len(rt.Partitions) && rt.Partitions[part].Address != "" {
-			base, err = p.appendSeq(rt.Partitions[part], b, items)
+			base, err = p.appendSeq(rt.Partitions[part], b, appendItems())
 			if err != nil && (retryable(err) || errors.Is(err, ErrFenced) || errors.Is(err, ErrBrokerRemoved) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid)) {
 				direct = false // through the managers from now on
 				p.routes.Store(nil)
-				base, err = p.produceSeq(b, records)
+				base, err = p.produceSeq(b, produceRecords())
 			}
 		} else {
-			base, err = p.produceSeq(b, records)
+			base, err = p.produceSeq(b, produceRecords())
 		}
 		p.hb.touch()
 		if err == nil {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"time"
+	"unicode/utf8"
 
 	"github.com/logq/logq"
 	"github.com/logq/logq/api"
@@ -22,6 +23,19 @@ type Header struct {
 
 // wireRecord is rec's value, key, headers and timestamp on the wire.
 func wireRecord(rec Record) (value string, key *string, hs []api.Header, enc string, ts *int64) {
+	if !rec.Timestamp.IsZero() {
+		ms := rec.Timestamp.UnixMilli()
+		ts = &ms
+	}
+	if len(rec.Headers) == 0 && utf8.ValidString(rec.Value) && utf8.ValidString(rec.Key) {
+		// Text, as api.EncodeRecord would say, without its two copies of
+		// the value (to bytes and back): TestWireRecordText.
+		if rec.Key != "" {
+			k := rec.Key
+			key = &k
+		}
+		return rec.Value, key, nil, "", ts
+	}
 	var bh []api.BinHeader
 	if len(rec.Headers) > 0 {
 		bh = make([]api.BinHeader, len(rec.Headers))
@@ -34,10 +48,6 @@ func wireRecord(rec Record) (value string, key *string, hs []api.Header, enc str
 		k = []byte(rec.Key)
 	}
 	key, value, hs, enc = api.EncodeRecord(k, []byte(rec.Value), bh, false)
-	if !rec.Timestamp.IsZero() {
-		ms := rec.Timestamp.UnixMilli()
-		ts = &ms
-	}
 	return value, key, hs, enc, ts
 }
 

@@ -121,6 +121,7 @@ func (rt *Router) ProduceBatch(r *http.Request) (any, error) {
 	if req.Sequence != nil {
 		return rt.produceIdempotent(r.Context(), pt.Topic, req, msgs, groups, results)
 	}
+	places := newPlaces(n)
 	var wg sync.WaitGroup
 	for partition, idx := range groups {
 		wg.Go(func() {
@@ -134,8 +135,7 @@ func (rt *Router) ProduceBatch(r *http.Request) (any, error) {
 					results[i].Error = &api.ItemFailure{Code: logq.ErrorCode(err), Message: logq.ErrorMessage(err)}
 					continue
 				}
-				part, off := partition, base+int64(j)
-				results[i].Partition, results[i].Offset = &part, &off
+				places.set(&results[i], i, partition, base+int64(j))
 			}
 		})
 	}
@@ -177,9 +177,24 @@ func (rt *Router) produceIdempotent(ctx context.Context, topic string, req api.P
 	if err != nil {
 		return nil, err
 	}
+	places := newPlaces(len(results))
 	for i := range results {
-		part, off := partition, base+int64(i)
-		results[i].Partition, results[i].Offset = &part, &off
+		places.set(&results[i], i, partition, base+int64(i))
 	}
 	return api.ProduceBatchAnswer{Status: api.StatusSuccess, Results: results, Duplicate: dup}, nil
+}
+
+// places holds the partitions and offsets a produce_batch answer's results
+// point to, two allocations for the batch instead of two per message.
+type places struct {
+	parts []int
+	offs  []int64
+}
+
+func newPlaces(n int) places { return places{make([]int, n), make([]int64, n)} }
+
+// set makes res (the i-th result) say partition and offset.
+func (p places) set(res *api.BatchResult, i, partition int, offset int64) {
+	p.parts[i], p.offs[i] = partition, offset
+	res.Partition, res.Offset = &p.parts[i], &p.offs[i]
 }
