@@ -227,6 +227,17 @@ func TestGroupsOverHTTP(t *testing.T) {
 	// Writer failover: the second manager takes over with generation 4.
 	first.stop(t)
 	waitWriter(t, second)
+	// The new writer's coordinator starts once it has loaded the groups;
+	// until then it answers 503 not_writer, which clients retry.
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for a.do("GET", r+"/groups/g", nil).status == http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the new writer's group coordinator")
+		}
+		<-tick.C
+	}
 	a.ok("POST", r+"/groups/g/heartbeat", map[string]any{"member_id": m1.id, "generation": 4})
 	a.ok("POST", r+"/groups/g/heartbeat", map[string]any{"member_id": m2.id, "generation": 4})
 	if d := a.ok("GET", r+"/groups/g", nil); d.str("state") != api.GroupStable || d.int("generation") != 4 {
