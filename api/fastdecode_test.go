@@ -60,11 +60,6 @@ func FuzzFastDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body, query string) {
 		r := &http.Request{Method: "POST", URL: &url.URL{Path: "/x", RawQuery: query}, Header: http.Header{"Content-Type": {"application/json"}}}
-		if checkUTF8(r.URL.Query()) != nil {
-			// Refused before the body is looked at, naming the first bad
-			// parameter in map order: not the fast decode's business.
-			return
-		}
 		var fp, lp ProduceBatchParams
 		fe, le := decodeParams(r, []byte(body), &fp, true), decodeParams(r, []byte(body), &lp, false)
 		if !reflect.DeepEqual(fe, le) || !reflect.DeepEqual(fp, lp) {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -347,13 +349,25 @@ func decodeParams(r *http.Request, body []byte, dst any, fast bool) error {
 	return nil
 }
 
-// checkUTF8 refuses query or form parameters that are not valid UTF-8.
+// checkUTF8 refuses query or form parameters that are not valid UTF-8,
+// naming the first bad one in name order (the same every time; the names
+// are sorted only when one is bad).
 func checkUTF8(vals url.Values) error {
+	valid := true
 	for k, vs := range vals {
+		valid = valid && utf8.ValidString(k)
+		for _, v := range vs {
+			valid = valid && utf8.ValidString(v)
+		}
+	}
+	if valid {
+		return nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(vals)) {
 		if !utf8.ValidString(k) {
 			return logq.Errorf(logq.EInvalid, "a parameter name is not valid UTF-8")
 		}
-		for _, v := range vs {
+		for _, v := range vals[k] {
 			if !utf8.ValidString(v) {
 				return logq.Errorf(logq.EInvalid, "parameter %q is not valid UTF-8", k)
 			}
