@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -305,6 +306,9 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 		if !cfg.runs(s.section) {
 			continue
 		}
+		if err := e.settle(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.section, err)
+		}
 		if err := s.run(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.section, err)
 		}
@@ -312,6 +316,22 @@ func Run(ctx context.Context, cfg Config) (_ *Report, err error) {
 	rep.Duration = time.Since(start).Seconds()
 	rep.LoadAvg[1] = loadAverage()
 	return rep, nil
+}
+
+// settle starts a section on a quiet disk: the dirty pages the sections
+// before it left in the page cache (JetStream's file store, which does not
+// fsync, writes a section's messages there) are written back (sync(2)),
+// and PostgreSQL checkpoints. Without it that writeback landed in the
+// next section's measurement: the latency section, after the throughput
+// sections of a full run, measured produce p99 of 74-79 ms against 11 ms
+// alone, its commits' flushes queued behind the kernel's writeback of
+// JetStream's data.
+func (e *env) settle(ctx context.Context) error {
+	syscall.Sync()
+	if _, err := e.db.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("checkpoint before the section: %w", err)
+	}
+	return nil
 }
 
 // close stops what Run started, in reverse order.
