@@ -43,11 +43,8 @@ type directLaneKey struct {
 
 // directLane queues the direct appends of one partition.
 type directLane struct {
-	key directLaneKey
-
-	mu       sync.Mutex
-	queue    []*directAppend
-	inFlight int
+	key                       directLaneKey
+	batch.Lane[*directAppend] // at most directInFlight appends on their way
 }
 
 type directAppend struct {
@@ -87,14 +84,7 @@ func (c *Client) appendRun(ctx context.Context, base, topic string, partition in
 		return c.sendRun(ctx, k, a)
 	}
 	l := c.directLane(k)
-	l.mu.Lock()
-	l.queue = append(l.queue, a)
-	lead := l.inFlight < directInFlight
-	if lead {
-		l.inFlight++
-	}
-	l.mu.Unlock()
-	if lead {
+	if l.Join(a, directInFlight) {
 		c.sendDirectQueued(l)
 	}
 	select {
@@ -109,8 +99,7 @@ func (c *Client) appendRun(ctx context.Context, base, topic string, partition in
 // what queued meanwhile from a new goroutine (so that this caller answers
 // now), or gives its place in flight back when nothing did.
 func (c *Client) sendDirectQueued(l *directLane) {
-	l.mu.Lock()
-	taken := batch.Take(&l.queue, directMessages, directBytes,
+	taken := l.Next(directMessages, directBytes,
 		func(a *directAppend) int { return len(a.run.Messages) },
 		func(a *directAppend) int { return a.size },
 		func(a *directAppend) bool {
@@ -121,11 +110,8 @@ func (c *Client) sendDirectQueued(l *directLane) {
 			return false
 		})
 	if len(taken) == 0 {
-		l.inFlight--
-		l.mu.Unlock()
 		return
 	}
-	l.mu.Unlock()
 
 	// Not any one producer's context: the request is theirs together.
 	k := l.key

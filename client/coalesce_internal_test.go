@@ -98,9 +98,7 @@ func TestDirectRunsCoalesce(t *testing.T) {
 	lane := c.directLane(directLaneKey{broker.URL, "t", 0})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		lane.mu.Lock()
-		n := len(lane.queue)
-		lane.mu.Unlock()
+		n := lane.Queued()
 		if n == queued {
 			break
 		}
@@ -267,9 +265,7 @@ func TestDirectRunsRefusedSentAlone(t *testing.T) {
 	lane := c.directLane(directLaneKey{broker.URL, "t", 0})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		lane.mu.Lock()
-		n := len(lane.queue)
-		lane.mu.Unlock()
+		n := lane.Queued()
 		if n == queued {
 			break
 		}

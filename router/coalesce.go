@@ -52,9 +52,7 @@ type appendLane struct {
 	topic     string
 	partition int
 
-	mu       sync.Mutex
-	queue    []*laneAppend
-	inFlight int // appends on their way to the broker; at the limit, newcomers queue
+	batch.Lane[*laneAppend] // at most coalesceInFlight appends on their way to the broker
 }
 
 type laneAppend struct {
@@ -120,14 +118,7 @@ func (rt *Router) appendLaned(ctx context.Context, topic string, partition int, 
 		}
 	}
 	l := rt.appendLane(topic, partition)
-	l.mu.Lock()
-	l.queue = append(l.queue, a)
-	lead := l.inFlight < coalesceInFlight
-	if lead {
-		l.inFlight++
-	}
-	l.mu.Unlock()
-	if lead {
+	if l.Join(a, coalesceInFlight) {
 		rt.sendQueued(l)
 	}
 	select {
@@ -142,8 +133,7 @@ func (rt *Router) appendLaned(ctx context.Context, topic string, partition int, 
 // sends what queued meanwhile from a new goroutine (so that this caller
 // answers now), or gives its place in flight back when nothing did.
 func (rt *Router) sendQueued(l *appendLane) {
-	l.mu.Lock()
-	taken := batch.Take(&l.queue, coalesceMessages, coalesceBytes, laneMessages, laneBytes, func(a *laneAppend) bool {
+	taken := l.Next(coalesceMessages, coalesceBytes, laneMessages, laneBytes, func(a *laneAppend) bool {
 		if a.ctx.Err() != nil {
 			a.done <- laneResult{err: logq.Errorf(logq.ETimeout, "append to partition %d of %q: request cancelled", l.partition, l.topic)}
 			return true
@@ -151,11 +141,8 @@ func (rt *Router) sendQueued(l *appendLane) {
 		return false
 	})
 	if len(taken) == 0 {
-		l.inFlight--
-		l.mu.Unlock()
 		return
 	}
-	l.mu.Unlock()
 
 	// Not any one caller's context: the append is theirs together.
 	ctx, cancel := context.WithTimeout(context.Background(), rt.cfg.BrokerTimeout+rt.cfg.MinSeqWait)

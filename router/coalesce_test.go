@@ -69,9 +69,7 @@ func TestAppendsCoalesce(t *testing.T) {
 	lane := rt.appendLane("t", 1)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		lane.mu.Lock()
-		n := len(lane.queue)
-		lane.mu.Unlock()
+		n := lane.Queued()
 		if n == queued {
 			break
 		}
@@ -213,9 +211,7 @@ func coalesceIdempotent(t *testing.T, rt *Router, b *runsBroker, queued [][2]int
 	lane := rt.appendLane("t", 0)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		lane.mu.Lock()
-		n := len(lane.queue)
-		lane.mu.Unlock()
+		n := lane.Queued()
 		if n == len(queued) {
 			break
 		}

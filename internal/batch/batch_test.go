@@ -34,3 +34,27 @@ func TestTake(t *testing.T) {
 		})
 	}
 }
+
+// A lane lets up to its bound of callers lead; a send that finds nothing
+// left gives its place back, so the next newcomer leads again.
+func TestLane(t *testing.T) {
+	var l Lane[int]
+	one := func(int) int { return 1 }
+	keep := func(int) bool { return false }
+	if !l.Join(1, 2) || !l.Join(2, 2) {
+		t.Fatal("the first two callers of a lane of two did not lead")
+	}
+	if l.Join(3, 2) || l.Join(4, 2) {
+		t.Fatal("a third caller led while two sends were on their way")
+	}
+	if got := l.Next(10, 10, one, one, keep); len(got) != 4 || l.Queued() != 0 {
+		t.Fatalf("Next took %v, left %d", got, l.Queued())
+	}
+	if got := l.Next(10, 10, one, one, keep); got != nil {
+		t.Fatalf("Next of an empty lane = %v", got)
+	}
+	// One send gave its place back: one newcomer leads, the next queues.
+	if !l.Join(5, 2) || l.Join(6, 2) {
+		t.Fatal("after one send ended, not exactly one newcomer led")
+	}
+}
