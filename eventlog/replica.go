@@ -26,7 +26,8 @@ type ReplicaConfig struct {
 	// together with fields of your own under one lock. Default: its own.
 	Lock *sync.RWMutex
 	// OnApply, when set, is called after every apply that changed the
-	// state, with Lock held for writing: s is the state after events (never
+	// state, before WaitApplied returns for it, with Lock held for
+	// writing: s is the state after events (never
 	// empty, in seq order), fromTail says they came from the tail rather
 	// than from Apply or a catch-up. It must be quick, must not take Lock
 	// and must not keep events (the slice is reused).
@@ -156,8 +157,8 @@ func (r *Replica) Run(ctx context.Context) {
 func (r *Replica) Apply(events []logq.Event) error { return r.apply(events, false) }
 
 // apply folds events into the state, skipping those already applied, up
-// to the first the projection refuses (whose error it returns); it wakes
-// WaitApplied and calls OnApply for what it applied.
+// to the first the projection refuses (whose error it returns); it calls
+// OnApply for what it applied, then wakes WaitApplied.
 func (r *Replica) apply(events []logq.Event, fromTail bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -173,10 +174,11 @@ func (r *Replica) apply(events []logq.Event, fromTail bool) error {
 		}
 	}
 	if n > first {
-		r.applied.Advance(r.state.Seq)
+		// OnApply first: whoever WaitApplied releases sees what it did.
 		if r.cfg.OnApply != nil {
 			r.cfg.OnApply(r.state, events[first:n], fromTail)
 		}
+		r.applied.Advance(r.state.Seq)
 	}
 	return err
 }
