@@ -405,7 +405,12 @@ func (c *cluster) health(ctx context.Context, s *server) (health, error) {
 }
 
 func (c *cluster) getJSON(ctx context.Context, url string, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	return c.getJSONWithin(ctx, 5*time.Second, url, out)
+}
+
+// getJSONWithin is getJSON bounded by d instead.
+func (c *cluster) getJSONWithin(ctx context.Context, d time.Duration, url string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
