@@ -140,16 +140,13 @@ func (b *runsBroker) serve(w http.ResponseWriter, r *http.Request) {
 	if single {
 		runs = []api.AppendRun{{ProducerEpoch: req.ProducerEpoch, Sequence: req.Sequence, Messages: req.Messages}}
 	}
+	// Offsets are given in arrival order, the held requests' too (stored,
+	// their answers held): once released, a held request and the one its
+	// answer lets the router send may reach the answer in either order.
 	b.arrived <- runs
 	b.mu.Lock()
 	hold := b.held < coalesceInFlight
 	b.held++
-	b.mu.Unlock()
-	if hold {
-		<-b.release
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	ans := api.AppendAnswer{Status: api.StatusSuccess, Topic: req.Topic, Partition: req.Partition, Runs: make([]api.AppendRunAnswer, len(runs))}
 	for i, run := range runs {
 		a := &ans.Runs[i]
@@ -166,6 +163,10 @@ func (b *runsBroker) serve(w http.ResponseWriter, r *http.Request) {
 		a.BaseOffset, a.Count = b.next, len(run.Messages)
 		b.next += int64(len(run.Messages))
 		ans.Count += a.Count
+	}
+	b.mu.Unlock()
+	if hold {
+		<-b.release
 	}
 	if single {
 		if f := ans.Runs[0].Error; f != nil {
