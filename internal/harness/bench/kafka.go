@@ -116,23 +116,13 @@ func (e *env) kafkaBatched(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
-		want := make([]int, cfg.Partitions)
-		for p := range want {
-			want[p] = splitEven(int(perPartition[p].Load()), len(per))[r]
-		}
+		want := roundShare(len(per), r, cfg.Partitions, func(p int) int { return int(perPartition[p].Load()) })
 		e.progress("Kafka fetch, round %d/%d: %d records, one kgo consumer per partition", r+1, len(per), n)
 		if err := e.measure(&kafka, func() (time.Duration, error) { return e.kafkaFetch(ctx, topic, from, want) }); err != nil {
 			return err
 		}
-		if jsCons != nil {
-			e.progress("Kafka fetch, round %d/%d: the same count from JetStream, pull consumers", r+1, len(per))
-			jsWant := make([]int, len(jsAcked))
-			for p := range jsWant {
-				jsWant[p] = splitEven(jsAcked[p], len(per))[r]
-			}
-			if err := e.measure(&js, func() (time.Duration, error) { return jsCons.Fetch(ctx, jsWant, consumeBatch) }); err != nil {
-				return err
-			}
+		if err := e.peerFetchRound(ctx, &js, jsCons, jsAcked, "Kafka fetch", len(per), r); err != nil {
+			return err
 		}
 	}
 	e.report.add(e.peerRate(rateRow(Row{

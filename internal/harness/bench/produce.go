@@ -149,10 +149,7 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 			return err
 		}
 		e.progress("batched consume, round %d/%d: %d messages through the Go client", r+1, len(per), n)
-		want := make([]int, cfg.Partitions)
-		for p := range want {
-			want[p] = splitEven(int(perPartition[p].Load()), len(per))[r]
-		}
+		want := roundShare(len(per), r, cfg.Partitions, func(p int) int { return int(perPartition[p].Load()) })
 		if err := e.measure(&logq, func() (time.Duration, error) { return consumers.consume(ctx, want) }); err != nil {
 			return err
 		}
@@ -160,15 +157,8 @@ func (e *env) produceAndConsume(ctx context.Context) error {
 		if err := e.measure(&viaBrokers, func() (time.Duration, error) { return direct.consume(ctx, want) }); err != nil {
 			return err
 		}
-		if jsCons != nil {
-			e.progress("batched consume, round %d/%d: the same count from JetStream, pull consumers", r+1, len(per))
-			jsWant := make([]int, len(jsAcked))
-			for p := range jsWant {
-				jsWant[p] = splitEven(jsAcked[p], len(per))[r]
-			}
-			if err := e.measure(&js, func() (time.Duration, error) { return jsCons.Fetch(ctx, jsWant, consumeBatch) }); err != nil {
-				return err
-			}
+		if err := e.peerFetchRound(ctx, &js, jsCons, jsAcked, "batched consume", len(per), r); err != nil {
+			return err
 		}
 	}
 	e.report.add(e.peerRate(rateRow(Row{
@@ -234,6 +224,27 @@ func (e *env) peerNote(format string, args ...any) string {
 func (e *env) body(seq int) []byte { return payloadBytes(seq, e.cfg.MessageSize) }
 
 // splitEven splits n into k near-equal positive parts.
+// roundShare is round r's share (of rounds) of each of n partitions'
+// counts.
+func roundShare(rounds, r, n int, count func(p int) int) []int {
+	out := make([]int, n)
+	for p := range out {
+		out[p] = splitEven(count(p), rounds)[r]
+	}
+	return out
+}
+
+// peerFetchRound reads round r's share of what JetStream acknowledged per
+// stream with jsCons, measured into m; nothing without the peer.
+func (e *env) peerFetchRound(ctx context.Context, m *tally, jsCons *peer.Consumers, acked []int, what string, rounds, r int) error {
+	if jsCons == nil {
+		return nil
+	}
+	e.progress("%s, round %d/%d: the same count from JetStream, pull consumers", what, r+1, rounds)
+	want := roundShare(rounds, r, len(acked), func(p int) int { return acked[p] })
+	return e.measure(m, func() (time.Duration, error) { return jsCons.Fetch(ctx, want, consumeBatch) })
+}
+
 func splitEven(n, k int) []int {
 	k = max(1, min(k, n))
 	out := make([]int, k)
