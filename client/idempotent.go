@@ -169,13 +169,14 @@ func (p *Producer) sendParts(part int, in <-chan partItem) {
 				if !ok {
 					break more
 				}
-				if len(it.ms)+len(next.ms) > p.cfg.BatchSize || bytes+pendingBytes(next.ms) > p.cfg.BatchBytes {
+				nb := pendingBytes(next.ms)
+				if len(it.ms)+len(next.ms) > p.cfg.BatchSize || bytes+nb > p.cfg.BatchBytes {
 					carry = &next
 					break more
 				}
 				it.ms = append(it.ms, next.ms...)
 				it.rt = next.rt
-				bytes += pendingBytes(next.ms)
+				bytes += nb
 				items++
 			default:
 				break more
@@ -189,10 +190,7 @@ func (p *Producer) sendParts(part int, in <-chan partItem) {
 	}
 }
 
-// waitParts waits until every part queued so far is sent and answered.
-func (p *Producer) waitParts() { p.partsPending.Wait() }
-
-// stopParts ends the partitions' senders (after waitParts).
+// stopParts ends the partitions' senders (once partsPending is done).
 func (p *Producer) stopParts() {
 	for _, ch := range p.parts {
 		close(ch)

@@ -368,12 +368,12 @@ func (p *Producer) loop() {
 		case ch := <-p.flush:
 			drain()
 			send()
-			p.waitParts()
+			p.partsPending.Wait() // every part queued so far answered
 			close(ch)
 		case <-p.quit:
 			drain()
 			send()
-			p.waitParts()
+			p.partsPending.Wait() // every part queued so far answered
 			p.stopParts()
 			return
 		}

@@ -485,8 +485,10 @@ func (s *Store) Read(ctx context.Context, topic string, partition int, from int6
 // are at least as many as asked for (or 1,000), no n rows can exceed the
 // budget, and the read is a plain index range scan of n rows; otherwise a
 // window sums the values' sizes row by row and cuts the read where the
-// budget ends. The plain scan costs PostgreSQL less than half the windowed
-// one (which spools every row through a tuple store): TestBoundedReadPlain.
+// budget ends. The windowed scan spools every row through a tuple store;
+// what the plain one saves was measured with EXPLAIN ANALYZE and the bench
+// (docs/benchmarks.md, "This round"); TestBoundedReadPlain checks which
+// branch runs.
 func boundedReadSQL(topic, partition, from, limit, maxBytes string) string {
 	r := strings.NewReplacer("$topic", topic, "$partition", partition, "$from", from, "$limit", limit, "$maxBytes", maxBytes)
 	return r.Replace(`
